@@ -1,0 +1,113 @@
+"""VM-instruction error numbers and basic exit reasons.
+
+# Ref: Intel SDM vol. 3C, 30.4 "VM instruction error numbers" (table 30-1)
+# and appendix C "VMX basic exit reasons" (table C-1).
+"""
+
+from amaranth.lib import enum
+
+__all__ = ["VmError", "ExitReason", "EXIT_REASON_ENTRY_FAILURE", "EXIT_REASON_FROM_ROOT"]
+
+
+class VmError(enum.IntEnum, shape=5):
+    """The value VMfailValid writes to the VM-instruction error field (0x4400)."""
+
+    NONE = 0
+    VMCALL_IN_ROOT = 1
+    VMCLEAR_INVALID_ADDRESS = 2
+    VMCLEAR_VMXON_POINTER = 3
+    VMLAUNCH_NONCLEAR_VMCS = 4
+    VMRESUME_NONLAUNCHED_VMCS = 5
+    VMRESUME_AFTER_VMXOFF = 6
+    ENTRY_INVALID_CONTROL_FIELD = 7
+    ENTRY_INVALID_HOST_STATE = 8
+    VMPTRLD_INVALID_ADDRESS = 9
+    VMPTRLD_VMXON_POINTER = 10
+    VMPTRLD_INCORRECT_REVISION = 11
+    UNSUPPORTED_VMCS_COMPONENT = 12
+    VMWRITE_READ_ONLY_COMPONENT = 13
+    VMXON_IN_ROOT = 15
+    ENTRY_INVALID_EXECUTIVE_VMCS_POINTER = 16
+    ENTRY_NONLAUNCHED_EXECUTIVE_VMCS = 17
+    ENTRY_EXECUTIVE_VMCS_NOT_VMXON_POINTER = 18
+    VMCALL_NONCLEAR_VMCS = 19
+    VMCALL_INVALID_EXIT_CONTROLS = 20
+    VMCALL_INCORRECT_MSEG_REVISION = 22
+    VMXOFF_UNDER_DUAL_MONITOR = 23
+    VMCALL_INVALID_SMM_MONITOR_FEATURES = 24
+    ENTRY_INVALID_EXECUTIVE_CONTROLS = 25
+    ENTRY_EVENTS_BLOCKED_BY_MOV_SS = 26
+    INVALID_INVEPT_INVVPID_OPERAND = 28
+
+
+class ExitReason(enum.IntEnum, shape=16):
+    """Basic exit reasons (bits 15:0 of the exit-reason field)."""
+
+    EXCEPTION_NMI = 0
+    EXTERNAL_INTERRUPT = 1
+    TRIPLE_FAULT = 2
+    INIT = 3
+    SIPI = 4
+    IO_SMI = 5
+    OTHER_SMI = 6
+    INTERRUPT_WINDOW = 7
+    NMI_WINDOW = 8
+    TASK_SWITCH = 9
+    CPUID = 10
+    GETSEC = 11
+    HLT = 12
+    INVD = 13
+    INVLPG = 14
+    RDPMC = 15
+    RDTSC = 16
+    RSM = 17
+    VMCALL = 18
+    VMCLEAR = 19
+    VMLAUNCH = 20
+    VMPTRLD = 21
+    VMPTRST = 22
+    VMREAD = 23
+    VMRESUME = 24
+    VMWRITE = 25
+    VMXOFF = 26
+    VMXON = 27
+    CR_ACCESS = 28
+    MOV_DR = 29
+    IO_INSTRUCTION = 30
+    RDMSR = 31
+    WRMSR = 32
+    ENTRY_FAILURE_GUEST_STATE = 33
+    ENTRY_FAILURE_MSR_LOADING = 34
+    MWAIT = 36
+    MONITOR_TRAP_FLAG = 37
+    MONITOR = 39
+    PAUSE = 40
+    ENTRY_FAILURE_MACHINE_CHECK = 41
+    TPR_BELOW_THRESHOLD = 43
+    APIC_ACCESS = 44
+    VIRTUALIZED_EOI = 45
+    GDTR_IDTR_ACCESS = 46
+    LDTR_TR_ACCESS = 47
+    EPT_VIOLATION = 48
+    EPT_MISCONFIGURATION = 49
+    INVEPT = 50
+    RDTSCP = 51
+    PREEMPTION_TIMER = 52
+    INVVPID = 53
+    WBINVD = 54
+    XSETBV = 55
+    APIC_WRITE = 56
+    RDRAND = 57
+    INVPCID = 58
+    VMFUNC = 59
+    ENCLS = 60
+    RDSEED = 61
+    PML_FULL = 62
+    XSAVES = 63
+    XRSTORS = 64
+
+
+#: Exit-reason bit 31: the exit is a VM-entry failure.
+EXIT_REASON_ENTRY_FAILURE = 1 << 31
+#: Exit-reason bit 29: an SMM VM exit from VMX root operation.
+EXIT_REASON_FROM_ROOT = 1 << 29

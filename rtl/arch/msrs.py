@@ -1,0 +1,186 @@
+"""Model-specific registers: the VMX capability MSRs and the platform MSRs the unit implements.
+
+# Ref: Intel SDM vol. 3C, appendix A "VMX capability reporting facility"
+# (A.1 IA32_VMX_BASIC, A.3-A.5 control MSRs, A.6 IA32_VMX_MISC, A.7/A.8 CR
+# fixed bits, A.9 IA32_VMX_VMCS_ENUM); vol. 3C 23.7 "Enabling and entering VMX
+# operation" (IA32_FEATURE_CONTROL); vol. 3C 34.15.5 (IA32_SMM_MONITOR_CTL);
+# vol. 4 "Model-specific registers" for the numbers.
+
+The capability values are computed from controls.py and the field table, so
+nothing here is typed twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.lib import enum
+
+from .controls import ENTRY, EXIT, PIN, PROC, PROC2
+from .fields import MAX_INDEX
+from .layout import REGION_BYTES
+
+__all__ = ["MsrKind", "Msr", "MSRS", "MSR_BY_NUMBER"]
+
+#: Physical-address width (CPUID.80000008H:EAX[7:0]); the unit's bus is 32-bit.
+MAXPHYADDR = 32
+#: Linear-address width: a value is canonical when bits 63:47 are all equal.
+LINEAR_ADDRESS_WIDTH = 48
+
+IA32_FEATURE_CONTROL = 0x3A
+IA32_SMM_MONITOR_CTL = 0x9B
+IA32_SMBASE = 0x9E
+IA32_SYSENTER_CS = 0x174
+IA32_SYSENTER_ESP = 0x175
+IA32_SYSENTER_EIP = 0x176
+IA32_DEBUGCTL = 0x1D9
+IA32_PAT = 0x277
+IA32_PERF_GLOBAL_CTRL = 0x38F
+IA32_VMX_BASIC = 0x480
+IA32_VMX_PINBASED_CTLS = 0x481
+IA32_VMX_PROCBASED_CTLS = 0x482
+IA32_VMX_EXIT_CTLS = 0x483
+IA32_VMX_ENTRY_CTLS = 0x484
+IA32_VMX_MISC = 0x485
+IA32_VMX_CR0_FIXED0 = 0x486
+IA32_VMX_CR0_FIXED1 = 0x487
+IA32_VMX_CR4_FIXED0 = 0x488
+IA32_VMX_CR4_FIXED1 = 0x489
+IA32_VMX_VMCS_ENUM = 0x48A
+IA32_VMX_PROCBASED_CTLS2 = 0x48B
+IA32_VMX_TRUE_PINBASED_CTLS = 0x48D
+IA32_VMX_TRUE_PROCBASED_CTLS = 0x48E
+IA32_VMX_TRUE_EXIT_CTLS = 0x48F
+IA32_VMX_TRUE_ENTRY_CTLS = 0x490
+IA32_EFER = 0xC000_0080
+IA32_FS_BASE = 0xC000_0100
+IA32_GS_BASE = 0xC000_0101
+
+# IA32_FEATURE_CONTROL bits.
+FEATURE_CONTROL_LOCK = 1 << 0
+FEATURE_CONTROL_VMX_IN_SMX = 1 << 1
+FEATURE_CONTROL_VMX_OUTSIDE_SMX = 1 << 2
+FEATURE_CONTROL_VALID = FEATURE_CONTROL_LOCK | FEATURE_CONTROL_VMX_IN_SMX | FEATURE_CONTROL_VMX_OUTSIDE_SMX
+
+# IA32_SMM_MONITOR_CTL bits.
+SMM_MONITOR_CTL_VALID = 1 << 0
+SMM_MONITOR_CTL_VMXOFF_UNBLOCKS_SMI = 1 << 2
+SMM_MONITOR_CTL_MSEG_BASE = 0xFFFF_F000
+
+#: VMCS revision identifier (IA32_VMX_BASIC bits 30:0). Software writes it to
+#: dword 0 of every VMXON and VMCS region.
+VMCS_REVISION_ID = 1
+#: MSEG revision identifier (IA32_VMX_MISC bits 63:32).
+MSEG_REVISION_ID = 1
+#: Memory type of VMCS accesses: write-back.
+MEMORY_TYPE_WB = 6
+
+IA32_VMX_BASIC_VALUE = (
+    VMCS_REVISION_ID
+    | (REGION_BYTES << 32)
+    | (1 << 49)  # dual-monitor treatment of SMIs and SMM
+    | (MEMORY_TYPE_WB << 50)
+    | (1 << 55)  # TRUE capability MSRs 0x48D-0x490 exist
+)
+
+#: Activity states besides active: HLT only (IA32_VMX_MISC bits 8:6 = 001).
+ACTIVITY_HLT_SUPPORTED = 1 << 6
+CR3_TARGETS = 4
+PREEMPTION_TIMER_RATE = 5
+IA32_VMX_MISC_VALUE = (
+    PREEMPTION_TIMER_RATE
+    | (1 << 5)  # VM exits store EFER.LMA in the "IA-32e mode guest" entry control
+    | ACTIVITY_HLT_SUPPORTED
+    | (1 << 15)  # RDMSR can read IA32_SMBASE in SMM
+    | (CR3_TARGETS << 16)
+    # bits 27:25 = 0: up to 512 entries in each MSR list
+    # bit 28 = 0: IA32_SMM_MONITOR_CTL bit 2 cannot be set
+    # bit 29 = 0: VMWRITE cannot write VM-exit information fields
+    # bit 30 = 0: injection with instruction length 0 is not allowed
+    | (MSEG_REVISION_ID << 32)
+)
+MSR_LIST_MAX_ENTRIES = 512 * (((IA32_VMX_MISC_VALUE >> 25) & 7) + 1)
+
+CR0_FIXED0 = 0x8000_0021  # PE, NE, PG must be 1 in VMX operation (no unrestricted guest)
+CR0_FIXED1 = 0xFFFF_FFFF
+CR4_FIXED0 = 0x0000_2000  # VMXE
+#: CR4 bits this processor implements: VME..OSXMMEXCPT (10:0), VMXE, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP.
+CR4_FIXED1 = 0x0000_07FF | (1 << 13) | (1 << 16) | (1 << 17) | (1 << 18) | (1 << 20) | (1 << 21)
+
+IA32_VMX_VMCS_ENUM_VALUE = MAX_INDEX << 1
+
+#: IA32_DEBUGCTL bits this processor implements (LBR, BTF, TR, BTS, BTINT, BTS_OFF_OS/USR, FREEZE_*).
+DEBUGCTL_VALID = 0x5FC3
+#: IA32_PERF_GLOBAL_CTRL: two general-purpose and three fixed-function counters.
+PERF_GLOBAL_CTRL_VALID = 0x0000_0007_0000_0003
+#: PAT memory types a PAT entry may hold (UC, WC, WT, WP, WB, UC-).
+VALID_MEMORY_TYPES = frozenset({0, 1, 4, 5, 6, 7})
+
+
+class MsrKind(enum.Enum, shape=3):
+    #: Read-only constant (capability MSRs); WRMSR raises #GP.
+    CONSTANT = 0
+    #: IA32_FEATURE_CONTROL: writable until its lock bit is set.
+    FEATURE_CONTROL = 1
+    #: IA32_SMM_MONITOR_CTL: readable; writable only in SMM.
+    SMM_MONITOR_CTL = 2
+    #: IA32_SMBASE: readable only in SMM (IA32_VMX_MISC bit 15); never writable.
+    SMBASE = 3
+    #: A machine-state element (see state.py), reached by its ``msr``.
+    ELEMENT = 4
+
+
+@dataclass(frozen=True)
+class Msr:
+    number: int
+    name: str
+    kind: MsrKind
+    value: int = 0
+
+
+MSRS: tuple[Msr, ...] = (
+    Msr(IA32_FEATURE_CONTROL, "IA32_FEATURE_CONTROL", MsrKind.FEATURE_CONTROL),
+    Msr(IA32_SMM_MONITOR_CTL, "IA32_SMM_MONITOR_CTL", MsrKind.SMM_MONITOR_CTL),
+    Msr(IA32_SMBASE, "IA32_SMBASE", MsrKind.SMBASE),
+    Msr(IA32_VMX_BASIC, "IA32_VMX_BASIC", MsrKind.CONSTANT, IA32_VMX_BASIC_VALUE),
+    Msr(IA32_VMX_PINBASED_CTLS, "IA32_VMX_PINBASED_CTLS", MsrKind.CONSTANT, PIN.capability),
+    Msr(IA32_VMX_PROCBASED_CTLS, "IA32_VMX_PROCBASED_CTLS", MsrKind.CONSTANT, PROC.capability),
+    Msr(IA32_VMX_EXIT_CTLS, "IA32_VMX_EXIT_CTLS", MsrKind.CONSTANT, EXIT.capability),
+    Msr(IA32_VMX_ENTRY_CTLS, "IA32_VMX_ENTRY_CTLS", MsrKind.CONSTANT, ENTRY.capability),
+    Msr(IA32_VMX_MISC, "IA32_VMX_MISC", MsrKind.CONSTANT, IA32_VMX_MISC_VALUE),
+    Msr(IA32_VMX_CR0_FIXED0, "IA32_VMX_CR0_FIXED0", MsrKind.CONSTANT, CR0_FIXED0),
+    Msr(IA32_VMX_CR0_FIXED1, "IA32_VMX_CR0_FIXED1", MsrKind.CONSTANT, CR0_FIXED1),
+    Msr(IA32_VMX_CR4_FIXED0, "IA32_VMX_CR4_FIXED0", MsrKind.CONSTANT, CR4_FIXED0),
+    Msr(IA32_VMX_CR4_FIXED1, "IA32_VMX_CR4_FIXED1", MsrKind.CONSTANT, CR4_FIXED1),
+    Msr(IA32_VMX_VMCS_ENUM, "IA32_VMX_VMCS_ENUM", MsrKind.CONSTANT, IA32_VMX_VMCS_ENUM_VALUE),
+    Msr(IA32_VMX_PROCBASED_CTLS2, "IA32_VMX_PROCBASED_CTLS2", MsrKind.CONSTANT, PROC2.capability),
+    Msr(IA32_VMX_TRUE_PINBASED_CTLS, "IA32_VMX_TRUE_PINBASED_CTLS", MsrKind.CONSTANT, PIN.true_capability),
+    Msr(IA32_VMX_TRUE_PROCBASED_CTLS, "IA32_VMX_TRUE_PROCBASED_CTLS", MsrKind.CONSTANT, PROC.true_capability),
+    Msr(IA32_VMX_TRUE_EXIT_CTLS, "IA32_VMX_TRUE_EXIT_CTLS", MsrKind.CONSTANT, EXIT.true_capability),
+    Msr(IA32_VMX_TRUE_ENTRY_CTLS, "IA32_VMX_TRUE_ENTRY_CTLS", MsrKind.CONSTANT, ENTRY.true_capability),
+    # Machine-state elements reached by WRMSR/RDMSR (see state.py for their rules).
+    Msr(IA32_SYSENTER_CS, "IA32_SYSENTER_CS", MsrKind.ELEMENT),
+    Msr(IA32_SYSENTER_ESP, "IA32_SYSENTER_ESP", MsrKind.ELEMENT),
+    Msr(IA32_SYSENTER_EIP, "IA32_SYSENTER_EIP", MsrKind.ELEMENT),
+    Msr(IA32_DEBUGCTL, "IA32_DEBUGCTL", MsrKind.ELEMENT),
+    Msr(IA32_PAT, "IA32_PAT", MsrKind.ELEMENT),
+    Msr(IA32_PERF_GLOBAL_CTRL, "IA32_PERF_GLOBAL_CTRL", MsrKind.ELEMENT),
+    Msr(IA32_EFER, "IA32_EFER", MsrKind.ELEMENT),
+    Msr(IA32_FS_BASE, "IA32_FS_BASE", MsrKind.ELEMENT),
+    Msr(IA32_GS_BASE, "IA32_GS_BASE", MsrKind.ELEMENT),
+)
+
+MSR_BY_NUMBER: dict[int, Msr] = {m.number: m for m in MSRS}
+if len(MSR_BY_NUMBER) != len(MSRS):
+    raise ValueError("MSR defined twice")
+
+
+def is_canonical(value: int) -> bool:
+    """Bits 63:47 all equal (48-bit linear addresses)."""
+    top = value >> (LINEAR_ADDRESS_WIDTH - 1)
+    return top == 0 or top == (1 << (65 - LINEAR_ADDRESS_WIDTH)) - 1
+
+
+def valid_memory_types(value: int) -> bool:
+    """Every byte of a PAT value is a valid memory type."""
+    return all(((value >> (8 * i)) & 0xFF) in VALID_MEMORY_TYPES for i in range(8))
