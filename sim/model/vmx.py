@@ -1,0 +1,543 @@
+"""The reference model of the VMX unit: one method per operation of its port, checks in SDM order.
+
+# Ref: Intel SDM vol. 3C, 30.2 "Conventions", 30.3 "VMX instructions" (the
+# pseudocode each method follows), 24.11.2 (VMREAD/VMWRITE operand sizes),
+# 23.7 "Enabling and entering VMX operation", 34.15.5 (IA32_SMM_MONITOR_CTL),
+# appendix A (capability MSRs); vol. 2B RDMSR/WRMSR; docs/semantics.md, the
+# behaviour contract this file implements line by line.
+
+``VmxModel.execute(op, index, value, size)`` is the unit's request port; the
+methods ``vmxon``, ``vmread``, ``wrmsr``, ``set``, ... are the same requests
+written the way a VMM reads. Every outcome is an ``Outcome``; a SUCCEED,
+FAIL_INVALID or FAIL_VALID also writes RFLAGS' six arithmetic flags, a FAULT
+(or OK, or ENTRY_NOT_IMPLEMENTED) changes nothing else. A request that the
+port cannot carry (a value wider than its operand, an element number that
+does not exist) raises ValueError: the replay parser rejects such lines first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from vmxu.rtl.arch import layout, msrs
+from vmxu.rtl.arch.errors import VmError
+from vmxu.rtl.arch.fields import FIELD_BY_ENCODING, FIELD_BY_NAME, Field
+from vmxu.rtl.arch.layout import LAUNCH_LAUNCHED, LAUNCH_VMXOFF
+from vmxu.rtl.arch.msrs import MSR_BY_NUMBER, MsrKind
+from vmxu.rtl.arch.ops import Op, OperandSize, Status, Vector, flags_for
+from vmxu.rtl.arch.state import ELEMENT_BY_MSR, ELEMENT_BY_NAME, Element, element_id
+
+from .entry_checks import EntryChecks, is_bad_address
+from .machine_state import MachineState, satisfies_fixed
+from .memory import PhysicalMemory
+from .outcome import Outcome
+from .vmcs_cache import CacheEntry, CacheEntryView, VmcsCache
+
+__all__ = ["VmxModel", "NO_CURRENT_VMCS"]
+
+#: What VMPTRST stores when there is no current VMCS (SDM 30.3 VMPTRST).
+NO_CURRENT_VMCS = 0xFFFF_FFFF_FFFF_FFFF
+#: Guest interruptibility state bit 1: blocking by MOV SS (SDM 24.4.2, table 24-3).
+INTERRUPTIBILITY_MOV_SS = 1 << 1
+#: IA32_VMX_BASIC bit 49: the dual-monitor treatment of SMIs and SMM is supported.
+BASIC_DUAL_MONITOR = 1 << 49
+#: IA32_VMX_MISC bit 28: IA32_SMM_MONITOR_CTL bit 2 may be set.
+MISC_SMM_MONITOR_CTL_BIT2 = 1 << 28
+#: Bits 30:0 of a region's first dword: the VMCS revision identifier; bit 31: shadow-VMCS indicator.
+REVISION_MASK = 0x7FFF_FFFF
+SHADOW_VMCS_INDICATOR = 1 << 31
+
+_VMX_STATUSES = (Status.SUCCEED, Status.FAIL_INVALID, Status.FAIL_VALID)
+_U64 = (1 << 64) - 1
+_U32 = (1 << 32) - 1
+
+
+def _fault(vector: Vector, cause: str) -> Outcome:
+    return Outcome(Status.FAULT, vector=vector, cause=cause)
+
+
+def _succeed(value: int | None = None) -> Outcome:
+    return Outcome(Status.SUCCEED, value=value)
+
+
+def _fail_invalid(cause: str) -> Outcome:
+    return Outcome(Status.FAIL_INVALID, cause=cause)
+
+
+def _ok(value: int | None = None) -> Outcome:
+    return Outcome(Status.OK, value=value)
+
+
+class VmxModel:
+    """The VMX unit in plain Python: the oracle the RTL is compared with.
+
+    Members
+    -------
+    memory : PhysicalMemory
+        The bus the unit masters (VMXON and VMCS regions).
+    state : MachineState
+        The machine-state elements.
+    in_smm : bool
+        Whether the logical processor is in SMM (always False until SMM support).
+    dual_monitor_active : bool
+        Whether the dual-monitor treatment is active (always False until SMM support).
+    in_vmx_operation, vmxon_pointer, current_vmcs_pointer, cache_entries, lru_order,
+    feature_control, smm_monitor_ctl
+        Read-only views for debugging and tests.
+    """
+
+    def __init__(self, memory: PhysicalMemory, cache_entries: int = layout.CACHE_ENTRIES) -> None:
+        self.memory = memory
+        self.state = MachineState()
+        self.in_smm = False
+        self.dual_monitor_active = False
+        self._cache = VmcsCache(memory, cache_entries)
+        self._in_vmx_operation = False
+        self._vmxon_pointer: int | None = None
+        self._current: CacheEntry | None = None
+        self._feature_control = 0
+        self._smm_monitor_ctl = 0
+
+    # -- read-only views --------------------------------------------------------
+
+    @property
+    def in_vmx_operation(self) -> bool:
+        return self._in_vmx_operation
+
+    @property
+    def vmxon_pointer(self) -> int | None:
+        return self._vmxon_pointer
+
+    @property
+    def current_vmcs_pointer(self) -> int | None:
+        """The current-VMCS pointer, or None when there is no current VMCS."""
+        return None if self._current is None else self._current.addr
+
+    @property
+    def current_entry(self) -> int | None:
+        """The number of the cache entry holding the current VMCS."""
+        return None if self._current is None else self._current.number
+
+    @property
+    def cache_entries(self) -> tuple[CacheEntryView, ...]:
+        return self._cache.entries
+
+    @property
+    def lru_order(self) -> tuple[int, ...]:
+        """Cache entry numbers from the least to the most recently made current."""
+        return self._cache.lru_order
+
+    @property
+    def feature_control(self) -> int:
+        return self._feature_control
+
+    @property
+    def smm_monitor_ctl(self) -> int:
+        return self._smm_monitor_ctl
+
+    @property
+    def elements(self) -> Mapping[str, int]:
+        return self.state.values
+
+    # -- the port ---------------------------------------------------------------
+
+    def execute(self, op: Op, index: int = 0, value: int = 0, size: OperandSize = OperandSize.S64) -> Outcome:
+        """One request on the unit's port (docs/semantics.md "The unit's port")."""
+        _check_request(op, index, value, size)
+        match op:
+            case Op.VMXON:
+                outcome = self._vmxon(value)
+            case Op.VMXOFF:
+                outcome = self._vmxoff()
+            case Op.VMPTRLD:
+                outcome = self._vmptrld(value)
+            case Op.VMPTRST:
+                outcome = self._vmptrst()
+            case Op.VMCLEAR:
+                outcome = self._vmclear(value)
+            case Op.VMREAD:
+                outcome = self._vmread(index, size)
+            case Op.VMWRITE:
+                outcome = self._vmwrite(index, value, size)
+            case Op.VMLAUNCH:
+                outcome = self._vmlaunch_vmresume("VMLAUNCH")
+            case Op.VMRESUME:
+                outcome = self._vmlaunch_vmresume("VMRESUME")
+            case Op.VMCALL:
+                outcome = self._vmcall()
+            case Op.RDMSR:
+                outcome = self._rdmsr(index)
+            case Op.WRMSR:
+                outcome = self._wrmsr(index, value)
+            case Op.GET:
+                outcome = self._get(self.state.element(index))
+            case Op.SET:
+                outcome = self._set(self.state.element(index), value)
+            case _:
+                raise ValueError(f"the unit has no operation {op!r}")
+        if outcome.status in _VMX_STATUSES:
+            self.state.write_arithmetic_flags(flags_for(outcome.status))
+        return outcome
+
+    # -- the same requests, as a VMM writes them ---------------------------------
+
+    def vmxon(self, addr: int) -> Outcome:
+        return self.execute(Op.VMXON, value=addr)
+
+    def vmxoff(self) -> Outcome:
+        return self.execute(Op.VMXOFF)
+
+    def vmptrld(self, addr: int) -> Outcome:
+        return self.execute(Op.VMPTRLD, value=addr)
+
+    def vmptrst(self) -> Outcome:
+        return self.execute(Op.VMPTRST)
+
+    def vmclear(self, addr: int) -> Outcome:
+        return self.execute(Op.VMCLEAR, value=addr)
+
+    def vmread(self, field: str | int, size: OperandSize | int = OperandSize.S64) -> Outcome:
+        return self.execute(Op.VMREAD, index=_encoding(field), size=_operand_size(size))
+
+    def vmwrite(self, field: str | int, value: int, size: OperandSize | int = OperandSize.S64) -> Outcome:
+        return self.execute(Op.VMWRITE, index=_encoding(field), value=value, size=_operand_size(size))
+
+    def vmlaunch(self) -> Outcome:
+        return self.execute(Op.VMLAUNCH)
+
+    def vmresume(self) -> Outcome:
+        return self.execute(Op.VMRESUME)
+
+    def vmcall(self) -> Outcome:
+        return self.execute(Op.VMCALL)
+
+    def rdmsr(self, msr: int) -> Outcome:
+        return self.execute(Op.RDMSR, index=msr)
+
+    def wrmsr(self, msr: int, value: int) -> Outcome:
+        return self.execute(Op.WRMSR, index=msr, value=value)
+
+    def get(self, element: str | int) -> Outcome:
+        return self.execute(Op.GET, index=_element_number(element))
+
+    def set(self, element: str | int, value: int) -> Outcome:
+        return self.execute(Op.SET, index=_element_number(element), value=value)
+
+    # -- outcomes that touch the current VMCS ---------------------------------------
+
+    def _vmfail_valid(self, error: VmError, cause: str) -> Outcome:
+        """VMfailValid(n): write n to the VM-instruction error field of the current VMCS (SDM 30.2)."""
+        assert self._current is not None
+        self._cache.write(self._current, FIELD_BY_NAME["VM_INSTRUCTION_ERROR"], int(error))
+        return Outcome(Status.FAIL_VALID, error=error, cause=cause)
+
+    def _vmfail(self, error: VmError, cause: str) -> Outcome:
+        """VMfail(n): VMfailValid(n) with a current VMCS, else VMfailInvalid (SDM 30.2)."""
+        if self._current is None:
+            return _fail_invalid(cause)
+        return self._vmfail_valid(error, cause)
+
+    def _vmx_prefix(self, instruction: str) -> Outcome | None:
+        """The #UD and #GP checks every VMX instruction but VMXON and VMCALL starts with (SDM 30.3)."""
+        if not self._in_vmx_operation:
+            return _fault(Vector.UD, f"SDM 30.3 {instruction}: #UD outside VMX operation")
+        if not self.state.protected_mode:
+            return _fault(Vector.UD, f"SDM 30.3 {instruction}: #UD with CR0.PE = 0")
+        if self.state.virtual_8086:
+            return _fault(Vector.UD, f"SDM 30.3 {instruction}: #UD with RFLAGS.VM = 1")
+        if self.state.compatibility_mode:
+            return _fault(Vector.UD, f"SDM 30.3 {instruction}: #UD in compatibility mode")
+        if self.state.cpl > 0:
+            return _fault(Vector.GP, f"SDM 30.3 {instruction}: #GP(0) with CPL {self.state.cpl}")
+        return None
+
+    # -- VMX instructions (SDM 30.3) --------------------------------------------
+
+    def _vmxon(self, addr: int) -> Outcome:
+        """SDM 30.3 VMXON: enter VMX root operation with the VMXON region at ``addr``."""
+        if not self.state.protected_mode:
+            return _fault(Vector.UD, "SDM 30.3 VMXON: #UD with CR0.PE = 0")
+        if not self.state.vmx_enabled:
+            return _fault(Vector.UD, "SDM 30.3 VMXON: #UD with CR4.VMXE = 0")
+        if self.state.virtual_8086:
+            return _fault(Vector.UD, "SDM 30.3 VMXON: #UD with RFLAGS.VM = 1")
+        if self.state.compatibility_mode:
+            return _fault(Vector.UD, "SDM 30.3 VMXON: #UD in compatibility mode")
+        if self._in_vmx_operation:
+            if self.state.cpl > 0:
+                return _fault(Vector.GP, "SDM 30.3 VMXON: #GP(0) in VMX root operation with CPL > 0")
+            return self._vmfail(VmError.VMXON_IN_ROOT, "SDM 30.3 VMXON: VMfail(15) in VMX root operation")
+        if self.state.cpl > 0:
+            return _fault(Vector.GP, "SDM 30.3 VMXON: #GP(0) with CPL > 0")
+        for name in ("cr0", "cr4"):
+            fixed0, fixed1 = ELEMENT_BY_NAME[name].vmx_fixed
+            if not satisfies_fixed(self.state[name], fixed0, fixed1):
+                return _fault(Vector.GP, f"SDM 30.3 VMXON: #GP(0), {name} outside IA32_VMX_{name.upper()}_FIXED0/1")
+        if not self._feature_control & msrs.FEATURE_CONTROL_LOCK:
+            return _fault(Vector.GP, "SDM 30.3 VMXON: #GP(0), IA32_FEATURE_CONTROL is not locked")
+        if not self._feature_control & msrs.FEATURE_CONTROL_VMX_OUTSIDE_SMX:
+            return _fault(Vector.GP, "SDM 30.3 VMXON: #GP(0), IA32_FEATURE_CONTROL disables VMX outside SMX")
+        if is_bad_address(addr):
+            return _fail_invalid(f"SDM 30.3 VMXON: VMfailInvalid, bad address {addr:#x}")
+        revision = self._revision_dword(addr)
+        if revision & REVISION_MASK != msrs.VMCS_REVISION_ID or revision & SHADOW_VMCS_INDICATOR:
+            return _fail_invalid(f"SDM 30.3 VMXON: VMfailInvalid, revision dword {revision:#x}")
+        self._in_vmx_operation = True
+        self._vmxon_pointer = addr
+        self._current = None
+        return _succeed()
+
+    def _vmxoff(self) -> Outcome:
+        """SDM 30.3 VMXOFF: write back the on-die cache and leave VMX operation."""
+        if (fault := self._vmx_prefix("VMXOFF")) is not None:
+            return fault
+        if self.dual_monitor_active:
+            cause = "SDM 30.3 VMXOFF: VMfail(23) under the dual-monitor treatment"
+            return self._vmfail(VmError.VMXOFF_UNDER_DUAL_MONITOR, cause)
+        self._cache.write_back_for_vmxoff()
+        self._in_vmx_operation = False
+        self._vmxon_pointer = None
+        self._current = None
+        return _succeed()
+
+    def _vmptrld(self, addr: int) -> Outcome:
+        """SDM 30.3 VMPTRLD: make the VMCS at ``addr`` current (and active, in the cache)."""
+        if (fault := self._vmx_prefix("VMPTRLD")) is not None:
+            return fault
+        if is_bad_address(addr):
+            return self._vmfail(VmError.VMPTRLD_INVALID_ADDRESS, f"SDM 30.3 VMPTRLD: VMfail(9), bad address {addr:#x}")
+        if addr == self._vmxon_pointer:
+            return self._vmfail(VmError.VMPTRLD_VMXON_POINTER, "SDM 30.3 VMPTRLD: VMfail(10), the VMXON pointer")
+        # Read even when the VMCS is cached (docs/semantics.md choice 10).
+        revision = self._revision_dword(addr)
+        if revision & REVISION_MASK != msrs.VMCS_REVISION_ID or revision & SHADOW_VMCS_INDICATOR:
+            cause = f"SDM 30.3 VMPTRLD: VMfail(11), revision dword {revision:#x}"
+            return self._vmfail(VmError.VMPTRLD_INCORRECT_REVISION, cause)
+        self._current = self._cache.make_current(addr)
+        return _succeed()
+
+    def _vmptrst(self) -> Outcome:
+        """SDM 30.3 VMPTRST: the current-VMCS pointer, all ones when there is none."""
+        if (fault := self._vmx_prefix("VMPTRST")) is not None:
+            return fault
+        pointer = self.current_vmcs_pointer
+        return _succeed(NO_CURRENT_VMCS if pointer is None else pointer)
+
+    def _vmclear(self, addr: int) -> Outcome:
+        """SDM 30.3 VMCLEAR: write the VMCS at ``addr`` to its region, launch state clear, not current."""
+        if (fault := self._vmx_prefix("VMCLEAR")) is not None:
+            return fault
+        if is_bad_address(addr):
+            return self._vmfail(VmError.VMCLEAR_INVALID_ADDRESS, f"SDM 30.3 VMCLEAR: VMfail(2), bad address {addr:#x}")
+        if addr == self._vmxon_pointer:
+            return self._vmfail(VmError.VMCLEAR_VMXON_POINTER, "SDM 30.3 VMCLEAR: VMfail(3), the VMXON pointer")
+        was_current = self.current_vmcs_pointer == addr
+        self._cache.clear(addr)
+        if was_current:
+            self._current = None
+        return _succeed()
+
+    def _vmread(self, encoding: int, size: OperandSize) -> Outcome:
+        """SDM 30.3 VMREAD: a component of the current VMCS, sized per SDM 24.11.2."""
+        if (fault := self._vmx_prefix("VMREAD")) is not None:
+            return fault
+        if self._current is None:
+            return _fail_invalid("SDM 30.3 VMREAD: VMfailInvalid, no current VMCS")
+        field = FIELD_BY_ENCODING.get(encoding)
+        if field is None:
+            cause = f"SDM 30.3 VMREAD: VMfailValid(12), {encoding:#x} is not a supported component"
+            return self._vmfail_valid(VmError.UNSUPPORTED_VMCS_COMPONENT, cause)
+        # A shorter component is zero-extended; a 32-bit operand gets bits 31:0 of a
+        # 64-bit one (a high access already moved bits 63:32 down).
+        return _succeed(self._cache.read(self._current, field) & _operand_mask(size))
+
+    def _vmwrite(self, encoding: int, source: int, size: OperandSize) -> Outcome:
+        """SDM 30.3 VMWRITE: write a component of the current VMCS, sized per SDM 24.11.2."""
+        if (fault := self._vmx_prefix("VMWRITE")) is not None:
+            return fault
+        if self._current is None:
+            return _fail_invalid("SDM 30.3 VMWRITE: VMfailInvalid, no current VMCS")
+        field = FIELD_BY_ENCODING.get(encoding)
+        if field is None:
+            cause = f"SDM 30.3 VMWRITE: VMfailValid(12), {encoding:#x} is not a supported component"
+            return self._vmfail_valid(VmError.UNSUPPORTED_VMCS_COMPONENT, cause)
+        if field.read_only:
+            cause = f"SDM 30.3 VMWRITE: VMfailValid(13), {field.name} is VM-exit information (IA32_VMX_MISC[29] = 0)"
+            return self._vmfail_valid(VmError.VMWRITE_READ_ONLY_COMPONENT, cause)
+        # The component takes the low value_bits of the source: a 16/32-bit field
+        # ignores the rest, a 64-bit full field written with a 32-bit operand gets
+        # bits 63:32 = 0, a high access writes bits 63:32 only.
+        self._cache.write(self._current, field, source & ((1 << field.value_bits) - 1))
+        return _succeed()
+
+    def _vmlaunch_vmresume(self, instruction: str) -> Outcome:
+        """SDM 30.3 VMLAUNCH/VMRESUME up to the VM-entry transition (26.1, 26.2)."""
+        if (fault := self._vmx_prefix(instruction)) is not None:
+            return fault
+        current = self._current
+        if current is None:
+            return _fail_invalid(f"SDM 30.3 {instruction}: VMfailInvalid, no current VMCS")
+        if self.state["interruptibility"] & INTERRUPTIBILITY_MOV_SS:
+            cause = f"SDM 30.3 {instruction}: VMfailValid(26), events blocked by MOV SS"
+            return self._vmfail_valid(VmError.ENTRY_EVENTS_BLOCKED_BY_MOV_SS, cause)
+        if instruction == "VMLAUNCH":
+            if current.launch & LAUNCH_LAUNCHED:
+                cause = "SDM 30.3 VMLAUNCH: VMfailValid(4), launch state not clear"
+                return self._vmfail_valid(VmError.VMLAUNCH_NONCLEAR_VMCS, cause)
+        else:
+            if not current.launch & LAUNCH_LAUNCHED:
+                cause = "SDM 30.3 VMRESUME: VMfailValid(5), not launched"
+                return self._vmfail_valid(VmError.VMRESUME_NONLAUNCHED_VMCS, cause)
+            if current.launch & LAUNCH_VMXOFF:
+                cause = "SDM 30.3 VMRESUME: VMfailValid(6), launched and written back by VMXOFF"
+                return self._vmfail_valid(VmError.VMRESUME_AFTER_VMXOFF, cause)
+        checks = EntryChecks(self._field_value, self.state.ia32e_mode, self.in_smm)
+        if (failure := checks.first_control_failure()) is not None:
+            return self._vmfail_valid(VmError.ENTRY_INVALID_CONTROL_FIELD, f"{instruction}: VMfailValid(7), {failure}")
+        if (failure := checks.first_host_state_failure()) is not None:
+            return self._vmfail_valid(VmError.ENTRY_INVALID_HOST_STATE, f"{instruction}: VMfailValid(8), {failure}")
+        return Outcome(Status.ENTRY_NOT_IMPLEMENTED, cause=f"{instruction}: checks passed, VM entry is not implemented")
+
+    def _vmcall(self) -> Outcome:
+        """SDM 30.3 VMCALL in VMX root operation: activate the dual-monitor treatment, or VMfail(1)."""
+        if not self._in_vmx_operation:
+            return _fault(Vector.UD, "SDM 30.3 VMCALL: #UD outside VMX operation")
+        if self.state.virtual_8086:
+            return _fault(Vector.UD, "SDM 30.3 VMCALL: #UD with RFLAGS.VM = 1")
+        if self.state.compatibility_mode:
+            return _fault(Vector.UD, "SDM 30.3 VMCALL: #UD in compatibility mode")
+        if self.state.cpl > 0:
+            return _fault(Vector.GP, "SDM 30.3 VMCALL: #GP(0) with CPL > 0")
+        if self.in_smm:
+            return self._vmfail(VmError.VMCALL_IN_ROOT, "SDM 30.3 VMCALL: VMfail(1) in SMM")
+        if not msrs.IA32_VMX_BASIC_VALUE & BASIC_DUAL_MONITOR:
+            return self._vmfail(VmError.VMCALL_IN_ROOT, "SDM 30.3 VMCALL: VMfail(1), no dual-monitor support")
+        if not self._smm_monitor_ctl & msrs.SMM_MONITOR_CTL_VALID:
+            return self._vmfail(VmError.VMCALL_IN_ROOT, "SDM 30.3 VMCALL: VMfail(1), IA32_SMM_MONITOR_CTL.valid = 0")
+        # IA32_SMM_MONITOR_CTL is writable only in SMM, which does not exist yet.
+        raise NotImplementedError("activating the dual-monitor treatment arrives with SMM support")
+
+    # -- platform operations ------------------------------------------------------
+
+    def _rdmsr(self, number: int) -> Outcome:
+        """SDM 2B RDMSR: #GP(0) with CPL > 0 or an MSR this processor does not implement."""
+        if self.state.cpl > 0:
+            return _fault(Vector.GP, "SDM 2B RDMSR: #GP(0) with CPL > 0")
+        msr = MSR_BY_NUMBER.get(number)
+        if msr is None:
+            return _fault(Vector.GP, f"SDM 2B RDMSR: #GP(0), no MSR {number:#x}")
+        match msr.kind:
+            case MsrKind.CONSTANT:
+                return _ok(msr.value)
+            case MsrKind.FEATURE_CONTROL:
+                return _ok(self._feature_control)
+            case MsrKind.SMM_MONITOR_CTL:
+                return _ok(self._smm_monitor_ctl)
+            case MsrKind.SMBASE:
+                if not self.in_smm:
+                    return _fault(Vector.GP, "SDM A.6: #GP(0), IA32_SMBASE is readable only in SMM")
+                return _ok(self.state["smbase"])
+            case MsrKind.ELEMENT:
+                return _ok(self.state[ELEMENT_BY_MSR[number].name])
+        raise AssertionError(f"MSR kind {msr.kind!r} not handled")
+
+    def _wrmsr(self, number: int, value: int) -> Outcome:
+        """SDM 2B WRMSR: #GP(0) with CPL > 0, an unimplemented MSR, or a value the MSR refuses."""
+        if self.state.cpl > 0:
+            return _fault(Vector.GP, "SDM 2B WRMSR: #GP(0) with CPL > 0")
+        msr = MSR_BY_NUMBER.get(number)
+        if msr is None:
+            return _fault(Vector.GP, f"SDM 2B WRMSR: #GP(0), no MSR {number:#x}")
+        match msr.kind:
+            case MsrKind.CONSTANT:
+                return _fault(Vector.GP, f"SDM A.1: #GP(0), {msr.name} is read-only")
+            case MsrKind.FEATURE_CONTROL:
+                if self._feature_control & msrs.FEATURE_CONTROL_LOCK:
+                    return _fault(Vector.GP, "SDM 23.7: #GP(0), IA32_FEATURE_CONTROL is locked")
+                if value & ~msrs.FEATURE_CONTROL_VALID:
+                    return _fault(Vector.GP, f"SDM 23.7: #GP(0), IA32_FEATURE_CONTROL bits {value:#x} beyond 2:0")
+                self._feature_control = value
+                return _ok()
+            case MsrKind.SMM_MONITOR_CTL:
+                return self._wrmsr_smm_monitor_ctl(value)
+            case MsrKind.SMBASE:
+                return _fault(Vector.GP, "SDM A.6: #GP(0), IA32_SMBASE is never writable by WRMSR")
+            case MsrKind.ELEMENT:
+                element = ELEMENT_BY_MSR[number]
+                if value >> element.bits:
+                    return _fault(Vector.GP, f"SDM 2B WRMSR: #GP(0), {value:#x} wider than {msr.name}")
+                return self._set(element, value)
+        raise AssertionError(f"MSR kind {msr.kind!r} not handled")
+
+    def _wrmsr_smm_monitor_ctl(self, value: int) -> Outcome:
+        """SDM 34.15.5: IA32_SMM_MONITOR_CTL is writable only in SMM; bit 2 only if IA32_VMX_MISC[28]."""
+        if not self.in_smm:
+            return _fault(Vector.GP, "SDM 34.15.5: #GP(0), IA32_SMM_MONITOR_CTL written outside SMM")
+        writable = msrs.SMM_MONITOR_CTL_VALID | msrs.SMM_MONITOR_CTL_MSEG_BASE
+        if msrs.IA32_VMX_MISC_VALUE & MISC_SMM_MONITOR_CTL_BIT2:
+            writable |= msrs.SMM_MONITOR_CTL_VMXOFF_UNBLOCKS_SMI
+        if value & ~writable:
+            return _fault(Vector.GP, f"SDM 34.15.5: #GP(0), IA32_SMM_MONITOR_CTL reserved bits in {value:#x}")
+        self._smm_monitor_ctl = value
+        return _ok()
+
+    def _get(self, element: Element) -> Outcome:
+        """The platform reads a machine-state element (no CPL check, docs/semantics.md choice 13)."""
+        return _ok(self.state[element.name])
+
+    def _set(self, element: Element, value: int) -> Outcome:
+        """The platform writes an element as MOV or WRMSR would: #GP on a refused value, else forced bits apply."""
+        violation = self.state.set_rule_violated(element, value, self._in_vmx_operation)
+        if violation is not None:
+            return _fault(Vector.GP, f"#GP(0): {violation}")
+        self.state.apply_set(element, value)
+        return _ok()
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _revision_dword(self, addr: int) -> int:
+        """The first dword of a region (all ones outside RAM: a bus error)."""
+        return self.memory.read_word(addr >> 2)
+
+    def _field_value(self, name: str) -> int:
+        """A field of the current VMCS, whole (as VMREAD with a 64-bit operand sees it)."""
+        assert self._current is not None
+        return self._cache.read(self._current, FIELD_BY_NAME[name])
+
+
+def _operand_mask(size: OperandSize) -> int:
+    return _U64 if size == OperandSize.S64 else _U32
+
+
+def _check_request(op: Op, index: int, value: int, size: OperandSize) -> None:
+    """Refuse what the port cannot carry: the replay parser rejects such lines before."""
+    if not isinstance(op, Op):
+        raise ValueError(f"not an operation of the unit: {op!r}")
+    if not isinstance(size, OperandSize):
+        raise ValueError(f"operand size must be an OperandSize, not {size!r}")
+    if index < 0 or value < 0 or value > _U64 or index > _U64:
+        raise ValueError(f"index {index:#x} and value {value:#x} must be 64-bit unsigned integers")
+    if op in (Op.VMREAD, Op.VMWRITE) and index > _operand_mask(size):
+        raise ValueError(f"field encoding {index:#x} does not fit a {size.bits}-bit operand")
+    if op == Op.VMWRITE and value > _operand_mask(size):
+        raise ValueError(f"source {value:#x} does not fit a {size.bits}-bit operand")
+    if op in (Op.RDMSR, Op.WRMSR) and index > _U32:
+        raise ValueError(f"MSR number {index:#x} is wider than 32 bits")
+
+
+def _encoding(field: str | int | Field) -> int:
+    if isinstance(field, Field):
+        return field.encoding
+    if isinstance(field, str):
+        return FIELD_BY_NAME[field.upper()].encoding
+    return field
+
+
+def _element_number(element: str | int) -> int:
+    return element_id(element) if isinstance(element, str) else element
+
+
+def _operand_size(size: OperandSize | int) -> OperandSize:
+    if isinstance(size, OperandSize):
+        return size
+    return {32: OperandSize.S32, 64: OperandSize.S64}[size]
