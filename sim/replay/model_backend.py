@@ -1,0 +1,50 @@
+"""The model backend of ``vmxu replay``: scripts run on the reference model and its memory.
+
+``write`` and ``read`` go to ``PhysicalMemory``; every other operation becomes
+a request on the model's port through ``to_request`` (the same translation the
+RTL backends use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vmxu.rtl.arch.layout import CACHE_ENTRIES
+from vmxu.rtl.arch.ops import Status
+
+from ..model.memory import RAM_BYTES, PhysicalMemory
+from ..model.outcome import Outcome
+from ..model.vmx import VmxModel
+from .request import is_memory_op, to_request
+from .result import format_outcome
+from .runner import run
+from .script import Operation, parse_script
+
+__all__ = ["ModelPlatform", "run_model"]
+
+
+class ModelPlatform:
+    """A ``Platform`` made of a ``VmxModel`` and its ``PhysicalMemory``."""
+
+    def __init__(self, ram_bytes: int = RAM_BYTES, cache_entries: int = CACHE_ENTRIES) -> None:
+        self.memory = PhysicalMemory(ram_bytes)
+        self.model = VmxModel(self.memory, cache_entries)
+
+    def perform(self, operation: Operation) -> Outcome:
+        """The outcome of one operation."""
+        args = operation.args
+        if operation.op == "write":
+            self.memory.write(int(args["addr"]), int(args["size"]), int(args["value"]))
+            return Outcome(Status.OK)
+        if operation.op == "read":
+            return Outcome(Status.OK, value=self.memory.read(int(args["addr"]), int(args["size"])))
+        assert not is_memory_op(operation)
+        return self.model.execute(*to_request(operation))
+
+    def execute(self, operation: Operation) -> dict[str, Any]:
+        return format_outcome(operation, self.perform(operation))
+
+
+def run_model(text: str, ram_bytes: int = RAM_BYTES) -> list[dict[str, Any]]:
+    """Parse a script and replay it on a fresh model."""
+    return run(parse_script(text, ram_bytes), ModelPlatform(ram_bytes))

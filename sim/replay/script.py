@@ -1,0 +1,271 @@
+"""Transaction scripts: parse a JSON Lines script into operations, or rejections with a reason.
+
+# Ref: shared/vmx/REPLAY.md (the script contract), docs/semantics.md (operand
+# sizes: a 32-bit operand holds 32 bits).
+
+``parse_script(text)`` returns one item per operation line, in order: an
+``Operation`` whose ``args`` are normalized (integers as ints, field names as
+encodings, element names in lower case, defaults filled in), or a ``Rejected``
+naming what is malformed. Blank lines and lines starting with ``#`` are skipped;
+line numbers are the file's (1-based). A rejected line changes nothing when it
+is replayed. The parser is shared by every backend (model, icarus, verilator).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmxu.rtl.arch.fields import FIELD_BY_NAME
+from vmxu.rtl.arch.state import ELEMENT_BY_NAME
+
+from ..model.memory import RAM_BYTES
+
+__all__ = ["Operation", "Rejected", "parse_script", "parse_line", "OPS", "VMX_OPS", "MEMORY_OPS"]
+
+_U64 = (1 << 64) - 1
+_U32 = (1 << 32) - 1
+#: The instruction length a VM exit records when the op gives none (REPLAY.md).
+DEFAULT_LEN = 3
+MAX_LEN = 15
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A well-formed script line: ``op`` and its normalized ``args``; ``echo`` is the line's object as written."""
+
+    line: int
+    op: str
+    args: dict[str, int | str]
+    echo: dict[str, Any] = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A malformed line: ``why`` says what is wrong; ``echo`` is the line's object, if it was one."""
+
+    line: int
+    echo: dict[str, Any] | None
+    why: str
+
+
+@dataclass(frozen=True)
+class _Spec:
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+
+MEMORY_OPS = frozenset({"write", "read"})
+VMX_OPS = frozenset(
+    {"vmxon", "vmxoff", "vmptrld", "vmptrst", "vmclear", "vmread", "vmwrite", "vmlaunch", "vmresume", "vmcall"}
+)
+
+#: Every op of the first set (REPLAY.md "Operations"): required and optional keys besides "op".
+OPS: dict[str, _Spec] = {
+    "write": _Spec(("addr", "value"), ("size", "len")),
+    "read": _Spec(("addr",), ("size", "len")),
+    "rdmsr": _Spec(("msr",), ("len",)),
+    "wrmsr": _Spec(("msr", "value"), ("len",)),
+    "set": _Spec(("element", "value"), ("len",)),
+    "get": _Spec(("element",), ("len",)),
+    "vmxon": _Spec(("addr",), ("size", "len")),
+    "vmxoff": _Spec((), ("size", "len")),
+    "vmptrld": _Spec(("addr",), ("size", "len")),
+    "vmptrst": _Spec((), ("size", "len")),
+    "vmclear": _Spec(("addr",), ("size", "len")),
+    "vmread": _Spec(("field",), ("size", "len")),
+    "vmwrite": _Spec(("field", "value"), ("size", "len")),
+    "vmlaunch": _Spec((), ("size", "len")),
+    "vmresume": _Spec((), ("size", "len")),
+    "vmcall": _Spec((), ("size", "len")),
+}
+
+_HEX = re.compile(r"0[xX][0-9a-fA-F]+(?:_[0-9a-fA-F]+)*")
+_DECIMAL = re.compile(r"[0-9]+(?:_[0-9]+)*")
+
+
+class _Malformed(Exception):
+    """Raised inside the parser; becomes a Rejected with this message."""
+
+
+def parse_script(text: str, ram_bytes: int = RAM_BYTES) -> list[Operation | Rejected]:
+    """Every operation line of a script, parsed, in order."""
+    items: list[Operation | Rejected] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        items.append(parse_line(stripped, number, ram_bytes))
+    return items
+
+
+def parse_line(text: str, line: int, ram_bytes: int = RAM_BYTES) -> Operation | Rejected:
+    """One operation line."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except _Malformed as error:
+        return Rejected(line, None, str(error))
+    except json.JSONDecodeError as error:
+        return Rejected(line, None, f"invalid JSON: {error.msg} at column {error.colno}")
+    except ValueError as error:
+        return Rejected(line, None, f"invalid JSON: {error}")
+    if not isinstance(obj, dict):
+        return Rejected(line, None, f"not a JSON object: {text[:40]}")
+    try:
+        op, args = _parse_object(obj, ram_bytes)
+    except _Malformed as error:
+        return Rejected(line, obj, str(error))
+    return Operation(line, op, args, obj)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _Malformed(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _parse_object(obj: dict[str, Any], ram_bytes: int) -> tuple[str, dict[str, int | str]]:
+    if "op" not in obj:
+        raise _Malformed("missing key 'op'")
+    op = obj["op"]
+    if not isinstance(op, str):
+        raise _Malformed(f"'op' must be a string, not {json.dumps(op)}")
+    spec = OPS.get(op)
+    if spec is None:
+        raise _Malformed(f"unknown op {op!r} (known: {', '.join(OPS)})")
+    allowed = {"op", *spec.required, *spec.optional}
+    for key in obj:
+        if key not in allowed:
+            raise _Malformed(f"unknown key {key!r} for op {op!r} (allowed: {', '.join(sorted(allowed - {'op'}))})")
+    for key in spec.required:
+        if key not in obj:
+            raise _Malformed(f"missing key {key!r} for op {op!r}")
+
+    args: dict[str, int | str] = {}
+    if op in MEMORY_OPS:
+        args["size"] = _memory_size(obj)
+    elif "size" in spec.optional:
+        args["size"] = _operand_size(obj)
+    operand_bits = args["size"] if op in VMX_OPS else 64
+
+    if "element" in spec.required:
+        args["element"] = _element(obj)
+    if "field" in spec.required:
+        args["field"] = _field(obj, operand_bits)
+    if "msr" in spec.required:
+        args["msr"] = _integer(obj, "msr", bits=32)
+    if "addr" in spec.required:
+        args["addr"] = _integer(obj, "addr", bits=64)
+    if "value" in spec.required:
+        args["value"] = _value(obj, op, args, operand_bits)
+    if op in MEMORY_OPS:
+        _check_in_ram(args["addr"], args["size"], ram_bytes)
+    args["len"] = _length(obj)
+    return op, args
+
+
+def _integer(obj: dict[str, Any], key: str, bits: int) -> int:
+    """An integer given as a JSON number, a "0x..." string or a decimal string, that fits in ``bits``."""
+    raw = obj[key]
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise _Malformed(f'{key!r} must be an integer (a JSON number or a "0x..." string), not {json.dumps(raw)}')
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("-"):
+            raise _Malformed(f"{key!r} is negative: {raw!r}")
+        if _HEX.fullmatch(text):
+            value = int(text, 16)
+        elif _DECIMAL.fullmatch(text):
+            value = int(text, 10)
+        else:
+            raise _Malformed(f"{key!r} is not an integer: {raw!r}")
+    else:
+        value = raw
+    if value < 0:
+        raise _Malformed(f"{key!r} is negative: {value}")
+    if value >> bits:
+        raise _Malformed(f"{key!r} {value:#x} is wider than {bits} bits")
+    return value
+
+
+def _memory_size(obj: dict[str, Any]) -> int:
+    if "size" not in obj:
+        return 4
+    size = _integer(obj, "size", bits=64)
+    if size not in (1, 2, 4, 8):
+        raise _Malformed(f"'size' of a memory access must be 1, 2, 4 or 8 bytes, not {size}")
+    return size
+
+
+def _operand_size(obj: dict[str, Any]) -> int:
+    if "size" not in obj:
+        return 64
+    size = _integer(obj, "size", bits=64)
+    if size not in (32, 64):
+        raise _Malformed(f"'size' of a VMX instruction is the operand size, 32 or 64, not {size}")
+    return size
+
+
+def _element(obj: dict[str, Any]) -> str:
+    raw = obj["element"]
+    if not isinstance(raw, str):
+        raise _Malformed(f"'element' must be a name such as \"cr0\", not {json.dumps(raw)}")
+    name = raw.strip().lower()
+    if name not in ELEMENT_BY_NAME:
+        examples = ", ".join(["cr0", "cr4", "rflags", "efer", "cs.ar", "gdtr.base", "interruptibility"])
+        raise _Malformed(f"unknown element {raw!r} (e.g. {examples}; see REPLAY.md)")
+    return name
+
+
+def _field(obj: dict[str, Any], operand_bits: int) -> int:
+    """A field name, or an encoding that fits the operand (an unsupported encoding is the unit's error 12)."""
+    raw = obj["field"]
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.upper() in FIELD_BY_NAME:
+            return FIELD_BY_NAME[text.upper()].encoding
+        if not (_HEX.fullmatch(text) or _DECIMAL.fullmatch(text) or text.startswith("-")):
+            raise _Malformed(f"unknown VMCS field name {raw!r} (`vmxu fields` lists them)")
+    encoding = _integer(obj, "field", bits=64)
+    if encoding >> operand_bits:
+        raise _Malformed(f"'field' {encoding:#x} does not fit a {operand_bits}-bit operand")
+    return encoding
+
+
+def _value(obj: dict[str, Any], op: str, args: dict[str, int | str], operand_bits: int) -> int:
+    value = _integer(obj, "value", bits=64)
+    if op == "write":
+        bits = 8 * int(args["size"])
+        what = f"a {args['size']}-byte write"
+    elif op == "set":
+        bits = ELEMENT_BY_NAME[str(args["element"])].bits
+        what = f"element {args['element']!r} ({bits} bits)"
+    elif op == "vmwrite":
+        bits = operand_bits
+        what = f"a {bits}-bit operand"
+    else:
+        return value
+    if value >> bits:
+        raise _Malformed(f"'value' {value:#x} does not fit {what}")
+    return value
+
+
+def _check_in_ram(addr: int | str, size: int | str, ram_bytes: int) -> None:
+    addr, size = int(addr), int(size)
+    if addr + size > ram_bytes:
+        raise _Malformed(f"memory access {addr:#x}..{addr + size - 1:#x} outside RAM (0x0..{ram_bytes - 1:#x})")
+
+
+def _length(obj: dict[str, Any]) -> int:
+    if "len" not in obj:
+        return DEFAULT_LEN
+    length = _integer(obj, "len", bits=64)
+    if not 1 <= length <= MAX_LEN:
+        raise _Malformed(f"'len' is an instruction length, 1 to {MAX_LEN}, not {length}")
+    return length
