@@ -11,7 +11,6 @@ the TRUE MSR lets some of them be 0) and the bits vmxu allows to be 1.
 Capability MSR values are computed from this table (see msrs.py).
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 

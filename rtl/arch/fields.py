@@ -23,7 +23,6 @@ Everything else in vmxu (the RTL field decoder, the reference model, the
 firmware header, the wave decoder) takes encodings from here.
 """
 
-from __future__ import annotations
 
 import json
 from dataclasses import dataclass

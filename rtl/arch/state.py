@@ -11,14 +11,13 @@ that raise #GP, bits the processor forces), the MSR that reaches it, and the
 guest-state and host-state VMCS fields that hold it on VM entries and exits.
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 
 from . import msrs
 from .fields import FIELD_BY_NAME
 
-__all__ = ["Element", "ELEMENTS", "ELEMENT_BY_NAME", "ELEMENT_BY_MSR", "SEGMENTS", "AR", "RFLAGS", "CR0", "CR4", "EFER"]
+__all__ = ["Element", "ELEMENTS", "ELEMENT_BY_NAME", "ELEMENT_BY_MSR", "SEGMENTS", "AR", "RFLAGS", "CR0", "CR4", "EFER", "INTERRUPTIBILITY", "element_id"]
 
 
 class AR:
@@ -56,6 +55,13 @@ class CR4:
     PAE = 1 << 5
     VMXE = 1 << 13
     PCIDE = 1 << 17
+
+
+class INTERRUPTIBILITY:
+    BLOCKING_BY_STI = 1 << 0
+    BLOCKING_BY_MOV_SS = 1 << 1
+    BLOCKING_BY_SMI = 1 << 2
+    BLOCKING_BY_NMI = 1 << 3
 
 
 class EFER:

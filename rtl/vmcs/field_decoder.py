@@ -1,0 +1,116 @@
+"""VMCS field decoder: component encoding -> supported?, width, type, and where it lives.
+
+# Ref: Intel SDM vol. 3C, appendix B "Field encoding in VMCS"; 24.11.2
+# (VMREAD/VMWRITE fail with error 12 for an unsupported component).
+"""
+
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.fields import FIELDS, MAX_INDEX, AccessType, FieldEncoding, FieldType, FieldWidth
+from ..arch.layout import LOCATION, REGION_WORDS_USED, Storage
+
+__all__ = ["FieldDecoder", "INDEX_BITS", "WORD_BITS"]
+
+#: Index bits the decoder looks up; higher index bits must be 0.
+INDEX_BITS = MAX_INDEX.bit_length()
+#: Bits of a region word offset.
+WORD_BITS = (REGION_WORDS_USED - 1).bit_length()
+
+
+class _RomEntry(data.Struct):
+    full: 1  # the full access type of (width, type, index) is supported
+    high: 1  # its high access type is supported
+    storage: Storage
+    word: WORD_BITS  # region word of the full field's bits 31:0
+
+
+def _rom_address(width: int, type_: int, index: int) -> int:
+    return (width << (2 + INDEX_BITS)) | (type_ << INDEX_BITS) | index
+
+
+def _rom_init() -> list[int]:
+    """One entry per (width, type, index); the high access is a flag of its full field's entry."""
+    rom = [0] * (1 << (4 + INDEX_BITS))
+    for f in FIELDS:
+        addr = _rom_address(f.width.value, f.type.value, f.index)
+        loc = LOCATION[f.full_encoding]
+        fields = {"full": 1} if f.access == AccessType.FULL else {"high": 1}
+        const = _RomEntry.const({**fields, "storage": loc.storage, "word": loc.word})
+        rom[addr] |= const.as_bits()
+    return rom
+
+
+class FieldDecoder(wiring.Component):
+    """Decodes a VMCS component encoding from a ROM generated from the field table.
+
+    Latency: 1 cycle. Present the 64-bit encoding register on ``encoding`` with
+    ``en`` high; the outputs describe it from the next cycle on and hold while
+    ``en`` is low. A 32-bit operand reaches the decoder zero-extended.
+
+    Members
+    -------
+    en : In(1)
+    encoding : In(64)
+    valid : Out(1)
+        A supported component (otherwise VMREAD/VMWRITE fail with error 12).
+    width : Out(FieldWidth)
+    type : Out(FieldType)
+    access : Out(AccessType)
+    storage : Out(Storage)
+    word : Out(WORD_BITS)
+        Region word of the component's bits 31:0 (for a high access, the upper
+        word of the pair). For an on-die component, slot ``(word - 4) // 2``,
+        half ``word & 1`` of the cache entry.
+    pair : Out(1)
+        The component spans two words (a 64-bit or natural-width field, full access).
+    """
+
+    en: In(1)
+    encoding: In(64)
+    valid: Out(1)
+    width: Out(FieldWidth)
+    type: Out(FieldType)
+    access: Out(AccessType)
+    storage: Out(Storage)
+    word: Out(WORD_BITS)
+    pair: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rom = rom = memory.Memory(
+            shape=_RomEntry.as_shape().size, depth=1 << (4 + INDEX_BITS), init=_rom_init()
+        )
+        port = rom.read_port()
+
+        enc = FieldEncoding(self.encoding[:32])
+        well_formed = Signal()
+        m.d.comb += [
+            port.en.eq(self.en),
+            port.addr.eq(Cat(enc.index[:INDEX_BITS], enc.type, enc.width)),
+            well_formed.eq(
+                (self.encoding[32:] == 0)
+                & (enc.reserved_12 == 0)
+                & (enc.reserved_31_15 == 0)
+                & (enc.index[INDEX_BITS:] == 0)
+            ),
+        ]
+        well_formed_q = Signal()
+        with m.If(self.en):
+            m.d.sync += [
+                well_formed_q.eq(well_formed),
+                self.width.eq(enc.width),
+                self.type.eq(enc.type),
+                self.access.eq(enc.access),
+            ]
+        entry = _RomEntry(port.data)
+        high = self.access == AccessType.HIGH
+        m.d.comb += [
+            self.valid.eq(well_formed_q & Mux(high, entry.high, entry.full)),
+            self.storage.eq(entry.storage),
+            self.word.eq(entry.word + high),
+            self.pair.eq(~high & ((self.width == FieldWidth.W64) | (self.width == FieldWidth.NATURAL))),
+        ]
+        return m

@@ -1,0 +1,155 @@
+"""On-die VMCS cache: the on-die fields of up to N VMCSs in block RAM, their tags in flip-flops.
+
+# Ref: Intel SDM vol. 3C, 24.1 "Overview" and 24.11.1 (the processor may keep
+# an active VMCS's data on die; VMCLEAR makes it consistent in memory).
+
+The replacement policy is part of the unit's contract (docs/semantics.md), since
+it decides what memory holds: the victim is the lowest-numbered invalid entry,
+else the least recently *touched* one (an entry is touched when it becomes
+current).
+"""
+
+from amaranth import Array, Module, Signal
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.layout import CACHE_ENTRIES, SLOTS_PER_VMCS
+
+__all__ = ["VmcsCache", "Tag", "PAGE_BITS", "SLOT_BITS"]
+
+#: A region is named by its 4-KiB page number (physical address bits 31:12).
+PAGE_BITS = 20
+SLOT_BITS = (SLOTS_PER_VMCS - 1).bit_length()
+
+
+class Tag(data.Struct):
+    valid: 1
+    page: PAGE_BITS
+    #: Launch state as in word 2 of the region (bit 0 launched, bit 1 VMXOFF since launch).
+    launch: 2
+    dirty: 1
+
+
+class VmcsCache(wiring.Component):
+    """Block-RAM storage for the on-die fields of ``entries`` VMCSs, with tags and LRU order.
+
+    Data: 64-bit slots, ``SLOTS_PER_VMCS`` per entry, written by halves (32-bit
+    granularity). Read latency 1 cycle (``rd_data`` holds while ``rd_en`` is
+    low); a write takes effect at the next clock edge. Tags are registers; the
+    lookup (``hit``, ``hit_entry``) and the ``victim`` are combinational.
+
+    Members
+    -------
+    rd_entry, rd_slot, rd_en : In
+    rd_data : Out(64)
+    wr_entry, wr_slot : In
+    wr_data : In(64)
+    wr_en : In(2)
+        Halves to write: bit 0 is bits 31:0, bit 1 bits 63:32.
+    tags : Out(array of Tag)
+    lookup_page : In(PAGE_BITS)
+    hit, hit_entry : Out
+        A valid entry holds the region of ``lookup_page``.
+    victim : Out
+        Lowest-numbered invalid entry, else the least recently touched.
+    cmd_entry : In
+        The entry the tag commands below act on (same cycle, effect at the next edge).
+    install : In(1)
+        Entry becomes valid for ``install_page`` with ``install_launch``, clean.
+    invalidate, invalidate_all, touch, mark_dirty, mark_clean : In(1)
+    set_launch : In(1)
+        Launch state := ``launch`` (also marks the entry dirty).
+    """
+
+    def __init__(self, entries: int = CACHE_ENTRIES):
+        if entries < 2 or entries & (entries - 1):
+            raise ValueError(f"Cache entries must be a power of two, at least 2, not {entries!r}")
+        self.entries = entries
+        self.entry_bits = (entries - 1).bit_length()
+        e = self.entry_bits
+        super().__init__(
+            {
+                "rd_entry": In(e),
+                "rd_slot": In(SLOT_BITS),
+                "rd_en": In(1),
+                "rd_data": Out(64),
+                "wr_entry": In(e),
+                "wr_slot": In(SLOT_BITS),
+                "wr_data": In(64),
+                "wr_en": In(2),
+                "tags": Out(data.ArrayLayout(Tag, entries)),
+                "lookup_page": In(PAGE_BITS),
+                "hit": Out(1),
+                "hit_entry": Out(e),
+                "victim": Out(e),
+                "cmd_entry": In(e),
+                "install": In(1),
+                "install_page": In(PAGE_BITS),
+                "install_launch": In(2),
+                "invalidate": In(1),
+                "invalidate_all": In(1),
+                "touch": In(1),
+                "mark_dirty": In(1),
+                "mark_clean": In(1),
+                "set_launch": In(1),
+                "launch": In(2),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        n, e = self.entries, self.entry_bits
+
+        m.submodules.data = mem = memory.Memory(shape=64, depth=n * SLOTS_PER_VMCS, init=[])
+        rd = mem.read_port()
+        wr = mem.write_port(granularity=32)
+        m.d.comb += [
+            rd.addr.eq((self.rd_entry << SLOT_BITS) | self.rd_slot),
+            rd.en.eq(self.rd_en),
+            self.rd_data.eq(rd.data),
+            wr.addr.eq((self.wr_entry << SLOT_BITS) | self.wr_slot),
+            wr.data.eq(self.wr_data),
+            wr.en.eq(self.wr_en),
+        ]
+
+        tags = self.tags
+        # LRU ages: a permutation of 0..n-1, 0 the most recently touched.
+        ages = Array(Signal(e, name=f"age{i}", init=i) for i in range(n))
+
+        for i in reversed(range(n)):
+            with m.If(tags[i].valid & (tags[i].page == self.lookup_page)):
+                m.d.comb += [self.hit.eq(1), self.hit_entry.eq(i)]
+        # Later assignments win: an invalid entry beats the oldest one.
+        for i in range(n):
+            with m.If(ages[i] == n - 1):
+                m.d.comb += self.victim.eq(i)
+        for i in reversed(range(n)):
+            with m.If(~tags[i].valid):
+                m.d.comb += self.victim.eq(i)
+
+        target = tags[self.cmd_entry]
+        with m.If(self.install):
+            m.d.sync += [
+                target.valid.eq(1),
+                target.page.eq(self.install_page),
+                target.launch.eq(self.install_launch),
+                target.dirty.eq(0),
+            ]
+        with m.If(self.set_launch):
+            m.d.sync += [target.launch.eq(self.launch), target.dirty.eq(1)]
+        with m.If(self.mark_dirty):
+            m.d.sync += target.dirty.eq(1)
+        with m.If(self.mark_clean):
+            m.d.sync += target.dirty.eq(0)
+        with m.If(self.invalidate):
+            m.d.sync += target.valid.eq(0)
+        with m.If(self.invalidate_all):
+            m.d.sync += [tags[i].valid.eq(0) for i in range(n)]
+        with m.If(self.touch):
+            touched_age = ages[self.cmd_entry]
+            for i in range(n):
+                with m.If(self.cmd_entry == i):
+                    m.d.sync += ages[i].eq(0)
+                with m.Elif(ages[i] < touched_age):
+                    m.d.sync += ages[i].eq(ages[i] + 1)
+        return m

@@ -1,0 +1,302 @@
+"""Checks on the VMX controls and the host-state area that VMLAUNCH/VMRESUME run first.
+
+# Ref: Intel SDM vol. 3C, 26.2.1 "Checks on VMX controls" (VMfailValid 7),
+# 26.2.2 "Checks on host control registers, MSRs, and SSP", 26.2.3 "Checks on
+# host segment and descriptor-table registers", 26.2.4 "Checks related to
+# address-space size" (VMfailValid 8). docs/semantics.md lists them as vmxu
+# implements them.
+
+The checker walks a list of steps, one VMCS field per step, reading the field's
+slot from the on-die cache (all fields it reads are on-die). A step may load
+the field into a register that later steps test (the control fields, the
+MSR-list counts, ...), and may test the field. The read of step k+1 overlaps
+the test of step k, so a walk costs one cycle per step plus two.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.controls import ENTRY, EXIT, PIN, PROC, PROC2, ControlField
+from ..arch.errors import VmError
+from ..arch.fields import FIELD_BY_NAME, FieldWidth
+from ..arch.layout import LOCATION, Storage
+from ..arch.msrs import (
+    CR0_FIXED0,
+    CR0_FIXED1,
+    CR3_TARGETS,
+    CR4_FIXED0,
+    CR4_FIXED1,
+    MAXPHYADDR,
+    PERF_GLOBAL_CTRL_VALID,
+)
+from ..arch.state import CR0, CR4, EFER
+from ..vmcs.vmcs_cache import SLOT_BITS
+from .predicates import bad_address, bits_set, canonical, fixed_ok, valid_memory_types
+
+__all__ = ["EntryChecker", "STEPS"]
+
+CONTROL = VmError.ENTRY_INVALID_CONTROL_FIELD
+HOST = VmError.ENTRY_INVALID_HOST_STATE
+
+
+class _Registers:
+    """Values earlier steps loaded, for later steps to test."""
+
+    def __init__(self):
+        self.pin = Signal(32)
+        self.proc = Signal(32)
+        self.proc2 = Signal(32)  # 0 unless "activate secondary controls"
+        self.exit = Signal(32)
+        self.entry = Signal(32)
+        self.msr_count = Signal(32)
+        self.guest_pe = Signal()
+        self.error_code_high = Signal()  # bits 31:16 of the VM-entry exception error code set
+        self.instruction_length_ok = Signal()  # VM-entry instruction length is 1..15
+        self.host_cr4_pae = Signal()
+        self.host_cr4_pcide = Signal()
+
+    def ctl(self, field: ControlField, name: str):
+        reg = {
+            PIN.vmcs_field: self.pin,
+            PROC.vmcs_field: self.proc,
+            PROC2.vmcs_field: self.proc2,
+            EXIT.vmcs_field: self.exit,
+            ENTRY.vmcs_field: self.entry,
+        }[field.vmcs_field]
+        return reg[field.bits[name]]
+
+    @property
+    def host_address_space_size(self):
+        return self.ctl(EXIT, "HOST_ADDR_SPACE_SIZE")
+
+
+@dataclass(frozen=True)
+class Step:
+    """Read ``field``; optionally ``load`` it (regs, value -> assignments) and ``fails`` a check."""
+
+    field: str
+    error: VmError | None = None
+    fails: Callable | None = None
+    load: Callable | None = None
+
+
+def _capability(field: ControlField, *, true: bool = True) -> Callable:
+    allowed0 = field.true_allowed0 if true else field.allowed0
+    not_allowed1 = ~field.allowed1 & 0xFFFF_FFFF
+    return lambda regs, v: ((v[:32] & allowed0) != allowed0) | bits_set(v[:32], not_allowed1)
+
+
+def _msr_list_address(regs, v):
+    """With a non-zero count: 16-byte aligned, and the list's last byte below 2^MAXPHYADDR."""
+    last_byte = (v[:MAXPHYADDR] + (regs.msr_count << 4) - 1)[: MAXPHYADDR + 5]
+    return (regs.msr_count != 0) & ((v[:4] != 0) | (v[MAXPHYADDR:] != 0) | (last_byte[MAXPHYADDR:] != 0))
+
+
+def _event_injection(regs, v):
+    valid = v[31]
+    vector = v[0:8]
+    type_ = v[8:11]
+    deliver_error_code = v[11]
+    hardware_exception = type_ == 3
+    needs_error_code = hardware_exception & regs.guest_pe & vector.matches(8, 10, 11, 12, 13, 14, 17)
+    return valid & (
+        type_.matches(1, 7)
+        | ((type_ == 2) & (vector != 2))
+        | (hardware_exception & (vector > 31))
+        | (v[12:31] != 0)
+        | (deliver_error_code != needs_error_code)
+        | (deliver_error_code & regs.error_code_high)
+        | (type_.matches(4, 5, 6) & ~regs.instruction_length_ok)
+    )
+
+
+def _host_efer(regs, v):
+    hass = regs.host_address_space_size
+    return regs.ctl(EXIT, "LOAD_IA32_EFER") & (
+        bits_set(v, ~EFER.VALID & (2**64 - 1)) | (bits_set(v, EFER.LMA) != hass) | (bits_set(v, EFER.LME) != hass)
+    )
+
+
+def _host_selector(name: str) -> Step:
+    def fails(regs, v):
+        sel = v[:16]
+        bad = sel[:3] != 0  # RPL and TI
+        if name in ("CS", "TR"):
+            bad = bad | (sel == 0)
+        if name == "SS":
+            bad = bad | ((sel == 0) & ~regs.host_address_space_size)
+        return bad
+
+    return Step(f"HOST_{name}_SELECTOR", HOST, fails)
+
+
+def _host_rip(regs, v):
+    return (regs.host_address_space_size & ~canonical(v)) | (~regs.host_address_space_size & (v[32:] != 0))
+
+
+STEPS: tuple[Step, ...] = (
+    # 26.2.1.1-26.2.1.3: control fields against the TRUE capability MSRs.
+    Step("PIN_BASED_VM_EXEC_CONTROL", CONTROL, _capability(PIN), lambda r, v: r.pin.eq(v)),
+    Step("CPU_BASED_VM_EXEC_CONTROL", CONTROL, _capability(PROC), lambda r, v: r.proc.eq(v)),
+    Step(
+        "SECONDARY_VM_EXEC_CONTROL",
+        CONTROL,
+        lambda r, v: r.ctl(PROC, "ACTIVATE_SECONDARY_CONTROLS") & _capability(PROC2, true=False)(r, v),
+        lambda r, v: r.proc2.eq(Mux(r.ctl(PROC, "ACTIVATE_SECONDARY_CONTROLS"), v[:32], 0)),
+    ),
+    Step("VM_EXIT_CONTROLS", CONTROL, _capability(EXIT), lambda r, v: r.exit.eq(v)),
+    Step("VM_ENTRY_CONTROLS", CONTROL, _capability(ENTRY), lambda r, v: r.entry.eq(v)),
+    Step("CR3_TARGET_COUNT", CONTROL, lambda r, v: v[:32] > CR3_TARGETS),
+    Step("IO_BITMAP_A", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & bad_address(v)),
+    Step("IO_BITMAP_B", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & bad_address(v)),
+    Step("MSR_BITMAP", CONTROL, lambda r, v: r.ctl(PROC, "USE_MSR_BITMAPS") & bad_address(v)),
+    Step("VM_EXIT_MSR_STORE_COUNT", load=lambda r, v: r.msr_count.eq(v)),
+    Step("VM_EXIT_MSR_STORE_ADDR", CONTROL, _msr_list_address),
+    Step("VM_EXIT_MSR_LOAD_COUNT", load=lambda r, v: r.msr_count.eq(v)),
+    Step("VM_EXIT_MSR_LOAD_ADDR", CONTROL, _msr_list_address),
+    Step("VM_ENTRY_MSR_LOAD_COUNT", load=lambda r, v: r.msr_count.eq(v)),
+    Step("VM_ENTRY_MSR_LOAD_ADDR", CONTROL, _msr_list_address),
+    # 26.2.1.3: event injection.
+    Step("GUEST_CR0", load=lambda r, v: r.guest_pe.eq(bits_set(v, CR0.PE))),
+    Step("VM_ENTRY_EXCEPTION_ERROR_CODE", load=lambda r, v: r.error_code_high.eq(v[16:32] != 0)),
+    Step("VM_ENTRY_INSTRUCTION_LEN", load=lambda r, v: r.instruction_length_ok.eq((v[:32] >= 1) & (v[:32] <= 15))),
+    Step("VM_ENTRY_INTR_INFO_FIELD", CONTROL, _event_injection),
+    # 26.2.2: host control registers and MSRs.
+    Step("HOST_CR0", HOST, lambda r, v: ~fixed_ok(v, CR0_FIXED0, CR0_FIXED1)),
+    Step(
+        "HOST_CR4",
+        HOST,
+        lambda r, v: ~fixed_ok(v, CR4_FIXED0, CR4_FIXED1),
+        lambda r, v: [r.host_cr4_pae.eq(bits_set(v, CR4.PAE)), r.host_cr4_pcide.eq(bits_set(v, CR4.PCIDE))],
+    ),
+    Step("HOST_CR3", HOST, lambda r, v: v[MAXPHYADDR:] != 0),
+    Step("HOST_IA32_SYSENTER_ESP", HOST, lambda r, v: ~canonical(v)),
+    Step("HOST_IA32_SYSENTER_EIP", HOST, lambda r, v: ~canonical(v)),
+    Step(
+        "HOST_IA32_PERF_GLOBAL_CTRL",
+        HOST,
+        lambda r, v: r.ctl(EXIT, "LOAD_IA32_PERF_GLOBAL_CTRL") & bits_set(v, ~PERF_GLOBAL_CTRL_VALID & (2**64 - 1)),
+    ),
+    Step("HOST_IA32_PAT", HOST, lambda r, v: r.ctl(EXIT, "LOAD_IA32_PAT") & ~valid_memory_types(v)),
+    Step("HOST_IA32_EFER", HOST, _host_efer),
+    # 26.2.3: host segment and descriptor-table registers.
+    *(_host_selector(s) for s in ("ES", "CS", "SS", "DS", "FS", "GS", "TR")),
+    *(Step(f"HOST_{r}_BASE", HOST, lambda r_, v: ~canonical(v)) for r in ("FS", "GS", "TR", "GDTR", "IDTR")),
+    # 26.2.4: the host RIP half of the address-space-size checks.
+    Step("HOST_RIP", HOST, _host_rip),
+)
+
+
+def _final_checks(regs: _Registers, efer_lma, in_smm):
+    """Checks between control bits, and against the processor's mode, after every step."""
+    pin = lambda n: regs.ctl(PIN, n)  # noqa: E731
+    entry = lambda n: regs.ctl(ENTRY, n)  # noqa: E731
+    control = (
+        (~pin("NMI_EXITING") & pin("VIRTUAL_NMIS"))
+        | (~pin("VIRTUAL_NMIS") & regs.ctl(PROC, "NMI_WINDOW_EXITING"))
+        | (regs.ctl(EXIT, "SAVE_VMX_PREEMPTION_TIMER") & ~pin("ACTIVATE_PREEMPTION_TIMER"))
+        | (~in_smm & (entry("SMM") | entry("DEACT_DUAL_MONITOR")))
+        | (in_smm & entry("SMM") & entry("DEACT_DUAL_MONITOR"))
+    )
+    hass = regs.host_address_space_size
+    host = (
+        (~efer_lma & (entry("IA32E_MODE") | hass))
+        | (efer_lma & ~hass)
+        | (~hass & regs.host_cr4_pcide)
+        | (hass & ~regs.host_cr4_pae)
+    )
+    return control, host
+
+
+class EntryChecker(wiring.Component):
+    """Walks STEPS over the current VMCS and reports the first failing group.
+
+    Latency: ``len(STEPS) + 2`` cycles from ``start`` to ``done``. While busy it
+    owns the cache read port (``rd_slot``/``rd_en``, data on ``rd_data`` one
+    cycle later). ``error`` is 0 when every check passes, else error 7 if any
+    control check failed, else 8.
+
+    Members
+    -------
+    start : In(1)
+    done : Out(1)
+    error : Out(VmError)
+    rd_slot : Out(SLOT_BITS)
+    rd_en : Out(1)
+    rd_data : In(64)
+    efer_lma : In(1)
+        The processor is in IA-32e mode (26.2.4).
+    in_smm : In(1)
+    """
+
+    start: In(1)
+    done: Out(1)
+    error: Out(VmError)
+    rd_slot: Out(SLOT_BITS)
+    rd_en: Out(1)
+    rd_data: In(64)
+    efer_lma: In(1)
+    in_smm: In(1)
+
+    @property
+    def latency(self) -> int:
+        return len(STEPS) + 2
+
+    def elaborate(self, platform):
+        m = Module()
+        regs = _Registers()
+        n = len(STEPS)
+        step = Signal(range(n + 2))
+        busy = Signal()
+        control_failed = Signal()
+        host_failed = Signal()
+
+        with m.If(self.start & ~busy):
+            m.d.sync += [busy.eq(1), step.eq(0), control_failed.eq(0), host_failed.eq(0)]
+        with m.Elif(busy):
+            m.d.sync += step.eq(step + 1)
+
+        # Issue the read of step k while testing step k-1.
+        with m.Switch(step):
+            for k, s in enumerate(STEPS):
+                loc = LOCATION[FIELD_BY_NAME[s.field].encoding]
+                if loc.storage != Storage.ON_DIE:
+                    raise ValueError(f"entry check reads {s.field}, which is not on-die")
+                with m.Case(k):
+                    m.d.comb += [self.rd_slot.eq(loc.slot), self.rd_en.eq(busy)]
+
+        previous = Signal(range(n + 2))
+        m.d.comb += previous.eq(step - 1)
+        with m.If(busy & (step != 0)):
+            with m.Switch(previous):
+                for k, s in enumerate(STEPS):
+                    field = FIELD_BY_NAME[s.field]
+                    loc = LOCATION[field.encoding]
+                    if loc.words == 2:
+                        v = self.rd_data
+                    else:
+                        v = Signal(64, name=f"v{k}")
+                        half = self.rd_data.word_select(loc.half, 32)
+                        m.d.comb += v.eq(half[:16] if field.width == FieldWidth.W16 else half)
+                    with m.Case(k):
+                        if s.load is not None:
+                            m.d.sync += s.load(regs, v)
+                        if s.fails is not None:
+                            flag = control_failed if s.error == CONTROL else host_failed
+                            with m.If(s.fails(regs, v)):
+                                m.d.sync += flag.eq(1)
+                with m.Case(n):
+                    control, host = _final_checks(regs, self.efer_lma, self.in_smm)
+                    control_now = control_failed | control
+                    host_now = host_failed | host
+                    m.d.comb += self.done.eq(1)
+                    with m.If(control_now):
+                        m.d.comb += self.error.eq(CONTROL)
+                    with m.Elif(host_now):
+                        m.d.comb += self.error.eq(HOST)
+                    m.d.sync += busy.eq(0)
+        return m

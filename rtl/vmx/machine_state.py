@@ -1,0 +1,177 @@
+"""Machine-state register file: the processor state elements the VMX unit keeps.
+
+# Ref: Intel SDM vol. 3A table 9-1 (power-up values); vol. 3A 2.5 and 2.8
+# (MOV to CR0/CR4: reserved bits and PG/PE, NW/CD raise #GP); vol. 3C 23.8
+# "Restrictions on VMX operation" (CR0/CR4 fixed bits raise #GP in VMX operation).
+
+The elements of rtl/arch/state.py live in a block RAM, one 64-bit word each,
+except RFLAGS, which is a register (every VMX instruction writes its flags).
+The few bits the instruction checks test every cycle (CR0.PE, CR4.VMXE,
+EFER.LMA, CS.L, the CPL, blocking by MOV SS, and whether CR0 and CR4 satisfy
+the VMX fixed bits) are mirrored in flip-flops, updated on every write.
+"""
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
+from ..arch.state import AR, CR0, CR4, EFER, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
+from .predicates import bits_set, canonical, fixed_ok, valid_memory_types
+
+__all__ = ["MachineState", "ID_BITS"]
+
+ID_BITS = (len(ELEMENTS) - 1).bit_length()
+_RFLAGS_BITS = 22
+_RFLAGS_ID = element_id("rflags")
+
+
+class MachineState(wiring.Component):
+    """The machine-state elements, with the write rules of MOV/WRMSR.
+
+    Latency: reads take 1 cycle (``rd_data`` holds while ``rd_en`` is low); a
+    write takes effect at the next edge. The write rules are combinational:
+    present ``wr_id`` and ``wr_value``, read ``wr_fault``; assert ``wr_en`` to
+    store (the rules' forced bits applied) when there is no fault. After reset
+    the block restores the power-up values, one element per cycle, with
+    ``ready`` low (``len(ELEMENTS)`` cycles).
+
+    Members
+    -------
+    ready : Out(1)
+    rd_id, rd_en : In
+    rd_data : Out(64)
+    wr_id : In(ID_BITS)
+    wr_value : In(64)
+    in_vmx : In(1)
+        The CR0/CR4 fixed bits are enforced in VMX operation.
+    wr_fault : Out(1)
+        The write would raise #GP (reserved bit, non-canonical, bad memory
+        type, CR0 PG/PE or NW/CD, VMX fixed bits, value wider than the element).
+    wr_en : In(1)
+    flags_en : In(1)
+    flags : In(64)
+        With ``flags_en``, RFLAGS' six arithmetic flags := these bits of ``flags``.
+    rflags : Out(64)
+    cr0_pe, cr4_vmxe, efer_lma, cs_l, vm86, movss_blocking : Out(1)
+    cpl : Out(2)
+    cr0_cr4_fixed_ok : Out(1)
+        CR0 and CR4 both satisfy the VMX fixed-bit MSRs.
+    """
+
+    ready: Out(1)
+    rd_id: In(ID_BITS)
+    rd_en: In(1)
+    rd_data: Out(64)
+    wr_id: In(ID_BITS)
+    wr_value: In(64)
+    in_vmx: In(1)
+    wr_fault: Out(1)
+    wr_en: In(1)
+    flags_en: In(1)
+    flags: In(64)
+    rflags: Out(64)
+    cr0_pe: Out(1)
+    cr4_vmxe: Out(1)
+    efer_lma: Out(1)
+    cs_l: Out(1)
+    vm86: Out(1)
+    movss_blocking: Out(1)
+    cpl: Out(2)
+    cr0_cr4_fixed_ok: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = 1 << ID_BITS
+        resets = [e.reset for e in ELEMENTS] + [0] * (depth - len(ELEMENTS))
+        m.submodules.ram = ram = memory.Memory(shape=64, depth=depth, init=resets)
+        rd = ram.read_port()
+        wr = ram.write_port()
+
+        # Power-up values, restored after every reset.
+        restoring = Signal(init=1)
+        restore_id = Signal(ID_BITS)
+        restore_value = Signal(64)
+        with m.Switch(restore_id):
+            for i, e in enumerate(ELEMENTS):
+                with m.Case(i):
+                    m.d.comb += restore_value.eq(e.reset)
+        with m.If(restoring):
+            m.d.sync += restore_id.eq(restore_id + 1)
+            with m.If(restore_id == len(ELEMENTS) - 1):
+                m.d.sync += restoring.eq(0)
+        m.d.comb += self.ready.eq(~restoring)
+
+        # Write rules, one case per element, generated from the table.
+        value = self.wr_value
+        stored = Signal(64)
+        with m.Switch(self.wr_id):
+            for i, e in enumerate(ELEMENTS):
+                with m.Case(i):
+                    fault = value[e.bits :].any() if e.bits < 64 else 0
+                    if e.reserved:
+                        fault = fault | bits_set(value, e.reserved)
+                    if e.canonical:
+                        fault = fault | ~canonical(value)
+                    if e.memory_types:
+                        fault = fault | ~valid_memory_types(value)
+                    if e.cr0_rules:
+                        pg_without_pe = bits_set(value, CR0.PG) & ~bits_set(value, CR0.PE)
+                        nw_without_cd = bits_set(value, CR0.NW) & ~bits_set(value, CR0.CD)
+                        fault = fault | pg_without_pe | nw_without_cd
+                    if e.vmx_fixed:
+                        fault = fault | (self.in_vmx & ~fixed_ok(value, *e.vmx_fixed))
+                    m.d.comb += [
+                        self.wr_fault.eq(fault),
+                        stored.eq((value | e.force1) & ~e.force0 & e.mask),
+                    ]
+            with m.Default():
+                m.d.comb += self.wr_fault.eq(1)
+
+        # One write path: the restore walk after reset, or a checked write.
+        w_en = Signal()
+        w_id = Signal(ID_BITS)
+        w_data = Signal(64)
+        m.d.comb += [
+            w_en.eq(restoring | (self.wr_en & ~self.wr_fault)),
+            w_id.eq(Mux(restoring, restore_id, self.wr_id)),
+            w_data.eq(Mux(restoring, restore_value, stored)),
+            rd.addr.eq(self.rd_id),
+            rd.en.eq(self.rd_en),
+            wr.addr.eq(w_id),
+            wr.data.eq(w_data),
+            wr.en.eq(w_en),
+        ]
+
+        # RFLAGS is a register; reads of its element come from it.
+        rflags = Signal(_RFLAGS_BITS)
+        m.d.comb += self.rflags.eq(rflags)
+        read_rflags = Signal()
+        with m.If(self.rd_en):
+            m.d.sync += read_rflags.eq(self.rd_id == _RFLAGS_ID)
+        m.d.comb += self.rd_data.eq(Mux(read_rflags, rflags, rd.data))
+        with m.If(w_en & (w_id == _RFLAGS_ID)):
+            m.d.sync += rflags.eq(w_data)
+        with m.Elif(self.flags_en):
+            m.d.sync += rflags.eq((rflags & ~RFLAGS.ARITHMETIC) | (self.flags & RFLAGS.ARITHMETIC))
+
+        # Mirrors of the bits the instruction checks use, updated by every write
+        # of their element (the restore walk included).
+        cr0_fixed = Signal()
+        cr4_fixed = Signal()
+        mirrors = {
+            "cr0": [(self.cr0_pe, bits_set(w_data, CR0.PE)), (cr0_fixed, fixed_ok(w_data, CR0_FIXED0, CR0_FIXED1))],
+            "cr4": [(self.cr4_vmxe, bits_set(w_data, CR4.VMXE)), (cr4_fixed, fixed_ok(w_data, CR4_FIXED0, CR4_FIXED1))],
+            "efer": [(self.efer_lma, bits_set(w_data, EFER.LMA))],
+            "cs.ar": [(self.cs_l, bits_set(w_data, AR.L))],
+            "ss.ar": [(self.cpl, w_data[AR.DPL_SHIFT : AR.DPL_SHIFT + 2])],
+            "interruptibility": [(self.movss_blocking, bits_set(w_data, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS))],
+        }
+        for name, pairs in mirrors.items():
+            with m.If(w_en & (w_id == element_id(name))):
+                m.d.sync += [mirror.eq(new) for mirror, new in pairs]
+        m.d.comb += [
+            self.vm86.eq(bits_set(rflags, RFLAGS.VM)),
+            self.cr0_cr4_fixed_ok.eq(cr0_fixed & cr4_fixed),
+        ]
+        return m

@@ -1,0 +1,71 @@
+"""The VMX unit's door: one request in, one response out.
+
+A request carries an operation (rtl/arch/ops.py ``Op``), its operand size and
+two operands: ``index`` (a field encoding, MSR number or machine-state element
+number) and ``value`` (a physical address, a VMWRITE/WRMSR/SET source). The
+response carries the outcome (``Status``), the VM-instruction error for
+``FAIL_VALID``, the exception vector for ``FAULT``, and a value where the
+operation produces one. docs/semantics.md has the table.
+"""
+
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.errors import VmError
+from ..arch.ops import Op, OperandSize, Status
+
+__all__ = ["RequestSignature", "ResponseSignature"]
+
+
+class RequestSignature(wiring.Signature):
+    """Request, seen from the requester (a core or a test bench).
+
+    Members
+    -------
+    valid : Out(1)
+    ready : In(1)
+        The unit accepts the request in a cycle where both are high.
+    op : Out(Op)
+    size : Out(OperandSize)
+    index : Out(64)
+    value : Out(64)
+    """
+
+    def __init__(self):
+        super().__init__(
+            {
+                "valid": Out(1),
+                "ready": In(1),
+                "op": Out(Op),
+                "size": Out(OperandSize),
+                "index": Out(64),
+                "value": Out(64),
+            }
+        )
+
+
+class ResponseSignature(wiring.Signature):
+    """Response, seen from the unit.
+
+    Members
+    -------
+    valid : Out(1)
+    ready : In(1)
+        The requester takes the response in a cycle where both are high.
+    status : Out(Status)
+    error : Out(VmError)
+    vector : Out(8)
+    value : Out(64)
+    """
+
+    def __init__(self):
+        super().__init__(
+            {
+                "valid": Out(1),
+                "ready": In(1),
+                "status": Out(Status),
+                "error": Out(VmError),
+                "vector": Out(8),
+                "value": Out(64),
+            }
+        )

@@ -1,0 +1,575 @@
+"""The VMX unit: the VMX instruction engine around the VMCS cache, the region port and the machine state.
+
+# Ref: Intel SDM vol. 3C, 30.3 "VMX instructions" (VMXON, VMXOFF, VMPTRLD,
+# VMPTRST, VMCLEAR, VMREAD, VMWRITE, VMLAUNCH, VMRESUME, VMCALL), 30.2
+# "Conventions" (VMsucceed, VMfailInvalid, VMfailValid), 24.11.2 (operand
+# sizes), 26.1-26.2 (checks before VM entry); docs/semantics.md is the contract.
+
+Blocks: ``FieldDecoder`` (encoding -> component), ``VmcsCache`` (on-die fields
+of up to ``cache_entries`` VMCSs), ``RegionPort`` (the Wishbone master),
+``MachineState`` (processor state elements), ``EntryChecker`` (errors 7/8).
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.errors import VmError
+from ..arch.fields import FIELD_BY_NAME, FieldType, FieldWidth
+from ..arch.layout import (
+    CACHE_ENTRIES,
+    IMAGE_FIRST_WORD,
+    LAUNCH_LAUNCHED,
+    LAUNCH_VMXOFF,
+    LAUNCH_WORD,
+    LOCATION,
+    REVISION_WORD,
+    Storage,
+)
+from ..arch.msrs import (
+    FEATURE_CONTROL_LOCK,
+    FEATURE_CONTROL_VALID,
+    FEATURE_CONTROL_VMX_OUTSIDE_SMX,
+    MSRS,
+    VMCS_REVISION_ID,
+    MsrKind,
+)
+from ..arch.ops import Op, OperandSize, Status, Vector, flags_for
+from ..arch.state import ELEMENT_BY_MSR, element_id
+from ..vmcs.field_decoder import FieldDecoder
+from ..vmcs.region import RegionCommand, RegionPort
+from ..vmcs.vmcs_cache import PAGE_BITS, VmcsCache
+from ..wishbone import Signature as WishboneSignature
+from .entry_checks import EntryChecker
+from .machine_state import ID_BITS, MachineState
+from .port import RequestSignature, ResponseSignature
+from .predicates import bad_address
+
+__all__ = ["VmxUnit"]
+
+_ERROR_FIELD = LOCATION[FIELD_BY_NAME["VM_INSTRUCTION_ERROR"].encoding]
+assert _ERROR_FIELD.storage == Storage.ON_DIE
+
+
+class _ValueSource(enum.Enum, shape=2):
+    """Where the response's value comes from in the RESPOND state."""
+
+    REGISTER = 0
+    CACHE_FIELD = 1  # the on-die field read for VMREAD
+    STATE = 2  # the machine-state element read for GET/RDMSR
+
+
+class VmxUnit(wiring.Component):
+    """A VT-x-style VMX unit: VMX instructions, VMCS storage, and the state they need.
+
+    One operation at a time on ``req``; its outcome on ``resp``. Latency, from
+    the cycle a request is accepted to the cycle its response is valid, with a
+    bus slave that acknowledges one clock after the strobe: VMREAD/VMWRITE of
+    an on-die field, VMPTRST, GET/SET and the MSRs 2 cycles; of a
+    memory-resident field 3 cycles a word; VMPTRLD of a cached VMCS 4 cycles
+    (one bus read: the revision identifier); of another VMCS, a fill of its
+    on-die image (and a write-back of a dirty victim); VMLAUNCH/VMRESUME
+    ``len(STEPS) + 4`` cycles to their checks' verdict. ``benchmarks`` measure
+    all of them (``vmxu bench``). After reset ``req.ready`` stays low while the
+    machine state restores its power-up values.
+
+    Members
+    -------
+    req : In(RequestSignature())
+    resp : Out(ResponseSignature())
+    bus : Out(wishbone.Signature(addr_width=30))
+        Wishbone B4 classic master, 32-bit data, for VMCS and VMXON regions.
+    """
+
+    def __init__(self, *, cache_entries: int = CACHE_ENTRIES):
+        self.cache_entries = cache_entries
+        super().__init__(
+            {
+                "req": In(RequestSignature()),
+                "resp": Out(ResponseSignature()),
+                "bus": Out(WishboneSignature(addr_width=30)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.decoder = dec = FieldDecoder()
+        m.submodules.cache = cache = VmcsCache(self.cache_entries)
+        m.submodules.region = region = RegionPort(self.cache_entries)
+        m.submodules.state = state = MachineState()
+        m.submodules.checker = checker = EntryChecker()
+        wiring.connect(m, wiring.flipped(self.bus), region.bus)
+        entry_bits = cache.entry_bits
+
+        # The operation under way.
+        op = Signal(Op)
+        size = Signal(OperandSize)
+        index = Signal(64)
+        value = Signal(64)
+        page = value[12:32]  # the region an address operand names
+
+        # VMX operation.
+        in_vmx = Signal()
+        vmxon_page = Signal(PAGE_BITS)
+        current_valid = Signal()
+        current = Signal(entry_bits)
+        current_tag = cache.tags[current]
+        feature_control = Signal(3)
+        in_smm = Const(0)  # SMM arrives with the SMM capability
+
+        # The response.
+        r_status = Signal(Status)
+        r_error = Signal(VmError)
+        r_vector = Signal(8)
+        r_value = Signal(64)
+        r_source = Signal(_ValueSource)
+        low_word = Signal(32)  # first word of a two-word memory read
+        target = Signal(entry_bits)  # the cache entry a multi-cycle sequence works on
+        target_hit = Signal()
+        target_tag = cache.tags[target]
+
+        # Cache data ports: the region port during fill/write-back, the checker
+        # while it walks, else the instruction engine (these defaults).
+        eng_rd_slot = Signal.like(cache.rd_slot)
+        eng_rd_en = Signal()
+        eng_wr_slot = Signal.like(cache.wr_slot)
+        eng_wr_data = Signal(64)
+        eng_wr_en = Signal(2)
+        checking = Signal()
+        m.d.comb += [
+            cache.rd_entry.eq(Mux(region.owns_cache, target, current)),
+            cache.wr_entry.eq(Mux(region.owns_cache, target, current)),
+            region.cache_rd_data.eq(cache.rd_data),
+            checker.rd_data.eq(cache.rd_data),
+            region.entry.eq(target),
+            checker.efer_lma.eq(state.efer_lma),
+            checker.in_smm.eq(in_smm),
+            state.in_vmx.eq(in_vmx),
+            cache.lookup_page.eq(page),
+        ]
+        with m.If(region.owns_cache):
+            m.d.comb += [
+                cache.rd_slot.eq(region.cache_rd_slot),
+                cache.rd_en.eq(region.cache_rd_en),
+                cache.wr_slot.eq(region.cache_wr_slot),
+                cache.wr_data.eq(region.cache_wr_data),
+                cache.wr_en.eq(region.cache_wr_en),
+            ]
+        with m.Else():
+            m.d.comb += [
+                cache.rd_slot.eq(Mux(checking, checker.rd_slot, eng_rd_slot)),
+                cache.rd_en.eq(Mux(checking, checker.rd_en, eng_rd_en)),
+                cache.wr_slot.eq(eng_wr_slot),
+                cache.wr_data.eq(eng_wr_data),
+                cache.wr_en.eq(eng_wr_en),
+            ]
+
+        # -- helpers that emit the statements of an outcome -------------------
+        def respond(status, *, error=0, vector=0, result=None, source=_ValueSource.REGISTER):
+            m.d.sync += [r_status.eq(status), r_error.eq(error), r_vector.eq(vector), r_source.eq(source)]
+            if result is not None:
+                m.d.sync += r_value.eq(result)
+            m.next = "RESPOND"
+
+        def fault(vector):
+            respond(Status.FAULT, vector=vector)
+
+        error_word = Signal(32)  # the VM-instruction error VMfailValid writes
+
+        def fail_valid(error):
+            """VMfailValid: write the error to the current VMCS (on-die), which becomes dirty."""
+            m.d.comb += [
+                error_word.eq(error),
+                eng_wr_slot.eq(_ERROR_FIELD.slot),
+                eng_wr_data.eq(Cat(error_word, error_word)),
+                eng_wr_en.eq(1 << _ERROR_FIELD.half),
+                cache.cmd_entry.eq(current),
+                cache.mark_dirty.eq(1),
+            ]
+            respond(Status.FAIL_VALID, error=error)
+
+        def vmfail(error):
+            with m.If(current_valid):
+                fail_valid(error)
+            with m.Else():
+                respond(Status.FAIL_INVALID)
+
+        def region_access(cmd, *, page_, word=0, wdata=0, launch=0):
+            m.d.comb += [
+                region.start.eq(1),
+                region.cmd.eq(cmd),
+                region.page.eq(page_),
+                region.word.eq(word),
+                region.wdata.eq(wdata),
+                region.launch.eq(launch),
+            ]
+
+        def revision_ok(word):
+            return (word[:31] == VMCS_REVISION_ID) & ~word[31]
+
+        # -- mode checks -------------------------------------------------------
+        compatibility_mode = state.efer_lma & ~state.cs_l
+        ud_prefix = ~in_vmx | ~state.cr0_pe | state.vm86 | compatibility_mode
+        cpl_nonzero = state.cpl != 0
+
+        # -- MSR decode (from the table) ----------------------------------------
+        msr_known = Signal()
+        msr_kind = Signal(MsrKind)
+        msr_constant = Signal(64)
+        msr_element = Signal(ID_BITS)
+        with m.If(index[32:] == 0):
+            with m.Switch(index[:32]):
+                for msr in MSRS:
+                    with m.Case(msr.number):
+                        m.d.comb += [msr_known.eq(1), msr_kind.eq(msr.kind), msr_constant.eq(msr.value)]
+                        if msr.kind == MsrKind.ELEMENT:
+                            m.d.comb += msr_element.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
+
+        # Element writes: SET names the element, WRMSR its MSR.
+        m.d.comb += [
+            state.wr_id.eq(Mux(op == Op.WRMSR, msr_element, index[:ID_BITS])),
+            state.wr_value.eq(value),
+        ]
+
+        # -- the on-die VMREAD result ------------------------------------------
+        slot = cache.rd_data
+        one_word = Signal(32)
+        m.d.comb += one_word.eq(Mux(dec.word[0], slot[32:], slot[:32]))
+        field_value = Signal(64)
+        with m.If(dec.pair):
+            m.d.comb += field_value.eq(Mux(size == OperandSize.S64, slot, slot[:32]))
+        with m.Elif(dec.width == FieldWidth.W16):
+            m.d.comb += field_value.eq(one_word[:16])
+        with m.Else():
+            m.d.comb += field_value.eq(one_word)
+
+        # VMWRITE data as the field stores it (SDM 24.11.2).
+        write_word = Signal(32)
+        m.d.comb += write_word.eq(Mux(dec.width == FieldWidth.W16, value[:16], value[:32]))
+        write_high = Signal(32)  # the upper word of a full 64-bit/natural write
+        m.d.comb += write_high.eq(Mux(size == OperandSize.S64, value[32:], 0))
+
+        dec_slot = (dec.word - IMAGE_FIRST_WORD)[1:]
+
+        def dispatch_vmx():
+            """DISPATCH of the VMX instructions after the common prefix passed (SDM 30.3)."""
+            with m.Switch(op):
+                with m.Case(Op.VMXOFF):
+                    # VMfail(23) needs the dual-monitor treatment, which needs SMM.
+                    m.d.sync += target.eq(0)
+                    m.next = "VMXOFF_SCAN"
+
+                with m.Case(Op.VMPTRLD):
+                    with m.If(bad_address(value)):
+                        vmfail(VmError.VMPTRLD_INVALID_ADDRESS)
+                    with m.Elif(page == vmxon_page):
+                        vmfail(VmError.VMPTRLD_VMXON_POINTER)
+                    with m.Else():
+                        m.next = "VMPTRLD_REVISION"
+
+                with m.Case(Op.VMPTRST):
+                    pointer = Mux(current_valid, Cat(Const(0, 12), current_tag.page), 2**64 - 1)
+                    respond(Status.SUCCEED, result=pointer)
+
+                with m.Case(Op.VMCLEAR):
+                    with m.If(bad_address(value)):
+                        vmfail(VmError.VMCLEAR_INVALID_ADDRESS)
+                    with m.Elif(page == vmxon_page):
+                        vmfail(VmError.VMCLEAR_VMXON_POINTER)
+                    with m.Else():
+                        m.d.sync += [target.eq(cache.hit_entry), target_hit.eq(cache.hit)]
+                        with m.If(cache.hit & cache.tags[cache.hit_entry].dirty):
+                            m.next = "VMCLEAR_WRITE_BACK"
+                        with m.Else():
+                            m.next = "VMCLEAR_LAUNCH"
+
+                with m.Case(Op.VMREAD, Op.VMWRITE):
+                    with m.If(~current_valid):
+                        respond(Status.FAIL_INVALID)
+                    with m.Elif(~dec.valid):
+                        fail_valid(VmError.UNSUPPORTED_VMCS_COMPONENT)
+                    with m.Elif((op == Op.VMWRITE) & (dec.type == FieldType.EXIT_INFO)):
+                        fail_valid(VmError.VMWRITE_READ_ONLY_COMPONENT)
+                    with m.Elif(dec.storage == Storage.MEMORY):
+                        with m.If(op == Op.VMREAD):
+                            m.next = "FIELD_READ"
+                        with m.Else():
+                            m.next = "FIELD_WRITE"
+                    with m.Elif(op == Op.VMREAD):
+                        m.d.comb += [eng_rd_slot.eq(dec_slot), eng_rd_en.eq(1)]
+                        respond(Status.SUCCEED, source=_ValueSource.CACHE_FIELD)
+                    with m.Else():
+                        m.d.comb += [
+                            eng_wr_slot.eq(dec_slot),
+                            cache.cmd_entry.eq(current),
+                            cache.mark_dirty.eq(1),
+                        ]
+                        with m.If(dec.pair):
+                            m.d.comb += [eng_wr_data.eq(Cat(value[:32], write_high)), eng_wr_en.eq(0b11)]
+                        with m.Else():
+                            m.d.comb += [
+                                eng_wr_data.eq(Cat(write_word, write_word)),
+                                eng_wr_en.eq(Mux(dec.word[0], 0b10, 0b01)),
+                            ]
+                        respond(Status.SUCCEED)
+
+                with m.Case(Op.VMLAUNCH, Op.VMRESUME):
+                    launch = current_tag.launch
+                    with m.If(~current_valid):
+                        respond(Status.FAIL_INVALID)
+                    with m.Elif(state.movss_blocking):
+                        fail_valid(VmError.ENTRY_EVENTS_BLOCKED_BY_MOV_SS)
+                    with m.Elif((op == Op.VMLAUNCH) & (launch != 0)):
+                        fail_valid(VmError.VMLAUNCH_NONCLEAR_VMCS)
+                    with m.Elif((op == Op.VMRESUME) & ((launch & LAUNCH_LAUNCHED) == 0)):
+                        fail_valid(VmError.VMRESUME_NONLAUNCHED_VMCS)
+                    with m.Elif((op == Op.VMRESUME) & ((launch & LAUNCH_VMXOFF) != 0)):
+                        fail_valid(VmError.VMRESUME_AFTER_VMXOFF)
+                    with m.Else():
+                        m.d.comb += checker.start.eq(1)
+                        m.next = "ENTRY_CHECKS"
+
+        with m.FSM(name="engine"):
+            with m.State("IDLE"):
+                m.d.comb += self.req.ready.eq(state.ready)
+                with m.If(self.req.valid & state.ready):
+                    # A 32-bit operand holds 32 bits: the encoding register's upper half is not there.
+                    operand = Mux(self.req.size == OperandSize.S64, self.req.index, self.req.index[:32])
+                    m.d.sync += [
+                        op.eq(self.req.op),
+                        size.eq(self.req.size),
+                        index.eq(operand),
+                        value.eq(self.req.value),
+                    ]
+                    m.d.comb += [dec.en.eq(1), dec.encoding.eq(operand)]
+                    m.next = "DISPATCH"
+
+            with m.State("DISPATCH"):
+                with m.Switch(op):
+                    with m.Case(Op.VMXON):
+                        with m.If(~state.cr0_pe | ~state.cr4_vmxe | state.vm86 | compatibility_mode):
+                            fault(Vector.UD)
+                        with m.Elif(~in_vmx):
+                            fc_ok = (feature_control & FEATURE_CONTROL_LOCK != 0) & (
+                                feature_control & FEATURE_CONTROL_VMX_OUTSIDE_SMX != 0
+                            )
+                            with m.If(cpl_nonzero | ~state.cr0_cr4_fixed_ok | ~fc_ok):
+                                fault(Vector.GP)
+                            with m.Elif(bad_address(value)):
+                                respond(Status.FAIL_INVALID)
+                            with m.Else():
+                                m.next = "VMXON_REVISION"
+                        with m.Elif(cpl_nonzero):
+                            fault(Vector.GP)
+                        with m.Else():
+                            vmfail(VmError.VMXON_IN_ROOT)
+
+                    with m.Case(Op.VMCALL):
+                        with m.If(~in_vmx | state.vm86 | compatibility_mode):
+                            fault(Vector.UD)
+                        with m.Elif(cpl_nonzero):
+                            fault(Vector.GP)
+                        with m.Else():
+                            # Dual-monitor activation needs IA32_SMM_MONITOR_CTL.valid,
+                            # writable only in SMM: before SMM support this is VMfail(1).
+                            vmfail(VmError.VMCALL_IN_ROOT)
+
+                    with m.Case(Op.RDMSR, Op.WRMSR):
+                        with m.If(cpl_nonzero | ~msr_known):
+                            fault(Vector.GP)
+                        with m.Elif(op == Op.RDMSR):
+                            with m.Switch(msr_kind):
+                                with m.Case(MsrKind.CONSTANT):
+                                    respond(Status.OK, result=msr_constant)
+                                with m.Case(MsrKind.FEATURE_CONTROL):
+                                    respond(Status.OK, result=feature_control)
+                                with m.Case(MsrKind.SMM_MONITOR_CTL):
+                                    respond(Status.OK, result=0)
+                                with m.Case(MsrKind.SMBASE):
+                                    fault(Vector.GP)  # readable only in SMM
+                                with m.Case(MsrKind.ELEMENT):
+                                    m.d.comb += [state.rd_id.eq(msr_element), state.rd_en.eq(1)]
+                                    respond(Status.OK, source=_ValueSource.STATE)
+                        with m.Else():
+                            with m.Switch(msr_kind):
+                                with m.Case(MsrKind.FEATURE_CONTROL):
+                                    locked = feature_control & FEATURE_CONTROL_LOCK != 0
+                                    reserved = (value & ~FEATURE_CONTROL_VALID & (2**64 - 1)) != 0
+                                    with m.If(locked | reserved):
+                                        fault(Vector.GP)
+                                    with m.Else():
+                                        m.d.sync += feature_control.eq(value)
+                                        respond(Status.OK)
+                                with m.Case(MsrKind.ELEMENT):
+                                    with m.If(state.wr_fault):
+                                        fault(Vector.GP)
+                                    with m.Else():
+                                        m.d.comb += state.wr_en.eq(1)
+                                        respond(Status.OK)
+                                with m.Default():
+                                    # Capability MSRs are read-only; IA32_SMM_MONITOR_CTL is
+                                    # writable only in SMM; IA32_SMBASE never.
+                                    fault(Vector.GP)
+
+                    with m.Case(Op.GET):
+                        m.d.comb += [state.rd_id.eq(index[:ID_BITS]), state.rd_en.eq(1)]
+                        respond(Status.OK, source=_ValueSource.STATE)
+
+                    with m.Case(Op.SET):
+                        with m.If(state.wr_fault):
+                            fault(Vector.GP)
+                        with m.Else():
+                            m.d.comb += state.wr_en.eq(1)
+                            respond(Status.OK)
+
+                    with m.Default():
+                        # The common prefix of the other VMX instructions (SDM 30.3).
+                        with m.If(ud_prefix):
+                            fault(Vector.UD)
+                        with m.Elif(cpl_nonzero):
+                            fault(Vector.GP)
+                        with m.Else():
+                            dispatch_vmx()
+
+            with m.State("VMXON_REVISION"):
+                region_access(RegionCommand.READ_WORD, page_=page, word=REVISION_WORD)
+                with m.If(region.done):
+                    with m.If(revision_ok(region.rdata)):
+                        m.d.sync += [in_vmx.eq(1), vmxon_page.eq(page), current_valid.eq(0)]
+                        respond(Status.SUCCEED)
+                    with m.Else():
+                        respond(Status.FAIL_INVALID)
+
+            with m.State("VMPTRLD_REVISION"):
+                region_access(RegionCommand.READ_WORD, page_=page, word=REVISION_WORD)
+                with m.If(region.done):
+                    with m.If(~revision_ok(region.rdata)):
+                        vmfail(VmError.VMPTRLD_INCORRECT_REVISION)
+                    with m.Elif(cache.hit):
+                        m.d.comb += [cache.cmd_entry.eq(cache.hit_entry), cache.touch.eq(1)]
+                        m.d.sync += [current_valid.eq(1), current.eq(cache.hit_entry)]
+                        respond(Status.SUCCEED)
+                    with m.Else():
+                        victim = cache.tags[cache.victim]
+                        m.d.sync += target.eq(cache.victim)
+                        with m.If(victim.valid & victim.dirty):
+                            m.next = "VMPTRLD_WRITE_BACK"
+                        with m.Else():
+                            m.next = "VMPTRLD_FILL"
+
+            with m.State("VMPTRLD_WRITE_BACK"):
+                region_access(RegionCommand.WRITE_BACK, page_=target_tag.page, launch=target_tag.launch)
+                with m.If(region.done):
+                    m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
+                    m.next = "VMPTRLD_FILL"
+
+            with m.State("VMPTRLD_FILL"):
+                region_access(RegionCommand.FILL, page_=page)
+                with m.If(region.done):
+                    m.d.comb += [
+                        cache.cmd_entry.eq(target),
+                        cache.install.eq(1),
+                        cache.install_page.eq(page),
+                        cache.install_launch.eq(region.rdata[:2]),
+                        cache.touch.eq(1),
+                    ]
+                    m.d.sync += [current_valid.eq(1), current.eq(target)]
+                    respond(Status.SUCCEED)
+
+            with m.State("VMCLEAR_WRITE_BACK"):
+                region_access(RegionCommand.WRITE_BACK, page_=target_tag.page, launch=target_tag.launch)
+                with m.If(region.done):
+                    m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
+                    m.next = "VMCLEAR_LAUNCH"
+
+            with m.State("VMCLEAR_LAUNCH"):
+                region_access(RegionCommand.WRITE_WORD, page_=page, word=LAUNCH_WORD, wdata=0)
+                with m.If(region.done):
+                    with m.If(target_hit):
+                        m.d.comb += [cache.cmd_entry.eq(target), cache.invalidate.eq(1)]
+                        with m.If(current == target):
+                            m.d.sync += current_valid.eq(0)
+                    respond(Status.SUCCEED)
+
+            with m.State("VMXOFF_SCAN"):
+                with m.If(target_tag.valid & target_tag.dirty):
+                    m.next = "VMXOFF_WRITE_BACK"
+                with m.Elif(target == self.cache_entries - 1):
+                    m.d.comb += cache.invalidate_all.eq(1)
+                    m.d.sync += [in_vmx.eq(0), current_valid.eq(0)]
+                    respond(Status.SUCCEED)
+                with m.Else():
+                    m.d.sync += target.eq(target + 1)
+
+            with m.State("VMXOFF_WRITE_BACK"):
+                launched = target_tag.launch & LAUNCH_LAUNCHED != 0
+                region_access(
+                    RegionCommand.WRITE_BACK,
+                    page_=target_tag.page,
+                    launch=target_tag.launch | Mux(launched, LAUNCH_VMXOFF, 0),
+                )
+                with m.If(region.done):
+                    m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
+                    m.next = "VMXOFF_SCAN"
+
+            with m.State("FIELD_READ"):
+                # Memory-resident VMREAD: the component's word, then the upper word of a 64-bit read.
+                region_access(RegionCommand.READ_WORD, page_=current_tag.page, word=dec.word)
+                with m.If(region.done):
+                    with m.If(dec.pair & (size == OperandSize.S64)):
+                        m.d.sync += low_word.eq(region.rdata)
+                        m.next = "FIELD_READ_HIGH"
+                    with m.Elif(dec.width == FieldWidth.W16):
+                        respond(Status.SUCCEED, result=region.rdata[:16])
+                    with m.Else():
+                        respond(Status.SUCCEED, result=region.rdata)
+
+            with m.State("FIELD_READ_HIGH"):
+                region_access(RegionCommand.READ_WORD, page_=current_tag.page, word=dec.word + 1)
+                with m.If(region.done):
+                    respond(Status.SUCCEED, result=Cat(low_word, region.rdata))
+
+            with m.State("FIELD_WRITE"):
+                region_access(RegionCommand.WRITE_WORD, page_=current_tag.page, word=dec.word, wdata=write_word)
+                with m.If(region.done):
+                    with m.If(dec.pair):
+                        m.next = "FIELD_WRITE_HIGH"
+                    with m.Else():
+                        respond(Status.SUCCEED)
+
+            with m.State("FIELD_WRITE_HIGH"):
+                region_access(RegionCommand.WRITE_WORD, page_=current_tag.page, word=dec.word + 1, wdata=write_high)
+                with m.If(region.done):
+                    respond(Status.SUCCEED)
+
+            with m.State("ENTRY_CHECKS"):
+                m.d.comb += checking.eq(1)
+                with m.If(checker.done):
+                    with m.If(checker.error != VmError.NONE):
+                        fail_valid(checker.error)
+                    with m.Else():
+                        respond(Status.ENTRY_NOT_IMPLEMENTED)
+
+            with m.State("RESPOND"):
+                m.d.comb += [
+                    self.resp.valid.eq(1),
+                    self.resp.status.eq(r_status),
+                    self.resp.error.eq(r_error),
+                    self.resp.vector.eq(r_vector),
+                ]
+                with m.Switch(r_source):
+                    with m.Case(_ValueSource.REGISTER):
+                        m.d.comb += self.resp.value.eq(r_value)
+                    with m.Case(_ValueSource.CACHE_FIELD):
+                        m.d.comb += self.resp.value.eq(field_value)
+                    with m.Case(_ValueSource.STATE):
+                        m.d.comb += self.resp.value.eq(state.rd_data)
+                # VMX outcomes write the six arithmetic flags (idempotent while we wait).
+                with m.Switch(r_status):
+                    for status in (Status.SUCCEED, Status.FAIL_INVALID, Status.FAIL_VALID):
+                        with m.Case(status):
+                            m.d.comb += [state.flags_en.eq(1), state.flags.eq(flags_for(status))]
+                with m.If(self.resp.ready):
+                    m.next = "IDLE"
+
+        return m

@@ -1,0 +1,172 @@
+"""Build an Amaranth design once per simulator and run cocotb test modules against it.
+
+Verilog is generated from the Amaranth design and the simulator build is kept
+under a directory named after a hash of that Verilog, so every test (and
+``vmxu replay``) reuses one build until the RTL changes. Builds live in
+``$VMXU_BUILD_DIR`` (default ``~/.cache/vmxu``); a file lock lets parallel
+pytest workers share them.
+"""
+
+import fcntl
+import hashlib
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+from amaranth.back import verilog
+
+from .toolchain import prepare_simulator
+
+__all__ = ["Design", "UNIT", "build_root", "run_cocotb", "CocotbResults", "TestResult"]
+
+TIMESCALE = ("1ns", "1ps")
+
+
+@dataclass(frozen=True)
+class Design:
+    """An Amaranth top level and the Verilog module name it is emitted as."""
+
+    toplevel: str
+    make: Callable[[], object]
+
+
+def _make_unit():
+    from vmxu.rtl.vmx.unit import VmxUnit
+
+    return VmxUnit()
+
+
+UNIT = Design("vmx_unit", _make_unit)
+
+
+def build_root() -> Path:
+    root = Path(os.environ.get("VMXU_BUILD_DIR") or Path.home() / ".cache" / "vmxu")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _verilog(design: Design) -> tuple[str, str]:
+    text = verilog.convert(design.make(), name=design.toplevel, emit_src=False)
+    return text, hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_built: dict[tuple[str, str, bool], Path] = {}
+
+
+def _build(design: Design, sim: str, waves: bool) -> tuple[object, Path]:
+    from cocotb_tools.runner import get_runner
+
+    prepare_simulator(sim)
+    text, digest = _verilog(design)
+    build_dir = build_root() / f"{design.toplevel}-{digest}" / (f"{sim}-waves" if waves else sim)
+    source = build_dir.parent / f"{design.toplevel}.v"
+    runner = get_runner(sim)
+    with _locked(build_dir.parent / f".{sim}.lock"):
+        if not source.exists():
+            source.write_text(text)
+        runner.build(
+            sources=[source],
+            hdl_toplevel=design.toplevel,
+            build_dir=build_dir,
+            timescale=TIMESCALE,
+            waves=waves,
+            build_args=["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"] if sim == "verilator" else [],
+            log_file=build_dir / "build.log",
+        )
+    return runner, build_dir
+
+
+@dataclass(frozen=True)
+class TestResult:
+    name: str
+    passed: bool
+    message: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CocotbResults:
+    tests: tuple[TestResult, ...]
+    log: Path
+    waves: Path | None
+
+    @property
+    def failed(self) -> tuple[TestResult, ...]:
+        return tuple(t for t in self.tests if not t.passed)
+
+    def summary(self) -> str:
+        lines = [f"{len(self.tests) - len(self.failed)}/{len(self.tests)} cocotb tests passed (log: {self.log})"]
+        for t in self.failed:
+            lines.append(f"FAILED {t.name}: {t.message}")
+        return "\n".join(lines)
+
+
+def _parse_results(path: Path) -> tuple[TestResult, ...]:
+    if not path.is_file():
+        return ()
+    results = []
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        message = "" if problem is None else (problem.get("message") or problem.text or "").strip()
+        results.append(TestResult(case.get("name", "?"), problem is None, message, float(case.get("time", 0))))
+    return tuple(results)
+
+
+def run_cocotb(
+    design: Design,
+    sim: str,
+    test_module: str,
+    *,
+    testcase: Sequence[str] | None = None,
+    seed: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    waves: bool = False,
+    run_name: str = "run",
+) -> CocotbResults:
+    """Run a cocotb test module on ``design`` in ``sim``; the simulator is built once and reused."""
+    runner, build_dir = _build(design, sim, waves)
+    test_dir = build_dir / "runs" / f"{run_name}-{os.getpid()}"
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results_xml = test_dir / "results.xml"
+    results_xml.unlink(missing_ok=True)
+    log = test_dir / "sim.log"
+    env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    env.update(extra_env or {})
+    runner.test(
+        test_module=test_module,
+        hdl_toplevel=design.toplevel,
+        testcase=list(testcase) if testcase else None,
+        seed=seed,
+        extra_env=env,
+        build_dir=build_dir,
+        test_dir=test_dir,
+        results_xml=str(results_xml),
+        waves=waves,
+        timescale=TIMESCALE,
+        log_file=log,
+    )
+    wave_file = None
+    if waves:
+        candidates = [test_dir / "dump.vcd", build_dir / f"{design.toplevel}.fst", test_dir / f"{design.toplevel}.fst"]
+        wave_file = next((p for p in candidates if p.exists()), None)
+    tests = _parse_results(results_xml)
+    if not tests:
+        raise RuntimeError(f"the {sim} simulation ended without results; see {log}")
+    return CocotbResults(tests, log, wave_file)

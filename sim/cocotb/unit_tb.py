@@ -1,0 +1,174 @@
+"""Test bench for the VMX unit: clock and reset, a driver for its port, a Wishbone memory, a scoreboard.
+
+The memory is a ``PhysicalMemory`` (the same class the model uses) behind a
+Wishbone B4 classic slave that acknowledges one clock after the strobe (zero
+wait states), plus random wait states when the bench asks for backpressure.
+Everything is sampled and driven at the falling clock edge, so what the bench
+sees is what the unit's registers hold, and the unit samples what the bench
+drove at the next rising edge.
+"""
+
+import random
+from dataclasses import dataclass
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.utils import get_sim_time
+
+from vmxu.rtl.arch.ops import Op, OperandSize, Status
+from vmxu.sim.model.memory import PhysicalMemory
+from vmxu.sim.model.outcome import Outcome
+from vmxu.sim.model.vmx import VmxModel
+
+__all__ = ["UnitTB", "Timed", "Scoreboard", "Mismatch"]
+
+CLOCK_NS = 10
+#: Operations whose response carries a value (when they succeed).
+_VALUE_OPS = frozenset({Op.VMREAD, Op.VMPTRST, Op.RDMSR, Op.GET})
+
+
+def _high(signal) -> bool:
+    """A 1-bit output is 1 (an output Icarus has not evaluated yet reads X: not high)."""
+    return str(signal.value) == "1"
+
+
+@dataclass(frozen=True)
+class Timed:
+    """An RTL outcome and its latency: cycles from the request's acceptance to the response's."""
+
+    outcome: Outcome
+    cycles: int
+
+
+class UnitTB:
+    """Owns the clock, reset, the request/response driver and the bus memory of one ``VmxUnit``.
+
+    ``stall`` is the probability that the memory inserts a wait state in a
+    given cycle of a bus access, and that the bench holds back ``resp.ready``
+    (backpressure); 0 gives the zero-wait timing the benchmark measures.
+    """
+
+    def __init__(self, dut, *, memory: PhysicalMemory | None = None, stall: float = 0.0, rng: random.Random | None = None):
+        self.dut = dut
+        self.memory = memory if memory is not None else PhysicalMemory()
+        self.stall = stall
+        self.rng = rng or random.Random(0)
+        self.bus_words_read = 0
+        self.bus_words_written = 0
+
+    async def start(self) -> None:
+        dut = self.dut
+        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+        dut.rst.value = 1
+        dut.req__valid.value = 0
+        dut.resp__ready.value = 0
+        dut.bus__ack.value = 0
+        dut.bus__err.value = 0
+        dut.bus__dat_r.value = 0
+        for _ in range(2):
+            await FallingEdge(dut.clk)
+        dut.rst.value = 0
+        cocotb.start_soon(self._bus_slave())
+        while not _high(dut.req__ready):
+            await FallingEdge(dut.clk)
+
+    async def _bus_slave(self) -> None:
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        while True:
+            if not (_high(dut.bus__cyc) and _high(dut.bus__stb)):
+                await RisingEdge(dut.bus__stb)
+                await FallingEdge(dut.clk)
+                continue
+            # Registered acknowledge: high during the cycle after the strobe, later with wait states.
+            await FallingEdge(dut.clk)
+            while self.stall and self.rng.random() < self.stall:
+                await FallingEdge(dut.clk)
+            word_address = int(dut.bus__adr.value)
+            in_ram = self.memory.contains(word_address * 4, 4)
+            if int(dut.bus__we.value):
+                self.memory.write_word(word_address, int(dut.bus__dat_w.value), int(dut.bus__sel.value))
+                self.bus_words_written += 1
+            else:
+                dut.bus__dat_r.value = self.memory.read_word(word_address) if in_ram else 0
+                self.bus_words_read += 1
+            (dut.bus__ack if in_ram else dut.bus__err).value = 1
+            await FallingEdge(dut.clk)
+            dut.bus__ack.value = 0
+            dut.bus__err.value = 0
+
+    async def execute(self, op: Op, index: int = 0, value: int = 0, size: OperandSize = OperandSize.S64) -> Timed:
+        """One request on the port; returns the outcome and its latency in cycles."""
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        dut.req__op.value = op.value
+        dut.req__size.value = size.value
+        dut.req__index.value = index
+        dut.req__value.value = value
+        dut.req__valid.value = 1
+        while not _high(dut.req__ready):
+            await FallingEdge(dut.clk)
+        accepted = get_sim_time("ns")
+        await FallingEdge(dut.clk)
+        dut.req__valid.value = 0
+        while True:
+            if _high(dut.resp__valid):
+                if self.stall and self.rng.random() < self.stall:
+                    dut.resp__ready.value = 0
+                else:
+                    dut.resp__ready.value = 1
+                    break
+            await FallingEdge(dut.clk)
+        answered = get_sim_time("ns")
+        outcome = self._read_response(op)
+        await FallingEdge(dut.clk)
+        dut.resp__ready.value = 0
+        return Timed(outcome, round((answered - accepted) / CLOCK_NS))
+
+    def _read_response(self, op: Op) -> Outcome:
+        dut = self.dut
+        status = Status(int(dut.resp__status.value))
+        value = int(dut.resp__value.value)
+        has_value = op in _VALUE_OPS and status in (Status.SUCCEED, Status.OK)
+        return Outcome(
+            status,
+            error=int(dut.resp__error.value) if status == Status.FAIL_VALID else 0,
+            vector=int(dut.resp__vector.value) if status == Status.FAULT else 0,
+            value=value if has_value else None,
+        )
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+class Scoreboard:
+    """Runs every operation through the model too and compares outcome and memory, operation by operation."""
+
+    def __init__(self, tb: UnitTB, *, model: VmxModel | None = None):
+        self.tb = tb
+        self.model = model if model is not None else VmxModel(PhysicalMemory(tb.memory.size))
+        self.operations = 0
+
+    async def execute(self, op: Op, index: int = 0, value: int = 0, size: OperandSize = OperandSize.S64) -> Outcome:
+        expected = self.model.execute(op, index, value, size)
+        timed = await self.tb.execute(op, index, value, size)
+        got = timed.outcome
+        self.operations += 1
+        request = f"#{self.operations} {op.name} index={index:#x} value={value:#x} size={size.bits}"
+        if got != expected:
+            raise Mismatch(f"{request}: RTL {got}, model {expected}")
+        rtl_words, model_words = self.tb.memory.words(), self.model.memory.words()
+        if rtl_words != model_words:
+            addresses = sorted(a for a in rtl_words.keys() | model_words.keys() if rtl_words.get(a) != model_words.get(a))
+            shown = ", ".join(
+                f"{a * 4:#x}: RTL {rtl_words.get(a, 0):#x} model {model_words.get(a, 0):#x}" for a in addresses[:6]
+            )
+            raise Mismatch(f"{request}: memory differs at {len(addresses)} words: {shown}")
+        return got
+
+    def write_memory(self, addr: int, nbytes: int, value: int) -> None:
+        """A platform memory write, done to both memories."""
+        self.tb.memory.write(addr, nbytes, value)
+        self.model.memory.write(addr, nbytes, value)
