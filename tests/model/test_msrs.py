@@ -7,7 +7,7 @@ from model_setup import SS_AR_CPL3, expect
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.msrs import MSRS, MsrKind
 from vmxu.rtl.arch.ops import Status, Vector
-from vmxu.rtl.arch.state import EFER, ELEMENT_BY_MSR
+from vmxu.rtl.arch.state import EFER, ELEMENT_BY_MSR, RFLAGS
 
 CONSTANT_MSRS = [m for m in MSRS if m.kind == MsrKind.CONSTANT]
 ELEMENT_MSRS = [m for m in MSRS if m.kind == MsrKind.ELEMENT]
@@ -137,8 +137,6 @@ def test_element_msr_follows_the_element_rules(model, number, value):
 
 def test_msr_operations_leave_rflags_unchanged(model):
     """docs/semantics.md: OK and FAULT leave RFLAGS unchanged."""
-    from vmxu.rtl.arch.state import RFLAGS
-
     expect(model.set("rflags", RFLAGS.ARITHMETIC), Status.OK)
     model.rdmsr(msrs.IA32_VMX_BASIC)
     model.wrmsr(msrs.IA32_VMX_BASIC, 0)
