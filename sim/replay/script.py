@@ -176,7 +176,7 @@ def _integer(obj: dict[str, Any], key: str, bits: int) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int | str):
         raise _Malformed(f'{key!r} must be an integer (a JSON number or a "0x..." string), not {json.dumps(raw)}')
     if isinstance(raw, str):
-        text = raw.strip()
+        text = raw
         if text.startswith("-"):
             raise _Malformed(f"{key!r} is negative: {raw!r}")
         if _HEX.fullmatch(text):
@@ -216,7 +216,7 @@ def _element(obj: dict[str, Any]) -> str:
     raw = obj["element"]
     if not isinstance(raw, str):
         raise _Malformed(f"'element' must be a name such as \"cr0\", not {json.dumps(raw)}")
-    name = raw.strip().lower()
+    name = raw.lower()
     if name not in ELEMENT_BY_NAME:
         examples = ", ".join(["cr0", "cr4", "rflags", "efer", "cs.ar", "gdtr.base", "interruptibility"])
         raise _Malformed(f"unknown element {raw!r} (e.g. {examples}; see REPLAY.md)")
@@ -227,7 +227,7 @@ def _field(obj: dict[str, Any], operand_bits: int) -> int:
     """A field name, or an encoding that fits the operand (an unsupported encoding is the unit's error 12)."""
     raw = obj["field"]
     if isinstance(raw, str):
-        text = raw.strip()
+        text = raw
         if text.upper() in FIELD_BY_NAME:
             return FIELD_BY_NAME[text.upper()].encoding
         if not (_HEX.fullmatch(text) or _DECIMAL.fullmatch(text) or text.startswith("-")):
