@@ -95,7 +95,10 @@ def _run_rtl(script: Path, sim: str, waves: Path | None) -> list[dict[str, Any]]
         if missing in (None, "vmxu.sim.cocotb.runner") or "run_replay" in str(error):
             raise CommandError(f"RTL backend not available yet (vmxu.sim.cocotb.runner.run_replay): {error}") from None
         raise
-    return run_replay(script, sim, waves=waves)
+    try:
+        return run_replay(script, sim, waves=waves)
+    except (ValueError, RuntimeError) as error:
+        raise CommandError(f"the {sim} run failed: {error}") from None
 
 
 # -- vmxu fields -------------------------------------------------------------------

@@ -132,3 +132,21 @@ def test_vmcs_basics_example_does_what_a_vmm_does():
     assert ("vmptrld", "succeed") in by_op
     assert any(r["op"] == "vmptrst" and r.get("value") == "0x2000" for r in results.values())
     assert any(r["op"] == "vmread" and r.get("value") == "0xfff0" for r in results.values())
+
+
+def test_replay_reports_a_failed_rtl_run(fake_rtl, capsys):
+    def alter(results):
+        raise RuntimeError("the icarus replay run failed")
+
+    fake_rtl.alter = alter
+    assert cli.main(["replay", str(SMOKE), "--sim", "icarus"]) == 2
+    assert "the icarus run failed" in capsys.readouterr().err
+
+
+def test_subcommands_are_listed_in_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for name in cli.SUBCOMMANDS:
+        assert name in out
