@@ -259,3 +259,17 @@ def test_single_entry_cache_evicts_the_current_vmcs(in_root):
     assert model.memory.read(VMCS_A + image_offset("GUEST_RIP"), 8) == 0xA
     expect(model.vmptrld(VMCS_A), Status.SUCCEED)
     assert model.vmread("GUEST_RIP").value == 0xA
+
+
+def test_vmxoff_does_not_write_back_a_clean_launched_vmcs(in_root):
+    """docs/semantics.md VMXOFF: only dirty entries are written back, so a clean launched VMCS is not marked.
+
+    (Choice 9 speaks of any launched VMCS "still in the cache at VMXOFF"; the cache
+    rule, which the RTL follows too, writes back dirty entries only.)
+    """
+    write_revision(in_root, VMCS_A)
+    in_root.memory.write(VMCS_A + 4 * layout.LAUNCH_WORD, 4, layout.LAUNCH_LAUNCHED)
+    expect(in_root.vmptrld(VMCS_A), Status.SUCCEED)
+    assert not in_root.cache_entries[in_root.current_entry].dirty
+    expect(in_root.vmxoff(), Status.SUCCEED)
+    assert in_root.memory.read(VMCS_A + 4 * layout.LAUNCH_WORD, 4) == layout.LAUNCH_LAUNCHED
