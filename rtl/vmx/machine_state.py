@@ -31,8 +31,10 @@ class MachineState(wiring.Component):
 
     Latency: reads take 1 cycle (``rd_data`` holds while ``rd_en`` is low); a
     write takes effect at the next edge. The write rules are combinational:
-    present ``wr_id`` and ``wr_value``, read ``wr_fault``; assert ``wr_en`` to
-    store (the rules' forced bits applied) when there is no fault. After reset
+    present ``wr_id`` and ``wr_value``, read ``wr_fault``; assert ``wr_en``
+    (in that cycle or a later one, with the same id and value) to store the
+    value with the rules' forced bits applied. ``wr_en`` stores even when
+    ``wr_fault`` is high: the caller decides. After reset
     the block restores the power-up values, one element per cycle, with
     ``ready`` low (``len(ELEMENTS)`` cycles).
 
@@ -133,7 +135,7 @@ class MachineState(wiring.Component):
         w_id = Signal(ID_BITS)
         w_data = Signal(64)
         m.d.comb += [
-            w_en.eq(restoring | (self.wr_en & ~self.wr_fault)),
+            w_en.eq(restoring | self.wr_en),
             w_id.eq(Mux(restoring, restore_id, self.wr_id)),
             w_data.eq(Mux(restoring, restore_value, stored)),
             rd.addr.eq(self.rd_id),

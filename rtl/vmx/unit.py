@@ -212,24 +212,33 @@ class VmxUnit(wiring.Component):
         ud_prefix = ~in_vmx | ~state.cr0_pe | state.vm86 | compatibility_mode
         cpl_nonzero = state.cpl != 0
 
-        # -- MSR decode (from the table) ----------------------------------------
+        # -- MSR decode (from the table), registered with the request ------------
         msr_known = Signal()
         msr_kind = Signal(MsrKind)
-        msr_constant = Signal(64)
-        msr_element = Signal(ID_BITS)
-        with m.If(index[32:] == 0):
-            with m.Switch(index[:32]):
-                for msr in MSRS:
-                    with m.Case(msr.number):
-                        m.d.comb += [msr_known.eq(1), msr_kind.eq(msr.kind), msr_constant.eq(msr.value)]
-                        if msr.kind == MsrKind.ELEMENT:
-                            m.d.comb += msr_element.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
+        msr_row = Signal(range(len(MSRS)))
+        element = Signal(ID_BITS)  # the element SET, GET or an element MSR names
+        element_fault = Signal()  # the element write would raise #GP (decided in DISPATCH)
 
-        # Element writes: SET names the element, WRMSR its MSR.
-        m.d.comb += [
-            state.wr_id.eq(Mux(op == Op.WRMSR, msr_element, index[:ID_BITS])),
-            state.wr_value.eq(value),
-        ]
+        def decode_msr(number, op_in):
+            """Statements registering what MSR ``number`` is, and which element the request names."""
+            m.d.sync += [msr_known.eq(0), element.eq(number[:ID_BITS])]
+            with m.If(number[32:] == 0):
+                with m.Switch(number[:32]):
+                    for row, msr in enumerate(MSRS):
+                        with m.Case(msr.number):
+                            m.d.sync += [msr_known.eq(1), msr_kind.eq(msr.kind), msr_row.eq(row)]
+                            if msr.kind == MsrKind.ELEMENT:
+                                with m.If((op_in == Op.RDMSR) | (op_in == Op.WRMSR)):
+                                    m.d.sync += element.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
+
+        msr_constant = Signal(64)
+        with m.Switch(msr_row):
+            for row, msr in enumerate(MSRS):
+                if msr.kind == MsrKind.CONSTANT:
+                    with m.Case(row):
+                        m.d.comb += msr_constant.eq(msr.value)
+
+        m.d.comb += [state.wr_id.eq(element), state.wr_value.eq(value)]
 
         # -- the on-die VMREAD result ------------------------------------------
         slot = cache.rd_data
@@ -265,6 +274,11 @@ class VmxUnit(wiring.Component):
                     with m.Elif(page == vmxon_page):
                         vmfail(VmError.VMPTRLD_VMXON_POINTER)
                     with m.Else():
+                        # Look the region up now; the revision read decides what to do with it.
+                        m.d.sync += [
+                            target.eq(Mux(cache.hit, cache.hit_entry, cache.victim)),
+                            target_hit.eq(cache.hit),
+                        ]
                         m.next = "VMPTRLD_REVISION"
 
                 with m.Case(Op.VMPTRST):
@@ -319,7 +333,7 @@ class VmxUnit(wiring.Component):
                         respond(Status.FAIL_INVALID)
                     with m.Elif(state.movss_blocking):
                         fail_valid(VmError.ENTRY_EVENTS_BLOCKED_BY_MOV_SS)
-                    with m.Elif((op == Op.VMLAUNCH) & (launch != 0)):
+                    with m.Elif((op == Op.VMLAUNCH) & ((launch & LAUNCH_LAUNCHED) != 0)):
                         fail_valid(VmError.VMLAUNCH_NONCLEAR_VMCS)
                     with m.Elif((op == Op.VMRESUME) & ((launch & LAUNCH_LAUNCHED) == 0)):
                         fail_valid(VmError.VMRESUME_NONLAUNCHED_VMCS)
@@ -342,6 +356,7 @@ class VmxUnit(wiring.Component):
                         value.eq(self.req.value),
                     ]
                     m.d.comb += [dec.en.eq(1), dec.encoding.eq(operand)]
+                    decode_msr(operand, self.req.op)
                     m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
@@ -388,7 +403,7 @@ class VmxUnit(wiring.Component):
                                 with m.Case(MsrKind.SMBASE):
                                     fault(Vector.GP)  # readable only in SMM
                                 with m.Case(MsrKind.ELEMENT):
-                                    m.d.comb += [state.rd_id.eq(msr_element), state.rd_en.eq(1)]
+                                    m.d.comb += [state.rd_id.eq(element), state.rd_en.eq(1)]
                                     respond(Status.OK, source=_ValueSource.STATE)
                         with m.Else():
                             with m.Switch(msr_kind):
@@ -401,26 +416,20 @@ class VmxUnit(wiring.Component):
                                         m.d.sync += feature_control.eq(value)
                                         respond(Status.OK)
                                 with m.Case(MsrKind.ELEMENT):
-                                    with m.If(state.wr_fault):
-                                        fault(Vector.GP)
-                                    with m.Else():
-                                        m.d.comb += state.wr_en.eq(1)
-                                        respond(Status.OK)
+                                    m.d.sync += element_fault.eq(state.wr_fault)
+                                    m.next = "ELEMENT_WRITE"
                                 with m.Default():
                                     # Capability MSRs are read-only; IA32_SMM_MONITOR_CTL is
                                     # writable only in SMM; IA32_SMBASE never.
                                     fault(Vector.GP)
 
                     with m.Case(Op.GET):
-                        m.d.comb += [state.rd_id.eq(index[:ID_BITS]), state.rd_en.eq(1)]
+                        m.d.comb += [state.rd_id.eq(element), state.rd_en.eq(1)]
                         respond(Status.OK, source=_ValueSource.STATE)
 
                     with m.Case(Op.SET):
-                        with m.If(state.wr_fault):
-                            fault(Vector.GP)
-                        with m.Else():
-                            m.d.comb += state.wr_en.eq(1)
-                            respond(Status.OK)
+                        m.d.sync += element_fault.eq(state.wr_fault)
+                        m.next = "ELEMENT_WRITE"
 
                     with m.Default():
                         # The common prefix of the other VMX instructions (SDM 30.3).
@@ -430,6 +439,14 @@ class VmxUnit(wiring.Component):
                             fault(Vector.GP)
                         with m.Else():
                             dispatch_vmx()
+
+            with m.State("ELEMENT_WRITE"):
+                # SET, or WRMSR of an element MSR: the rules were checked in DISPATCH.
+                with m.If(element_fault):
+                    fault(Vector.GP)
+                with m.Else():
+                    m.d.comb += state.wr_en.eq(1)
+                    respond(Status.OK)
 
             with m.State("VMXON_REVISION"):
                 region_access(RegionCommand.READ_WORD, page_=page, word=REVISION_WORD)
@@ -445,17 +462,14 @@ class VmxUnit(wiring.Component):
                 with m.If(region.done):
                     with m.If(~revision_ok(region.rdata)):
                         vmfail(VmError.VMPTRLD_INCORRECT_REVISION)
-                    with m.Elif(cache.hit):
-                        m.d.comb += [cache.cmd_entry.eq(cache.hit_entry), cache.touch.eq(1)]
-                        m.d.sync += [current_valid.eq(1), current.eq(cache.hit_entry)]
+                    with m.Elif(target_hit):
+                        m.d.comb += [cache.cmd_entry.eq(target), cache.touch.eq(1)]
+                        m.d.sync += [current_valid.eq(1), current.eq(target)]
                         respond(Status.SUCCEED)
+                    with m.Elif(target_tag.valid & target_tag.dirty):
+                        m.next = "VMPTRLD_WRITE_BACK"
                     with m.Else():
-                        victim = cache.tags[cache.victim]
-                        m.d.sync += target.eq(cache.victim)
-                        with m.If(victim.valid & victim.dirty):
-                            m.next = "VMPTRLD_WRITE_BACK"
-                        with m.Else():
-                            m.next = "VMPTRLD_FILL"
+                        m.next = "VMPTRLD_FILL"
 
             with m.State("VMPTRLD_WRITE_BACK"):
                 region_access(RegionCommand.WRITE_BACK, page_=target_tag.page, launch=target_tag.launch)

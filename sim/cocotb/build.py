@@ -10,6 +10,7 @@ pytest workers share them.
 import fcntl
 import hashlib
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
@@ -65,6 +66,22 @@ def _verilog(design: Design) -> tuple[str, str]:
     return text, hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+_TIME_ZERO_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.MULTILINE)
+
+
+def _for_simulator(text: str, sim: str) -> str:
+    """Amaranth writes combinational logic as ``always @*`` blocks that all read one dummy
+    register initialised to 0, so that they run once at time zero. Icarus may initialise that
+    register before the blocks wait on it, and then a block whose real inputs keep their initial
+    values never runs and its outputs stay X (amaranth-lang/amaranth#1629). Assigning the dummy
+    in an ``initial #0`` instead happens after every block waits, and wakes them all."""
+    if sim == "icarus":
+        text, count = _TIME_ZERO_TRIGGER.subn(r"\1reg \2;\n\1initial #0 \2 = 1'b0;", text)
+        if count == 0 and "always @*" in text:
+            raise RuntimeError("the Verilog has always @* blocks but no time-zero trigger to patch")
+    return text
+
+
 _built: dict[tuple[str, str, bool], Path] = {}
 
 
@@ -74,11 +91,11 @@ def _build(design: Design, sim: str, waves: bool) -> tuple[object, Path]:
     prepare_simulator(sim)
     text, digest = _verilog(design)
     build_dir = build_root() / f"{design.toplevel}-{digest}" / (f"{sim}-waves" if waves else sim)
-    source = build_dir.parent / f"{design.toplevel}.v"
+    source = build_dir.parent / f"{design.toplevel}.{sim}.v"
     runner = get_runner(sim)
     with _locked(build_dir.parent / f".{sim}.lock"):
         if not source.exists():
-            source.write_text(text)
+            source.write_text(_for_simulator(text, sim))
         runner.build(
             sources=[source],
             hdl_toplevel=design.toplevel,

