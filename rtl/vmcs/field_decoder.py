@@ -10,21 +10,25 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.fields import FIELDS, MAX_INDEX, AccessType, FieldEncoding, FieldType, FieldWidth
-from ..arch.layout import LOCATION, REGION_WORDS_USED, Storage
+from ..arch.layout import IMAGE_FIRST_WORD, LOCATION, REGION_WORDS_USED, SLOTS_PER_VMCS, Storage
 
-__all__ = ["FieldDecoder", "INDEX_BITS", "WORD_BITS"]
+__all__ = ["FieldDecoder", "INDEX_BITS", "WORD_BITS", "SLOT_BITS"]
 
 #: Index bits the decoder looks up; higher index bits must be 0.
 INDEX_BITS = MAX_INDEX.bit_length()
 #: Bits of a region word offset.
 WORD_BITS = (REGION_WORDS_USED - 1).bit_length()
+SLOT_BITS = (SLOTS_PER_VMCS - 1).bit_length()
 
 
 class _RomEntry(data.Struct):
     full: 1  # the full access type of (width, type, index) is supported
     high: 1  # its high access type is supported
     storage: Storage
-    word: WORD_BITS  # region word of the full field's bits 31:0
+    #: Where the full field's bits 31:0 are: the region word if memory-resident, the
+    #: on-die image word (slot * 2 + half) if on-die. Even for every 64-bit field, so a
+    #: high access is this OR 1.
+    place: WORD_BITS
 
 
 def _rom_address(width: int, type_: int, index: int) -> int:
@@ -38,7 +42,10 @@ def _rom_init() -> list[int]:
         addr = _rom_address(f.width.value, f.type.value, f.index)
         loc = LOCATION[f.full_encoding]
         fields = {"full": 1} if f.access == AccessType.FULL else {"high": 1}
-        const = _RomEntry.const({**fields, "storage": loc.storage, "word": loc.word})
+        place = loc.word - IMAGE_FIRST_WORD if loc.storage == Storage.ON_DIE else loc.word
+        if loc.words == 2 and place & 1:
+            raise ValueError(f"{f.name}: a 64-bit field must start at an even word")
+        const = _RomEntry.const({**fields, "storage": loc.storage, "place": place})
         rom[addr] |= const.as_bits()
     return rom
 
@@ -61,9 +68,10 @@ class FieldDecoder(wiring.Component):
     access : Out(AccessType)
     storage : Out(Storage)
     word : Out(WORD_BITS)
-        Region word of the component's bits 31:0 (for a high access, the upper
-        word of the pair). For an on-die component, slot ``(word - 4) // 2``,
-        half ``word & 1`` of the cache entry.
+        A memory-resident component's region word (for a high access, the upper
+        word of the pair).
+    slot, half : Out
+        An on-die component's cache slot and half (1: bits 63:32).
     pair : Out(1)
         The component spans two words (a 64-bit or natural-width field, full access).
     """
@@ -76,6 +84,8 @@ class FieldDecoder(wiring.Component):
     access: Out(AccessType)
     storage: Out(Storage)
     word: Out(WORD_BITS)
+    slot: Out(SLOT_BITS)
+    half: Out(1)
     pair: Out(1)
 
     def elaborate(self, platform):
@@ -110,7 +120,9 @@ class FieldDecoder(wiring.Component):
         m.d.comb += [
             self.valid.eq(well_formed_q & Mux(high, entry.high, entry.full)),
             self.storage.eq(entry.storage),
-            self.word.eq(entry.word + high),
+            self.word.eq(entry.place | high),
+            self.slot.eq(entry.place[1:]),
+            self.half.eq(entry.place[0] | high),
             self.pair.eq(~high & ((self.width == FieldWidth.W64) | (self.width == FieldWidth.NATURAL))),
         ]
         return m

@@ -36,7 +36,11 @@ class VmcsCache(wiring.Component):
     Data: 64-bit slots, ``SLOTS_PER_VMCS`` per entry, written by halves (32-bit
     granularity). Read latency 1 cycle (``rd_data`` holds while ``rd_en`` is
     low); a write takes effect at the next clock edge. Tags are registers; the
-    lookup (``hit``, ``hit_entry``) and the ``victim`` are combinational.
+    lookup (``hit``, ``hit_entry``) and the ``victim`` are combinational. Tag
+    commands are registered on the way in and take effect one clock later
+    than a data write (at the second edge), which keeps the tag logic off the
+    paths that decide them: a requester must not read a tag it changed in the
+    cycle right after the command.
 
     Members
     -------
@@ -127,28 +131,47 @@ class VmcsCache(wiring.Component):
             with m.If(~tags[i].valid):
                 m.d.comb += self.victim.eq(i)
 
-        target = tags[self.cmd_entry]
-        with m.If(self.install):
+        # Commands, registered on the way in.
+        cmd_entry = Signal.like(self.cmd_entry)
+        install, invalidate, invalidate_all, touch = Signal(), Signal(), Signal(), Signal()
+        mark_dirty, mark_clean, set_launch = Signal(), Signal(), Signal()
+        install_page, install_launch, launch = Signal.like(self.install_page), Signal(2), Signal(2)
+        m.d.sync += [
+            cmd_entry.eq(self.cmd_entry),
+            install.eq(self.install),
+            invalidate.eq(self.invalidate),
+            invalidate_all.eq(self.invalidate_all),
+            touch.eq(self.touch),
+            mark_dirty.eq(self.mark_dirty),
+            mark_clean.eq(self.mark_clean),
+            set_launch.eq(self.set_launch),
+            install_page.eq(self.install_page),
+            install_launch.eq(self.install_launch),
+            launch.eq(self.launch),
+        ]
+
+        target = tags[cmd_entry]
+        with m.If(install):
             m.d.sync += [
                 target.valid.eq(1),
-                target.page.eq(self.install_page),
-                target.launch.eq(self.install_launch),
+                target.page.eq(install_page),
+                target.launch.eq(install_launch),
                 target.dirty.eq(0),
             ]
-        with m.If(self.set_launch):
-            m.d.sync += [target.launch.eq(self.launch), target.dirty.eq(1)]
-        with m.If(self.mark_dirty):
+        with m.If(set_launch):
+            m.d.sync += [target.launch.eq(launch), target.dirty.eq(1)]
+        with m.If(mark_dirty):
             m.d.sync += target.dirty.eq(1)
-        with m.If(self.mark_clean):
+        with m.If(mark_clean):
             m.d.sync += target.dirty.eq(0)
-        with m.If(self.invalidate):
+        with m.If(invalidate):
             m.d.sync += target.valid.eq(0)
-        with m.If(self.invalidate_all):
+        with m.If(invalidate_all):
             m.d.sync += [tags[i].valid.eq(0) for i in range(n)]
-        with m.If(self.touch):
-            touched_age = ages[self.cmd_entry]
+        with m.If(touch):
+            touched_age = ages[cmd_entry]
             for i in range(n):
-                with m.If(self.cmd_entry == i):
+                with m.If(cmd_entry == i):
                     m.d.sync += ages[i].eq(0)
                 with m.Elif(ages[i] < touched_age):
                     m.d.sync += ages[i].eq(ages[i] + 1)

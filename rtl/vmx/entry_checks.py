@@ -9,8 +9,10 @@
 The checker walks a list of steps, one VMCS field per step, reading the field's
 slot from the on-die cache (all fields it reads are on-die). A step may load
 the field into a register that later steps test (the control fields, the
-MSR-list counts, ...), and may test the field. The read of step k+1 overlaps
-the test of step k, so a walk costs one cycle per step plus two.
+MSR-list counts, ...), and may test the field. Reads are pipelined: the slot
+read for step k is registered and tested two cycles after it was issued, while
+the reads of steps k+1 and k+2 are under way, so a walk costs one cycle per
+step plus three.
 """
 
 from dataclasses import dataclass
@@ -215,7 +217,7 @@ def _final_checks(regs: _Registers, efer_lma, in_smm):
 class EntryChecker(wiring.Component):
     """Walks STEPS over the current VMCS and reports the first failing group.
 
-    Latency: ``len(STEPS) + 2`` cycles from ``start`` to ``done``. While busy it
+    Latency: ``len(STEPS) + 3`` cycles from ``start`` to ``done``. While busy it
     owns the cache read port (``rd_slot``/``rd_en``, data on ``rd_data`` one
     cycle later). ``error`` is 0 when every check passes, else error 7 if any
     control check failed, else 8.
@@ -244,13 +246,13 @@ class EntryChecker(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return len(STEPS) + 2
+        return len(STEPS) + 3
 
     def elaborate(self, platform):
         m = Module()
         regs = _Registers()
         n = len(STEPS)
-        step = Signal(range(n + 2))
+        step = Signal(range(n + 3))
         busy = Signal()
         control_failed = Signal()
         host_failed = Signal()
@@ -269,18 +271,21 @@ class EntryChecker(wiring.Component):
                 with m.Case(k):
                     m.d.comb += [self.rd_slot.eq(loc.slot), self.rd_en.eq(busy)]
 
-        previous = Signal(range(n + 2))
-        m.d.comb += previous.eq(step - 1)
-        with m.If(busy & (step != 0)):
+        # The slot read for step k arrives at step k+1 and is tested, registered, at step k+2.
+        data = Signal(64)
+        m.d.sync += data.eq(self.rd_data)
+        previous = Signal(range(n + 3))
+        m.d.comb += previous.eq(step - 2)
+        with m.If(busy & (step >= 2)):
             with m.Switch(previous):
                 for k, s in enumerate(STEPS):
                     field = FIELD_BY_NAME[s.field]
                     loc = LOCATION[field.encoding]
                     if loc.words == 2:
-                        v = self.rd_data
+                        v = data
                     else:
                         v = Signal(64, name=f"v{k}")
-                        half = self.rd_data.word_select(loc.half, 32)
+                        half = data.word_select(loc.half, 32)
                         m.d.comb += v.eq(half[:16] if field.width == FieldWidth.W16 else half)
                     with m.Case(k):
                         if s.load is not None:

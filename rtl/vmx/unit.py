@@ -18,7 +18,6 @@ from ..arch.errors import VmError
 from ..arch.fields import FIELD_BY_NAME, FieldType, FieldWidth
 from ..arch.layout import (
     CACHE_ENTRIES,
-    IMAGE_FIRST_WORD,
     LAUNCH_LAUNCHED,
     LAUNCH_VMXOFF,
     LAUNCH_WORD,
@@ -57,6 +56,7 @@ class _ValueSource(enum.Enum, shape=2):
     REGISTER = 0
     CACHE_FIELD = 1  # the on-die field read for VMREAD
     STATE = 2  # the machine-state element read for GET/RDMSR
+    MSR_CONSTANT = 3  # a capability MSR
 
 
 class VmxUnit(wiring.Component):
@@ -117,6 +117,16 @@ class VmxUnit(wiring.Component):
         feature_control = Signal(3)
         in_smm = Const(0)  # SMM arrives with the SMM capability
 
+        # Facts about the value operand, registered with the request.
+        value_bad_address = Signal()
+        value_is_vmxon_pointer = Signal()
+        value_sets_reserved_fc_bits = Signal()
+        # The cache's answer for the region the value names (looked up with the request:
+        # a tag command of the previous operation has taken effect by then).
+        lookup_hit = Signal()
+        lookup_entry = Signal(entry_bits)
+        lookup_victim = Signal(entry_bits)
+
         # The response.
         r_status = Signal(Status)
         r_error = Signal(VmError)
@@ -145,7 +155,7 @@ class VmxUnit(wiring.Component):
             checker.efer_lma.eq(state.efer_lma),
             checker.in_smm.eq(in_smm),
             state.in_vmx.eq(in_vmx),
-            cache.lookup_page.eq(page),
+            cache.lookup_page.eq(self.req.value[12:32]),
         ]
         with m.If(region.owns_cache):
             m.d.comb += [
@@ -174,18 +184,8 @@ class VmxUnit(wiring.Component):
         def fault(vector):
             respond(Status.FAULT, vector=vector)
 
-        error_word = Signal(32)  # the VM-instruction error VMfailValid writes
-
         def fail_valid(error):
-            """VMfailValid: write the error to the current VMCS (on-die), which becomes dirty."""
-            m.d.comb += [
-                error_word.eq(error),
-                eng_wr_slot.eq(_ERROR_FIELD.slot),
-                eng_wr_data.eq(Cat(error_word, error_word)),
-                eng_wr_en.eq(1 << _ERROR_FIELD.half),
-                cache.cmd_entry.eq(current),
-                cache.mark_dirty.eq(1),
-            ]
+            """VMfailValid: RESPOND writes the error to the current VMCS (on-die), which becomes dirty."""
             respond(Status.FAIL_VALID, error=error)
 
         def vmfail(error):
@@ -194,23 +194,53 @@ class VmxUnit(wiring.Component):
             with m.Else():
                 respond(Status.FAIL_INVALID)
 
-        def region_access(cmd, *, page_, word=0, wdata=0, launch=0):
-            m.d.comb += [
-                region.start.eq(1),
-                region.cmd.eq(cmd),
-                region.page.eq(page_),
-                region.word.eq(word),
-                region.wdata.eq(wdata),
-                region.launch.eq(launch),
+        # Region-port commands are registered: ``issue`` sets them on the way into the state
+        # that waits for ``region.done``, which keeps the port's decoding off the paths that
+        # follow ``done``.
+        bus_start = Signal()
+        bus_cmd = Signal(RegionCommand)
+        bus_page = Signal(PAGE_BITS)
+        bus_word = Signal.like(dec.word)
+        bus_wdata = Signal(32)
+        bus_launch = Signal(2)
+        m.d.comb += [
+            region.start.eq(bus_start),
+            region.cmd.eq(bus_cmd),
+            region.page.eq(bus_page),
+            region.word.eq(bus_word),
+            region.wdata.eq(bus_wdata),
+            region.launch.eq(bus_launch),
+        ]
+        with m.If(region.done):
+            m.d.sync += bus_start.eq(0)
+
+        def issue(cmd, wait_state, *, page_, word=0, wdata=0, launch=0):
+            m.d.sync += [
+                bus_start.eq(1),
+                bus_cmd.eq(cmd),
+                bus_page.eq(page_),
+                bus_word.eq(word),
+                bus_wdata.eq(wdata),
+                bus_launch.eq(launch),
             ]
+            m.next = wait_state
 
         def revision_ok(word):
             return (word[:31] == VMCS_REVISION_ID) & ~word[31]
 
-        # -- mode checks -------------------------------------------------------
+        # -- mode checks, registered: the state they read changes at least two cycles
+        # before the next DISPATCH (an element write, VMXON and VMXOFF all respond first).
         compatibility_mode = state.efer_lma & ~state.cs_l
-        ud_prefix = ~in_vmx | ~state.cr0_pe | state.vm86 | compatibility_mode
-        cpl_nonzero = state.cpl != 0
+        ud_prefix = Signal()  # the common prefix's #UD (SDM 30.3)
+        vmxon_ud = Signal()
+        vmcall_ud = Signal()
+        cpl_nonzero = Signal()
+        m.d.sync += [
+            ud_prefix.eq(~in_vmx | ~state.cr0_pe | state.vm86 | compatibility_mode),
+            vmxon_ud.eq(~state.cr0_pe | ~state.cr4_vmxe | state.vm86 | compatibility_mode),
+            vmcall_ud.eq(~in_vmx | state.vm86 | compatibility_mode),
+            cpl_nonzero.eq(state.cpl != 0),
+        ]
 
         # -- MSR decode (from the table), registered with the request ------------
         msr_known = Signal()
@@ -243,7 +273,7 @@ class VmxUnit(wiring.Component):
         # -- the on-die VMREAD result ------------------------------------------
         slot = cache.rd_data
         one_word = Signal(32)
-        m.d.comb += one_word.eq(Mux(dec.word[0], slot[32:], slot[:32]))
+        m.d.comb += one_word.eq(Mux(dec.half, slot[32:], slot[:32]))
         field_value = Signal(64)
         with m.If(dec.pair):
             m.d.comb += field_value.eq(Mux(size == OperandSize.S64, slot, slot[:32]))
@@ -258,7 +288,6 @@ class VmxUnit(wiring.Component):
         write_high = Signal(32)  # the upper word of a full 64-bit/natural write
         m.d.comb += write_high.eq(Mux(size == OperandSize.S64, value[32:], 0))
 
-        dec_slot = (dec.word - IMAGE_FIRST_WORD)[1:]
 
         def dispatch_vmx():
             """DISPATCH of the VMX instructions after the common prefix passed (SDM 30.3)."""
@@ -269,33 +298,39 @@ class VmxUnit(wiring.Component):
                     m.next = "VMXOFF_SCAN"
 
                 with m.Case(Op.VMPTRLD):
-                    with m.If(bad_address(value)):
+                    with m.If(value_bad_address):
                         vmfail(VmError.VMPTRLD_INVALID_ADDRESS)
-                    with m.Elif(page == vmxon_page):
+                    with m.Elif(value_is_vmxon_pointer):
                         vmfail(VmError.VMPTRLD_VMXON_POINTER)
                     with m.Else():
                         # Look the region up now; the revision read decides what to do with it.
                         m.d.sync += [
-                            target.eq(Mux(cache.hit, cache.hit_entry, cache.victim)),
-                            target_hit.eq(cache.hit),
+                            target.eq(Mux(lookup_hit, lookup_entry, lookup_victim)),
+                            target_hit.eq(lookup_hit),
                         ]
-                        m.next = "VMPTRLD_REVISION"
+                        issue(RegionCommand.READ_WORD, "VMPTRLD_REVISION", page_=page, word=REVISION_WORD)
 
                 with m.Case(Op.VMPTRST):
                     pointer = Mux(current_valid, Cat(Const(0, 12), current_tag.page), 2**64 - 1)
                     respond(Status.SUCCEED, result=pointer)
 
                 with m.Case(Op.VMCLEAR):
-                    with m.If(bad_address(value)):
+                    with m.If(value_bad_address):
                         vmfail(VmError.VMCLEAR_INVALID_ADDRESS)
-                    with m.Elif(page == vmxon_page):
+                    with m.Elif(value_is_vmxon_pointer):
                         vmfail(VmError.VMCLEAR_VMXON_POINTER)
                     with m.Else():
-                        m.d.sync += [target.eq(cache.hit_entry), target_hit.eq(cache.hit)]
-                        with m.If(cache.hit & cache.tags[cache.hit_entry].dirty):
-                            m.next = "VMCLEAR_WRITE_BACK"
+                        m.d.sync += [target.eq(lookup_entry), target_hit.eq(lookup_hit)]
+                        hit_tag = cache.tags[lookup_entry]
+                        with m.If(lookup_hit & hit_tag.dirty):
+                            issue(
+                                RegionCommand.WRITE_BACK,
+                                "VMCLEAR_WRITE_BACK",
+                                page_=hit_tag.page,
+                                launch=hit_tag.launch,
+                            )
                         with m.Else():
-                            m.next = "VMCLEAR_LAUNCH"
+                            issue(RegionCommand.WRITE_WORD, "VMCLEAR_LAUNCH", page_=page, word=LAUNCH_WORD)
 
                 with m.Case(Op.VMREAD, Op.VMWRITE):
                     with m.If(~current_valid):
@@ -306,15 +341,20 @@ class VmxUnit(wiring.Component):
                         fail_valid(VmError.VMWRITE_READ_ONLY_COMPONENT)
                     with m.Elif(dec.storage == Storage.MEMORY):
                         with m.If(op == Op.VMREAD):
-                            m.next = "FIELD_READ"
+                            issue(RegionCommand.READ_WORD, "FIELD_READ", page_=current_tag.page, word=dec.word)
                         with m.Else():
-                            m.next = "FIELD_WRITE"
+                            issue(
+                                RegionCommand.WRITE_WORD,
+                                "FIELD_WRITE",
+                                page_=current_tag.page,
+                                word=dec.word,
+                                wdata=write_word,
+                            )
                     with m.Elif(op == Op.VMREAD):
-                        m.d.comb += [eng_rd_slot.eq(dec_slot), eng_rd_en.eq(1)]
                         respond(Status.SUCCEED, source=_ValueSource.CACHE_FIELD)
                     with m.Else():
                         m.d.comb += [
-                            eng_wr_slot.eq(dec_slot),
+                            eng_wr_slot.eq(dec.slot),
                             cache.cmd_entry.eq(current),
                             cache.mark_dirty.eq(1),
                         ]
@@ -323,7 +363,7 @@ class VmxUnit(wiring.Component):
                         with m.Else():
                             m.d.comb += [
                                 eng_wr_data.eq(Cat(write_word, write_word)),
-                                eng_wr_en.eq(Mux(dec.word[0], 0b10, 0b01)),
+                                eng_wr_en.eq(Mux(dec.half, 0b10, 0b01)),
                             ]
                         respond(Status.SUCCEED)
 
@@ -354,15 +394,24 @@ class VmxUnit(wiring.Component):
                         size.eq(self.req.size),
                         index.eq(operand),
                         value.eq(self.req.value),
+                        value_bad_address.eq(bad_address(self.req.value)),
+                        value_is_vmxon_pointer.eq(self.req.value[12:32] == vmxon_page),
+                        value_sets_reserved_fc_bits.eq((self.req.value & ~FEATURE_CONTROL_VALID & (2**64 - 1)) != 0),
+                        lookup_hit.eq(cache.hit),
+                        lookup_entry.eq(cache.hit_entry),
+                        lookup_victim.eq(cache.victim),
                     ]
                     m.d.comb += [dec.en.eq(1), dec.encoding.eq(operand)]
                     decode_msr(operand, self.req.op)
                     m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
+                # Read the field VMREAD names whatever the checks decide: a read changes
+                # nothing, and this keeps the checks off the block RAM's address path.
+                m.d.comb += [eng_rd_slot.eq(dec.slot), eng_rd_en.eq(op == Op.VMREAD)]
                 with m.Switch(op):
                     with m.Case(Op.VMXON):
-                        with m.If(~state.cr0_pe | ~state.cr4_vmxe | state.vm86 | compatibility_mode):
+                        with m.If(vmxon_ud):
                             fault(Vector.UD)
                         with m.Elif(~in_vmx):
                             fc_ok = (feature_control & FEATURE_CONTROL_LOCK != 0) & (
@@ -370,17 +419,17 @@ class VmxUnit(wiring.Component):
                             )
                             with m.If(cpl_nonzero | ~state.cr0_cr4_fixed_ok | ~fc_ok):
                                 fault(Vector.GP)
-                            with m.Elif(bad_address(value)):
+                            with m.Elif(value_bad_address):
                                 respond(Status.FAIL_INVALID)
                             with m.Else():
-                                m.next = "VMXON_REVISION"
+                                issue(RegionCommand.READ_WORD, "VMXON_REVISION", page_=page, word=REVISION_WORD)
                         with m.Elif(cpl_nonzero):
                             fault(Vector.GP)
                         with m.Else():
                             vmfail(VmError.VMXON_IN_ROOT)
 
                     with m.Case(Op.VMCALL):
-                        with m.If(~in_vmx | state.vm86 | compatibility_mode):
+                        with m.If(vmcall_ud):
                             fault(Vector.UD)
                         with m.Elif(cpl_nonzero):
                             fault(Vector.GP)
@@ -395,7 +444,7 @@ class VmxUnit(wiring.Component):
                         with m.Elif(op == Op.RDMSR):
                             with m.Switch(msr_kind):
                                 with m.Case(MsrKind.CONSTANT):
-                                    respond(Status.OK, result=msr_constant)
+                                    respond(Status.OK, source=_ValueSource.MSR_CONSTANT)
                                 with m.Case(MsrKind.FEATURE_CONTROL):
                                     respond(Status.OK, result=feature_control)
                                 with m.Case(MsrKind.SMM_MONITOR_CTL):
@@ -409,8 +458,7 @@ class VmxUnit(wiring.Component):
                             with m.Switch(msr_kind):
                                 with m.Case(MsrKind.FEATURE_CONTROL):
                                     locked = feature_control & FEATURE_CONTROL_LOCK != 0
-                                    reserved = (value & ~FEATURE_CONTROL_VALID & (2**64 - 1)) != 0
-                                    with m.If(locked | reserved):
+                                    with m.If(locked | value_sets_reserved_fc_bits):
                                         fault(Vector.GP)
                                     with m.Else():
                                         m.d.sync += feature_control.eq(value)
@@ -449,7 +497,6 @@ class VmxUnit(wiring.Component):
                     respond(Status.OK)
 
             with m.State("VMXON_REVISION"):
-                region_access(RegionCommand.READ_WORD, page_=page, word=REVISION_WORD)
                 with m.If(region.done):
                     with m.If(revision_ok(region.rdata)):
                         m.d.sync += [in_vmx.eq(1), vmxon_page.eq(page), current_valid.eq(0)]
@@ -458,7 +505,6 @@ class VmxUnit(wiring.Component):
                         respond(Status.FAIL_INVALID)
 
             with m.State("VMPTRLD_REVISION"):
-                region_access(RegionCommand.READ_WORD, page_=page, word=REVISION_WORD)
                 with m.If(region.done):
                     with m.If(~revision_ok(region.rdata)):
                         vmfail(VmError.VMPTRLD_INCORRECT_REVISION)
@@ -467,18 +513,21 @@ class VmxUnit(wiring.Component):
                         m.d.sync += [current_valid.eq(1), current.eq(target)]
                         respond(Status.SUCCEED)
                     with m.Elif(target_tag.valid & target_tag.dirty):
-                        m.next = "VMPTRLD_WRITE_BACK"
+                        issue(
+                            RegionCommand.WRITE_BACK,
+                            "VMPTRLD_WRITE_BACK",
+                            page_=target_tag.page,
+                            launch=target_tag.launch,
+                        )
                     with m.Else():
-                        m.next = "VMPTRLD_FILL"
+                        issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=page)
 
             with m.State("VMPTRLD_WRITE_BACK"):
-                region_access(RegionCommand.WRITE_BACK, page_=target_tag.page, launch=target_tag.launch)
                 with m.If(region.done):
                     m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
-                    m.next = "VMPTRLD_FILL"
+                    issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=page)
 
             with m.State("VMPTRLD_FILL"):
-                region_access(RegionCommand.FILL, page_=page)
                 with m.If(region.done):
                     m.d.comb += [
                         cache.cmd_entry.eq(target),
@@ -491,13 +540,11 @@ class VmxUnit(wiring.Component):
                     respond(Status.SUCCEED)
 
             with m.State("VMCLEAR_WRITE_BACK"):
-                region_access(RegionCommand.WRITE_BACK, page_=target_tag.page, launch=target_tag.launch)
                 with m.If(region.done):
                     m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
-                    m.next = "VMCLEAR_LAUNCH"
+                    issue(RegionCommand.WRITE_WORD, "VMCLEAR_LAUNCH", page_=page, word=LAUNCH_WORD)
 
             with m.State("VMCLEAR_LAUNCH"):
-                region_access(RegionCommand.WRITE_WORD, page_=page, word=LAUNCH_WORD, wdata=0)
                 with m.If(region.done):
                     with m.If(target_hit):
                         m.d.comb += [cache.cmd_entry.eq(target), cache.invalidate.eq(1)]
@@ -506,53 +553,65 @@ class VmxUnit(wiring.Component):
                     respond(Status.SUCCEED)
 
             with m.State("VMXOFF_SCAN"):
+                # Write back a dirty entry; mark a launched one, clean or dirty, so that a
+                # VMRESUME after VMXOFF and VMXON fails with error 6.
+                launched = (target_tag.launch & LAUNCH_LAUNCHED) != 0
+                marked = target_tag.launch | Mux(launched, LAUNCH_VMXOFF, 0)
                 with m.If(target_tag.valid & target_tag.dirty):
-                    m.next = "VMXOFF_WRITE_BACK"
-                with m.Elif(target == self.cache_entries - 1):
+                    issue(RegionCommand.WRITE_BACK, "VMXOFF_WRITE_BACK", page_=target_tag.page, launch=marked)
+                with m.Elif(target_tag.valid & launched):
+                    issue(
+                        RegionCommand.WRITE_WORD,
+                        "VMXOFF_WRITE_BACK",
+                        page_=target_tag.page,
+                        word=LAUNCH_WORD,
+                        wdata=marked,
+                    )
+                with m.Else():
+                    m.next = "VMXOFF_NEXT"
+
+            with m.State("VMXOFF_WRITE_BACK"):
+                with m.If(region.done):
+                    m.next = "VMXOFF_NEXT"
+
+            with m.State("VMXOFF_NEXT"):
+                with m.If(target == self.cache_entries - 1):
                     m.d.comb += cache.invalidate_all.eq(1)
                     m.d.sync += [in_vmx.eq(0), current_valid.eq(0)]
                     respond(Status.SUCCEED)
                 with m.Else():
                     m.d.sync += target.eq(target + 1)
-
-            with m.State("VMXOFF_WRITE_BACK"):
-                launched = target_tag.launch & LAUNCH_LAUNCHED != 0
-                region_access(
-                    RegionCommand.WRITE_BACK,
-                    page_=target_tag.page,
-                    launch=target_tag.launch | Mux(launched, LAUNCH_VMXOFF, 0),
-                )
-                with m.If(region.done):
-                    m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
                     m.next = "VMXOFF_SCAN"
 
             with m.State("FIELD_READ"):
                 # Memory-resident VMREAD: the component's word, then the upper word of a 64-bit read.
-                region_access(RegionCommand.READ_WORD, page_=current_tag.page, word=dec.word)
                 with m.If(region.done):
                     with m.If(dec.pair & (size == OperandSize.S64)):
                         m.d.sync += low_word.eq(region.rdata)
-                        m.next = "FIELD_READ_HIGH"
+                        issue(RegionCommand.READ_WORD, "FIELD_READ_HIGH", page_=current_tag.page, word=dec.word + 1)
                     with m.Elif(dec.width == FieldWidth.W16):
                         respond(Status.SUCCEED, result=region.rdata[:16])
                     with m.Else():
                         respond(Status.SUCCEED, result=region.rdata)
 
             with m.State("FIELD_READ_HIGH"):
-                region_access(RegionCommand.READ_WORD, page_=current_tag.page, word=dec.word + 1)
                 with m.If(region.done):
                     respond(Status.SUCCEED, result=Cat(low_word, region.rdata))
 
             with m.State("FIELD_WRITE"):
-                region_access(RegionCommand.WRITE_WORD, page_=current_tag.page, word=dec.word, wdata=write_word)
                 with m.If(region.done):
                     with m.If(dec.pair):
-                        m.next = "FIELD_WRITE_HIGH"
+                        issue(
+                            RegionCommand.WRITE_WORD,
+                            "FIELD_WRITE_HIGH",
+                            page_=current_tag.page,
+                            word=dec.word + 1,
+                            wdata=write_high,
+                        )
                     with m.Else():
                         respond(Status.SUCCEED)
 
             with m.State("FIELD_WRITE_HIGH"):
-                region_access(RegionCommand.WRITE_WORD, page_=current_tag.page, word=dec.word + 1, wdata=write_high)
                 with m.If(region.done):
                     respond(Status.SUCCEED)
 
@@ -565,6 +624,16 @@ class VmxUnit(wiring.Component):
                         respond(Status.ENTRY_NOT_IMPLEMENTED)
 
             with m.State("RESPOND"):
+                with m.If(r_status == Status.FAIL_VALID):
+                    error_word = Signal(32)
+                    m.d.comb += [
+                        error_word.eq(r_error),
+                        eng_wr_slot.eq(_ERROR_FIELD.slot),
+                        eng_wr_data.eq(Cat(error_word, error_word)),
+                        eng_wr_en.eq(1 << _ERROR_FIELD.half),
+                        cache.cmd_entry.eq(current),
+                        cache.mark_dirty.eq(1),
+                    ]
                 m.d.comb += [
                     self.resp.valid.eq(1),
                     self.resp.status.eq(r_status),
@@ -578,6 +647,8 @@ class VmxUnit(wiring.Component):
                         m.d.comb += self.resp.value.eq(field_value)
                     with m.Case(_ValueSource.STATE):
                         m.d.comb += self.resp.value.eq(state.rd_data)
+                    with m.Case(_ValueSource.MSR_CONSTANT):
+                        m.d.comb += self.resp.value.eq(msr_constant)
                 # VMX outcomes write the six arithmetic flags (idempotent while we wait).
                 with m.Switch(r_status):
                     for status in (Status.SUCCEED, Status.FAIL_INVALID, Status.FAIL_VALID):

@@ -169,7 +169,9 @@ def run_cocotb(
     runner.test(
         test_module=test_module,
         hdl_toplevel=design.toplevel,
-        testcase=list(testcase) if testcase else None,
+        # A test filter rather than ``testcase``: it also selects the parametrized
+        # instances of a test ("vector/vector=vmclear").
+        test_filter="|".join(rf"\.{re.escape(name)}(/.*)?$" for name in testcase) if testcase else None,
         seed=seed,
         extra_env=env,
         build_dir=build_dir,

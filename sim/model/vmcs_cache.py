@@ -143,11 +143,16 @@ class VmcsCache:
             entry.valid = False
 
     def write_back_for_vmxoff(self) -> None:
-        """VMXOFF: write back every dirty entry, lowest number first, marking launched ones; invalidate all."""
+        """VMXOFF: lowest number first, write back every dirty entry and mark every launched one
+        (a clean launched entry gets only its launch word); then invalidate all."""
         for entry in self._entries:
-            if entry.valid and entry.dirty:
-                launch = (entry.launch | LAUNCH_VMXOFF) if entry.launched else entry.launch
+            if not entry.valid:
+                continue
+            launch = (entry.launch | LAUNCH_VMXOFF) if entry.launched else entry.launch
+            if entry.dirty:
                 self.write_back(entry, launch)
+            elif entry.launched:
+                self._memory.write_word((entry.addr >> 2) + LAUNCH_WORD, launch)
         for entry in self._entries:
             entry.valid = False
 

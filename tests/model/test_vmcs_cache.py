@@ -20,6 +20,7 @@ from model_setup import (
     write_revision,
 )
 from vmxu.rtl.arch import layout
+from vmxu.rtl.arch.errors import VmError
 from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.rtl.arch.ops import Status
 from vmxu.sim.model import PhysicalMemory, VmxModel
@@ -261,15 +262,23 @@ def test_single_entry_cache_evicts_the_current_vmcs(in_root):
     assert model.vmread("GUEST_RIP").value == 0xA
 
 
-def test_vmxoff_does_not_write_back_a_clean_launched_vmcs(in_root):
-    """docs/semantics.md VMXOFF: only dirty entries are written back, so a clean launched VMCS is not marked.
+def test_vmxoff_marks_a_clean_launched_vmcs(in_root):
+    """docs/semantics.md VMXOFF, SDM 30.4 error 6: a launched VMCS in the cache is marked even when clean.
 
-    (Choice 9 speaks of any launched VMCS "still in the cache at VMXOFF"; the cache
-    rule, which the RTL follows too, writes back dirty entries only.)
+    Only its launch word is written (not the image), and a VMRESUME after VMXOFF
+    and VMXON then fails with error 6.
     """
     write_revision(in_root, VMCS_A)
     in_root.memory.write(VMCS_A + 4 * layout.LAUNCH_WORD, 4, layout.LAUNCH_LAUNCHED)
+    image_word = VMCS_A + 4 * layout.IMAGE_FIRST_WORD
+    in_root.memory.write(image_word, 4, 0x1234)
     expect(in_root.vmptrld(VMCS_A), Status.SUCCEED)
     assert not in_root.cache_entries[in_root.current_entry].dirty
+    in_root.memory.write(image_word, 4, 0x5678)  # not VMCS data the unit writes back
     expect(in_root.vmxoff(), Status.SUCCEED)
-    assert in_root.memory.read(VMCS_A + 4 * layout.LAUNCH_WORD, 4) == layout.LAUNCH_LAUNCHED
+    marked = layout.LAUNCH_LAUNCHED | layout.LAUNCH_VMXOFF
+    assert in_root.memory.read(VMCS_A + 4 * layout.LAUNCH_WORD, 4) == marked
+    assert in_root.memory.read(image_word, 4) == 0x5678
+    expect(in_root.vmxon(VMXON_REGION), Status.SUCCEED)
+    expect(in_root.vmptrld(VMCS_A), Status.SUCCEED)
+    assert in_root.vmresume().error == VmError.VMRESUME_AFTER_VMXOFF

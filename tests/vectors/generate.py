@@ -1214,6 +1214,16 @@ def vmlaunch_instruction_checks() -> Script:
     s.vmptrld(VMCS_D).succeed()
     s.launchable()
     s.vmresume().fail_valid(6)
+    s.comment(
+        "VMXOFF marks a launched VMCS in the cache even when it is clean: VMCS_E is launched and only",
+        "loaded; VMXOFF writes its launch word (3) and nothing else; VMRESUME then fails with 6.",
+    )
+    s.launched_vmcs(VMCS_E)
+    s.vmxoff().succeed()
+    s.read(VMCS_E + 4 * LAUNCH_WORD).ok(3)
+    s.vmxon(VMXON_REGION).succeed()
+    s.vmptrld(VMCS_E).succeed()
+    s.vmresume().fail_valid(6)
     return s
 
 
