@@ -34,6 +34,7 @@ from amaranth import Cat, Module, Signal, Value
 from amaranth.back import rtlil
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
 from vmxu.sim.cocotb.toolchain import ToolMissing
 
 __all__ = ["TARGETS", "Target", "SynthReport", "synthesize", "Harness", "ToolMissing"]

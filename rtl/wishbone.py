@@ -7,7 +7,6 @@ it needs here: 32-bit data, byte granularity, word addresses, and ERR_I (a bus
 error ends a cycle like ACK_I; the master reads all ones).
 """
 
-
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -72,7 +71,10 @@ class Signature(wiring.Signature):
         )
 
     def __repr__(self):
-        return f"wishbone.Signature(addr_width={self.addr_width}, data_width={self.data_width}, granularity={self.granularity})"
+        return (
+            f"wishbone.Signature(addr_width={self.addr_width}, data_width={self.data_width}, "
+            f"granularity={self.granularity})"
+        )
 
 
 class WordMaster(wiring.Component):

@@ -11,7 +11,6 @@ the TRUE MSR lets some of them be 0) and the bits vmxu allows to be 1.
 Capability MSR values are computed from this table (see msrs.py).
 """
 
-
 from dataclasses import dataclass
 
 __all__ = ["ControlField", "PIN", "PROC", "PROC2", "EXIT", "ENTRY", "CONTROL_FIELDS"]

@@ -23,7 +23,6 @@ Everything else in vmxu (the RTL field decoder, the reference model, the
 firmware header, the wave decoder) takes encodings from here.
 """
 
-
 import json
 from dataclasses import dataclass
 from importlib import resources

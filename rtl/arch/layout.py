@@ -33,7 +33,6 @@ field is the upper half of the same slot (or the upper word of the pair in
 memory).
 """
 
-
 from dataclasses import dataclass
 
 from amaranth.lib import enum

@@ -10,7 +10,6 @@ The capability values are computed from controls.py and the field table, so
 nothing here is typed twice.
 """
 
-
 from dataclasses import dataclass
 
 from amaranth.lib import enum

@@ -13,7 +13,18 @@ command port.
 
 from dataclasses import dataclass
 
-__all__ = ["Region", "MEMORY_MAP", "RAM", "FINISHER", "TIMER", "BOOT_ROM", "FLASH", "IO_PORTS", "FINISHER_PASS", "finisher_fail"]
+__all__ = [
+    "Region",
+    "MEMORY_MAP",
+    "RAM",
+    "FINISHER",
+    "TIMER",
+    "BOOT_ROM",
+    "FLASH",
+    "IO_PORTS",
+    "FINISHER_PASS",
+    "finisher_fail",
+]
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,25 @@ that raise #GP, bits the processor forces), the MSR that reaches it, and the
 guest-state and host-state VMCS fields that hold it on VM entries and exits.
 """
 
-
 from dataclasses import dataclass
 
 from . import msrs
 from .fields import FIELD_BY_NAME
 
-__all__ = ["Element", "ELEMENTS", "ELEMENT_BY_NAME", "ELEMENT_BY_MSR", "SEGMENTS", "AR", "RFLAGS", "CR0", "CR4", "EFER", "INTERRUPTIBILITY", "element_id"]
+__all__ = [
+    "Element",
+    "ELEMENTS",
+    "ELEMENT_BY_NAME",
+    "ELEMENT_BY_MSR",
+    "SEGMENTS",
+    "AR",
+    "RFLAGS",
+    "CR0",
+    "CR4",
+    "EFER",
+    "INTERRUPTIBILITY",
+    "element_id",
+]
 
 
 class AR:
@@ -108,7 +120,13 @@ def _segments() -> list[Element]:
         host_base = f"HOST_{up}_BASE" if seg in ("fs", "gs", "tr") else None
         msr = {"fs": msrs.IA32_FS_BASE, "gs": msrs.IA32_GS_BASE}.get(seg)
         rows += [
-            Element(f"{seg}.selector", 16, 0xF000 if seg == "cs" else 0, guest_field=f"GUEST_{up}_SELECTOR", host_field=host_sel),
+            Element(
+                f"{seg}.selector",
+                16,
+                0xF000 if seg == "cs" else 0,
+                guest_field=f"GUEST_{up}_SELECTOR",
+                host_field=host_sel,
+            ),
             Element(
                 f"{seg}.base",
                 64,
@@ -137,7 +155,14 @@ ELEMENTS: tuple[Element, ...] = (
         guest_field="GUEST_CR0",
         host_field="HOST_CR0",
     ),
-    Element("cr3", 64, 0, reserved=~((1 << msrs.MAXPHYADDR) - 1) & (2**64 - 1), guest_field="GUEST_CR3", host_field="HOST_CR3"),
+    Element(
+        "cr3",
+        64,
+        0,
+        reserved=~((1 << msrs.MAXPHYADDR) - 1) & (2**64 - 1),
+        guest_field="GUEST_CR3",
+        host_field="HOST_CR3",
+    ),
     Element(
         "cr4",
         64,
@@ -169,7 +194,14 @@ ELEMENTS: tuple[Element, ...] = (
         guest_field="GUEST_IA32_PAT",
         host_field="HOST_IA32_PAT",
     ),
-    Element("debugctl", 64, 0, reserved=~msrs.DEBUGCTL_VALID & (2**64 - 1), msr=msrs.IA32_DEBUGCTL, guest_field="GUEST_IA32_DEBUGCTL"),
+    Element(
+        "debugctl",
+        64,
+        0,
+        reserved=~msrs.DEBUGCTL_VALID & (2**64 - 1),
+        msr=msrs.IA32_DEBUGCTL,
+        guest_field="GUEST_IA32_DEBUGCTL",
+    ),
     Element(
         "perf_global_ctrl",
         64,
@@ -179,7 +211,14 @@ ELEMENTS: tuple[Element, ...] = (
         guest_field="GUEST_IA32_PERF_GLOBAL_CTRL",
         host_field="HOST_IA32_PERF_GLOBAL_CTRL",
     ),
-    Element("sysenter_cs", 32, 0, msr=msrs.IA32_SYSENTER_CS, guest_field="GUEST_SYSENTER_CS", host_field="HOST_IA32_SYSENTER_CS"),
+    Element(
+        "sysenter_cs",
+        32,
+        0,
+        msr=msrs.IA32_SYSENTER_CS,
+        guest_field="GUEST_SYSENTER_CS",
+        host_field="HOST_IA32_SYSENTER_CS",
+    ),
     Element(
         "sysenter_esp",
         64,

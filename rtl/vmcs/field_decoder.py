@@ -4,7 +4,6 @@
 # (VMREAD/VMWRITE fail with error 12 for an unsupported component).
 """
 
-
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out

@@ -15,8 +15,8 @@ the reads of steps k+1 and k+2 are under way, so a walk costs one cycle per
 step plus three.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring

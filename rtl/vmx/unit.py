@@ -288,7 +288,6 @@ class VmxUnit(wiring.Component):
         write_high = Signal(32)  # the upper word of a full 64-bit/natural write
         m.d.comb += write_high.eq(Mux(size == OperandSize.S64, value[32:], 0))
 
-
         def dispatch_vmx():
             """DISPATCH of the VMX instructions after the common prefix passed (SDM 30.3)."""
             with m.Switch(op):

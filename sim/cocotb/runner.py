@@ -18,11 +18,15 @@ WAVE_FORMATS = {"icarus": ".fst", "verilator": ".vcd"}
 def run_replay(script: Path, sim: str, waves: Path | None = None) -> list[dict[str, Any]]:
     """The results of a transaction script on the RTL in ``sim``; with ``waves``, the run's waveform is saved there."""
     if waves is not None and waves.suffix != WAVE_FORMATS[sim]:
-        raise ValueError(f"{sim} writes {WAVE_FORMATS[sim]} waveforms: give --waves a path ending in {WAVE_FORMATS[sim]}")
+        raise ValueError(
+            f"{sim} writes {WAVE_FORMATS[sim]} waveforms: give --waves a path ending in {WAVE_FORMATS[sim]}"
+        )
     with tempfile.TemporaryDirectory(prefix="vmxu-replay-") as tmp:
         out = Path(tmp) / "results.jsonl"
         env = {"VMXU_REPLAY_SCRIPT": str(Path(script).resolve()), "VMXU_REPLAY_RESULTS": str(out)}
-        results = run_cocotb(UNIT, sim, _MODULE, testcase=["replay"], extra_env=env, waves=waves is not None, run_name="replay")
+        results = run_cocotb(
+            UNIT, sim, _MODULE, testcase=["replay"], extra_env=env, waves=waves is not None, run_name="replay"
+        )
         if results.failed:
             raise RuntimeError(f"the {sim} replay run failed:\n{results.summary()}")
         if waves is not None:

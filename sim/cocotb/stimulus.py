@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.controls import ENTRY, EXIT, PIN, PROC
-from vmxu.rtl.arch.fields import FIELDS, FIELD_BY_NAME
+from vmxu.rtl.arch.fields import FIELD_BY_NAME, FIELDS
 from vmxu.rtl.arch.ops import Op, OperandSize
 from vmxu.rtl.arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
 
@@ -152,7 +152,9 @@ class RandomProgram:
 
     def setup(self) -> Iterator[Request | MemoryWrite]:
         """What firmware and a VMM do first: enable VMX, write revision identifiers, VMXON."""
-        yield Request(Op.WRMSR, msrs.IA32_FEATURE_CONTROL, msrs.FEATURE_CONTROL_LOCK | msrs.FEATURE_CONTROL_VMX_OUTSIDE_SMX)
+        yield Request(
+            Op.WRMSR, msrs.IA32_FEATURE_CONTROL, msrs.FEATURE_CONTROL_LOCK | msrs.FEATURE_CONTROL_VMX_OUTSIDE_SMX
+        )
         yield Request(Op.SET, element_id("cr0"), CR0.PE | CR0.NE | CR0.PG)
         yield Request(Op.SET, element_id("cr4"), CR4.VMXE)
         for region in (VMXON_REGION, *VMCS_REGIONS):

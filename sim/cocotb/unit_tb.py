@@ -50,7 +50,9 @@ class UnitTB:
     (backpressure); 0 gives the zero-wait timing the benchmark measures.
     """
 
-    def __init__(self, dut, *, memory: PhysicalMemory | None = None, stall: float = 0.0, rng: random.Random | None = None):
+    def __init__(
+        self, dut, *, memory: PhysicalMemory | None = None, stall: float = 0.0, rng: random.Random | None = None
+    ):
         self.dut = dut
         self.memory = memory if memory is not None else PhysicalMemory()
         self.stall = stall
@@ -174,7 +176,9 @@ class Scoreboard:
             raise Mismatch(f"{request}: RTL {got}, model {expected}")
         rtl_words, model_words = self.tb.memory.words(), self.model.memory.words()
         if rtl_words != model_words:
-            addresses = sorted(a for a in rtl_words.keys() | model_words.keys() if rtl_words.get(a) != model_words.get(a))
+            addresses = sorted(
+                a for a in rtl_words.keys() | model_words.keys() if rtl_words.get(a) != model_words.get(a)
+            )
             shown = ", ".join(
                 f"{a * 4:#x}: RTL {rtl_words.get(a, 0):#x} model {model_words.get(a, 0):#x}" for a in addresses[:6]
             )

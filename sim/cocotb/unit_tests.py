@@ -52,8 +52,7 @@ async def random_differential(dut):
     while sb.operations < operations:
         await _apply(sb, next(steps))
     dut._log.info(
-        f"{sb.operations} operations agreed; bus: {sb.tb.bus_words_read} words read, "
-        f"{sb.tb.bus_words_written} written"
+        f"{sb.operations} operations agreed; bus: {sb.tb.bus_words_read} words read, {sb.tb.bus_words_written} written"
     )
     dut._log.info("coverage: " + ", ".join(f"{k} x{n}" for k, n in sorted(sb.coverage.items())))
 
@@ -97,4 +96,3 @@ async def bench(dut):
     sb = await _start(dut)
     table = await measure_latencies(sb)
     Path(os.environ["VMXU_BENCH_RESULTS"]).write_text(json.dumps(table, indent=1))
-

@@ -60,4 +60,3 @@ def test_reserved_bits_and_bits_63_32_make_a_field_unsupported():
     bad = [guest_rip | 1 << 12, guest_rip | 1 << 15, guest_rip | 1 << 31, guest_rip | 1 << 32, guest_rip | 1 << 63]
     seen = _decode_all(bad)
     assert not any(out["valid"] for out in seen.values())
-
