@@ -11,12 +11,12 @@ EFER.LMA, CS.L, the CPL, blocking by MOV SS, and whether CR0 and CR4 satisfy
 the VMX fixed bits) are mirrored in flip-flops, updated on every write.
 """
 
-from amaranth import Module, Mux, Signal
+from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
-from ..arch.state import AR, CR0, CR4, EFER, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
+from ..arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
 from .predicates import bits_set, canonical, fixed_ok, valid_memory_types
 
 __all__ = ["MachineState", "ID_BITS"]
@@ -161,17 +161,31 @@ class MachineState(wiring.Component):
         # of their element (the restore walk included).
         cr0_fixed = Signal()
         cr4_fixed = Signal()
+        # A mirror is a function of its element's value; it is computed from the written
+        # value itself (none of these elements has forced bits), not from the stored-value
+        # multiplexer, and from the power-up value (a constant) during the restore walk.
         mirrors = {
-            "cr0": [(self.cr0_pe, bits_set(w_data, CR0.PE)), (cr0_fixed, fixed_ok(w_data, CR0_FIXED0, CR0_FIXED1))],
-            "cr4": [(self.cr4_vmxe, bits_set(w_data, CR4.VMXE)), (cr4_fixed, fixed_ok(w_data, CR4_FIXED0, CR4_FIXED1))],
-            "efer": [(self.efer_lma, bits_set(w_data, EFER.LMA))],
-            "cs.ar": [(self.cs_l, bits_set(w_data, AR.L))],
-            "ss.ar": [(self.cpl, w_data[AR.DPL_SHIFT : AR.DPL_SHIFT + 2])],
-            "interruptibility": [(self.movss_blocking, bits_set(w_data, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS))],
+            "cr0": [
+                (self.cr0_pe, lambda v: bits_set(v, CR0.PE)),
+                (cr0_fixed, lambda v: fixed_ok(v, CR0_FIXED0, CR0_FIXED1)),
+            ],
+            "cr4": [
+                (self.cr4_vmxe, lambda v: bits_set(v, CR4.VMXE)),
+                (cr4_fixed, lambda v: fixed_ok(v, CR4_FIXED0, CR4_FIXED1)),
+            ],
+            "efer": [(self.efer_lma, lambda v: bits_set(v, EFER.LMA))],
+            "cs.ar": [(self.cs_l, lambda v: bits_set(v, AR.L))],
+            "ss.ar": [(self.cpl, lambda v: v[AR.DPL_SHIFT : AR.DPL_SHIFT + 2])],
+            "interruptibility": [(self.movss_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS))],
         }
         for name, pairs in mirrors.items():
-            with m.If(w_en & (w_id == element_id(name))):
-                m.d.sync += [mirror.eq(new) for mirror, new in pairs]
+            element = ELEMENT_BY_NAME[name]
+            if element.force0 or element.force1:
+                raise ValueError(f"mirrored element {name} has forced bits: mirror the stored value")
+            with m.If(restoring & (restore_id == element_id(name))):
+                m.d.sync += [mirror.eq(new(Const(element.reset, 64))) for mirror, new in pairs]
+            with m.Elif(self.wr_en & (self.wr_id == element_id(name))):
+                m.d.sync += [mirror.eq(new(self.wr_value & element.mask)) for mirror, new in pairs]
         m.d.comb += [
             self.vm86.eq(bits_set(rflags, RFLAGS.VM)),
             self.cr0_cr4_fixed_ok.eq(cr0_fixed & cr4_fixed),
