@@ -1,0 +1,51 @@
+"""The demos on the ISS: hello greets and passes; vmcs checks every VMCS field and passes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from vmxu.rtl.arch.fields import FIELDS
+from vmxu.sim.iss import StopReason, run_image
+
+
+def test_hello_greets_and_passes(firmware: dict[str, Path]) -> None:
+    result = run_image(firmware["hello"], max_instructions=100_000)
+    assert result.reason == StopReason.PASS and result.exit_code == 0
+    assert result.console.startswith("Hello from vmxu!")
+    assert "CPUID vendor: vmxuRV32core, VMX: yes" in result.console
+
+
+def test_vmcs_checks_every_field_and_passes(firmware: dict[str, Path]) -> None:
+    result = run_image(firmware["vmcs"], max_instructions=2_000_000)
+    assert result.reason == StopReason.PASS, result.console[-3000:]
+    summary = re.search(r"vmcs: (\d+) fields, (\d+) checks, (\d+) mismatches: PASS", result.console)
+    assert summary, result.console[-3000:]
+    assert int(summary[1]) == len(FIELDS) and int(summary[3]) == 0
+    assert "MISMATCH" not in result.console
+    for field in FIELDS:
+        assert re.search(rf"^  {field.encoding:04x} {field.name} ", result.console, re.MULTILINE), field.name
+    for line in (
+        "VMREAD of unsupported encoding 1000: VMfailValid, error 12",
+        "VMWRITE of read-only VM_EXIT_REASON: VMfailValid, error 13",
+        "VMPTRLD of the VMXON region: VMfailValid, error 10",
+        "VMLAUNCH of an empty VMCS: VMfailValid, error 7",
+        "clearing CR4.VMXE in VMX operation: trap, mcause 24",
+        "VMREAD outside VMX operation: trap, mcause 2",
+    ):
+        assert line in result.console
+
+
+def test_an_unexpected_trap_prints_and_fails(firmware: dict[str, Path], tmp_path: Path) -> None:
+    """Patch hello's first instruction of main into an illegal word: crt0's vector reports it."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(firmware["hello"], "rb") as stream:
+        main = next(s for s in ELFFile(stream).get_section_by_name(".symtab").iter_symbols() if s.name == "main")
+    image = bytearray(firmware["hello"].with_suffix(".bin").read_bytes())
+    image[main["st_value"] : main["st_value"] + 4] = bytes(4)
+    path = tmp_path / "broken.bin"
+    path.write_bytes(bytes(image))
+    result = run_image(path, max_instructions=100_000)
+    assert result.reason == StopReason.FAIL and result.exit_code == 0x8002
+    assert f"trap: mcause=00000002 mepc={main['st_value']:08x} mtval=00000000" in result.console
