@@ -194,6 +194,7 @@ class TrapCause(enum.IntEnum, shape=32):
     """mcause values (bit 31 set for interrupts)."""
 
     INSTRUCTION_MISALIGNED = 0
+    INSTRUCTION_ACCESS_FAULT = 1
     ILLEGAL_INSTRUCTION = 2  # also x86 #UD of a VMX-extension instruction
     BREAKPOINT = 3
     LOAD_MISALIGNED = 4
