@@ -62,9 +62,6 @@ _EBREAK = 0x0010_0073
 _MRET = 0x3020_0073
 _WFI = 0x1050_0073
 
-#: mcause of a fetch outside the memory map (docs/cpu.md; rtl.arch.isa.TrapCause has no member for it yet).
-INSTRUCTION_ACCESS_FAULT = 1
-
 _READ_ONLY_CSRS = frozenset(
     {Csr.CYCLE, Csr.CYCLEH, Csr.INSTRET, Csr.INSTRETH, Csr.MVENDORID, Csr.MARCHID, Csr.MIMPID, Csr.MHARTID}
 )
@@ -319,8 +316,8 @@ class Iss:
     def _execute(self) -> Retired:
         pc = self.pc
         if not self.ram.contains(pc, 4):
-            self._enter_trap(pc, INSTRUCTION_ACCESS_FAULT, pc)
-            return Retired(pc=pc, insn=0, trap=INSTRUCTION_ACCESS_FAULT)
+            self._enter_trap(pc, TrapCause.INSTRUCTION_ACCESS_FAULT, pc)
+            return Retired(pc=pc, insn=0, trap=TrapCause.INSTRUCTION_ACCESS_FAULT)
         word = self.ram.load(pc, 4)
         d = self._decoded.get(word)
         if d is None:
