@@ -1,0 +1,558 @@
+"""vmxu's RV32 softcore: RV32I + Zicsr + machine mode + the VMX extension, multi-cycle.
+
+# Ref: docs/cpu.md (the architectural contract: base ISA, CSRs, the VMX
+# extension, traps, the trace); The RISC-V Instruction Set Manual, Volume I
+# 20191213 (RV32I, Zicsr) and Volume II 20211203 (machine mode); Wishbone B4,
+# chapter 3 (classic cycles); docs/core.md (this micro-architecture).
+
+One instruction at a time, through a sequencer whose states say what the
+hardware does: FETCH (a Wishbone read at pc), DECODE (the decoder's output
+registered, the register file read), EXECUTE (ALU, branch decision, trap
+checks, CSR read), then as the instruction needs: MEMORY (the load/store
+access), SHIFT (one bit a cycle), CSR_MODIFY, UNIT_REQUEST/UNIT_RESPONSE (the
+VMX unit), PORT_IO, WAIT_INTERRUPT; and WRITE_BACK (rd, pc, minstret, one trace
+record) or TRAP (mepc/mcause/mtval, pc := mtvec, one trace record).
+Interrupts are taken after WRITE_BACK. The register file is a block RAM with
+two read ports (read in DECODE, held through the instruction) and one write
+port (WRITE_BACK); x0 is never written and reads its initial 0.
+"""
+
+from amaranth import C, Cat, Module, Mux, Signal
+from amaranth.lib import enum, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .. import wishbone
+from ..arch.isa import VECTOR_TO_CAUSE, IoSize, TrapCause
+from ..arch.ops import Op, OperandSize, Status
+from ..vmx.port import RequestSignature, ResponseSignature
+from .alu import Alu
+from .cpuid import CPUID_LEAVES
+from .csr import CsrFile
+from .decoder import Computed, Decoded, Decoder, Kind, Result, ValueHigh, ValueLow
+from .ports import IoSignature, TraceSignature
+
+__all__ = ["Core", "CYCLES", "INSTRUCTION_ACCESS_FAULT"]
+
+#: Cycles per instruction class with a bus slave that acknowledges in the cycle
+#: of the strobe (add one per bus access for a slave that acknowledges a clock
+#: later, like the SoC's RAM), an I/O device and a VMX unit that answer at once.
+#: tests/cpu/test_timing.py measures every row; docs/core.md explains them.
+CYCLES = {
+    "alu": 4,
+    "shift": 5,  # + the shift amount
+    "load": 5,
+    "store": 5,
+    "branch_not_taken": 4,
+    "branch_taken": 4,
+    "jump": 4,
+    "csr": 5,
+    "x86_csr_read": 7,  # + the unit's latency (GET)
+    "x86_csr_write": 9,  # + the unit's latency (GET, SET)
+    "vmx": 6,  # + the unit's latency
+    "port_io": 5,  # + the device's wait states
+    "trap": 4,  # detected in EXECUTE; TRAP is the 4th cycle
+    "interrupt": 1,  # a TRAP cycle after the preempted boundary's WRITE_BACK
+}
+
+
+#: mcause of an instruction access fault (Volume II, table 3.6; docs/cpu.md). rtl/arch/isa.py's
+#: TrapCause has no member for it yet.
+INSTRUCTION_ACCESS_FAULT = 1
+
+
+class _TrapValue(enum.Enum, shape=3):
+    """What mtval receives on a trap."""
+
+    ZERO = 0  # ECALL, interrupts
+    PC = 1  # EBREAK, fetch access fault
+    INSN = 2  # illegal instruction, #UD/#GP/VM entry from the VMX unit
+    ADDRESS = 3  # load/store misaligned or access fault: the effective address
+    TARGET = 4  # instruction-address misaligned: the jump target
+
+
+class Core(wiring.Component):
+    """The RV32 softcore (docs/cpu.md); cycles per instruction in ``CYCLES``.
+
+    Parameters
+    ----------
+    reset_vector : int
+        The pc after reset.
+
+    Members
+    -------
+    bus : Out(wishbone.Signature(addr_width=30))
+        Instruction fetch and data, one classic Wishbone master (32-bit, byte
+        ``sel``); ``cyc``/``stb`` stay high until ``ack`` or ``err``.
+    io : Out(IoSignature())
+        IN/OUT (``wdata`` carries all of rs2; the device takes ``size``'s low bytes).
+    vmx_req : Out(RequestSignature())
+    vmx_resp : In(ResponseSignature())
+        To and from the VMX unit (``wiring.connect(m, core.vmx_req, unit.req)``,
+        ``wiring.connect(m, unit.resp, core.vmx_resp)``).
+    irq_timer, irq_external : In(1)
+        mip.MTIP and mip.MEIP (level-sensitive).
+    trace : Out(TraceSignature())
+        One record per instruction that completes (retires or traps) and per interrupt.
+    """
+
+    bus: Out(wishbone.Signature(addr_width=30))
+    io: Out(IoSignature())
+    vmx_req: Out(RequestSignature())
+    vmx_resp: In(ResponseSignature())
+    irq_timer: In(1)
+    irq_external: In(1)
+    trace: Out(TraceSignature())
+
+    def __init__(self, *, reset_vector: int = 0):
+        if not isinstance(reset_vector, int) or not 0 <= reset_vector < (1 << 32) or reset_vector % 4:
+            raise ValueError(f"Reset vector must be a 4-byte aligned 32-bit address, not {reset_vector!r}")
+        self.reset_vector = reset_vector
+        super().__init__()
+
+    @property
+    def cycles(self) -> dict[str, int]:
+        """Cycles per instruction class (see ``CYCLES``)."""
+        return dict(CYCLES)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.decoder = decoder = Decoder()
+        m.submodules.alu = alu = Alu()
+        m.submodules.csr = csr = CsrFile()
+        # x0..x31 in block RAM. The read ports are asynchronous into a register that yosys folds
+        # into the RAM's own output register; no_rw_check tells it that a read and a write of
+        # one register in one cycle never happen (the core reads in the cycle its fetch ends,
+        # writes in WRITE_BACK), so it adds no collision logic around the RAM.
+        m.submodules.registers = registers = Memory(shape=32, depth=32, init=[], attrs={"no_rw_check": 1})
+        # The addresses are the bus's read data in the cycle the fetch ends (unregistered);
+        # rs1_read/rs2_read hold the registers in DECODE, which copies them into rs1/rs2.
+        rs1_port = registers.read_port(domain="comb")
+        rs2_port = registers.read_port(domain="comb")
+        rs1_read = Signal(32, reset_less=True)
+        rs2_read = Signal(32, reset_less=True)
+        m.d.sync += [rs1_read.eq(rs1_port.data), rs2_read.eq(rs2_port.data)]
+        rd_port = registers.write_port()
+
+        pc = Signal(32, init=self.reset_vector)
+        ir = Signal(32)  # the instruction word (0 for a fetch fault or an interrupt)
+        dec = Signal(Decoded)
+        rs1 = Signal(32)
+        rs2 = Signal(32)
+        operand_b = Signal(33)  # the ALU's second operand (imm or rs2), as the adder takes it
+        b = operand_b[:32]  # uninverted when not subtracting: shifts, logic
+        cpuid_leaf = Signal(range(len(CPUID_LEAVES) + 1))  # which row of CPUID_LEAVES rs1 names
+        result = Signal(32)  # rd's value (Result.RESULT), the shifter, a load's word
+        address = Signal(32)  # rs1 + b: the sum, a load/store address, a CSR source
+        less = Signal()
+        next_pc = Signal(32)
+        csr_new = Signal(32)  # the CSR's value: old, then new
+        writes_rd = Signal()
+        shift_count = Signal(5)
+        branch_taken = Signal()
+        set_phase = Signal()  # the x86 CSR's SET follows its GET
+        unit_status = Signal(Status)
+        vmx_record = Signal()  # the record is a VMX-extension instruction's
+        trap_code = Signal(5)
+        trap_interrupt = Signal()
+        trap_value = Signal(_TrapValue)
+
+        rd = ir[7:12]
+        funct3 = dec.funct3
+        size = dec.mem_funct3[:2]
+
+        m.d.comb += [
+            decoder.insn.eq(ir),
+            rs1_port.addr.eq(self.bus.dat_r[15:20]),
+            rs2_port.addr.eq(self.bus.dat_r[20:25]),
+            csr.id.eq(dec.csr),
+            csr.irq_timer.eq(self.irq_timer),
+            csr.irq_external.eq(self.irq_external),
+        ]
+
+        # -- EXECUTE's datapath: registered operands, one carry chain, shallow muxes --------------
+        m.d.comb += [
+            alu.a.eq(rs1),
+            alu.b.eq(operand_b),
+            alu.subtract.eq(dec.subtract),
+            alu.unsigned.eq(dec.unsigned),
+            alu.logic_op.eq(dec.logic),
+        ]
+        pc_4 = Cat(pc[:2], pc[2:] + 1)
+        pc_imm = Signal(32)
+        m.d.comb += pc_imm.eq(pc + dec.imm)
+        taken = Mux(funct3[2], alu.less, alu.equal) ^ funct3[0]
+        # Alignment needs only the low two bits of rs1 + imm (pc is always aligned).
+        low_bits = Signal(2)
+        m.d.comb += low_bits.eq(rs1[:2] + dec.imm[:2])
+        access_misaligned = Mux(size == 0, 0, Mux(size == 1, low_bits[0], low_bits != 0))
+
+        cpuid_value = Signal(32)
+        with m.Switch(cpuid_leaf):
+            for row, registers_of_leaf in enumerate(CPUID_LEAVES.values()):
+                with m.Case(row):
+                    with m.Switch(rs2[:2]):
+                        for i, value in enumerate(registers_of_leaf):
+                            with m.Case(i):
+                                m.d.comb += cpuid_value.eq(value)
+
+        computed = Signal(32)
+        with m.Switch(dec.computed):
+            with m.Case(Computed.LOGIC):
+                m.d.comb += computed.eq(alu.logic)
+            with m.Case(Computed.CPUID):
+                m.d.comb += computed.eq(cpuid_value)
+            with m.Case(Computed.RS1):
+                m.d.comb += computed.eq(rs1)
+
+        # CSRRW(I): the source; CSRRS(I): old | source; CSRRC(I): old & ~source.
+        csr_modified = Signal(32)
+        with m.Switch(funct3[:2]):
+            with m.Case(0b01):
+                m.d.comb += csr_modified.eq(address)
+            with m.Case(0b10):
+                m.d.comb += csr_modified.eq(csr_new | address)
+            with m.Case(0b11):
+                m.d.comb += csr_modified.eq(csr_new & ~address)
+
+        # -- Loads and stores -----------------------------------------------------------------
+        offset = address[:2]
+        store_mask = Signal(4)
+        store_data = Signal(32)
+        with m.Switch(size):
+            with m.Case(0):
+                m.d.comb += store_mask.eq(1 << offset)
+            with m.Case(1):
+                m.d.comb += store_mask.eq(Mux(offset[1], 0b1100, 0b0011))
+            with m.Default():
+                m.d.comb += store_mask.eq(0b1111)
+        byte0 = rs2[0:8]
+        lanes = Cat(
+            byte0,
+            Mux(size == 0, byte0, rs2[8:16]),
+            Mux(size[1], rs2[16:24], byte0),
+            Mux(size == 0, byte0, Mux(size[1], rs2[24:32], rs2[8:16])),
+        )
+        m.d.comb += store_data.eq(lanes & Cat(*(store_mask[i].replicate(8) for i in range(4))))
+
+        # A load's word, shifted down and extended as mem_funct3 says.
+        load_byte = result.word_select(offset, 8)
+        load_half = result.word_select(offset[1], 16)
+        unsigned_load = dec.mem_funct3[2]
+        loaded = Signal(32)
+        with m.Switch(size):
+            with m.Case(0):
+                m.d.comb += loaded.eq(Cat(load_byte, (load_byte[7] & ~unsigned_load).replicate(24)))
+            with m.Case(1):
+                m.d.comb += loaded.eq(Cat(load_half, (load_half[15] & ~unsigned_load).replicate(16)))
+            with m.Default():
+                m.d.comb += loaded.eq(result)
+
+        # rd's value, chosen in WRITE_BACK among registered values (and pc's sums).
+        written = Signal(32)
+        with m.Switch(dec.result):
+            with m.Case(Result.RESULT):
+                m.d.comb += written.eq(result)
+            with m.Case(Result.SUM):
+                m.d.comb += written.eq(address)
+            with m.Case(Result.LESS):
+                m.d.comb += written.eq(less)
+            with m.Case(Result.PC_IMM):
+                m.d.comb += written.eq(pc_imm)
+            with m.Case(Result.PC_4):
+                m.d.comb += written.eq(pc_4)
+            with m.Case(Result.LOAD):
+                m.d.comb += written.eq(loaded)
+
+        # -- The bus --------------------------------------------------------------------------
+        bus = self.bus
+        m.d.comb += bus.dat_w.eq(store_data)
+
+        # -- VMX unit request operands --------------------------------------------------------
+        req = self.vmx_req
+        m.d.comb += [
+            req.op.eq(Mux(set_phase, Op.SET, dec.unit_op)),
+            req.size.eq(OperandSize.S32),
+            req.index.eq(Mux(dec.index_rs1, rs1, dec.element)),
+        ]
+        with m.Switch(dec.value_low):
+            with m.Case(ValueLow.RS1):
+                m.d.comb += req.value[:32].eq(rs1)
+            with m.Case(ValueLow.RS2):
+                m.d.comb += req.value[:32].eq(rs2)
+            with m.Case(ValueLow.CSR):
+                m.d.comb += req.value[:32].eq(Mux(set_phase, csr_new, 0))
+        with m.Switch(dec.value_high):
+            with m.Case(ValueHigh.RS2):
+                m.d.comb += req.value[32:].eq(rs2)
+            with m.Case(ValueHigh.XHI):
+                m.d.comb += req.value[32:].eq(csr.xhi)
+
+        # -- Port I/O -------------------------------------------------------------------------
+        io = self.io
+        m.d.comb += [
+            io.write.eq(dec.kind == Kind.OUT),
+            io.port.eq(rs1[:16]),
+            io.size.eq(dec.io_size),
+            io.wdata.eq(rs2),
+        ]
+        io_rdata = Signal(32)
+        with m.Switch(dec.io_size):
+            with m.Case(IoSize.BYTE):
+                m.d.comb += io_rdata.eq(io.rdata[:8])
+            with m.Case(IoSize.WORD):
+                m.d.comb += io_rdata.eq(io.rdata[:16])
+            with m.Default():
+                m.d.comb += io_rdata.eq(io.rdata)
+
+        # -- The trace ------------------------------------------------------------------------
+        trace = self.trace
+        writing_rd = writes_rd & (rd != 0)
+        m.d.comb += [
+            trace.pc.eq(pc),
+            trace.insn.eq(ir),
+            trace.vmx_status.eq(unit_status),
+            trace.store_addr.eq(address),
+            trace.store_data.eq(store_data),
+            trace.store_mask.eq(store_mask),
+        ]
+
+        def trap(cause, value: _TrapValue):
+            m.d.sync += [trap_code.eq(cause), trap_interrupt.eq(0), trap_value.eq(value)]
+            m.next = "TRAP"
+
+        with m.FSM():
+            with m.State("FETCH"):
+                m.d.comb += [
+                    bus.cyc.eq(1),
+                    bus.stb.eq(1),
+                    bus.adr.eq(pc[2:]),
+                    bus.sel.eq(0b1111),
+                ]
+                with m.If(bus.err):
+                    m.d.sync += ir.eq(0)
+                    trap(INSTRUCTION_ACCESS_FAULT, _TrapValue.PC)
+                with m.Elif(bus.ack):
+                    m.d.sync += ir.eq(bus.dat_r)
+                    m.next = "DECODE"
+
+            with m.State("DECODE"):
+                decoded = decoder.decoded
+                leaf = len(CPUID_LEAVES)
+                for row, number in enumerate(CPUID_LEAVES):
+                    leaf = Mux(rs1_read == number, row, leaf)
+                m.d.sync += [
+                    dec.eq(decoded),
+                    rs1.eq(Mux(decoder.rs1_zero, 0, rs1_read)),
+                    rs2.eq(rs2_read),
+                    operand_b.eq(
+                        Alu.operand_b(
+                            Mux(decoded.b_imm, decoded.imm, rs2_read),
+                            subtract=decoded.subtract,
+                            unsigned=decoded.unsigned,
+                        )
+                    ),
+                    cpuid_leaf.eq(leaf),
+                    set_phase.eq(0),
+                ]
+                m.next = "EXECUTE"
+
+            with m.State("EXECUTE"):
+                m.d.sync += [
+                    result.eq(computed),
+                    address.eq(alu.sum),
+                    less.eq(alu.less),
+                    csr_new.eq(csr.read_data),
+                    writes_rd.eq(dec.writes_rd),
+                    next_pc.eq(pc_4),
+                    shift_count.eq(b[:5]),
+                ]
+                m.next = "WRITE_BACK"
+                with m.Switch(dec.kind):
+                    with m.Case(Kind.SHIFT):
+                        m.next = "SHIFT"
+                    with m.Case(Kind.BRANCH):
+                        m.d.sync += branch_taken.eq(taken)
+                        with m.If(taken):
+                            m.d.sync += next_pc.eq(pc_imm)
+                        # Whether to trap waits a cycle, so that the comparison feeds only next_pc.
+                        with m.If(dec.imm[1]):
+                            m.next = "BRANCH_MISALIGNED"
+                    with m.Case(Kind.JAL):
+                        m.d.sync += next_pc.eq(pc_imm)
+                        with m.If(dec.imm[1]):
+                            trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
+                    with m.Case(Kind.JALR):
+                        m.d.sync += next_pc.eq(Cat(C(0, 1), alu.sum[1:]))
+                        with m.If(low_bits[1]):
+                            trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
+                    with m.Case(Kind.LOAD):
+                        with m.If(access_misaligned):
+                            trap(TrapCause.LOAD_MISALIGNED, _TrapValue.ADDRESS)
+                        with m.Else():
+                            m.next = "MEMORY"
+                    with m.Case(Kind.STORE):
+                        with m.If(access_misaligned):
+                            trap(TrapCause.STORE_MISALIGNED, _TrapValue.ADDRESS)
+                        with m.Else():
+                            m.next = "MEMORY"
+                    with m.Case(Kind.CSR):
+                        m.next = "CSR_MODIFY"
+                    with m.Case(Kind.X86_CSR, Kind.UNIT):
+                        m.next = "UNIT_REQUEST"
+                    with m.Case(Kind.ECALL):
+                        trap(TrapCause.ECALL_M, _TrapValue.ZERO)
+                    with m.Case(Kind.EBREAK):
+                        trap(TrapCause.BREAKPOINT, _TrapValue.PC)
+                    with m.Case(Kind.MRET):
+                        # mstatus moves now, so that WRITE_BACK sees MIE as MRET leaves it.
+                        m.d.comb += csr.mret.eq(1)
+                        m.d.sync += next_pc.eq(csr.mepc)
+                    with m.Case(Kind.WFI):
+                        m.next = "WAIT_INTERRUPT"
+                    with m.Case(Kind.IN, Kind.OUT):
+                        m.next = "PORT_IO"
+                    with m.Case(Kind.ILLEGAL):
+                        trap(TrapCause.ILLEGAL_INSTRUCTION, _TrapValue.INSN)
+
+            with m.State("BRANCH_MISALIGNED"):
+                with m.If(branch_taken):
+                    trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
+                with m.Else():
+                    m.next = "WRITE_BACK"
+
+            with m.State("SHIFT"):
+                with m.If(shift_count == 0):
+                    m.next = "WRITE_BACK"
+                with m.Else():
+                    m.d.sync += shift_count.eq(shift_count - 1)
+                    with m.If(funct3[2]):
+                        m.d.sync += result.eq(Cat(result[1:], result[31] & ir[30]))
+                    with m.Else():
+                        m.d.sync += result.eq(Cat(C(0, 1), result[:31]))
+
+            with m.State("MEMORY"):
+                store = dec.kind == Kind.STORE
+                m.d.comb += [
+                    bus.cyc.eq(1),
+                    bus.stb.eq(1),
+                    bus.adr.eq(address[2:]),
+                    bus.we.eq(store),
+                    bus.sel.eq(store_mask),
+                ]
+                with m.If(bus.err):
+                    trap(
+                        Mux(store, TrapCause.STORE_ACCESS_FAULT, TrapCause.LOAD_ACCESS_FAULT),
+                        _TrapValue.ADDRESS,
+                    )
+                with m.Elif(bus.ack):
+                    m.d.sync += result.eq(bus.dat_r)
+                    m.next = "WRITE_BACK"
+
+            with m.State("CSR_MODIFY"):
+                # rd := the old value; the CSR := the new one, now: the instruction cannot fail any
+                # more, and WRITE_BACK then sees the interrupt enables it wrote.
+                m.d.comb += [
+                    csr.write.eq((dec.kind == Kind.CSR) & dec.csr_write),
+                    csr.write_data.eq(csr_modified),
+                ]
+                m.d.sync += [result.eq(csr_new), csr_new.eq(csr_modified)]
+                with m.If((dec.kind == Kind.X86_CSR) & dec.csr_write):
+                    m.d.sync += set_phase.eq(1)
+                    m.next = "UNIT_REQUEST"
+                with m.Else():
+                    m.next = "WRITE_BACK"
+
+            with m.State("UNIT_REQUEST"):
+                m.d.comb += req.valid.eq(1)
+                with m.If(req.ready):
+                    m.next = "UNIT_RESPONSE"
+
+            with m.State("UNIT_RESPONSE"):
+                resp = self.vmx_resp
+                m.d.comb += resp.ready.eq(1)
+                with m.If(resp.valid):
+                    unit_instruction = dec.kind == Kind.UNIT
+                    m.d.sync += [unit_status.eq(resp.status), vmx_record.eq(unit_instruction)]
+                    with m.Switch(resp.status):
+                        with m.Case(Status.FAULT):
+                            cause = TrapCause.GENERAL_PROTECTION
+                            for vector, vector_cause in VECTOR_TO_CAUSE.items():
+                                cause = Mux(resp.vector == vector, vector_cause, cause)
+                            trap(cause, _TrapValue.INSN)
+                        with m.Case(Status.ENTRY_NOT_IMPLEMENTED):
+                            trap(TrapCause.ENTRY_NOT_IMPLEMENTED, _TrapValue.INSN)
+                        with m.Default():
+                            # VMsucceed for a VMX instruction, OK for RDMSR/WRMSR.
+                            completed = Mux(dec.platform_op, resp.status == Status.OK, resp.status == Status.SUCCEED)
+                            with m.If(unit_instruction):
+                                m.d.sync += [result.eq(resp.value[:32]), writes_rd.eq(dec.writes_rd & completed)]
+                                m.d.comb += [
+                                    csr.xhi_write.eq(dec.rdmsr & (resp.status == Status.OK)),
+                                    csr.xhi_data.eq(resp.value[32:]),
+                                ]
+                                m.next = "WRITE_BACK"
+                            with m.Elif(set_phase):
+                                m.next = "WRITE_BACK"
+                            with m.Else():
+                                m.d.sync += csr_new.eq(resp.value[:32])
+                                m.next = "CSR_MODIFY"
+
+            with m.State("PORT_IO"):
+                m.d.comb += io.valid.eq(1)
+                with m.If(io.ready):
+                    m.d.sync += result.eq(io_rdata)
+                    m.next = "WRITE_BACK"
+
+            with m.State("WAIT_INTERRUPT"):
+                with m.If(csr.wake):
+                    m.next = "WRITE_BACK"
+
+            with m.State("WRITE_BACK"):
+                m.d.comb += [
+                    rd_port.en.eq(writing_rd),
+                    rd_port.addr.eq(rd),
+                    rd_port.data.eq(written),
+                    csr.retire.eq(1),
+                    trace.valid.eq(1),
+                    trace.rd.eq(Mux(writing_rd, rd, 0)),
+                    trace.rd_value.eq(Mux(writing_rd, written, 0)),
+                    trace.vmx.eq(vmx_record),
+                    trace.store.eq(dec.kind == Kind.STORE),
+                ]
+                m.d.sync += [pc.eq(next_pc), vmx_record.eq(0)]
+                with m.If(csr.interrupt):
+                    m.d.sync += [
+                        trap_code.eq(csr.interrupt_cause[:5]),
+                        trap_interrupt.eq(1),
+                        trap_value.eq(_TrapValue.ZERO),
+                        ir.eq(0),
+                    ]
+                    m.next = "TRAP"
+                with m.Else():
+                    m.next = "FETCH"
+
+            with m.State("TRAP"):
+                cause = Cat(trap_code, C(0, 26), trap_interrupt)
+                with m.Switch(trap_value):
+                    with m.Case(_TrapValue.PC):
+                        m.d.comb += csr.trap_value.eq(pc)
+                    with m.Case(_TrapValue.INSN):
+                        m.d.comb += csr.trap_value.eq(ir)
+                    with m.Case(_TrapValue.ADDRESS):
+                        m.d.comb += csr.trap_value.eq(address)
+                    with m.Case(_TrapValue.TARGET):
+                        m.d.comb += csr.trap_value.eq(next_pc)
+                m.d.comb += [
+                    csr.trap.eq(1),
+                    csr.trap_pc.eq(pc),
+                    csr.trap_cause.eq(cause),
+                    trace.valid.eq(1),
+                    trace.trap.eq(1),
+                    trace.cause.eq(cause),
+                    trace.vmx.eq(vmx_record),
+                ]
+                m.d.sync += [pc.eq(csr.mtvec), vmx_record.eq(0)]
+                m.next = "FETCH"
+
+        return m

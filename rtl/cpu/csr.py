@@ -1,0 +1,282 @@
+"""The core's machine-mode CSRs: trap state, interrupt enables, counters, and xhi.
+
+# Ref: The RISC-V Instruction Set Manual, Volume II (privileged) 20211203, 3.1
+# (mstatus, misa, mie/mip, mtvec, mscratch, mepc, mcause, mtval, the counters),
+# 3.3.2 (MRET), 3.1.6.1 and 3.1.9 (interrupt enables and priority); Volume I
+# 20191213, chapter 10 (Zicntr: a CSR write to a counter replaces its
+# increment); docs/cpu.md "CSRs" and "Traps and interrupts".
+
+The x86 CSRs (xcr0, xcr3, xcr4, xflags) live in the VMX unit, not here; the
+decoder sends them there. Everything else of docs/cpu.md's table is here.
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.isa import CSR_ELEMENT, Csr, TrapCause
+from ..arch.state import element_id
+
+__all__ = ["CsrId", "MACHINE_CSRS", "X86_CSRS", "MISA", "CsrFile"]
+
+
+class CsrId(enum.Enum, shape=4):
+    """The machine CSR an instruction names, as the decoder hands it to the CSR file."""
+
+    ZERO = 0  # mvendorid, marchid, mimpid, mhartid: read 0
+    MSTATUS = 1
+    MISA = 2
+    MIE = 3
+    MTVEC = 4
+    MSCRATCH = 5
+    MEPC = 6
+    MCAUSE = 7
+    MTVAL = 8
+    MIP = 9
+    MCYCLE = 10
+    MCYCLEH = 11
+    MINSTRET = 12
+    MINSTRETH = 13
+    XHI = 14
+
+
+#: CSR number -> what the core keeps for it. The user-level counters are read-only views.
+MACHINE_CSRS: dict[Csr, CsrId] = {
+    Csr.MSTATUS: CsrId.MSTATUS,
+    Csr.MISA: CsrId.MISA,
+    Csr.MIE: CsrId.MIE,
+    Csr.MTVEC: CsrId.MTVEC,
+    Csr.MSCRATCH: CsrId.MSCRATCH,
+    Csr.MEPC: CsrId.MEPC,
+    Csr.MCAUSE: CsrId.MCAUSE,
+    Csr.MTVAL: CsrId.MTVAL,
+    Csr.MIP: CsrId.MIP,
+    Csr.MCYCLE: CsrId.MCYCLE,
+    Csr.MCYCLEH: CsrId.MCYCLEH,
+    Csr.MINSTRET: CsrId.MINSTRET,
+    Csr.MINSTRETH: CsrId.MINSTRETH,
+    Csr.CYCLE: CsrId.MCYCLE,
+    Csr.CYCLEH: CsrId.MCYCLEH,
+    Csr.INSTRET: CsrId.MINSTRET,
+    Csr.INSTRETH: CsrId.MINSTRETH,
+    Csr.MVENDORID: CsrId.ZERO,
+    Csr.MARCHID: CsrId.ZERO,
+    Csr.MIMPID: CsrId.ZERO,
+    Csr.MHARTID: CsrId.ZERO,
+    Csr.XHI: CsrId.XHI,
+}
+
+#: x86 CSR number -> the machine-state element number GET/SET name on the VMX unit's port.
+X86_CSRS: dict[Csr, int] = {csr: element_id(name) for csr, name in CSR_ELEMENT.items()}
+
+if set(MACHINE_CSRS) | set(X86_CSRS) != set(Csr) or set(MACHINE_CSRS) & set(X86_CSRS):
+    raise ValueError("every CSR of rtl/arch/isa.py must be kept exactly once, by the core or by the VMX unit")
+
+#: misa: MXL = 1 (RV32), extensions I and X (non-standard).
+MISA = (1 << 30) | (1 << (ord("I") - ord("A"))) | (1 << (ord("X") - ord("A")))
+
+_MSTATUS_MIE, _MSTATUS_MPIE = 3, 7
+_MTI, _MEI = 7, 11
+_MPP_MACHINE = 0b11 << 11
+
+
+def read_only(number: int) -> bool:
+    """CSR numbers with bits 11:10 = 3 are read-only (Volume II, 2.1)."""
+    return (number >> 10) & 3 == 3
+
+
+class CsrFile(wiring.Component):
+    """mstatus, mie, mip, mtvec, mscratch, mepc, mcause, mtval, mcycle, minstret, xhi.
+
+    Reads are combinational (``read_data`` follows ``id``); writes, trap entry,
+    MRET and retirement take effect at the clock edge. The core writes a CSR
+    (and does MRET) before the instruction retires; a write to minstret or
+    minstreth then cancels that instruction's own retirement increment
+    (Volume I, 10.1: the next instruction reads the value written). Each
+    64-bit counter is two 32-bit halves; the upper half takes the carry of the
+    lower one a cycle later (a read of mcycleh in the cycle right after mcycle
+    wraps sees the old upper half; minstret never changes that fast).
+
+    Members
+    -------
+    id : In(CsrId)
+        The CSR read (``read_data``) and written (``write``).
+    read_data : Out(32)
+    write : In(1)
+    write_data : In(32)
+        The new value; writes to read-only bits are ignored.
+    retire : In(1)
+        An instruction retires this cycle (minstret + 1, unless it wrote minstret(h)).
+    trap : In(1)
+    trap_pc, trap_cause, trap_value : In(32)
+        Trap entry: mepc, mcause, mtval := these; MPIE := MIE; MIE := 0.
+    mret : In(1)
+        MIE := MPIE; MPIE := 1.
+    xhi_write : In(1)
+    xhi_data : In(32)
+        RDMSR's bits 63:32.
+    irq_timer, irq_external : In(1)
+        The interrupt lines (registered into mip.MTIP and mip.MEIP).
+    mtvec, mepc, xhi : Out(32)
+    wake : Out(1)
+        An interrupt is pending and enabled in mie (what WFI waits for).
+    interrupt : Out(1)
+        Take an interrupt at this instruction boundary: mstatus.MIE and a
+        pending interrupt enabled in mie.
+    interrupt_cause : Out(32)
+        Its mcause (external before timer).
+    """
+
+    id: In(CsrId)
+    read_data: Out(32)
+    write: In(1)
+    write_data: In(32)
+    retire: In(1)
+    trap: In(1)
+    trap_pc: In(32)
+    trap_cause: In(32)
+    trap_value: In(32)
+    mret: In(1)
+    xhi_write: In(1)
+    xhi_data: In(32)
+    irq_timer: In(1)
+    irq_external: In(1)
+    mtvec: Out(32)
+    mepc: Out(32)
+    xhi: Out(32)
+    wake: Out(1)
+    interrupt: Out(1)
+    interrupt_cause: Out(32)
+
+    def elaborate(self, platform):
+        m = Module()
+
+        mie = Signal()  # mstatus.MIE
+        mpie = Signal()  # mstatus.MPIE
+        mtie = Signal()
+        meie = Signal()
+        mtip = Signal()
+        meip = Signal()
+        mtvec = Signal(30)
+        mscratch = Signal(32)
+        mepc = Signal(30)
+        mcause = Signal(32)
+        mtval = Signal(32)
+        xhi = Signal(32)
+        cycle_lo, cycle_hi, cycle_carry = Signal(32), Signal(32), Signal()
+        instret_lo, instret_hi, instret_carry = Signal(32), Signal(32), Signal()
+
+        m.d.sync += [mtip.eq(self.irq_timer), meip.eq(self.irq_external)]
+        m.d.comb += [
+            self.mtvec.eq(Cat(Const(0, 2), mtvec)),
+            self.mepc.eq(Cat(Const(0, 2), mepc)),
+            self.xhi.eq(xhi),
+        ]
+
+        with m.Switch(self.id):
+            with m.Case(CsrId.MSTATUS):
+                m.d.comb += self.read_data.eq((mie << _MSTATUS_MIE) | (mpie << _MSTATUS_MPIE) | _MPP_MACHINE)
+            with m.Case(CsrId.MISA):
+                m.d.comb += self.read_data.eq(MISA)
+            with m.Case(CsrId.MIE):
+                m.d.comb += self.read_data.eq((mtie << _MTI) | (meie << _MEI))
+            with m.Case(CsrId.MTVEC):
+                m.d.comb += self.read_data.eq(self.mtvec)
+            with m.Case(CsrId.MSCRATCH):
+                m.d.comb += self.read_data.eq(mscratch)
+            with m.Case(CsrId.MEPC):
+                m.d.comb += self.read_data.eq(self.mepc)
+            with m.Case(CsrId.MCAUSE):
+                m.d.comb += self.read_data.eq(mcause)
+            with m.Case(CsrId.MTVAL):
+                m.d.comb += self.read_data.eq(mtval)
+            with m.Case(CsrId.MIP):
+                m.d.comb += self.read_data.eq((mtip << _MTI) | (meip << _MEI))
+            with m.Case(CsrId.MCYCLE):
+                m.d.comb += self.read_data.eq(cycle_lo)
+            with m.Case(CsrId.MCYCLEH):
+                m.d.comb += self.read_data.eq(cycle_hi)
+            with m.Case(CsrId.MINSTRET):
+                m.d.comb += self.read_data.eq(instret_lo)
+            with m.Case(CsrId.MINSTRETH):
+                m.d.comb += self.read_data.eq(instret_hi)
+            with m.Case(CsrId.XHI):
+                m.d.comb += self.read_data.eq(xhi)
+
+        def writes(csr: CsrId):
+            return self.write & (self.id == csr)
+
+        data = self.write_data
+
+        # mstatus: trap entry and MRET move MIE/MPIE; a CSR write sets both.
+        with m.If(self.trap):
+            m.d.sync += [mpie.eq(mie), mie.eq(0)]
+        with m.Elif(self.mret):
+            m.d.sync += [mie.eq(mpie), mpie.eq(1)]
+        with m.Elif(writes(CsrId.MSTATUS)):
+            m.d.sync += [mie.eq(data[_MSTATUS_MIE]), mpie.eq(data[_MSTATUS_MPIE])]
+
+        with m.If(writes(CsrId.MIE)):
+            m.d.sync += [mtie.eq(data[_MTI]), meie.eq(data[_MEI])]
+        with m.If(writes(CsrId.MTVEC)):
+            m.d.sync += mtvec.eq(data[2:])
+        with m.If(writes(CsrId.MSCRATCH)):
+            m.d.sync += mscratch.eq(data)
+
+        with m.If(self.trap):
+            m.d.sync += [mepc.eq(self.trap_pc[2:]), mcause.eq(self.trap_cause), mtval.eq(self.trap_value)]
+        with m.Else():
+            with m.If(writes(CsrId.MEPC)):
+                m.d.sync += mepc.eq(data[2:])
+            with m.If(writes(CsrId.MCAUSE)):
+                m.d.sync += mcause.eq(data)
+            with m.If(writes(CsrId.MTVAL)):
+                m.d.sync += mtval.eq(data)
+
+        with m.If(self.xhi_write):
+            m.d.sync += xhi.eq(self.xhi_data)
+        with m.Elif(writes(CsrId.XHI)):
+            m.d.sync += xhi.eq(data)
+
+        # Counters: a write replaces the increment of that cycle (mcycle) or instruction (minstret).
+        cycle_next = Signal(33)
+        m.d.comb += cycle_next.eq(cycle_lo + 1)
+        with m.If(writes(CsrId.MCYCLE)):
+            m.d.sync += [cycle_lo.eq(data), cycle_carry.eq(0)]
+        with m.Else():
+            m.d.sync += [cycle_lo.eq(cycle_next[:32]), cycle_carry.eq(cycle_next[32])]
+        with m.If(writes(CsrId.MCYCLEH)):
+            m.d.sync += cycle_hi.eq(data)
+        with m.Else():
+            m.d.sync += cycle_hi.eq(cycle_hi + cycle_carry)
+
+        # An instruction that writes minstret(h) writes it before it retires; its own retirement
+        # then does not count (the next instruction reads the value written).
+        instret_written = Signal()
+        instret_next = Signal(33)
+        m.d.comb += instret_next.eq(instret_lo + 1)
+        counting = self.retire & ~instret_written
+        m.d.sync += instret_carry.eq(0)
+        with m.If(writes(CsrId.MINSTRET) | writes(CsrId.MINSTRETH)):
+            m.d.sync += instret_written.eq(1)
+        with m.Elif(self.retire):
+            m.d.sync += instret_written.eq(0)
+        with m.If(writes(CsrId.MINSTRET)):
+            m.d.sync += instret_lo.eq(data)
+        with m.Elif(counting):
+            m.d.sync += [instret_lo.eq(instret_next[:32]), instret_carry.eq(instret_next[32])]
+        with m.If(writes(CsrId.MINSTRETH)):
+            m.d.sync += instret_hi.eq(data)
+        with m.Else():
+            m.d.sync += instret_hi.eq(instret_hi + instret_carry)
+
+        external = meip & meie
+        timer = mtip & mtie
+        m.d.comb += [
+            self.wake.eq(external | timer),
+            self.interrupt.eq(mie & (external | timer)),
+            self.interrupt_cause.eq(
+                Mux(external, TrapCause.MACHINE_EXTERNAL_INTERRUPT.value, TrapCause.MACHINE_TIMER_INTERRUPT.value)
+            ),
+        ]
+        return m
