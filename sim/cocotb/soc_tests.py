@@ -1,0 +1,79 @@
+"""cocotb tests of the SoC: run firmware images, alone or in lockstep with the ISS (run by tests/soc/ and `vmxu run`).
+
+Knobs from the environment (one simulator build serves every image):
+
+- ``VMXU_IMAGE``: the image (ELF or raw binary at 0); ``VMXU_MAX_CYCLES``;
+  ``VMXU_RESULT``: where test ``run`` writes its result (JSON);
+  ``VMXU_TRACE``: also write the retired-instruction trace there (samples every cycle);
+  ``VMXU_LOCKSTEP=1``: step the ISS with every record and stop at the first difference.
+- ``VMXU_PROGRAMS``: a directory of images; test ``program`` runs each in lockstep.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import cocotb
+
+from vmxu.sim.firmware_run import ram_image
+from vmxu.sim.iss.core import Iss
+from vmxu.sim.iss.lockstep import LockstepChecker
+from vmxu.sim.iss.trace import format_retired
+
+from .soc_tb import SocTB
+
+_PROGRAMS = Path(os.environ["VMXU_PROGRAMS"]) if os.environ.get("VMXU_PROGRAMS") else None
+_PROGRAM_NAMES = sorted(p.name for p in _PROGRAMS.iterdir() if p.suffix in (".elf", ".bin")) if _PROGRAMS else []
+
+
+async def run_in_lockstep(tb: SocTB, segments: dict[int, bytes], max_cycles: int, trace=None):
+    """Check every record against the ISS; return the number checked (LockstepMismatch on a difference)."""
+    checker = LockstepChecker(Iss(segments, lockstep=True))
+    while True:
+        record = await tb.next_record(max_cycles)
+        if record is None:
+            return checker.checked
+        checker.check(record)
+        if trace is not None:
+            trace.write(format_retired(record) + "\n")
+
+
+@cocotb.test(skip="VMXU_IMAGE" not in os.environ)
+async def run(dut):
+    """`vmxu run IMAGE --sim icarus|verilator`: the image on the SoC, its console, cycles and exit code."""
+    path = Path(os.environ["VMXU_IMAGE"])
+    max_cycles = int(os.environ.get("VMXU_MAX_CYCLES", "10000000"))
+    image, segments = ram_image(path)
+    tb = SocTB(dut)
+    await tb.start(image)
+    started = time.monotonic()
+    trace_path = os.environ.get("VMXU_TRACE")
+    checked = None
+    if os.environ.get("VMXU_LOCKSTEP") == "1" or trace_path:
+        with open(trace_path or os.devnull, "w") as trace:
+            if os.environ.get("VMXU_LOCKSTEP") == "1":
+                checked = await run_in_lockstep(tb, segments, max_cycles, trace)
+            else:
+                while (record := await tb.next_record(max_cycles)) is not None:
+                    trace.write(format_retired(record) + "\n")
+        result = tb.result()
+    else:
+        result = await tb.run(max_cycles)
+    result.seconds = time.monotonic() - started
+    Path(os.environ["VMXU_RESULT"]).write_text(
+        json.dumps({**result.__dict__, "reason": result.reason, "lockstep_records": checked})
+    )
+
+
+@cocotb.test(skip=not _PROGRAM_NAMES)
+@cocotb.parametrize(program=_PROGRAM_NAMES or [""])
+async def program(dut, program: str):
+    """A core-verification program, in lockstep with the ISS; it must end with the finisher's pass."""
+    image, segments = ram_image(_PROGRAMS / program)
+    tb = SocTB(dut)
+    await tb.start(image)
+    checked = await run_in_lockstep(tb, segments, 2_000_000)
+    result = tb.result()
+    dut._log.info(f"{program}: {checked} records agreed; {result.cycles} cycles; {result.reason}")
+    assert result.exit_code == 0, f"{program}: {result.reason}; console: {result.console!r}"
