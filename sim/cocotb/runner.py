@@ -57,7 +57,7 @@ def run_image(
     trace: Path | None = None,
     lockstep: bool = False,
 ) -> dict[str, Any]:
-    """Run a firmware image on the SoC in ``sim``: console, cycles, instructions, exit code (sim/cocotb/soc_tests.py)."""
+    """Run a firmware image on the SoC in ``sim`` (sim/cocotb/soc_tests.py): console, counts, exit code."""
     if waves is not None and waves.suffix != WAVE_FORMATS[sim]:
         raise ValueError(
             f"{sim} writes {WAVE_FORMATS[sim]} waveforms: give --waves a path ending in {WAVE_FORMATS[sim]}"
