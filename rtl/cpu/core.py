@@ -6,15 +6,27 @@
 # chapter 3 (classic cycles); docs/core.md (this micro-architecture).
 
 One instruction at a time, through a sequencer whose states say what the
-hardware does: FETCH (a Wishbone read at pc), DECODE (the decoder's output
-registered, the register file read), EXECUTE (ALU, branch decision, trap
-checks, CSR read), then as the instruction needs: MEMORY (the load/store
-access), SHIFT (one bit a cycle), CSR_MODIFY, UNIT_REQUEST/UNIT_RESPONSE (the
-VMX unit), PORT_IO, WAIT_INTERRUPT; and WRITE_BACK (rd, pc, minstret, one trace
-record) or TRAP (mepc/mcause/mtval, pc := mtvec, one trace record).
-Interrupts are taken after WRITE_BACK. The register file is a block RAM with
-two read ports (read in DECODE, held through the instruction) and one write
-port (WRITE_BACK); x0 is never written and reads its initial 0.
+hardware does:
+
+- FETCH: a Wishbone read at pc; the register file reads rs1 and rs2 with the
+  fields of the word on the bus, in the cycle the read ends.
+- DECODE: the decoder's output, rs1, rs2 and the ALU's second operand (imm or
+  rs2, already inverted for a subtraction) are registered.
+- EXECUTE: one carry chain (the ALU), the branch decision, pc + imm, pc + 4,
+  the CSR read, the trap checks (illegal, misaligned, ECALL/EBREAK); the
+  results land in registers.
+- then, as the instruction needs: MEMORY (the load or store), SHIFT (one bit a
+  cycle), CSR_MODIFY (the CSR is written here), UNIT_REQUEST/UNIT_RESPONSE
+  (the VMX unit; GET and SET for the x86 CSRs), PORT_IO, WAIT_INTERRUPT (WFI),
+  BRANCH_MISALIGNED (a taken branch to a misaligned target);
+- WRITE_BACK: rd, pc, minstret, one trace record, and the interrupt check; or
+  TRAP: mepc/mcause/mtval, pc := mtvec, one trace record.
+
+Latency: 4 cycles for an ALU instruction with a bus that acknowledges in the
+cycle of the strobe, 5 for loads and stores; ``CYCLES`` has every class and
+docs/core.md the reasoning. The register file is a block RAM (two read ports,
+one write port, written only in WRITE_BACK; x0 is never written and keeps the
+0 it has after configuration; x1-x31 are not reset).
 """
 
 from amaranth import C, Cat, Module, Mux, Signal
@@ -32,7 +44,7 @@ from .csr import CsrFile
 from .decoder import Computed, Decoded, Decoder, Kind, Result, ValueHigh, ValueLow
 from .ports import IoSignature, TraceSignature
 
-__all__ = ["Core", "CYCLES", "INSTRUCTION_ACCESS_FAULT"]
+__all__ = ["Core", "CYCLES"]
 
 #: Cycles per instruction class with a bus slave that acknowledges in the cycle
 #: of the strobe (add one per bus access for a slave that acknowledges a clock
@@ -54,11 +66,6 @@ CYCLES = {
     "trap": 4,  # detected in EXECUTE; TRAP is the 4th cycle
     "interrupt": 1,  # a TRAP cycle after the preempted boundary's WRITE_BACK
 }
-
-
-#: mcause of an instruction access fault (Volume II, table 3.6; docs/cpu.md). rtl/arch/isa.py's
-#: TrapCause has no member for it yet.
-INSTRUCTION_ACCESS_FAULT = 1
 
 
 class _TrapValue(enum.Enum, shape=3):
@@ -121,9 +128,9 @@ class Core(wiring.Component):
         m.submodules.alu = alu = Alu()
         m.submodules.csr = csr = CsrFile()
         # x0..x31 in block RAM. The read ports are asynchronous into a register that yosys folds
-        # into the RAM's own output register; no_rw_check tells it that a read and a write of
-        # one register in one cycle never happen (the core reads in the cycle its fetch ends,
-        # writes in WRITE_BACK), so it adds no collision logic around the RAM.
+        # into the RAM's own output register. The core only uses what the ports read in the
+        # cycle a fetch ends, never in WRITE_BACK, the one cycle it writes: no_rw_check tells
+        # yosys so, and it adds no read-during-write logic around the RAM.
         m.submodules.registers = registers = Memory(shape=32, depth=32, init=[], attrs={"no_rw_check": 1})
         # The addresses are the bus's read data in the cycle the fetch ends (unregistered);
         # rs1_read/rs2_read hold the registers in DECODE, which copies them into rs1/rs2.
@@ -204,6 +211,10 @@ class Core(wiring.Component):
                 m.d.comb += computed.eq(cpuid_value)
             with m.Case(Computed.RS1):
                 m.d.comb += computed.eq(rs1)
+            with m.Case(Computed.PC_IMM):
+                m.d.comb += computed.eq(pc_imm)
+            with m.Case(Computed.PC_4):
+                m.d.comb += computed.eq(pc_4)
 
         # CSRRW(I): the source; CSRRS(I): old | source; CSRRC(I): old & ~source.
         csr_modified = Signal(32)
@@ -233,7 +244,8 @@ class Core(wiring.Component):
             Mux(size[1], rs2[16:24], byte0),
             Mux(size == 0, byte0, Mux(size[1], rs2[24:32], rs2[8:16])),
         )
-        m.d.comb += store_data.eq(lanes & Cat(*(store_mask[i].replicate(8) for i in range(4))))
+        # The value replicated into the lanes it does not use (sel tells the slave which lanes count).
+        m.d.comb += store_data.eq(lanes)
 
         # A load's word, shifted down and extended as mem_funct3 says.
         load_byte = result.word_select(offset, 8)
@@ -248,7 +260,7 @@ class Core(wiring.Component):
             with m.Default():
                 m.d.comb += loaded.eq(result)
 
-        # rd's value, chosen in WRITE_BACK among registered values (and pc's sums).
+        # rd's value, chosen in WRITE_BACK among registers.
         written = Signal(32)
         with m.Switch(dec.result):
             with m.Case(Result.RESULT):
@@ -257,10 +269,6 @@ class Core(wiring.Component):
                 m.d.comb += written.eq(address)
             with m.Case(Result.LESS):
                 m.d.comb += written.eq(less)
-            with m.Case(Result.PC_IMM):
-                m.d.comb += written.eq(pc_imm)
-            with m.Case(Result.PC_4):
-                m.d.comb += written.eq(pc_4)
             with m.Case(Result.LOAD):
                 m.d.comb += written.eq(loaded)
 
@@ -331,7 +339,7 @@ class Core(wiring.Component):
                 ]
                 with m.If(bus.err):
                     m.d.sync += ir.eq(0)
-                    trap(INSTRUCTION_ACCESS_FAULT, _TrapValue.PC)
+                    trap(TrapCause.INSTRUCTION_ACCESS_FAULT, _TrapValue.PC)
                 with m.Elif(bus.ack):
                     m.d.sync += ir.eq(bus.dat_r)
                     m.next = "DECODE"
@@ -368,52 +376,53 @@ class Core(wiring.Component):
                     shift_count.eq(b[:5]),
                 ]
                 m.next = "WRITE_BACK"
-                with m.Switch(dec.kind):
-                    with m.Case(Kind.SHIFT):
-                        m.next = "SHIFT"
-                    with m.Case(Kind.BRANCH):
-                        m.d.sync += branch_taken.eq(taken)
-                        with m.If(taken):
+                with m.If(dec.illegal):
+                    trap(TrapCause.ILLEGAL_INSTRUCTION, _TrapValue.INSN)
+                with m.Else():
+                    with m.Switch(dec.kind):
+                        with m.Case(Kind.SHIFT):
+                            m.next = "SHIFT"
+                        with m.Case(Kind.BRANCH):
+                            m.d.sync += branch_taken.eq(taken)
+                            with m.If(taken):
+                                m.d.sync += next_pc.eq(pc_imm)
+                            # Whether to trap waits a cycle, so that the comparison feeds only next_pc.
+                            with m.If(dec.imm[1]):
+                                m.next = "BRANCH_MISALIGNED"
+                        with m.Case(Kind.JAL):
                             m.d.sync += next_pc.eq(pc_imm)
-                        # Whether to trap waits a cycle, so that the comparison feeds only next_pc.
-                        with m.If(dec.imm[1]):
-                            m.next = "BRANCH_MISALIGNED"
-                    with m.Case(Kind.JAL):
-                        m.d.sync += next_pc.eq(pc_imm)
-                        with m.If(dec.imm[1]):
-                            trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
-                    with m.Case(Kind.JALR):
-                        m.d.sync += next_pc.eq(Cat(C(0, 1), alu.sum[1:]))
-                        with m.If(low_bits[1]):
-                            trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
-                    with m.Case(Kind.LOAD):
-                        with m.If(access_misaligned):
-                            trap(TrapCause.LOAD_MISALIGNED, _TrapValue.ADDRESS)
-                        with m.Else():
-                            m.next = "MEMORY"
-                    with m.Case(Kind.STORE):
-                        with m.If(access_misaligned):
-                            trap(TrapCause.STORE_MISALIGNED, _TrapValue.ADDRESS)
-                        with m.Else():
-                            m.next = "MEMORY"
-                    with m.Case(Kind.CSR):
-                        m.next = "CSR_MODIFY"
-                    with m.Case(Kind.X86_CSR, Kind.UNIT):
-                        m.next = "UNIT_REQUEST"
-                    with m.Case(Kind.ECALL):
-                        trap(TrapCause.ECALL_M, _TrapValue.ZERO)
-                    with m.Case(Kind.EBREAK):
-                        trap(TrapCause.BREAKPOINT, _TrapValue.PC)
-                    with m.Case(Kind.MRET):
-                        # mstatus moves now, so that WRITE_BACK sees MIE as MRET leaves it.
-                        m.d.comb += csr.mret.eq(1)
-                        m.d.sync += next_pc.eq(csr.mepc)
-                    with m.Case(Kind.WFI):
-                        m.next = "WAIT_INTERRUPT"
-                    with m.Case(Kind.IN, Kind.OUT):
-                        m.next = "PORT_IO"
-                    with m.Case(Kind.ILLEGAL):
-                        trap(TrapCause.ILLEGAL_INSTRUCTION, _TrapValue.INSN)
+                            with m.If(dec.imm[1]):
+                                trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
+                        with m.Case(Kind.JALR):
+                            m.d.sync += next_pc.eq(Cat(C(0, 1), alu.sum[1:]))
+                            with m.If(low_bits[1]):
+                                trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
+                        with m.Case(Kind.LOAD):
+                            with m.If(access_misaligned):
+                                trap(TrapCause.LOAD_MISALIGNED, _TrapValue.ADDRESS)
+                            with m.Else():
+                                m.next = "MEMORY"
+                        with m.Case(Kind.STORE):
+                            with m.If(access_misaligned):
+                                trap(TrapCause.STORE_MISALIGNED, _TrapValue.ADDRESS)
+                            with m.Else():
+                                m.next = "MEMORY"
+                        with m.Case(Kind.CSR):
+                            m.next = "CSR_MODIFY"
+                        with m.Case(Kind.X86_CSR, Kind.UNIT):
+                            m.next = "UNIT_REQUEST"
+                        with m.Case(Kind.ECALL):
+                            trap(TrapCause.ECALL_M, _TrapValue.ZERO)
+                        with m.Case(Kind.EBREAK):
+                            trap(TrapCause.BREAKPOINT, _TrapValue.PC)
+                        with m.Case(Kind.MRET):
+                            # mstatus moves now, so that WRITE_BACK sees MIE as MRET leaves it.
+                            m.d.comb += csr.mret.eq(1)
+                            m.d.sync += next_pc.eq(csr.mepc)
+                        with m.Case(Kind.WFI):
+                            m.next = "WAIT_INTERRUPT"
+                        with m.Case(Kind.IN, Kind.OUT):
+                            m.next = "PORT_IO"
 
             with m.State("BRANCH_MISALIGNED"):
                 with m.If(branch_taken):
@@ -516,7 +525,7 @@ class Core(wiring.Component):
                     csr.retire.eq(1),
                     trace.valid.eq(1),
                     trace.rd.eq(Mux(writing_rd, rd, 0)),
-                    trace.rd_value.eq(Mux(writing_rd, written, 0)),
+                    trace.rd_value.eq(written),
                     trace.vmx.eq(vmx_record),
                     trace.store.eq(dec.kind == Kind.STORE),
                 ]

@@ -12,13 +12,13 @@ illegal for RSM), and its operand roles pick the request's index and value.
 CSR numbers come from ``Csr`` through the CSR file's tables.
 """
 
-from amaranth import C, Cat, Module, Mux
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.isa import INSTRUCTIONS, OPCODE_CUSTOM0, Group, Instruction, IoSize, Operand
 from ..arch.ops import Op
-from .csr import MACHINE_CSRS, X86_CSRS, CsrId, read_only
+from .csr import MACHINE_CSRS, X86_CSRS, CsrId
 
 __all__ = [
     "Kind",
@@ -51,7 +51,7 @@ class Opcode(enum.Enum, shape=7):
     CUSTOM0 = OPCODE_CUSTOM0
 
 
-class Kind(enum.Enum, shape=5):
+class Kind(enum.Enum, shape=4):
     """What the core's sequencer does with an instruction after EXECUTE."""
 
     ALU = 0  # result -> rd (OP, OP-IMM, LUI, AUIPC, CPUID, FENCE: nothing)
@@ -70,26 +70,25 @@ class Kind(enum.Enum, shape=5):
     UNIT = 13  # a VMX-extension request to the VMX unit
     IN = 14
     OUT = 15
-    ILLEGAL = 16
 
 
-class Result(enum.Enum, shape=3):
-    """Where WRITE_BACK takes rd's value from."""
+class Result(enum.Enum, shape=2):
+    """Where WRITE_BACK takes rd's value from (all registers: nothing long before the register file)."""
 
-    RESULT = 0  # the result register: logic, LUI, CPUID, shifts, CSRs, loads' words, the unit, IN
+    RESULT = 0  # the result register: logic, LUI, AUIPC, links, CPUID, shifts, CSRs, the unit, IN
     SUM = 1  # rs1 + b or rs1 - b (the address register)
     LESS = 2  # the comparison (SLT, SLTU)
-    PC_IMM = 3  # AUIPC
-    PC_4 = 4  # JAL, JALR
-    LOAD = 5  # the loaded word, shifted down and extended
+    LOAD = 3  # the loaded word (in the result register), shifted down and extended
 
 
-class Computed(enum.Enum, shape=2):
+class Computed(enum.Enum, shape=3):
     """What EXECUTE leaves in the result register."""
 
     LOGIC = 0  # XOR, OR, AND, or b itself (LUI)
     CPUID = 1
     RS1 = 2  # the shifter's starting value
+    PC_IMM = 3  # AUIPC
+    PC_4 = 4  # the link of JAL, JALR
 
 
 class Logic(enum.Enum, shape=2):
@@ -120,6 +119,7 @@ class Decoded(data.Struct):
     """An instruction, decoded (registered between DECODE and EXECUTE)."""
 
     kind: Kind
+    illegal: 1  # not an instruction the core implements (then kind means nothing)
     result: Result
     computed: Computed
     logic: Logic
@@ -192,67 +192,79 @@ class Decoder(wiring.Component):
         funct7 = insn[25:32]
         alt = insn[30]
 
-        imm_i = insn[20:32].as_signed()
-        imm_s = Cat(insn[7:12], insn[25:32]).as_signed()
-        imm_b = Cat(C(0, 1), insn[8:12], insn[25:31], insn[7], insn[31]).as_signed()
-        imm_u = Cat(C(0, 12), insn[12:32])
-        imm_j = Cat(C(0, 1), insn[21:31], insn[20], insn[12:20], insn[31]).as_signed()
-
-        csr_immediate = (opcode == Opcode.SYSTEM) & funct3[2]
+        # What the instruction is, from the major opcode (and funct3, funct7) alone; whether the
+        # word is a legal one is a separate bit (``illegal``), checked first in EXECUTE.
+        kind = Signal(Kind)
+        legal = Signal()
         m.d.comb += [
-            self.rs1_zero.eq(csr_immediate),
+            self.rs1_zero.eq((opcode == Opcode.SYSTEM) & funct3[2]),
             d.funct3.eq(funct3),
             d.mem_funct3.eq(_LOAD_WORD),
-            d.kind.eq(Kind.ILLEGAL),
-            d.imm.eq(imm_i),
+            d.kind.eq(kind),
+            d.illegal.eq(~legal),
+            d.imm.eq(self._immediate(insn)),
         ]
 
         with m.Switch(opcode):
             with m.Case(Opcode.LUI):
                 m.d.comb += [
-                    d.kind.eq(Kind.ALU),
+                    kind.eq(Kind.ALU),
+                    legal.eq(1),
                     d.logic.eq(Logic.B),
                     d.b_imm.eq(1),
-                    d.imm.eq(imm_u),
                     d.writes_rd.eq(1),
                 ]
             with m.Case(Opcode.AUIPC):
-                m.d.comb += [d.kind.eq(Kind.ALU), d.result.eq(Result.PC_IMM), d.imm.eq(imm_u), d.writes_rd.eq(1)]
+                m.d.comb += [kind.eq(Kind.ALU), legal.eq(1), d.computed.eq(Computed.PC_IMM), d.writes_rd.eq(1)]
             with m.Case(Opcode.JAL):
-                m.d.comb += [d.kind.eq(Kind.JAL), d.result.eq(Result.PC_4), d.imm.eq(imm_j), d.writes_rd.eq(1)]
+                m.d.comb += [kind.eq(Kind.JAL), legal.eq(1), d.computed.eq(Computed.PC_4), d.writes_rd.eq(1)]
             with m.Case(Opcode.JALR):
-                with m.If(funct3 == 0):
-                    m.d.comb += [
-                        d.kind.eq(Kind.JALR),
-                        d.result.eq(Result.PC_4),
-                        d.b_imm.eq(1),
-                        d.writes_rd.eq(1),
-                    ]
+                m.d.comb += [
+                    kind.eq(Kind.JALR),
+                    legal.eq(funct3 == 0),
+                    d.computed.eq(Computed.PC_4),
+                    d.b_imm.eq(1),
+                    d.writes_rd.eq(1),
+                ]
             with m.Case(Opcode.BRANCH):
-                m.d.comb += [d.imm.eq(imm_b), d.subtract.eq(1), d.unsigned.eq(funct3[1])]
-                with m.If((funct3 != 0b010) & (funct3 != 0b011)):
-                    m.d.comb += d.kind.eq(Kind.BRANCH)
+                m.d.comb += [
+                    kind.eq(Kind.BRANCH),
+                    legal.eq(funct3[1:3] != 0b01),
+                    d.subtract.eq(1),
+                    d.unsigned.eq(funct3[1]),
+                ]
             with m.Case(Opcode.LOAD):
-                m.d.comb += [d.b_imm.eq(1), d.writes_rd.eq(1), d.result.eq(Result.LOAD)]
-                with m.If((funct3 != 0b011) & (funct3 != 0b110) & (funct3 != 0b111)):
-                    m.d.comb += [d.kind.eq(Kind.LOAD), d.mem_funct3.eq(funct3)]
+                m.d.comb += [
+                    kind.eq(Kind.LOAD),
+                    legal.eq((funct3[0:2] != 0b11) & (funct3 != 0b110)),
+                    d.mem_funct3.eq(funct3),
+                    d.b_imm.eq(1),
+                    d.writes_rd.eq(1),
+                    d.result.eq(Result.LOAD),
+                ]
             with m.Case(Opcode.STORE):
-                m.d.comb += [d.b_imm.eq(1), d.imm.eq(imm_s)]
-                with m.If(funct3 < 0b011):
-                    m.d.comb += [d.kind.eq(Kind.STORE), d.mem_funct3.eq(funct3)]
+                m.d.comb += [
+                    kind.eq(Kind.STORE),
+                    legal.eq(funct3 < 0b011),
+                    d.mem_funct3.eq(funct3),
+                    d.b_imm.eq(1),
+                ]
             with m.Case(Opcode.OP_IMM, Opcode.OP):
-                register = opcode == Opcode.OP
-                m.d.comb += [d.b_imm.eq(~register), d.writes_rd.eq(1), d.kind.eq(Kind.ALU)]
+                register = opcode[5]  # OP; OP-IMM otherwise
+                shift = funct3[0:2] == 0b01
+                # funct7: 0, or 0100000 for SUB and SRA(I); OP-IMM's other forms have an immediate there.
+                alternate_allowed = Mux(register, (funct3 == 0b000) | (funct3 == 0b101), funct3 == 0b101)
+                m.d.comb += [
+                    kind.eq(Mux(shift, Kind.SHIFT, Kind.ALU)),
+                    legal.eq(~(register | shift) | (funct7 == 0) | ((funct7 == 0b0100000) & alternate_allowed)),
+                    d.b_imm.eq(~register),
+                    d.writes_rd.eq(1),
+                ]
                 with m.Switch(funct3):
                     with m.Case(0b000):
                         m.d.comb += [d.result.eq(Result.SUM), d.subtract.eq(register & alt)]
-                        with m.If(register & (funct7 != 0) & (funct7 != 0b0100000)):
-                            m.d.comb += d.kind.eq(Kind.ILLEGAL)
                     with m.Case(0b001, 0b101):
-                        m.d.comb += [d.kind.eq(Kind.SHIFT), d.computed.eq(Computed.RS1)]
-                        shift_right_arith = funct3[2] & (funct7 == 0b0100000)
-                        with m.If((funct7 != 0) & ~shift_right_arith):
-                            m.d.comb += d.kind.eq(Kind.ILLEGAL)
+                        m.d.comb += d.computed.eq(Computed.RS1)
                     with m.Case(0b010, 0b011):
                         m.d.comb += [d.result.eq(Result.LESS), d.subtract.eq(1), d.unsigned.eq(funct3[0])]
                     with m.Case(0b100):
@@ -261,66 +273,92 @@ class Decoder(wiring.Component):
                         m.d.comb += d.logic.eq(Logic.OR)
                     with m.Case(0b111):
                         m.d.comb += d.logic.eq(Logic.AND)
-                # Register-register forms other than ADD/SUB and SRL/SRA take funct7 = 0.
-                with m.If(register & (funct3 != 0b000) & (funct3 != 0b001) & (funct3 != 0b101) & (funct7 != 0)):
-                    m.d.comb += d.kind.eq(Kind.ILLEGAL)
             with m.Case(Opcode.MISC_MEM):
                 # FENCE and FENCE.I do nothing; their other fields are ignored (Volume I, 2.7, 3.1).
-                with m.If(funct3 < 0b010):
-                    m.d.comb += [d.kind.eq(Kind.ALU), d.result.eq(Result.SUM)]
+                m.d.comb += [kind.eq(Kind.ALU), legal.eq(funct3[1:3] == 0)]
             with m.Case(Opcode.SYSTEM):
                 with m.If(funct3 == 0):
-                    for kind, word in _SYSTEM_WORDS.items():
+                    # ECALL 0x000, EBREAK 0x001, MRET 0x302, WFI 0x105 in bits 31:20, the rest 0.
+                    m.d.comb += legal.eq(0)
+                    for word in _SYSTEM_WORDS.values():
                         with m.If(insn == word):
-                            m.d.comb += d.kind.eq(kind)
-                with m.Elif(funct3 != 0b100):
-                    self._decode_csr(m, insn)
+                            m.d.comb += legal.eq(1)
+                    with m.If(insn[29]):
+                        m.d.comb += kind.eq(Kind.MRET)
+                    with m.Elif(insn[22]):
+                        m.d.comb += kind.eq(Kind.WFI)
+                    with m.Elif(insn[20]):
+                        m.d.comb += kind.eq(Kind.EBREAK)
+                    with m.Else():
+                        m.d.comb += kind.eq(Kind.ECALL)
+                with m.Else():
+                    self._decode_csr(m, insn, kind, legal)
             with m.Case(Opcode.CUSTOM0):
-                self._decode_extension(m, insn)
+                self._decode_extension(m, insn, kind, legal)
 
         return m
 
-    def _decode_csr(self, m: Module, insn) -> None:
+    @staticmethod
+    def _immediate(insn):
+        """The sign-extended immediate of the instruction's format (Volume I, figure 2.4), bit by bit;
+        uimm (or 0) for the CSR instructions, 0 for custom-0."""
+        opcode = insn[0:7]
+        sign = insn[31]
+        s_or_b = (opcode == Opcode.STORE) | (opcode == Opcode.BRANCH)
+        b = opcode == Opcode.BRANCH
+        u = (opcode == Opcode.LUI) | (opcode == Opcode.AUIPC)
+        j = opcode == Opcode.JAL
+        system = opcode == Opcode.SYSTEM
+        custom = opcode == Opcode.CUSTOM0
+        uimm = insn[15:20] & insn[14].replicate(5)  # CSRRxI; CSRRx take rs1 + 0
+        imm = Cat(
+            Mux(system, uimm[0], Mux(s_or_b, insn[7] & ~b, insn[20] & ~(u | j))),
+            Mux(system, uimm[1:5], Mux(s_or_b, insn[8:12], Mux(u, 0, insn[21:25]))),
+            Mux(u | system, 0, insn[25:31]),
+            Mux(b, insn[7], Mux(j, insn[20], Mux(u | system, 0, sign))),
+            Mux(u | j, insn[12:20], Mux(system, 0, sign.replicate(8))),
+            Mux(u, insn[20:31], Mux(system, 0, sign.replicate(11))),
+            Mux(system, 0, sign),
+        )
+        return Mux(custom, 0, imm)
+
+    def _decode_csr(self, m: Module, insn, kind, legal) -> None:
         d = self.decoded
         funct3 = insn[12:15]
         number = insn[20:32]
         source = insn[15:20]  # rs1 or uimm
         # CSRRW(I) always writes; CSRRS(I)/CSRRC(I) only with a non-zero rs1/uimm (Volume I, 9.1).
         writes = (funct3[0:2] == 0b01) | (source != 0)
+        x86 = Signal()
+        known = Signal()
         m.d.comb += [
+            kind.eq(Mux(x86, Kind.X86_CSR, Kind.CSR)),
+            # funct3 4 is not a CSR instruction; a write to a read-only CSR is illegal.
+            legal.eq(known & (funct3 != 0b100) & ~(writes & (number[10:12] == 0b11))),
             d.csr_write.eq(writes),
             d.writes_rd.eq(1),
             d.b_imm.eq(1),
-            # The CSR source is rs1 + imm: rs1 + 0, or x0 + uimm.
-            d.imm.eq(Mux(funct3[2], source, 0)),
+            d.unit_op.eq(Op.GET),  # x86 CSRs: then SET, when the instruction writes
+            d.value_low.eq(ValueLow.CSR),
         ]
         with m.Switch(number):
             for csr, csr_id in MACHINE_CSRS.items():
                 with m.Case(csr.value):
-                    m.d.comb += d.csr.eq(csr_id)
-                    if read_only(csr.value):
-                        m.d.comb += d.kind.eq(Mux(writes, Kind.ILLEGAL, Kind.CSR))
-                    else:
-                        m.d.comb += d.kind.eq(Kind.CSR)
+                    m.d.comb += [known.eq(1), d.csr.eq(csr_id)]
             for csr, element in X86_CSRS.items():
                 with m.Case(csr.value):
-                    m.d.comb += [
-                        d.kind.eq(Kind.X86_CSR),
-                        d.element.eq(element),
-                        d.unit_op.eq(Op.GET),  # then SET, when the instruction writes
-                        d.value_low.eq(ValueLow.CSR),
-                    ]
+                    m.d.comb += [known.eq(1), x86.eq(1), d.element.eq(element)]
 
-    def _decode_extension(self, m: Module, insn) -> None:
+    def _decode_extension(self, m: Module, insn, kind, legal) -> None:
         d = self.decoded
         with m.Switch(Cat(insn[12:15], insn[25:32])):
             for row in INSTRUCTIONS:
                 with m.Case(row.funct3 | (row.funct7 << 3)):
-                    m.d.comb += d.writes_rd.eq(row.rd == Operand.RESULT)
+                    m.d.comb += [legal.eq(1), d.writes_rd.eq(row.rd == Operand.RESULT)]
                     if row.group in (Group.VMX, Group.MSR):
                         index_rs1, low, high = unit_operands(row)
                         m.d.comb += [
-                            d.kind.eq(Kind.UNIT),
+                            kind.eq(Kind.UNIT),
                             d.unit_op.eq(row.unit_op),
                             d.index_rs1.eq(index_rs1),
                             d.value_low.eq(low),
@@ -329,13 +367,13 @@ class Decoder(wiring.Component):
                             d.rdmsr.eq(row.unit_op == Op.RDMSR),
                         ]
                     elif row.group == Group.CPUID:
-                        m.d.comb += [d.kind.eq(Kind.ALU), d.computed.eq(Computed.CPUID)]
+                        m.d.comb += [kind.eq(Kind.ALU), d.computed.eq(Computed.CPUID)]
                     elif row.group == Group.IN:
-                        m.d.comb += [d.kind.eq(Kind.IN), d.io_size.eq(IoSize(row.funct7))]
+                        m.d.comb += [kind.eq(Kind.IN), d.io_size.eq(IoSize(row.funct7))]
                     elif row.group == Group.OUT:
-                        m.d.comb += [d.kind.eq(Kind.OUT), d.io_size.eq(IoSize(row.funct7))]
+                        m.d.comb += [kind.eq(Kind.OUT), d.io_size.eq(IoSize(row.funct7))]
                     elif row.group == Group.SMM:
                         # RSM outside SMM is #UD; the core has no SMM yet.
-                        m.d.comb += [d.kind.eq(Kind.ILLEGAL), d.writes_rd.eq(0)]
+                        m.d.comb += [legal.eq(0), d.writes_rd.eq(0)]
                     else:  # pragma: no cover - a new group needs a decision here
                         raise ValueError(f"{row.name}: the core does not implement group {row.group}")

@@ -176,20 +176,25 @@ class CoreBench:
                 ctx.set(dut.irq_external, (self.irq_lines >> 1) & 1)
 
                 if ctx.get(trace.valid):
+                    # As the port means them (and sim.iss.trace reads them): rd_value counts only when
+                    # rd is not 0, store_data only in the lanes of store_mask.
+                    rd = ctx.get(trace.rd)
+                    mask = ctx.get(trace.store_mask)
+                    lanes = sum(0xFF << (8 * i) for i in range(4) if mask >> i & 1)
                     record = Record(
                         cycle,
                         ctx.get(trace.pc),
                         ctx.get(trace.insn),
-                        ctx.get(trace.rd),
-                        ctx.get(trace.rd_value),
+                        rd,
+                        ctx.get(trace.rd_value) if rd else 0,
                         bool(ctx.get(trace.trap)),
                         ctx.get(trace.cause),
                         bool(ctx.get(trace.vmx)),
                         Status(ctx.get(trace.vmx_status)),
                         bool(ctx.get(trace.store)),
                         ctx.get(trace.store_addr),
-                        ctx.get(trace.store_data),
-                        ctx.get(trace.store_mask),
+                        ctx.get(trace.store_data) & lanes,
+                        mask,
                     )
                     self.records.append(record)
                     if until(record):

@@ -9,7 +9,6 @@ from core_bench import ERROR_ADDRESS, HALT, RAM_SIZE
 from programs import EDGES, HANDLER_REGS, MASK, WAITS, retired, run, signed, traps, with_handler
 
 from vmxu.rtl.arch.isa import TrapCause
-from vmxu.rtl.cpu.core import INSTRUCTION_ACCESS_FAULT
 from vmxu.sim.rv32 import asm
 from vmxu.sim.rv32.asm import Program, li
 
@@ -335,9 +334,9 @@ def test_fetch_access_fault():
 
     p = with_handler(body)
     bench = run(p)
-    assert _trap_registers(bench) == [INSTRUCTION_ACCESS_FAULT, RAM_SIZE, RAM_SIZE]
+    assert _trap_registers(bench) == [TrapCause.INSTRUCTION_ACCESS_FAULT, RAM_SIZE, RAM_SIZE]
     record = traps(bench.records)[0]
-    assert (record.pc, record.insn, record.cause) == (RAM_SIZE, 0, INSTRUCTION_ACCESS_FAULT)
+    assert (record.pc, record.insn, record.cause) == (RAM_SIZE, 0, TrapCause.INSTRUCTION_ACCESS_FAULT)
 
 
 @pytest.mark.parametrize(
