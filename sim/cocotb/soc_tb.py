@@ -56,12 +56,11 @@ class SocTB:
         words = len(image) // 4 + (1 if len(image) % 4 else 0)
         padded = image + bytes(4 * words - len(image))
         dut.load_en.value = 1
+        # Every word, zeros too: RAM keeps what an earlier test left in it.
         for i in range(words):
-            word = int.from_bytes(padded[4 * i : 4 * i + 4], "little")
-            if word:
-                dut.load_addr.value = i
-                dut.load_data.value = word
-                await FallingEdge(dut.clk)
+            dut.load_addr.value = i
+            dut.load_data.value = int.from_bytes(padded[4 * i : 4 * i + 4], "little")
+            await FallingEdge(dut.clk)
         dut.load_en.value = 0
         cocotb.start_soon(self._capture_console())
         await FallingEdge(dut.clk)
@@ -77,14 +76,14 @@ class SocTB:
     async def run(self, max_cycles: int) -> RunResult:
         """Until the finisher fires or ``max_cycles`` pass; Python sleeps meanwhile."""
         dut = self.dut
-        if str(dut.done.value) != "1":
+        if not _high(dut.done):
             await First(RisingEdge(dut.done), Timer(max_cycles * CLOCK_NS, unit="ns"))
         await FallingEdge(dut.clk)
         return self.result()
 
     def result(self) -> RunResult:
         dut = self.dut
-        done = str(dut.done.value) == "1"
+        done = _high(dut.done)
         return RunResult(
             console="".join(self.console),
             cycles=int(dut.cycles.value),
@@ -93,15 +92,26 @@ class SocTB:
         )
 
     async def next_record(self, max_cycles: int) -> Retired | None:
-        """The next trace record, sampled every cycle; None if the run finishes or ``max_cycles`` pass first."""
+        """The next trace record; None if the run finishes or ``max_cycles`` pass first.
+
+        ``trace.valid`` is a one-cycle pulse per record: after a record, the next
+        cycle is looked at directly (records may come back to back); otherwise
+        Python sleeps until the pulse rises.
+        """
         dut = self.dut
-        for _ in range(max_cycles):
-            await FallingEdge(dut.clk)
-            if str(dut.trace__valid.value) == "1":
-                return Retired.from_port({name: int(getattr(dut, f"trace__{name}").value) for name in _TRACE_MEMBERS})
-            if str(dut.done.value) == "1":
+        await FallingEdge(dut.clk)
+        if not _high(dut.trace__valid):
+            if _high(dut.done):
                 return None
-        return None
+            await First(RisingEdge(dut.trace__valid), RisingEdge(dut.done), Timer(max_cycles * CLOCK_NS, unit="ns"))
+            await FallingEdge(dut.clk)
+            if not _high(dut.trace__valid):
+                return None
+        return Retired.from_port({name: int(getattr(dut, f"trace__{name}").value) for name in _TRACE_MEMBERS})
+
+
+def _high(signal) -> bool:
+    return str(signal.value) == "1"
 
 
 _TRACE_MEMBERS = [name for name in TraceSignature().members if name != "valid"]
