@@ -35,9 +35,9 @@ from vmxu.rtl.arch.isa import CSR_ELEMENT, VECTOR_TO_CAUSE, Csr, Group, Instruct
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.rtl.arch.soc import FINISHER, RAM, TIMER, Region
 from vmxu.rtl.arch.state import element_id
+from vmxu.rtl.cpu.cpuid import CPUID_LEAVES
 from vmxu.sim.model import VmxModel
 
-from .cpuid import CPUID_LEAVES_FROM_DOCS
 from .devices import Finisher, FinisherResult, PortBus, PostPort, SmiPort, Timer, Uart16550
 from .memory import SystemRam
 from .trace import Retired, Store
@@ -183,7 +183,7 @@ class Iss:
         ram: Region = RAM,
         reset_vector: int = 0,
         lockstep: bool = False,
-        cpuid_leaves: Mapping[int, tuple[int, int, int, int]] = CPUID_LEAVES_FROM_DOCS,
+        cpuid_leaves: Mapping[int, tuple[int, int, int, int]] = CPUID_LEAVES,
     ) -> None:
         if reset_vector & 3:
             raise ValueError(f"the reset vector {reset_vector:#x} is not a multiple of 4")

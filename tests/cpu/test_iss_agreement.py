@@ -15,11 +15,10 @@ import pytest
 from core_bench import HALT
 from programs import EDGES, run
 
+from vmxu.sim.iss import core as iss_core
+from vmxu.sim.iss import trace as iss_trace
 from vmxu.sim.rv32 import asm
 from vmxu.sim.rv32.asm import Program, li
-
-iss_core = pytest.importorskip("vmxu.sim.iss.core")
-iss_trace = pytest.importorskip("vmxu.sim.iss.trace")
 
 DATA = 0x8000  # x20 points here; loads and stores stay within 2 KiB of it
 SEEDS = [int(os.environ["VMXU_SEED"])] if "VMXU_SEED" in os.environ else [1, 2, 3, 4]
