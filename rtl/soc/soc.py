@@ -45,6 +45,10 @@ class Soc(wiring.Component):
         The UART's divisor latch after reset (baud = clock / (16 * divisor)).
     cache_entries : int
         VMCSs the VMX unit keeps on die.
+    ram : wiring.Component | None
+        The RAM at address 0, if not block RAM: a component with Ram's
+        signature (``bus``, ``load_en``, ``load_addr``, ``load_data``), e.g. the
+        iCE40's SPRAM. ``ram_size`` must be its size.
 
     Members
     -------
@@ -74,7 +78,11 @@ class Soc(wiring.Component):
         image: list[int] | None = None,
         uart_divisor: int = 1,
         cache_entries: int = CACHE_ENTRIES,
+        ram: wiring.Component | None = None,
     ):
+        if ram is not None and image is not None:
+            raise ValueError("Give an image to initialise block RAM, or a RAM component, not both")
+        self.ram = ram
         self.ram_size = ram_size
         self.image = image
         self.uart_divisor = uart_divisor
@@ -110,7 +118,7 @@ class Soc(wiring.Component):
                 (TIMER.base, _region_size(TIMER.size)),
             ]
         )
-        m.submodules.ram = ram = Ram(self.ram_size, init=self.image)
+        m.submodules.ram = ram = self.ram if self.ram is not None else Ram(self.ram_size, init=self.image)
         m.submodules.finisher = finisher = Finisher()
         m.submodules.timer = timer = Timer()
         uart_port, post_port = _PORT["uart"], _PORT["post"]
