@@ -274,6 +274,10 @@ def run_demo_command(args: argparse.Namespace) -> int:
     from vmxu.sim.iss.run import FirmwareBuildError, build_firmware
 
     backend = args.sim or _default_simulator()
+    if backend != "iss":
+        from vmxu.sim.cocotb.toolchain import prepare_simulator
+
+        prepare_simulator(backend)  # a missing simulator is named before anything is built
     print(f"vmxu demo: building firmware/demos/{args.name}", file=sys.stderr)
     try:
         image = build_firmware(args.name)

@@ -35,10 +35,14 @@ def load_image(path: str | Path) -> tuple[dict[int, bytes], int]:
     data = Path(path).read_bytes()
     if not data.startswith(_ELF_MAGIC):
         return {RAM.base: data}, RAM.base
+    from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
     with open(path, "rb") as stream:
-        elf = ELFFile(stream)
+        try:
+            elf = ELFFile(stream)
+        except ELFError as error:
+            raise ValueError(f"{path}: not a valid ELF file ({error})") from None
         if elf.elfclass != 32 or elf.header.e_machine != _EM_RISCV:
             raise ValueError(f"{path}: not a 32-bit RISC-V ELF ({elf.elfclass}-bit, {elf.header.e_machine})")
         segments = {}

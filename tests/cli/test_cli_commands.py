@@ -1,4 +1,4 @@
-"""`vmxu demo`, `vmxu bench` and `vmxu synth` end to end (`vmxu replay` and `vmxu fields`: tests/replay)."""
+"""`vmxu demo`, `vmxu bench` and `vmxu synth` end to end (`vmxu replay` and `vmxu fields`: tests/replay; `vmxu run`: tests/soc)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import types
 from pathlib import Path
 
 import pytest
-from vmxu.sim.replay import run_model
 
 from vmxu import cli
+from vmxu.sim.replay import run_model
 
 DEMO_SCRIPT = cli.EXAMPLES / "vmcs-basics.jsonl"
 
@@ -34,8 +34,22 @@ def _without_tools(tmp_path: Path) -> dict[str, str]:
 # -- vmxu demo --------------------------------------------------------------------
 
 
-def test_demo_shows_model_and_rtl_agreeing():
+def test_demo_runs_the_vmcs_firmware_on_the_rtl_soc():
+    """`vmxu demo` (the README's first command): the vmcs firmware on the RTL SoC prints every field and passes."""
     done = vmxu("demo")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert "vmcs: 202 fields, 816 checks, 0 mismatches: PASS" in done.stdout
+    assert re.search(r"on the RTL SoC \((verilator|icarus)\): \d+ cycles, \d+ instructions .*; passed", done.stderr)
+
+
+def test_demo_on_the_iss_prints_the_same_console_as_the_rtl():
+    rtl, iss = vmxu("demo", "hello"), vmxu("demo", "hello", "--sim", "iss")
+    assert rtl.returncode == iss.returncode == 0, rtl.stderr + iss.stderr
+    assert rtl.stdout == iss.stdout and rtl.stdout.startswith("Hello from vmxu!")
+
+
+def test_replay_demo_shows_model_and_rtl_agreeing():
+    done = vmxu("demo", "replay")
     assert done.returncode == 0, done.stdout + done.stderr
     operations = len(run_model(DEMO_SCRIPT.read_text()))
     assert f"model and RTL (icarus) agree on {operations} operations" in done.stdout
@@ -83,12 +97,12 @@ def fake_rtl(monkeypatch):
     return module
 
 
-def test_demo_stops_at_a_difference_showing_both(fake_rtl, capsys):
+def test_replay_demo_stops_at_a_difference_showing_both(fake_rtl, capsys):
     def alter(results):
         results[3]["value"] = "0xdead"
 
     fake_rtl.alter = alter
-    assert cli.main(["demo"]) == 1
+    assert cli.main(["demo", "replay"]) == 1
     out = capsys.readouterr().out
     line = run_model(DEMO_SCRIPT.read_text())[3]["line"]
     assert f"first difference at line {line}" in out
@@ -137,7 +151,9 @@ def test_bench_table_says_whether_each_target_is_met(monkeypatch, capsys):
 # -- missing tools ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [["bench", "--sim", "icarus"], ["bench"], ["demo"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "command", [["bench", "--sim", "icarus"], ["bench"], ["demo"], ["demo", "replay"]], ids=" ".join
+)
 def test_a_missing_simulator_is_named_with_exit_2(command, tmp_path):
     done = vmxu(*command, env=_without_tools(tmp_path))
     assert done.returncode == 2, done.stdout + done.stderr
