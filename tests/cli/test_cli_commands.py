@@ -1,4 +1,4 @@
-"""`vmxu demo`, `vmxu bench` and `vmxu synth` end to end (`vmxu replay` and `vmxu fields`: tests/replay; `vmxu run`: tests/soc)."""
+"""`vmxu demo`, `vmxu bench` and `vmxu synth` end to end (replay and fields: tests/replay; run: tests/soc)."""
 
 from __future__ import annotations
 
