@@ -18,11 +18,11 @@ import random
 import pytest
 import unicorn
 from iss_words import (
-    BRANCH_FUNCT3,
-    LOAD_FUNCT3,
-    OP_FUNCTS,
-    OP_IMM_FUNCT3,
-    SHIFT_IMM,
+    BRANCHES,
+    LOADS,
+    OP_IMMS,
+    OPS,
+    SHIFT_IMMS,
     auipc,
     branch,
     image,
@@ -61,21 +61,21 @@ def random_program(rng: random.Random) -> list[int]:
         remaining = LENGTH - i  # instructions from here to the end, this one included
         kind = rng.choices(["op", "imm", "upper", "load", "store", "branch", "jal"], [6, 6, 2, 3, 3, 2, 1])[0]
         if kind == "op":
-            words.append(op(rng.choice(list(OP_FUNCTS)), rd, rs1, rs2))
+            words.append(op(rng.choice(list(OPS)), rd, rs1, rs2))
         elif kind == "imm":
-            name = rng.choice([*OP_IMM_FUNCT3, *SHIFT_IMM])
-            words.append(op_imm(name, rd, rs1, rng.randint(0, 31) if name in SHIFT_IMM else immediate(rng)))
+            name = rng.choice([*OP_IMMS, *SHIFT_IMMS])
+            words.append(op_imm(name, rd, rs1, rng.randint(0, 31) if name in SHIFT_IMMS else immediate(rng)))
         elif kind == "upper":
             words.append((lui if rng.random() < 0.5 else auipc)(rd, rng.getrandbits(20)))
         elif kind == "load":
-            name = rng.choice(list(LOAD_FUNCT3))
+            name = rng.choice(list(LOADS))
             size = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4}[name]
             words.append(load(name, rd, rng.randrange(0, DATA_BYTES, size), BASE))
         elif kind == "store":
             name, size = rng.choice([("sb", 1), ("sh", 2), ("sw", 4)])
             words.append(store(name, rs2, rng.randrange(0, DATA_BYTES, size), BASE))
         elif kind == "branch":
-            words.append(branch(rng.choice(list(BRANCH_FUNCT3)), rs1, rs2, 4 * rng.randint(1, min(6, remaining))))
+            words.append(branch(rng.choice(list(BRANCHES)), rs1, rs2, 4 * rng.randint(1, min(6, remaining))))
         else:
             words.append(jal(rd, 4 * rng.randint(1, min(6, remaining))))
     return words
