@@ -1,4 +1,4 @@
-"""Entry points that run the cocotb harness from the command line (``vmxu replay``, ``vmxu bench``)."""
+"""Entry points that run the cocotb harness from the command line (``vmxu replay``, ``vmxu bench``, ``vmxu run``)."""
 
 import json
 import shutil
@@ -6,34 +6,37 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .build import SOC, UNIT, run_cocotb
+from .build import SOC, UNIT, Design, run_cocotb
 
 __all__ = ["run_replay", "run_bench", "run_image", "WAVE_FORMATS"]
 
-_MODULE = "vmxu.sim.cocotb.unit_tests"
+_UNIT_MODULE = "vmxu.sim.cocotb.unit_tests"
 _SOC_MODULE = "vmxu.sim.cocotb.soc_tests"
 #: The waveform format each simulator writes.
 WAVE_FORMATS = {"icarus": ".fst", "verilator": ".vcd"}
 
 
-def run_replay(script: Path, sim: str, waves: Path | None = None) -> list[dict[str, Any]]:
-    """The results of a transaction script on the RTL in ``sim``; with ``waves``, the run's waveform is saved there."""
+def _run(design: Design, module: str, test: str, sim: str, env: dict[str, str], waves: Path | None, what: str):
+    """Run one cocotb test; with ``waves``, save the run's waveform there (in the simulator's format)."""
     if waves is not None and waves.suffix != WAVE_FORMATS[sim]:
         raise ValueError(
             f"{sim} writes {WAVE_FORMATS[sim]} waveforms: give --waves a path ending in {WAVE_FORMATS[sim]}"
         )
+    results = run_cocotb(design, sim, module, testcase=[test], extra_env=env, waves=waves is not None, run_name=test)
+    if results.failed:
+        raise RuntimeError(f"the {sim} {what} failed:\n{results.summary()}")
+    if waves is not None:
+        if results.waves is None:
+            raise RuntimeError(f"the {sim} run wrote no waveform (see {results.log})")
+        shutil.copyfile(results.waves, waves)
+
+
+def run_replay(script: Path, sim: str, waves: Path | None = None) -> list[dict[str, Any]]:
+    """The results of a transaction script on the RTL unit in ``sim``."""
     with tempfile.TemporaryDirectory(prefix="vmxu-replay-") as tmp:
         out = Path(tmp) / "results.jsonl"
         env = {"VMXU_REPLAY_SCRIPT": str(Path(script).resolve()), "VMXU_REPLAY_RESULTS": str(out)}
-        results = run_cocotb(
-            UNIT, sim, _MODULE, testcase=["replay"], extra_env=env, waves=waves is not None, run_name="replay"
-        )
-        if results.failed:
-            raise RuntimeError(f"the {sim} replay run failed:\n{results.summary()}")
-        if waves is not None:
-            if results.waves is None:
-                raise RuntimeError(f"the {sim} run wrote no waveform (see {results.log})")
-            shutil.copyfile(results.waves, waves)
+        _run(UNIT, _UNIT_MODULE, "replay", sim, env, waves, "replay run")
         return [json.loads(line) for line in out.read_text().splitlines()]
 
 
@@ -41,10 +44,7 @@ def run_bench(sim: str) -> list[dict[str, Any]]:
     """Latency in cycles of each operation class (sim/cocotb/bench.py)."""
     with tempfile.TemporaryDirectory(prefix="vmxu-bench-") as tmp:
         out = Path(tmp) / "bench.json"
-        env = {"VMXU_BENCH_RESULTS": str(out)}
-        results = run_cocotb(UNIT, sim, _MODULE, testcase=["bench"], extra_env=env, run_name="bench")
-        if results.failed:
-            raise RuntimeError(f"the {sim} benchmark failed:\n{results.summary()}")
+        _run(UNIT, _UNIT_MODULE, "bench", sim, {"VMXU_BENCH_RESULTS": str(out)}, None, "benchmark")
         return json.loads(out.read_text())
 
 
@@ -58,10 +58,6 @@ def run_image(
     lockstep: bool = False,
 ) -> dict[str, Any]:
     """Run a firmware image on the SoC in ``sim`` (sim/cocotb/soc_tests.py): console, counts, exit code."""
-    if waves is not None and waves.suffix != WAVE_FORMATS[sim]:
-        raise ValueError(
-            f"{sim} writes {WAVE_FORMATS[sim]} waveforms: give --waves a path ending in {WAVE_FORMATS[sim]}"
-        )
     with tempfile.TemporaryDirectory(prefix="vmxu-run-") as tmp:
         out = Path(tmp) / "result.json"
         env = {"VMXU_IMAGE": str(Path(image).resolve()), "VMXU_MAX_CYCLES": str(max_cycles), "VMXU_RESULT": str(out)}
@@ -69,13 +65,5 @@ def run_image(
             env["VMXU_TRACE"] = str(Path(trace).resolve())
         if lockstep:
             env["VMXU_LOCKSTEP"] = "1"
-        results = run_cocotb(
-            SOC, sim, _SOC_MODULE, testcase=["run"], extra_env=env, waves=waves is not None, run_name="run"
-        )
-        if results.failed:
-            raise RuntimeError(f"the {sim} run failed:\n{results.summary()}")
-        if waves is not None:
-            if results.waves is None:
-                raise RuntimeError(f"the {sim} run wrote no waveform (see {results.log})")
-            shutil.copyfile(results.waves, waves)
+        _run(SOC, _SOC_MODULE, "run", sim, env, waves, "run")
         return json.loads(out.read_text())
