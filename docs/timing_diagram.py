@@ -16,6 +16,7 @@ from pathlib import Path
 import wavedrom
 from amaranth import Value
 from amaranth.sim import Simulator
+
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.rtl.arch.ops import Op, OperandSize, Status

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from vmxu.rtl.arch.fields import FIELD_BY_NAME, FIELDS
 from vmxu.sim.replay.model_backend import run_model
 from vmxu.sim.replay.result import ENTRY_NOT_IMPLEMENTED_WHY

@@ -12,6 +12,7 @@ import pytest
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
 from vmxu.fpga import synth
 from vmxu.rtl.vmx.unit import VmxUnit
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from model_setup import VMCS_A, enter_vmx_root, load_new_vmcs, make_launchable
+
 from vmxu.sim.model import PhysicalMemory, VmxModel
 
 

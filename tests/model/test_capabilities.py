@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from model_setup import expect
+
 from vmxu.rtl.arch import fields, msrs
 from vmxu.rtl.arch.controls import CONTROL_FIELDS, ENTRY, EXIT, PIN, PROC
 from vmxu.rtl.arch.ops import Status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from model_setup import SS_AR_CPL3, VMXON_REGION, expect
+
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.ops import Status, flags_for
 from vmxu.rtl.arch.state import RFLAGS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from model_setup import SS_AR_CPL3, expect
+
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.msrs import MSRS, MsrKind
 from vmxu.rtl.arch.ops import Status, Vector

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from model_setup import CR0_PROTECTED_PAGING, SS_AR_CPL3, expect
+
 from vmxu.rtl.arch.ops import Op, Status, Vector
 from vmxu.rtl.arch.state import CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, RFLAGS, element_id
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from model_setup import SS_AR_CPL3, expect
+
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.errors import VmError
 from vmxu.rtl.arch.ops import Status, Vector

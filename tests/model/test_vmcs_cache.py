@@ -19,6 +19,7 @@ from model_setup import (
     load_new_vmcs,
     write_revision,
 )
+
 from vmxu.rtl.arch import layout
 from vmxu.rtl.arch.errors import VmError
 from vmxu.rtl.arch.fields import FIELD_BY_NAME

@@ -19,6 +19,7 @@ from model_setup import (
     load_new_vmcs,
     make_launchable,
 )
+
 from vmxu.rtl.arch import layout
 from vmxu.rtl.arch.controls import ENTRY, EXIT, PIN, PROC, PROC2
 from vmxu.rtl.arch.errors import VmError

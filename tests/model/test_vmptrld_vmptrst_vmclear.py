@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from model_setup import OUTSIDE_RAM, VMCS_A, VMCS_B, VMXON_REGION, expect, load_new_vmcs, write_revision
+
 from vmxu.rtl.arch import layout, msrs
 from vmxu.rtl.arch.errors import VmError
 from vmxu.rtl.arch.ops import Status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from model_setup import VMCS_A, expect
+
 from vmxu.rtl.arch import layout
 from vmxu.rtl.arch.errors import VmError
 from vmxu.rtl.arch.fields import FIELD_BY_NAME, FIELDS, FieldWidth

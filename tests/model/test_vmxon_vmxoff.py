@@ -14,6 +14,7 @@ from model_setup import (
     load_new_vmcs,
     write_revision,
 )
+
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.errors import VmError
 from vmxu.rtl.arch.ops import Status, Vector

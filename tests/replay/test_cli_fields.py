@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from vmxu.rtl.arch import layout
-from vmxu.rtl.arch.fields import FIELD_BY_NAME, FIELDS
 
 from vmxu import cli
+from vmxu.rtl.arch import layout
+from vmxu.rtl.arch.fields import FIELD_BY_NAME, FIELDS
 
 
 def run(capsys, *args):

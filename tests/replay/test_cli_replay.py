@@ -9,9 +9,9 @@ import types
 from pathlib import Path
 
 import pytest
-from vmxu.sim.replay import run_model
 
 from vmxu import cli
+from vmxu.sim.replay import run_model
 
 SCRIPTS = Path(__file__).parent / "scripts"
 EXAMPLES = Path(__file__).parents[2] / "examples"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from vmxu.rtl.arch.errors import VmError
 from vmxu.rtl.arch.ops import Op, OperandSize, Status, Vector
 from vmxu.rtl.arch.state import element_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.sim.model import RAM_BYTES
 from vmxu.sim.replay import Operation, Rejected, parse_script
