@@ -11,10 +11,6 @@
 #define VMXU_FINISHER_SIZE 0x1000u
 #define VMXU_TIMER_BASE 0x2000000u                               /* CLINT-style machine timer: mtimecmp +0x4000, mtime +0xBFF8 */
 #define VMXU_TIMER_SIZE 0x10000u
-#define VMXU_BOOT_ROM_BASE 0x800000u                             /* iCE40 only: copies the image from SPI flash to RAM, jumps to 0 */
-#define VMXU_BOOT_ROM_SIZE 0x400u
-#define VMXU_FLASH_BASE 0x1000000u                               /* iCE40 only: SPI flash, read-only, memory-mapped */
-#define VMXU_FLASH_SIZE 0x1000000u
 #define VMXU_TIMER_MTIMECMP 0x2004000u
 #define VMXU_TIMER_MTIME 0x200BFF8u
 

@@ -6,7 +6,9 @@
 # POST code port 0x80, APM SMI command port 0xB2.
 
 Memory space (byte addresses, 32-bit): code starts at 0 after reset (on the
-iCE40 a boot ROM first copies the image from SPI flash into SPRAM at 0).
+iCE40 a hardware loader, rtl/soc/flash_loader.py, first copies the image from
+SPI flash at FLASH_IMAGE_OFFSET into SPRAM at 0 while it holds the core; the
+flash is not in the memory map).
 Port I/O space (16-bit ports, reached with IN/OUT): the UART, the LEDs, the SMI
 command port.
 """
@@ -19,8 +21,7 @@ __all__ = [
     "RAM",
     "FINISHER",
     "TIMER",
-    "BOOT_ROM",
-    "FLASH",
+    "FLASH_IMAGE_OFFSET",
     "IO_PORTS",
     "FINISHER_PASS",
     "finisher_fail",
@@ -45,12 +46,11 @@ class Region:
 RAM = Region("ram", 0x0000_0000, 128 * 1024, "code and data; the image is linked at 0")
 FINISHER = Region("finisher", 0x0010_0000, 0x1000, "test finisher (QEMU sifive_test)")
 TIMER = Region("timer", 0x0200_0000, 0x1_0000, "CLINT-style machine timer: mtimecmp +0x4000, mtime +0xBFF8")
-BOOT_ROM = Region("boot_rom", 0x0080_0000, 1024, "iCE40 only: copies the image from SPI flash to RAM, jumps to 0")
-FLASH = Region("flash", 0x0100_0000, 16 * 1024 * 1024, "iCE40 only: SPI flash, read-only, memory-mapped")
 
-MEMORY_MAP = (RAM, FINISHER, TIMER, BOOT_ROM, FLASH)
+MEMORY_MAP = (RAM, FINISHER, TIMER)
 
-#: Where the firmware image sits in the iCEBreaker's SPI flash (after the bitstream).
+#: Where the firmware image (after rtl/soc/flash_loader.py's header) sits in the iCEBreaker's SPI flash:
+#: past the bitstream, which takes the flash's first ~102 KiB (an UP5K bitstream is 104,090 bytes).
 FLASH_IMAGE_OFFSET = 0x10_0000
 
 FINISHER_PASS = 0x5555
