@@ -4,7 +4,7 @@
 script (shared/vmx/REPLAY.md) on the reference model or an RTL simulator;
 ``vmxu fields`` prints the VMCS field table or decodes one encoding; ``vmxu
 bench`` measures operation latencies in RTL simulation; ``vmxu synth`` maps the
-unit to iCE40 and ECP5 FPGAs. A subcommand is one ``add_*`` function that
+unit to iCE40 and ECP5 FPGAs; ``vmxu build`` makes a board's bitstream. A subcommand is one ``add_*`` function that
 builds its parser and sets ``run``; register it in ``SUBCOMMANDS``.
 """
 
@@ -581,6 +581,59 @@ def format_synth_table(reports: list[Any]) -> str:
     return "\n".join(lines)
 
 
+# -- vmxu build --------------------------------------------------------------------
+
+
+def add_build(subparsers: Any) -> None:
+    from vmxu.fpga.boards import BOARDS
+
+    parser = subparsers.add_parser(
+        "build",
+        help="build the SoC with a firmware image into a bitstream for a board",
+        description="Build the SoC (core, VMX unit, RAM, UART, LEDs) with a firmware image for a board through "
+        "amaranth-boards and the YoWASP tools (system tools with VMXU_SYSTEM_TOOLS=1); print the resources it "
+        "uses, its Fmax, the bitstream and how to program it (docs/fpga.md).",
+    )
+    parser.add_argument("--board", required=True, choices=tuple(BOARDS), help="the board")
+    parser.add_argument(
+        "--image", type=Path, metavar="ELF", help="the firmware (default: firmware/demos/vmcs, built first)"
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the design, logs and bitstream go (default: boards/BOARD under the build cache)",
+    )
+    parser.set_defaults(run=run_build_command)
+
+
+def run_build_command(args: argparse.Namespace) -> int:
+    from vmxu.fpga.build import BuildError, build_board
+    from vmxu.sim.cocotb.build import build_root
+    from vmxu.sim.iss.run import FirmwareBuildError
+
+    if args.image is not None and not args.image.is_file():
+        raise CommandError(f"no such image: {args.image}")
+    work_dir = args.work_dir if args.work_dir is not None else build_root() / "boards" / args.board
+    start = time.monotonic()
+
+    def progress(message: str) -> None:
+        sys.stderr.write(f"[{time.monotonic() - start:6.1f} s] {message}\n")
+        sys.stderr.flush()
+
+    try:
+        report = build_board(args.board, work_dir, image=args.image, progress=progress)
+    except (BuildError, FirmwareBuildError) as error:
+        raise CommandError(str(error)) from None
+    except RuntimeError as error:
+        if isinstance(error, ToolMissing):
+            raise
+        print(f"vmxu build: {args.board}: {error}", file=sys.stderr)
+        return EXIT_MISMATCH
+    print("\n".join(report.lines()))
+    return 0 if report.fits else EXIT_MISMATCH
+
+
 # -- main ------------------------------------------------------------------------------
 
 #: Subcommands in the order ``vmxu --help`` lists them; each adds its parser and sets ``run``.
@@ -591,6 +644,7 @@ SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
     "fields": add_fields,
     "bench": add_bench,
     "synth": add_synth,
+    "build": add_build,
 }
 
 
