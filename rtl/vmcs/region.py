@@ -58,7 +58,9 @@ class RegionPort(wiring.Component):
         WRITE_BACK: the launch word to write.
     done : Out(1)
     rdata : Out(32)
-        With ``done``: the word READ_WORD read, or the launch word FILL read.
+        With ``done`` of READ_WORD: the word read.
+    fill_launch : Out(2)
+        With ``done`` of FILL: the launch state, bits 1:0 of the launch word read.
     owns_cache : Out(1)
     cache_rd_slot, cache_rd_en, cache_wr_slot, cache_wr_data, cache_wr_en : Out
     cache_rd_data : In(64)
@@ -78,6 +80,7 @@ class RegionPort(wiring.Component):
                 "launch": In(2),
                 "done": Out(1),
                 "rdata": Out(32),
+                "fill_launch": Out(2),
                 "owns_cache": Out(1),
                 "cache_rd_slot": Out(SLOT_BITS),
                 "cache_rd_en": Out(1),
@@ -98,7 +101,6 @@ class RegionPort(wiring.Component):
         m.d.comb += master.adr.eq(Cat(word, self.page))
         # The image word n is cache slot n // 2, half n % 2.
         image_word = Signal(range(_IMAGE_WORDS + 1))
-        launch = Signal(32)
         m.d.comb += self.rdata.eq(master.dat_r)
 
         with m.FSM(name="region"):
@@ -123,7 +125,7 @@ class RegionPort(wiring.Component):
             with m.State("FILL_LAUNCH"):
                 m.d.comb += [word.eq(LAUNCH_WORD), master.start.eq(1)]
                 with m.If(master.done):
-                    m.d.sync += launch.eq(master.dat_r)
+                    m.d.sync += self.fill_launch.eq(master.dat_r[:2])
                     m.next = "FILL_IMAGE"
 
             with m.State("FILL_IMAGE"):
@@ -141,7 +143,7 @@ class RegionPort(wiring.Component):
                         m.next = "FILL_DONE"
 
             with m.State("FILL_DONE"):
-                m.d.comb += [self.done.eq(1), self.rdata.eq(launch)]
+                m.d.comb += self.done.eq(1)
                 m.next = "IDLE"
 
             with m.State("WRITE_BACK_READ"):

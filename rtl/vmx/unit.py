@@ -59,6 +59,21 @@ class _ValueSource(enum.Enum, shape=2):
     MSR_CONSTANT = 3  # a capability MSR
 
 
+class _PageSource(enum.Enum, shape=1):
+    """The region a region-port command works on."""
+
+    OPERAND = 0  # the page the address operand names
+    TARGET = 1  # the page of cache entry ``target``
+
+
+class _WriteSource(enum.Enum, shape=2):
+    """The data of a WRITE_WORD."""
+
+    LAUNCH = 0  # the launch state ``bus_launch``, zero-extended
+    FIELD_LOW = 1  # VMWRITE data for the component's word
+    FIELD_HIGH = 2  # VMWRITE data for the upper word of a full 64-bit/natural field
+
+
 class VmxUnit(wiring.Component):
     """A VT-x-style VMX unit: VMX instructions, VMCS storage, and the state they need.
 
@@ -133,7 +148,6 @@ class VmxUnit(wiring.Component):
         r_vector = Signal(8)
         r_value = Signal(64)
         r_source = Signal(_ValueSource)
-        low_word = Signal(32)  # first word of a two-word memory read
         target = Signal(entry_bits)  # the cache entry a multi-cycle sequence works on
         target_hit = Signal()
         target_tag = cache.tags[target]
@@ -196,31 +210,32 @@ class VmxUnit(wiring.Component):
 
         # Region-port commands are registered: ``issue`` sets them on the way into the state
         # that waits for ``region.done``, which keeps the port's decoding off the paths that
-        # follow ``done``.
+        # follow ``done``. The page and the write data are not copied: registers select them
+        # from the operation's operands, which hold until its response.
         bus_start = Signal()
         bus_cmd = Signal(RegionCommand)
-        bus_page = Signal(PAGE_BITS)
+        bus_page_src = Signal(_PageSource)
         bus_word = Signal.like(dec.word)
-        bus_wdata = Signal(32)
+        bus_wdata_src = Signal(_WriteSource)
         bus_launch = Signal(2)
         m.d.comb += [
             region.start.eq(bus_start),
             region.cmd.eq(bus_cmd),
-            region.page.eq(bus_page),
+            region.page.eq(Mux(bus_page_src == _PageSource.OPERAND, page, target_tag.page)),
             region.word.eq(bus_word),
-            region.wdata.eq(bus_wdata),
             region.launch.eq(bus_launch),
         ]
         with m.If(region.done):
             m.d.sync += bus_start.eq(0)
 
-        def issue(cmd, wait_state, *, page_, word=0, wdata=0, launch=0):
+        def issue(cmd, wait_state, *, page_, word=0, wdata=_WriteSource.LAUNCH, launch=0):
+            """Start region command ``cmd`` on the region ``page_`` (a ``_PageSource``) and go to ``wait_state``."""
             m.d.sync += [
                 bus_start.eq(1),
                 bus_cmd.eq(cmd),
-                bus_page.eq(page_),
+                bus_page_src.eq(page_),
                 bus_word.eq(word),
-                bus_wdata.eq(wdata),
+                bus_wdata_src.eq(wdata),
                 bus_launch.eq(launch),
             ]
             m.next = wait_state
@@ -287,6 +302,13 @@ class VmxUnit(wiring.Component):
         m.d.comb += write_word.eq(Mux(dec.width == FieldWidth.W16, value[:16], value[:32]))
         write_high = Signal(32)  # the upper word of a full 64-bit/natural write
         m.d.comb += write_high.eq(Mux(size == OperandSize.S64, value[32:], 0))
+        with m.Switch(bus_wdata_src):
+            with m.Case(_WriteSource.LAUNCH):
+                m.d.comb += region.wdata.eq(bus_launch)
+            with m.Case(_WriteSource.FIELD_LOW):
+                m.d.comb += region.wdata.eq(write_word)
+            with m.Case(_WriteSource.FIELD_HIGH):
+                m.d.comb += region.wdata.eq(write_high)
 
         def dispatch_vmx():
             """DISPATCH of the VMX instructions after the common prefix passed (SDM 30.3)."""
@@ -307,7 +329,9 @@ class VmxUnit(wiring.Component):
                             target.eq(Mux(lookup_hit, lookup_entry, lookup_victim)),
                             target_hit.eq(lookup_hit),
                         ]
-                        issue(RegionCommand.READ_WORD, "VMPTRLD_REVISION", page_=page, word=REVISION_WORD)
+                        issue(
+                            RegionCommand.READ_WORD, "VMPTRLD_REVISION", page_=_PageSource.OPERAND, word=REVISION_WORD
+                        )
 
                 with m.Case(Op.VMPTRST):
                     pointer = Mux(current_valid, Cat(Const(0, 12), current_tag.page), 2**64 - 1)
@@ -325,11 +349,13 @@ class VmxUnit(wiring.Component):
                             issue(
                                 RegionCommand.WRITE_BACK,
                                 "VMCLEAR_WRITE_BACK",
-                                page_=hit_tag.page,
+                                page_=_PageSource.TARGET,
                                 launch=hit_tag.launch,
                             )
                         with m.Else():
-                            issue(RegionCommand.WRITE_WORD, "VMCLEAR_LAUNCH", page_=page, word=LAUNCH_WORD)
+                            issue(
+                                RegionCommand.WRITE_WORD, "VMCLEAR_LAUNCH", page_=_PageSource.OPERAND, word=LAUNCH_WORD
+                            )
 
                 with m.Case(Op.VMREAD, Op.VMWRITE):
                     with m.If(~current_valid):
@@ -339,15 +365,16 @@ class VmxUnit(wiring.Component):
                     with m.Elif((op == Op.VMWRITE) & (dec.type == FieldType.EXIT_INFO)):
                         fail_valid(VmError.VMWRITE_READ_ONLY_COMPONENT)
                     with m.Elif(dec.storage == Storage.MEMORY):
+                        m.d.sync += target.eq(current)  # the region the field lives in
                         with m.If(op == Op.VMREAD):
-                            issue(RegionCommand.READ_WORD, "FIELD_READ", page_=current_tag.page, word=dec.word)
+                            issue(RegionCommand.READ_WORD, "FIELD_READ", page_=_PageSource.TARGET, word=dec.word)
                         with m.Else():
                             issue(
                                 RegionCommand.WRITE_WORD,
                                 "FIELD_WRITE",
-                                page_=current_tag.page,
+                                page_=_PageSource.TARGET,
                                 word=dec.word,
-                                wdata=write_word,
+                                wdata=_WriteSource.FIELD_LOW,
                             )
                     with m.Elif(op == Op.VMREAD):
                         respond(Status.SUCCEED, source=_ValueSource.CACHE_FIELD)
@@ -421,7 +448,12 @@ class VmxUnit(wiring.Component):
                             with m.Elif(value_bad_address):
                                 respond(Status.FAIL_INVALID)
                             with m.Else():
-                                issue(RegionCommand.READ_WORD, "VMXON_REVISION", page_=page, word=REVISION_WORD)
+                                issue(
+                                    RegionCommand.READ_WORD,
+                                    "VMXON_REVISION",
+                                    page_=_PageSource.OPERAND,
+                                    word=REVISION_WORD,
+                                )
                         with m.Elif(cpl_nonzero):
                             fault(Vector.GP)
                         with m.Else():
@@ -515,16 +547,16 @@ class VmxUnit(wiring.Component):
                         issue(
                             RegionCommand.WRITE_BACK,
                             "VMPTRLD_WRITE_BACK",
-                            page_=target_tag.page,
+                            page_=_PageSource.TARGET,
                             launch=target_tag.launch,
                         )
                     with m.Else():
-                        issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=page)
+                        issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=_PageSource.OPERAND)
 
             with m.State("VMPTRLD_WRITE_BACK"):
                 with m.If(region.done):
                     m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
-                    issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=page)
+                    issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=_PageSource.OPERAND)
 
             with m.State("VMPTRLD_FILL"):
                 with m.If(region.done):
@@ -532,7 +564,7 @@ class VmxUnit(wiring.Component):
                         cache.cmd_entry.eq(target),
                         cache.install.eq(1),
                         cache.install_page.eq(page),
-                        cache.install_launch.eq(region.rdata[:2]),
+                        cache.install_launch.eq(region.fill_launch),
                         cache.touch.eq(1),
                     ]
                     m.d.sync += [current_valid.eq(1), current.eq(target)]
@@ -541,7 +573,7 @@ class VmxUnit(wiring.Component):
             with m.State("VMCLEAR_WRITE_BACK"):
                 with m.If(region.done):
                     m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
-                    issue(RegionCommand.WRITE_WORD, "VMCLEAR_LAUNCH", page_=page, word=LAUNCH_WORD)
+                    issue(RegionCommand.WRITE_WORD, "VMCLEAR_LAUNCH", page_=_PageSource.OPERAND, word=LAUNCH_WORD)
 
             with m.State("VMCLEAR_LAUNCH"):
                 with m.If(region.done):
@@ -557,14 +589,14 @@ class VmxUnit(wiring.Component):
                 launched = (target_tag.launch & LAUNCH_LAUNCHED) != 0
                 marked = target_tag.launch | Mux(launched, LAUNCH_VMXOFF, 0)
                 with m.If(target_tag.valid & target_tag.dirty):
-                    issue(RegionCommand.WRITE_BACK, "VMXOFF_WRITE_BACK", page_=target_tag.page, launch=marked)
+                    issue(RegionCommand.WRITE_BACK, "VMXOFF_WRITE_BACK", page_=_PageSource.TARGET, launch=marked)
                 with m.Elif(target_tag.valid & launched):
                     issue(
                         RegionCommand.WRITE_WORD,
                         "VMXOFF_WRITE_BACK",
-                        page_=target_tag.page,
+                        page_=_PageSource.TARGET,
                         word=LAUNCH_WORD,
-                        wdata=marked,
+                        launch=marked,
                     )
                 with m.Else():
                     m.next = "VMXOFF_NEXT"
@@ -586,8 +618,8 @@ class VmxUnit(wiring.Component):
                 # Memory-resident VMREAD: the component's word, then the upper word of a 64-bit read.
                 with m.If(region.done):
                     with m.If(dec.pair & (size == OperandSize.S64)):
-                        m.d.sync += low_word.eq(region.rdata)
-                        issue(RegionCommand.READ_WORD, "FIELD_READ_HIGH", page_=current_tag.page, word=dec.word + 1)
+                        m.d.sync += r_value[:32].eq(region.rdata)  # the low word, kept for RESPOND
+                        issue(RegionCommand.READ_WORD, "FIELD_READ_HIGH", page_=_PageSource.TARGET, word=dec.word + 1)
                     with m.Elif(dec.width == FieldWidth.W16):
                         respond(Status.SUCCEED, result=region.rdata[:16])
                     with m.Else():
@@ -595,7 +627,8 @@ class VmxUnit(wiring.Component):
 
             with m.State("FIELD_READ_HIGH"):
                 with m.If(region.done):
-                    respond(Status.SUCCEED, result=Cat(low_word, region.rdata))
+                    m.d.sync += r_value[32:].eq(region.rdata)
+                    respond(Status.SUCCEED)
 
             with m.State("FIELD_WRITE"):
                 with m.If(region.done):
@@ -603,9 +636,9 @@ class VmxUnit(wiring.Component):
                         issue(
                             RegionCommand.WRITE_WORD,
                             "FIELD_WRITE_HIGH",
-                            page_=current_tag.page,
+                            page_=_PageSource.TARGET,
                             word=dec.word + 1,
-                            wdata=write_high,
+                            wdata=_WriteSource.FIELD_HIGH,
                         )
                     with m.Else():
                         respond(Status.SUCCEED)
