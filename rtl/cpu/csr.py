@@ -109,7 +109,8 @@ class CsrFile(wiring.Component):
         An instruction retires this cycle (minstret + 1, unless it wrote minstret(h)).
     trap : In(1)
     trap_pc, trap_cause, trap_value : In(32)
-        Trap entry: mepc, mcause, mtval := these; MPIE := MIE; MIE := 0.
+        Trap entry: mepc, mcause, mtval := these; MPIE := MIE; MIE := 0
+        (mcause keeps bits 31 and 4:0).
     mret : In(1)
         MIE := MPIE; MPIE := 1.
     xhi_write : In(1)
@@ -160,7 +161,11 @@ class CsrFile(wiring.Component):
         mtvec = Signal(30)
         mscratch = Signal(32)
         mepc = Signal(30)
-        mcause = Signal(32)
+        # mcause is WLRL (Volume II, 3.1.15): it holds the interrupt bit and a 5-bit code, enough
+        # for every cause the core raises; bits 30:5 read 0.
+        mcause_interrupt = Signal()
+        mcause_code = Signal(5)
+        mcause = Cat(mcause_code, Const(0, 26), mcause_interrupt)
         mtval = Signal(32)
         xhi = Signal(32)
         cycle_lo, cycle_hi, cycle_carry = Signal(32), Signal(32), Signal()
@@ -224,12 +229,17 @@ class CsrFile(wiring.Component):
             m.d.sync += mscratch.eq(data)
 
         with m.If(self.trap):
-            m.d.sync += [mepc.eq(self.trap_pc[2:]), mcause.eq(self.trap_cause), mtval.eq(self.trap_value)]
+            m.d.sync += [
+                mepc.eq(self.trap_pc[2:]),
+                mcause_code.eq(self.trap_cause[:5]),
+                mcause_interrupt.eq(self.trap_cause[31]),
+                mtval.eq(self.trap_value),
+            ]
         with m.Else():
             with m.If(writes(CsrId.MEPC)):
                 m.d.sync += mepc.eq(data[2:])
             with m.If(writes(CsrId.MCAUSE)):
-                m.d.sync += mcause.eq(data)
+                m.d.sync += [mcause_code.eq(data[:5]), mcause_interrupt.eq(data[31])]
             with m.If(writes(CsrId.MTVAL)):
                 m.d.sync += mtval.eq(data)
 

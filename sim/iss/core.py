@@ -55,6 +55,7 @@ MIP_MTIP = 1 << 7
 MIP_MEIP = 1 << 11
 MIE_WRITABLE = MIP_MTIP | MIP_MEIP
 MISA_VALUE = 0x4080_0100  # RV32 (MXL = 1), I, X
+MCAUSE_WRITABLE = 0x8000_001F  # WLRL: the interrupt bit and a 5-bit code (every cause raised fits)
 
 # Exact words of the privileged instructions (vol. II 3.3).
 _ECALL = 0x0000_0073
@@ -633,7 +634,7 @@ class Iss:
             case Csr.MEPC:
                 self.mepc = value & ~3
             case Csr.MCAUSE:
-                self.mcause = value
+                self.mcause = value & MCAUSE_WRITABLE
             case Csr.MTVAL:
                 self.mtval = value
             # The write takes precedence over this instruction's own increment (vol. I 10.1).

@@ -51,7 +51,8 @@ def test_csr_instructions_read_old_and_write_new():
         ("mie", 0xFFFF_FFFF, (1 << 7) | (1 << 11)),
         ("mtvec", 0xFFFF_FFFF, 0xFFFF_FFFC),
         ("mepc", 0x1234_5677, 0x1234_5674),
-        ("mcause", 0xFFFF_FFFF, 0xFFFF_FFFF),
+        ("mcause", 0xFFFF_FFFF, 0x8000_001F),  # WLRL: bit 31 and a 5-bit code
+        ("mcause", 0x8000_000B, 0x8000_000B),
         ("mtval", 0x8765_4321, 0x8765_4321),
         ("mip", 0xFFFF_FFFF, 0),
         ("xhi", 0xCAFE_F00D, 0xCAFE_F00D),
