@@ -6,6 +6,9 @@
 
 The elements of rtl/arch/state.py live in a block RAM, one 64-bit word each,
 except RFLAGS, which is a register (every VMX instruction writes its flags).
+The same block RAM holds the values of the constant (capability) MSRs of
+rtl/arch/msrs.py, read-only, in the rows from ``2**ID_BITS`` on
+(``constant_row``), so RDMSR reads them as it reads an element.
 The few bits the instruction checks test every cycle (CR0.PE, CR4.VMXE,
 EFER.LMA, CS.L, the CPL, blocking by MOV SS, and whether CR0 and CR4 satisfy
 the VMX fixed bits) are mirrored in flip-flops, updated on every write.
@@ -15,13 +18,24 @@ from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
+from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1, MSRS, MsrKind
 from ..arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
 from .predicates import bits_set, canonical, fixed_ok, valid_memory_types
 
-__all__ = ["MachineState", "ID_BITS"]
+__all__ = ["MachineState", "ID_BITS", "ROW_BITS", "constant_row"]
 
 ID_BITS = (len(ELEMENTS) - 1).bit_length()
+#: Bits of a read row: an element number, or a constant MSR's row.
+ROW_BITS = ID_BITS + 1
+_CONSTANT_MSRS = [msr for msr in MSRS if msr.kind == MsrKind.CONSTANT]
+assert len(_CONSTANT_MSRS) <= 2**ID_BITS
+
+
+def constant_row(number: int) -> int:
+    """The read row that holds the value of constant MSR ``number``."""
+    return 2**ID_BITS + [msr.number for msr in _CONSTANT_MSRS].index(number)
+
+
 _RFLAGS_BITS = 22
 _RFLAGS_ID = element_id("rflags")
 
@@ -29,9 +43,10 @@ _RFLAGS_ID = element_id("rflags")
 class MachineState(wiring.Component):
     """The machine-state elements, with the write rules of MOV/WRMSR.
 
-    Latency: reads take 1 cycle (``rd_data`` holds while ``rd_en`` is low); a
-    write takes effect at the next edge. The write rules are combinational:
-    present ``wr_id`` and ``wr_value``, read ``wr_fault``; assert ``wr_en``
+    Latency: reads (of an element, or of a constant MSR's row) take 1 cycle
+    (``rd_data`` holds while ``rd_en`` is low); a write takes effect at the
+    next edge. The write rules are combinational: present ``wr_id`` and
+    ``wr_value``, read ``wr_fault``; assert ``wr_en``
     (in that cycle or a later one, with the same id and value) to store the
     value with the rules' forced bits applied. ``wr_en`` stores even when
     ``wr_fault`` is high: the caller decides. After reset
@@ -41,7 +56,9 @@ class MachineState(wiring.Component):
     Members
     -------
     ready : Out(1)
-    rd_id, rd_en : In
+    rd_id : In(ROW_BITS)
+        An element number, or ``constant_row`` of a constant MSR.
+    rd_en : In(1)
     rd_data : Out(64)
     wr_id : In(ID_BITS)
     wr_value : In(64)
@@ -62,7 +79,7 @@ class MachineState(wiring.Component):
     """
 
     ready: Out(1)
-    rd_id: In(ID_BITS)
+    rd_id: In(ROW_BITS)
     rd_en: In(1)
     rd_data: Out(64)
     wr_id: In(ID_BITS)
@@ -84,9 +101,9 @@ class MachineState(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        depth = 1 << ID_BITS
-        resets = [e.reset for e in ELEMENTS] + [0] * (depth - len(ELEMENTS))
-        m.submodules.ram = ram = memory.Memory(shape=64, depth=depth, init=resets)
+        resets = [e.reset for e in ELEMENTS] + [0] * (2**ID_BITS - len(ELEMENTS))
+        constants = [msr.value for msr in _CONSTANT_MSRS]
+        m.submodules.ram = ram = memory.Memory(shape=64, depth=2**ROW_BITS, init=resets + constants)
         rd = ram.read_port()
         wr = ram.write_port()
 

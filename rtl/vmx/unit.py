@@ -40,7 +40,7 @@ from ..vmcs.region import RegionCommand, RegionPort
 from ..vmcs.vmcs_cache import PAGE_BITS, VmcsCache
 from ..wishbone import Signature as WishboneSignature
 from .entry_checks import EntryChecker
-from .machine_state import ID_BITS, MachineState
+from .machine_state import ID_BITS, ROW_BITS, MachineState, constant_row
 from .port import RequestSignature, ResponseSignature
 from .predicates import bad_address
 
@@ -55,8 +55,7 @@ class _ValueSource(enum.Enum, shape=2):
 
     REGISTER = 0
     CACHE_FIELD = 1  # the on-die field read for VMREAD
-    STATE = 2  # the machine-state element read for GET/RDMSR
-    MSR_CONSTANT = 3  # a capability MSR
+    STATE = 2  # the machine-state row read for GET/RDMSR (an element or a capability MSR)
 
 
 class _PageSource(enum.Enum, shape=1):
@@ -260,28 +259,24 @@ class VmxUnit(wiring.Component):
         # -- MSR decode (from the table), registered with the request ------------
         msr_known = Signal()
         msr_kind = Signal(MsrKind)
-        msr_row = Signal(range(len(MSRS)))
-        element = Signal(ID_BITS)  # the element SET, GET or an element MSR names
+        element = Signal(ROW_BITS)  # the state row SET, GET or an element or constant MSR names
         element_fault = Signal()  # the element write would raise #GP (decided in DISPATCH)
 
         def decode_msr(number, op_in):
-            """Statements registering what MSR ``number`` is, and which element the request names."""
+            """Statements registering what MSR ``number`` is, and which state row the request names."""
             m.d.sync += [msr_known.eq(0), element.eq(number[:ID_BITS])]
             with m.If(number[32:] == 0):
                 with m.Switch(number[:32]):
-                    for row, msr in enumerate(MSRS):
+                    for msr in MSRS:
                         with m.Case(msr.number):
-                            m.d.sync += [msr_known.eq(1), msr_kind.eq(msr.kind), msr_row.eq(row)]
+                            m.d.sync += [msr_known.eq(1), msr_kind.eq(msr.kind)]
                             if msr.kind == MsrKind.ELEMENT:
+                                row = element_id(ELEMENT_BY_MSR[msr.number].name)
+                            elif msr.kind == MsrKind.CONSTANT:
+                                row = constant_row(msr.number)
+                            if msr.kind in (MsrKind.ELEMENT, MsrKind.CONSTANT):
                                 with m.If((op_in == Op.RDMSR) | (op_in == Op.WRMSR)):
-                                    m.d.sync += element.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
-
-        msr_constant = Signal(64)
-        with m.Switch(msr_row):
-            for row, msr in enumerate(MSRS):
-                if msr.kind == MsrKind.CONSTANT:
-                    with m.Case(row):
-                        m.d.comb += msr_constant.eq(msr.value)
+                                    m.d.sync += element.eq(row)
 
         m.d.comb += [state.wr_id.eq(element), state.wr_value.eq(value)]
 
@@ -474,15 +469,13 @@ class VmxUnit(wiring.Component):
                             fault(Vector.GP)
                         with m.Elif(op == Op.RDMSR):
                             with m.Switch(msr_kind):
-                                with m.Case(MsrKind.CONSTANT):
-                                    respond(Status.OK, source=_ValueSource.MSR_CONSTANT)
                                 with m.Case(MsrKind.FEATURE_CONTROL):
                                     respond(Status.OK, result=feature_control)
                                 with m.Case(MsrKind.SMM_MONITOR_CTL):
                                     respond(Status.OK, result=0)
                                 with m.Case(MsrKind.SMBASE):
                                     fault(Vector.GP)  # readable only in SMM
-                                with m.Case(MsrKind.ELEMENT):
+                                with m.Case(MsrKind.ELEMENT, MsrKind.CONSTANT):
                                     m.d.comb += [state.rd_id.eq(element), state.rd_en.eq(1)]
                                     respond(Status.OK, source=_ValueSource.STATE)
                         with m.Else():
@@ -679,8 +672,6 @@ class VmxUnit(wiring.Component):
                         m.d.comb += self.resp.value.eq(field_value)
                     with m.Case(_ValueSource.STATE):
                         m.d.comb += self.resp.value.eq(state.rd_data)
-                    with m.Case(_ValueSource.MSR_CONSTANT):
-                        m.d.comb += self.resp.value.eq(msr_constant)
                 # VMX outcomes write the six arithmetic flags (idempotent while we wait).
                 with m.Switch(r_status):
                     for status in (Status.SUCCEED, Status.FAIL_INVALID, Status.FAIL_VALID):
