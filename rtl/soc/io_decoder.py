@@ -16,7 +16,9 @@ __all__ = ["IoDecoder"]
 class IoDecoder(wiring.Component):
     """Routes the core's port I/O to ``len(ranges)`` devices; ``ranges`` are (first port, count).
 
-    Combinational: a device's ``ready`` and ``rdata`` reach the core in the same cycle.
+    Each count is a power of two and each first port a multiple of it, so a
+    device is selected by comparing the port's upper bits with a constant (no
+    magnitude comparators). Combinational: a device's ``ready`` and ``rdata`` reach the core in the same cycle.
 
     Members
     -------
@@ -25,6 +27,9 @@ class IoDecoder(wiring.Component):
     """
 
     def __init__(self, ranges: list[tuple[int, int]]):
+        for first, count in ranges:
+            if count < 1 or count & (count - 1) or first % count:
+                raise ValueError(f"Ports {first:#x}+{count} must be a power of two in number, aligned to it")
         self.ranges = ranges
         super().__init__({"io": In(IoSignature()), "devices": Out(IoSignature()).array(len(ranges))})
 
@@ -33,7 +38,8 @@ class IoDecoder(wiring.Component):
         io = self.io
         claimed = Signal()
         for device, (first, count) in zip(self.devices, self.ranges, strict=True):
-            selected = (io.port >= first) & (io.port < first + count)
+            low_bits = count.bit_length() - 1
+            selected = io.port[low_bits:] == first >> low_bits
             m.d.comb += [
                 device.valid.eq(io.valid & selected),
                 device.write.eq(io.write),
