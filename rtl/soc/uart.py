@@ -10,6 +10,9 @@ one stop bit, whatever LCR says otherwise), the divisor latch, IER bits 0
 bits 0 (DR), 5 (THRE) and 6 (TEMT), SCR. FCR writes are accepted and ignored
 (no FIFOs); MCR and LCR bits other than DLAB are stored and read back; MSR
 reads 0. Every access acts on one register, whatever the IN/OUT size.
+
+As in the 16550, one baud generator (a tick every ``divisor`` clocks; a
+divisor of 0 acts as 65536) paces both directions at 16 ticks per bit.
 """
 
 from amaranth import Cat, Module, Mux, Signal
@@ -66,43 +69,53 @@ class Uart(wiring.Component):
         scr = Signal(8)
         dlab = lcr[7]
 
-        # Transmitter: holding register -> shift register.
+        # Baud generator, as in the 16550: one tick every ``divisor`` clocks (16 ticks per bit),
+        # shared by the transmitter and the receiver. It counts 1..divisor (a divisor of 0 acts as
+        # 65536): a counter with a synchronous reset and an equality test, no subtractor.
+        baud_count = Signal(16, init=1)
+        tick = Signal()
+        m.d.comb += tick.eq(baud_count == divisor)
+        m.d.sync += baud_count.eq(Mux(tick, 1, baud_count + 1))
+
+        # Transmitter: holding register -> shift register. A character starts at once when the
+        # transmitter is idle; each bit then lasts 16 ticks (the start bit up to one tick less,
+        # as it does not wait for a tick).
         thr = Signal(8)
         thr_full = Signal()
-        shifter = Signal(10)  # stop, data, start: shifted out LSB first
-        tx_bits = Signal(range(11))
-        tx_timer = Signal(20)
+        shifter = Signal(9)  # start bit, data: shifted out LSB first, ones (the stop bit, idle) in behind
+        tx_bits = Signal(range(11))  # bits left to send, 0 when idle
+        tx_ticks = Signal(4)  # ticks of the current bit
         m.d.comb += self.tx.eq(shifter[0] | (tx_bits == 0))  # the line idles high
         with m.If(tx_bits == 0):
             with m.If(thr_full):
-                m.d.sync += [shifter.eq(Cat(0, thr, 1)), tx_bits.eq(10), thr_full.eq(0), tx_timer.eq(0)]
-        with m.Else():
-            with m.If(tx_timer == (divisor << 4) - 1):
-                m.d.sync += [tx_timer.eq(0), shifter.eq(shifter >> 1), tx_bits.eq(tx_bits - 1)]
-            with m.Else():
-                m.d.sync += tx_timer.eq(tx_timer + 1)
+                m.d.sync += [shifter.eq(Cat(0, thr)), tx_bits.eq(10), thr_full.eq(0), tx_ticks.eq(0)]
+        with m.Elif(tick):
+            m.d.sync += tx_ticks.eq(tx_ticks + 1)
+            with m.If(tx_ticks == 15):
+                m.d.sync += [shifter.eq(Cat(shifter[1:], 1)), tx_bits.eq(tx_bits - 1)]
 
-        # Receiver: start bit, then sample each bit in its middle.
+        # Receiver: a low line at a tick starts a character; each bit is sampled near its middle
+        # (7 ticks after the one that saw the start bit, then every 16), start bit first, stop bit last.
         rbr = Signal(8)
         data_ready = Signal()
         rx_sync = Signal(2, init=0b11)
         m.d.sync += rx_sync.eq(Cat(self.rx, rx_sync[0]))
         rx_line = rx_sync[1]
-        rx_bits = Signal(range(10))
-        rx_timer = Signal(21)
-        rx_shift = Signal(8)
-        bit_time = divisor << 4
-        with m.If(rx_bits == 0):
-            with m.If(~rx_line):
-                m.d.sync += [rx_bits.eq(9), rx_timer.eq(bit_time + (bit_time >> 1) - 1)]
-        with m.Elif(rx_timer == 0):
-            m.d.sync += [rx_bits.eq(rx_bits - 1), rx_timer.eq(bit_time - 1)]
-            with m.If(rx_bits == 1):  # the stop bit
-                m.d.sync += [rbr.eq(rx_shift), data_ready.eq(1)]
+        rx_bits = Signal(range(11))  # samples left to take, 0 when idle
+        rx_ticks = Signal(4)  # ticks to the next sample, less one
+        rx_shift = Signal(8)  # the start bit, then the data, shift in from the top
+        with m.If(tick):
+            with m.If(rx_bits == 0):
+                with m.If(~rx_line):
+                    m.d.sync += [rx_bits.eq(10), rx_ticks.eq(6)]
+            with m.Elif(rx_ticks == 0):
+                m.d.sync += [rx_bits.eq(rx_bits - 1), rx_ticks.eq(15)]
+                with m.If(rx_bits == 1):  # the stop bit
+                    m.d.sync += [rbr.eq(rx_shift), data_ready.eq(1)]
+                with m.Else():
+                    m.d.sync += rx_shift.eq(Cat(rx_shift[1:], rx_line))
             with m.Else():
-                m.d.sync += rx_shift.eq(Cat(rx_shift[1:], rx_line))
-        with m.Else():
-            m.d.sync += rx_timer.eq(rx_timer - 1)
+                m.d.sync += rx_ticks.eq(rx_ticks - 1)
 
         thre = ~thr_full
         temt = thre & (tx_bits == 0)
