@@ -14,6 +14,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.layout import CACHE_ENTRIES, SLOTS_PER_VMCS
+from .bram import NO_RW_CHECK, registered_read
 
 __all__ = ["VmcsCache", "Tag", "PAGE_BITS", "SLOT_BITS"]
 
@@ -35,7 +36,8 @@ class VmcsCache(wiring.Component):
 
     Data: 64-bit slots, ``SLOTS_PER_VMCS`` per entry, written by halves (32-bit
     granularity). Read latency 1 cycle (``rd_data`` holds while ``rd_en`` is
-    low); a write takes effect at the next clock edge. Tags are registers; the
+    low); a write takes effect at the next clock edge; a read of the slot
+    written in the same cycle returns an undefined value (``bram.registered_read``). Tags are registers; the
     lookup (``hit``, ``hit_entry``) and the ``victim`` are combinational. Tag
     commands are registered on the way in and take effect one clock later
     than a data write (at the second edge), which keeps the tag logic off the
@@ -104,13 +106,12 @@ class VmcsCache(wiring.Component):
         m = Module()
         n, e = self.entries, self.entry_bits
 
-        m.submodules.data = mem = memory.Memory(shape=64, depth=n * SLOTS_PER_VMCS, init=[])
-        rd = mem.read_port()
+        m.submodules.data = mem = memory.Memory(shape=64, depth=n * SLOTS_PER_VMCS, init=[], attrs=NO_RW_CHECK)
+        rd_addr = (self.rd_entry << SLOT_BITS) | self.rd_slot
+        rd_data = registered_read(m, mem, addr=rd_addr, en=self.rd_en, name="rd_data_q")
         wr = mem.write_port(granularity=32)
         m.d.comb += [
-            rd.addr.eq((self.rd_entry << SLOT_BITS) | self.rd_slot),
-            rd.en.eq(self.rd_en),
-            self.rd_data.eq(rd.data),
+            self.rd_data.eq(rd_data),
             wr.addr.eq((self.wr_entry << SLOT_BITS) | self.wr_slot),
             wr.data.eq(self.wr_data),
             wr.en.eq(self.wr_en),

@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1, MSRS, MsrKind
 from ..arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
+from ..vmcs.bram import NO_RW_CHECK, registered_read
 from .predicates import bits_set, canonical, fixed_ok, valid_memory_types
 
 __all__ = ["MachineState", "ID_BITS", "ROW_BITS", "constant_row"]
@@ -45,7 +46,8 @@ class MachineState(wiring.Component):
 
     Latency: reads (of an element, or of a constant MSR's row) take 1 cycle
     (``rd_data`` holds while ``rd_en`` is low); a write takes effect at the
-    next edge. The write rules are combinational: present ``wr_id`` and
+    next edge; a read of the row written in the same cycle returns an
+    undefined value (``bram.registered_read``). The write rules are combinational: present ``wr_id`` and
     ``wr_value``, read ``wr_fault``; assert ``wr_en``
     (in that cycle or a later one, with the same id and value) to store the
     value with the rules' forced bits applied. ``wr_en`` stores even when
@@ -103,8 +105,8 @@ class MachineState(wiring.Component):
         m = Module()
         resets = [e.reset for e in ELEMENTS] + [0] * (2**ID_BITS - len(ELEMENTS))
         constants = [msr.value for msr in _CONSTANT_MSRS]
-        m.submodules.ram = ram = memory.Memory(shape=64, depth=2**ROW_BITS, init=resets + constants)
-        rd = ram.read_port()
+        m.submodules.ram = ram = memory.Memory(shape=64, depth=2**ROW_BITS, init=resets + constants, attrs=NO_RW_CHECK)
+        rd_data = registered_read(m, ram, addr=self.rd_id, en=self.rd_en, name="ram_rd_data")
         wr = ram.write_port()
 
         # Power-up values, restored after every reset.
@@ -155,8 +157,6 @@ class MachineState(wiring.Component):
             w_en.eq(restoring | self.wr_en),
             w_id.eq(Mux(restoring, restore_id, self.wr_id)),
             w_data.eq(Mux(restoring, restore_value, stored)),
-            rd.addr.eq(self.rd_id),
-            rd.en.eq(self.rd_en),
             wr.addr.eq(w_id),
             wr.data.eq(w_data),
             wr.en.eq(w_en),
@@ -168,7 +168,7 @@ class MachineState(wiring.Component):
         read_rflags = Signal()
         with m.If(self.rd_en):
             m.d.sync += read_rflags.eq(self.rd_id == _RFLAGS_ID)
-        m.d.comb += self.rd_data.eq(Mux(read_rflags, rflags, rd.data))
+        m.d.comb += self.rd_data.eq(Mux(read_rflags, rflags, rd_data))
         with m.If(w_en & (w_id == _RFLAGS_ID)):
             m.d.sync += rflags.eq(w_data)
         with m.Elif(self.flags_en):
