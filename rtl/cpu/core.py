@@ -153,7 +153,6 @@ class Core(wiring.Component):
         address = Signal(32)  # rs1 + b: the sum, a load/store address, a CSR source
         less = Signal()
         next_pc = Signal(32)
-        csr_new = Signal(32)  # the CSR's value: old, then new
         writes_rd = Signal()
         shift_count = Signal(5)
         branch_taken = Signal()
@@ -215,16 +214,20 @@ class Core(wiring.Component):
                 m.d.comb += computed.eq(pc_imm)
             with m.Case(Computed.PC_4):
                 m.d.comb += computed.eq(pc_4)
+            with m.Case(Computed.CSR):
+                m.d.comb += computed.eq(csr.read_data)
 
-        # CSRRW(I): the source; CSRRS(I): old | source; CSRRC(I): old & ~source.
+        # CSRRW(I): the source; CSRRS(I): old | source; CSRRC(I): old & ~source. The old value is in
+        # result (EXECUTE read the machine CSR into it, UNIT_RESPONSE the x86 CSR's GET), the source
+        # in address; both stay there until WRITE_BACK, so this also drives the x86 CSR's SET.
         csr_modified = Signal(32)
         with m.Switch(funct3[:2]):
             with m.Case(0b01):
                 m.d.comb += csr_modified.eq(address)
             with m.Case(0b10):
-                m.d.comb += csr_modified.eq(csr_new | address)
+                m.d.comb += csr_modified.eq(result | address)
             with m.Case(0b11):
-                m.d.comb += csr_modified.eq(csr_new & ~address)
+                m.d.comb += csr_modified.eq(result & ~address)
 
         # -- Loads and stores -----------------------------------------------------------------
         offset = address[:2]
@@ -289,7 +292,7 @@ class Core(wiring.Component):
             with m.Case(ValueLow.RS2):
                 m.d.comb += req.value[:32].eq(rs2)
             with m.Case(ValueLow.CSR):
-                m.d.comb += req.value[:32].eq(Mux(set_phase, csr_new, 0))
+                m.d.comb += req.value[:32].eq(Mux(set_phase, csr_modified, 0))
         with m.Switch(dec.value_high):
             with m.Case(ValueHigh.RS2):
                 m.d.comb += req.value[32:].eq(rs2)
@@ -370,7 +373,6 @@ class Core(wiring.Component):
                     result.eq(computed),
                     address.eq(alu.sum),
                     less.eq(alu.less),
-                    csr_new.eq(csr.read_data),
                     writes_rd.eq(dec.writes_rd),
                     next_pc.eq(pc_4),
                     shift_count.eq(b[:5]),
@@ -459,13 +461,13 @@ class Core(wiring.Component):
                     m.next = "WRITE_BACK"
 
             with m.State("CSR_MODIFY"):
-                # rd := the old value; the CSR := the new one, now: the instruction cannot fail any
-                # more, and WRITE_BACK then sees the interrupt enables it wrote.
+                # rd takes the old value (in result); the CSR := the new one, now: the instruction
+                # cannot fail any more, and WRITE_BACK then sees the interrupt enables it wrote.
+                # An x86 CSR's SET sends the new value from the same multiplexer.
                 m.d.comb += [
                     csr.write.eq((dec.kind == Kind.CSR) & dec.csr_write),
                     csr.write_data.eq(csr_modified),
                 ]
-                m.d.sync += [result.eq(csr_new), csr_new.eq(csr_modified)]
                 with m.If((dec.kind == Kind.X86_CSR) & dec.csr_write):
                     m.d.sync += set_phase.eq(1)
                     m.next = "UNIT_REQUEST"
@@ -494,8 +496,11 @@ class Core(wiring.Component):
                         with m.Default():
                             # VMsucceed for a VMX instruction, OK for RDMSR/WRMSR.
                             completed = Mux(dec.platform_op, resp.status == Status.OK, resp.status == Status.SUCCEED)
+                            # The value read: the VMX instruction's or RDMSR's, or the x86 CSR's (GET).
+                            with m.If(~set_phase):
+                                m.d.sync += result.eq(resp.value[:32])
                             with m.If(unit_instruction):
-                                m.d.sync += [result.eq(resp.value[:32]), writes_rd.eq(dec.writes_rd & completed)]
+                                m.d.sync += writes_rd.eq(dec.writes_rd & completed)
                                 m.d.comb += [
                                     csr.xhi_write.eq(dec.rdmsr & (resp.status == Status.OK)),
                                     csr.xhi_data.eq(resp.value[32:]),
@@ -504,7 +509,6 @@ class Core(wiring.Component):
                             with m.Elif(set_phase):
                                 m.next = "WRITE_BACK"
                             with m.Else():
-                                m.d.sync += csr_new.eq(resp.value[:32])
                                 m.next = "CSR_MODIFY"
 
             with m.State("PORT_IO"):

@@ -89,6 +89,7 @@ class Computed(enum.Enum, shape=3):
     RS1 = 2  # the shifter's starting value
     PC_IMM = 3  # AUIPC
     PC_4 = 4  # the link of JAL, JALR
+    CSR = 5  # the machine CSR's value
 
 
 class Logic(enum.Enum, shape=2):
@@ -338,6 +339,7 @@ class Decoder(wiring.Component):
             d.csr_write.eq(writes),
             d.writes_rd.eq(1),
             d.b_imm.eq(1),
+            d.computed.eq(Computed.CSR),
             d.unit_op.eq(Op.GET),  # x86 CSRs: then SET, when the instruction writes
             d.value_low.eq(ValueLow.CSR),
         ]
