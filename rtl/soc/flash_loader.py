@@ -72,7 +72,7 @@ class FlashLoader(wiring.Component):
     offset : int
         Byte address of the header in flash (24 bits).
     ram_size : int
-        Bytes of RAM: a longer image is an error.
+        Bytes of RAM, a power of two: a longer image is an error.
     wake_cycles : int
         Clock cycles /CS stays high after Release Power-down (tRES1 at the
         clock frequency).
@@ -92,8 +92,8 @@ class FlashLoader(wiring.Component):
     def __init__(self, *, offset: int, ram_size: int, wake_cycles: int = 36):
         if not 0 <= offset < 1 << 24:
             raise ValueError(f"Flash offset must fit 24 bits, not {offset!r}")
-        if ram_size % 4 or ram_size <= 0:
-            raise ValueError(f"RAM size must be a positive number of words, not {ram_size!r}")
+        if ram_size < 4 or ram_size & (ram_size - 1):
+            raise ValueError(f"RAM size must be a power of two number of words, not {ram_size!r}")
         self.offset = offset
         self.ram_size = ram_size
         self.wake_cycles = wake_cycles
@@ -143,8 +143,14 @@ class FlashLoader(wiring.Component):
                 m.d.sync += [sck.eq(0), shift.eq(shifted), bits.eq(bits + 1)]
                 m.d.comb += word_done.eq(bits == 31)
 
-        ram_words = self.ram_size // 4
-        remaining = Signal(range(ram_words + 1))
+        # The length word, checked without magnitude comparators (RAM is 2**k bytes): longer than
+        # RAM when a bit above k is set, or bit k with any below it; empty when no bit is set.
+        k = self.ram_size.bit_length() - 1
+        above, at, below = word[k + 1 :].any(), word[k], word[:k].any()
+        too_long = above | (at & below)
+        empty = ~(above | at | below)
+        # The image's last word is RAM word (length - 1) // 4: the load ends when load_addr reaches it.
+        last_word = Signal.like(self.load_addr)
         wait = Signal(range(self.wake_cycles + 1))
 
         with m.FSM(init="WAKE_FLASH"):
@@ -173,21 +179,20 @@ class FlashLoader(wiring.Component):
             with m.State("READ_LENGTH"):
                 clock_word()
                 with m.If(word_done):
-                    with m.If(word > self.ram_size):
+                    with m.If(too_long):
                         m.d.sync += cs.eq(0)
                         m.next = "BAD_IMAGE"
-                    with m.Elif(word == 0):
+                    with m.Elif(empty):
                         m.d.sync += cs.eq(0)
                         m.next = "RELEASE_CORE"
                     with m.Else():
-                        length = word[: self.ram_size.bit_length()]
-                        m.d.sync += remaining.eq((length + 3) >> 2)
+                        m.d.sync += last_word.eq((word[: k + 1] - 1)[2:])
                         m.next = "READ_IMAGE"
             with m.State("READ_IMAGE"):
                 clock_word()
                 with m.If(word_done):
-                    m.d.sync += [self.load_en.eq(1), remaining.eq(remaining - 1)]
-                    with m.If(remaining == 1):
+                    m.d.sync += self.load_en.eq(1)
+                    with m.If(self.load_addr == last_word):
                         m.d.sync += cs.eq(0)
                         m.next = "RELEASE_CORE"
             with m.State("RELEASE_CORE"):

@@ -146,11 +146,21 @@ def test_loader_rejects_a_bad_magic_and_keeps_the_core_held():
     assert flash.transactions[-1][1] == 32 + 32, "/CS rises right after the magic word"
 
 
-def test_loader_rejects_an_image_longer_than_ram():
-    header = MAGIC.to_bytes(4, "little") + (RAM_SIZE + 1).to_bytes(4, "little")
+@pytest.mark.parametrize("length", [RAM_SIZE + 1, RAM_SIZE + 4, 2 * RAM_SIZE, 1 << 20, 0xFFFF_FFFF])
+def test_loader_rejects_an_image_longer_than_ram(length):
+    header = MAGIC.to_bytes(4, "little") + length.to_bytes(4, "little")
     flash = SpiFlash({FLASH_IMAGE_OFFSET: header})
     writes, result, _ = run_loader(flash, max_cycles=1000)
     assert writes == {} and result["released"] is None and result["error"] == 1
+
+
+@pytest.mark.parametrize("length", [RAM_SIZE - 3, RAM_SIZE])
+def test_loader_accepts_an_image_that_fills_ram(length):
+    image = random.Random(SEED + length).randbytes(length)
+    flash = SpiFlash({FLASH_IMAGE_OFFSET: flash_image(image)})
+    writes, result, loader = run_loader(flash, image_bytes=length)
+    assert writes == words_of(image) and result["error"] == 0
+    assert result["released"] == loader.load_cycles(length)
 
 
 def test_erased_flash_is_a_bad_magic():
