@@ -68,14 +68,15 @@ CYCLES = {
 }
 
 
-class _TrapValue(enum.Enum, shape=3):
-    """What mtval receives on a trap."""
+class _TrapValue(enum.Enum, shape=4):
+    """What mtval receives on a trap: one-hot, each bit lets one register into an AND-OR (smaller
+    than a multiplexer with an encoded select)."""
 
     ZERO = 0  # ECALL, interrupts
-    PC = 1  # EBREAK, fetch access fault
-    INSN = 2  # illegal instruction, #UD/#GP/VM entry from the VMX unit
-    ADDRESS = 3  # load/store misaligned or access fault: the effective address
-    TARGET = 4  # instruction-address misaligned: the jump target
+    PC = 1 << 0  # EBREAK, fetch access fault
+    INSN = 1 << 1  # illegal instruction, #UD/#GP/VM entry from the VMX unit
+    ADDRESS = 1 << 2  # load/store misaligned or access fault: the effective address
+    TARGET = 1 << 3  # instruction-address misaligned: the jump target
 
 
 class Core(wiring.Component):
@@ -547,15 +548,15 @@ class Core(wiring.Component):
 
             with m.State("TRAP"):
                 cause = Cat(trap_code, C(0, 26), trap_interrupt)
-                with m.Switch(trap_value):
-                    with m.Case(_TrapValue.PC):
-                        m.d.comb += csr.trap_value.eq(pc)
-                    with m.Case(_TrapValue.INSN):
-                        m.d.comb += csr.trap_value.eq(ir)
-                    with m.Case(_TrapValue.ADDRESS):
-                        m.d.comb += csr.trap_value.eq(address)
-                    with m.Case(_TrapValue.TARGET):
-                        m.d.comb += csr.trap_value.eq(next_pc)
+                value = C(0, 32)
+                for which, register in [
+                    (_TrapValue.PC, pc),
+                    (_TrapValue.INSN, ir),
+                    (_TrapValue.ADDRESS, address),
+                    (_TrapValue.TARGET, next_pc),
+                ]:
+                    value = value | Mux((trap_value.as_value() & which.value).any(), register, 0)
+                m.d.comb += csr.trap_value.eq(value)
                 m.d.comb += [
                     csr.trap.eq(1),
                     csr.trap_pc.eq(pc),
