@@ -10,9 +10,9 @@ The checker walks a list of steps, one VMCS field per step, reading the field's
 slot from the on-die cache (all fields it reads are on-die). A step may load
 the field into a register that later steps test (the control fields, the
 MSR-list counts, ...), and may test the field. Reads are pipelined: the slot
-read for step k is registered and tested two cycles after it was issued, while
-the reads of steps k+1 and k+2 are under way, so a walk costs one cycle per
-step plus three.
+read for step k is tested, straight from the block RAM's output register, in
+the cycle after it was issued, while the read of step k+1 is under way, so a
+walk costs one cycle per step plus two.
 """
 
 from collections.abc import Callable
@@ -92,10 +92,22 @@ def _capability(field: ControlField, *, true: bool = True) -> Callable:
     return lambda regs, v: ((v[:32] & allowed0) != allowed0) | bits_set(v[:32], not_allowed1)
 
 
+def _above(value, limit: int):
+    """``value`` > ``limit``, as a test of bits rather than a subtraction (no carry chain)."""
+    bits = limit.bit_length()
+    return value[bits:].any() | (value[:bits] > limit) if bits else value.any()
+
+
 def _msr_list_address(regs, v):
-    """With a non-zero count: 16-byte aligned, and the list's last byte below 2^MAXPHYADDR."""
-    last_byte = (v[:MAXPHYADDR] + (regs.msr_count << 4) - 1)[: MAXPHYADDR + 5]
-    return (regs.msr_count != 0) & ((v[:4] != 0) | (v[MAXPHYADDR:] != 0) | (last_byte[MAXPHYADDR:] != 0))
+    """With a non-zero count: 16-byte aligned, and the list's last byte below 2^MAXPHYADDR.
+
+    For an aligned address the last byte, address + 16 * count - 1, is below
+    2^MAXPHYADDR exactly when address / 16 + count <= 2^(MAXPHYADDR - 4).
+    """
+    entries_end = v[4:MAXPHYADDR] + regs.msr_count  # in 16-byte entries
+    limit = MAXPHYADDR - 4
+    beyond = entries_end[limit + 1 :].any() | (entries_end[limit] & entries_end[:limit].any())
+    return (regs.msr_count != 0) & ((v[:4] != 0) | (v[MAXPHYADDR:] != 0) | beyond)
 
 
 def _event_injection(regs, v):
@@ -105,14 +117,17 @@ def _event_injection(regs, v):
     deliver_error_code = v[11]
     hardware_exception = type_ == 3
     needs_error_code = hardware_exception & regs.guest_pe & vector.matches(8, 10, 11, 12, 13, 14, 17)
-    return valid & (
-        type_.matches(1, 7)
-        | ((type_ == 2) & (vector != 2))
-        | (hardware_exception & (vector > 31))
-        | (v[12:31] != 0)
-        | (deliver_error_code != needs_error_code)
-        | (deliver_error_code & regs.error_code_high)
-        | (type_.matches(4, 5, 6) & ~regs.instruction_length_ok)
+    return (
+        valid
+        & (
+            type_.matches(1, 7)
+            | ((type_ == 2) & (vector != 2))
+            | (hardware_exception & vector[5:].any())  # vector > 31
+            | (v[12:31] != 0)
+            | (deliver_error_code != needs_error_code)
+            | (deliver_error_code & regs.error_code_high)
+            | (type_.matches(4, 5, 6) & ~regs.instruction_length_ok)
+        )
     )
 
 
@@ -152,7 +167,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("VM_EXIT_CONTROLS", CONTROL, _capability(EXIT), lambda r, v: r.exit.eq(v)),
     Step("VM_ENTRY_CONTROLS", CONTROL, _capability(ENTRY), lambda r, v: r.entry.eq(v)),
-    Step("CR3_TARGET_COUNT", CONTROL, lambda r, v: v[:32] > CR3_TARGETS),
+    Step("CR3_TARGET_COUNT", CONTROL, lambda r, v: _above(v[:32], CR3_TARGETS)),
     Step("IO_BITMAP_A", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & bad_address(v)),
     Step("IO_BITMAP_B", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & bad_address(v)),
     Step("MSR_BITMAP", CONTROL, lambda r, v: r.ctl(PROC, "USE_MSR_BITMAPS") & bad_address(v)),
@@ -165,7 +180,7 @@ STEPS: tuple[Step, ...] = (
     # 26.2.1.3: event injection.
     Step("GUEST_CR0", load=lambda r, v: r.guest_pe.eq(bits_set(v, CR0.PE))),
     Step("VM_ENTRY_EXCEPTION_ERROR_CODE", load=lambda r, v: r.error_code_high.eq(v[16:32] != 0)),
-    Step("VM_ENTRY_INSTRUCTION_LEN", load=lambda r, v: r.instruction_length_ok.eq((v[:32] >= 1) & (v[:32] <= 15))),
+    Step("VM_ENTRY_INSTRUCTION_LEN", load=lambda r, v: r.instruction_length_ok.eq(v[:4].any() & ~v[4:32].any())),
     Step("VM_ENTRY_INTR_INFO_FIELD", CONTROL, _event_injection),
     # 26.2.2: host control registers and MSRs.
     Step("HOST_CR0", HOST, lambda r, v: ~fixed_ok(v, CR0_FIXED0, CR0_FIXED1)),
@@ -217,7 +232,7 @@ def _final_checks(regs: _Registers, efer_lma, in_smm):
 class EntryChecker(wiring.Component):
     """Walks STEPS over the current VMCS and reports the first failing group.
 
-    Latency: ``len(STEPS) + 3`` cycles from ``start`` to ``done``. While busy it
+    Latency: ``len(STEPS) + 2`` cycles from ``start`` to ``done``. While busy it
     owns the cache read port (``rd_slot``/``rd_en``, data on ``rd_data`` one
     cycle later). ``error`` is 0 when every check passes, else error 7 if any
     control check failed, else 8.
@@ -246,13 +261,13 @@ class EntryChecker(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return len(STEPS) + 3
+        return len(STEPS) + 2
 
     def elaborate(self, platform):
         m = Module()
         regs = _Registers()
         n = len(STEPS)
-        step = Signal(range(n + 3))
+        step = Signal(range(n + 2))
         busy = Signal()
         control_failed = Signal()
         host_failed = Signal()
@@ -271,13 +286,10 @@ class EntryChecker(wiring.Component):
                 with m.Case(k):
                     m.d.comb += [self.rd_slot.eq(loc.slot), self.rd_en.eq(busy)]
 
-        # The slot read for step k arrives at step k+1 and is tested, registered, at step k+2.
-        data = Signal(64)
-        m.d.sync += data.eq(self.rd_data)
-        previous = Signal(range(n + 3))
-        m.d.comb += previous.eq(step - 2)
-        with m.If(busy & (step >= 2)):
-            with m.Switch(previous):
+        # The slot read for step k arrives, and is tested, at step k+1.
+        data = self.rd_data
+        with m.If(busy):
+            with m.Switch(step):
                 for k, s in enumerate(STEPS):
                     field = FIELD_BY_NAME[s.field]
                     loc = LOCATION[field.encoding]
@@ -287,14 +299,14 @@ class EntryChecker(wiring.Component):
                         v = Signal(64, name=f"v{k}")
                         half = data.word_select(loc.half, 32)
                         m.d.comb += v.eq(half[:16] if field.width == FieldWidth.W16 else half)
-                    with m.Case(k):
+                    with m.Case(k + 1):
                         if s.load is not None:
                             m.d.sync += s.load(regs, v)
                         if s.fails is not None:
                             flag = control_failed if s.error == CONTROL else host_failed
                             with m.If(s.fails(regs, v)):
                                 m.d.sync += flag.eq(1)
-                with m.Case(n):
+                with m.Case(n + 1):
                     control, host = _final_checks(regs, self.efer_lma, self.in_smm)
                     control_now = control_failed | control
                     host_now = host_failed | host

@@ -83,7 +83,7 @@ class VmxUnit(wiring.Component):
     memory-resident field 3 cycles a word; VMPTRLD of a cached VMCS 4 cycles
     (one bus read: the revision identifier); of another VMCS, a fill of its
     on-die image (and a write-back of a dirty victim); VMLAUNCH/VMRESUME
-    ``len(STEPS) + 4`` cycles to their checks' verdict. ``benchmarks`` measure
+    ``len(STEPS) + 3`` cycles to their checks' verdict. ``benchmarks`` measure
     all of them (``vmxu bench``). After reset ``req.ready`` stays low while the
     machine state restores its power-up values.
 
