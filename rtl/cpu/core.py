@@ -41,7 +41,7 @@ from ..vmx.port import RequestSignature, ResponseSignature
 from .alu import Alu
 from .cpuid import CPUID_LEAVES
 from .csr import CsrFile
-from .decoder import Computed, Decoded, Decoder, Kind, Result, ValueHigh, ValueLow
+from .decoder import Computed, Decoded, Decoder, Kind, Result, ValueHigh
 from .ports import IoSignature, TraceSignature
 
 __all__ = ["Core", "CYCLES"]
@@ -150,7 +150,7 @@ class Core(wiring.Component):
         operand_b = Signal(33)  # the ALU's second operand (imm or rs2), as the adder takes it
         b = operand_b[:32]  # uninverted when not subtracting: shifts, logic
         cpuid_leaf = Signal(range(len(CPUID_LEAVES) + 1))  # which row of CPUID_LEAVES rs1 names
-        result = Signal(32)  # rd's value (Result.RESULT), the shifter, a load's word
+        result = Signal(32)  # rd's value (Result.RESULT), the shifter, a load's word, a VMX request's value[31:0]
         address = Signal(32)  # rs1 + b: the sum, a load/store address, a CSR source
         less = Signal()
         next_pc = Signal(32)
@@ -287,13 +287,8 @@ class Core(wiring.Component):
             req.size.eq(OperandSize.S32),
             req.index.eq(Mux(dec.index_rs1, rs1, dec.element)),
         ]
-        with m.Switch(dec.value_low):
-            with m.Case(ValueLow.RS1):
-                m.d.comb += req.value[:32].eq(rs1)
-            with m.Case(ValueLow.RS2):
-                m.d.comb += req.value[:32].eq(rs2)
-            with m.Case(ValueLow.CSR):
-                m.d.comb += req.value[:32].eq(Mux(set_phase, csr_modified, 0))
+        # Bits 31:0: what EXECUTE left in result (rs1, rs2 or 0), or the x86 CSR's new value (SET).
+        m.d.comb += req.value[:32].eq(Mux(set_phase, csr_modified, result))
         with m.Switch(dec.value_high):
             with m.Case(ValueHigh.RS2):
                 m.d.comb += req.value[32:].eq(rs2)

@@ -82,7 +82,7 @@ class Result(enum.Enum, shape=2):
 
 
 class Computed(enum.Enum, shape=3):
-    """What EXECUTE leaves in the result register."""
+    """What EXECUTE leaves in the result register (for a VMX-unit request: the value's bits 31:0)."""
 
     LOGIC = 0  # XOR, OR, AND, or b itself (LUI)
     CPUID = 1
@@ -90,6 +90,7 @@ class Computed(enum.Enum, shape=3):
     PC_IMM = 3  # AUIPC
     PC_4 = 4  # the link of JAL, JALR
     CSR = 5  # the machine CSR's value
+    ZERO = 6
 
 
 class Logic(enum.Enum, shape=2):
@@ -100,12 +101,11 @@ class Logic(enum.Enum, shape=2):
 
 
 class ValueLow(enum.Enum, shape=2):
-    """Bits 31:0 of a VMX-unit request's value operand."""
+    """Bits 31:0 of a VMX-unit request's value operand (EXECUTE leaves it in the result register)."""
 
     ZERO = 0
     RS1 = 1
     RS2 = 2
-    CSR = 3  # the x86 CSR's new value (SET)
 
 
 class ValueHigh(enum.Enum, shape=2):
@@ -136,7 +136,6 @@ class Decoded(data.Struct):
     element: 6  # x86 CSR: the machine-state element number
     unit_op: Op
     index_rs1: 1  # the request's index is rs1 (else the element, or 0)
-    value_low: ValueLow
     value_high: ValueHigh
     platform_op: 1  # the unit completes it with OK (RDMSR, WRMSR), not VMsucceed
     rdmsr: 1  # an OK response also writes xhi
@@ -155,6 +154,9 @@ def unit_operands(insn: Instruction) -> tuple[bool, ValueLow, ValueHigh]:
     high = ValueHigh.XHI if insn.unit_op == Op.WRMSR else ValueHigh.ZERO
     return index_rs1, low, high
 
+
+#: How EXECUTE leaves a request's value bits 31:0 in the result register.
+_VALUE_LOW_COMPUTED = {ValueLow.ZERO: Computed.ZERO, ValueLow.RS1: Computed.RS1, ValueLow.RS2: Computed.LOGIC}
 
 _SYSTEM_WORDS = {
     Kind.ECALL: 0x0000_0073,
@@ -339,9 +341,9 @@ class Decoder(wiring.Component):
             d.csr_write.eq(writes),
             d.writes_rd.eq(1),
             d.b_imm.eq(1),
-            d.computed.eq(Computed.CSR),
+            # The machine CSR's value; for an x86 CSR, the GET's value operand (0).
+            d.computed.eq(Mux(x86, Computed.ZERO, Computed.CSR)),
             d.unit_op.eq(Op.GET),  # x86 CSRs: then SET, when the instruction writes
-            d.value_low.eq(ValueLow.CSR),
         ]
         with m.Switch(number):
             for csr, csr_id in MACHINE_CSRS.items():
@@ -363,7 +365,8 @@ class Decoder(wiring.Component):
                             kind.eq(Kind.UNIT),
                             d.unit_op.eq(row.unit_op),
                             d.index_rs1.eq(index_rs1),
-                            d.value_low.eq(low),
+                            d.computed.eq(_VALUE_LOW_COMPUTED[low]),
+                            d.logic.eq(Logic.B),  # b is rs2
                             d.value_high.eq(high),
                             d.platform_op.eq(row.group == Group.MSR),
                             d.rdmsr.eq(row.unit_op == Op.RDMSR),
