@@ -42,7 +42,7 @@ from ..wishbone import Signature as WishboneSignature
 from .entry_checks import EntryChecker
 from .machine_state import ID_BITS, ROW_BITS, MachineState, constant_row
 from .port import RequestSignature, ResponseSignature
-from .predicates import bad_address
+from .predicates import bad_address, bits_set
 
 __all__ = ["VmxUnit"]
 
@@ -118,7 +118,6 @@ class VmxUnit(wiring.Component):
         # The operation under way.
         op = Signal(Op)
         size = Signal(OperandSize)
-        index = Signal(64)
         value = Signal(64)
         page = value[12:32]  # the region an address operand names
 
@@ -263,20 +262,33 @@ class VmxUnit(wiring.Component):
         element_fault = Signal()  # the element write would raise #GP (decided in DISPATCH)
 
         def decode_msr(number, op_in):
-            """Statements registering what MSR ``number`` is, and which state row the request names."""
-            m.d.sync += [msr_known.eq(0), element.eq(number[:ID_BITS])]
-            with m.If(number[32:] == 0):
-                with m.Switch(number[:32]):
-                    for msr in MSRS:
-                        with m.Case(msr.number):
-                            m.d.sync += [msr_known.eq(1), msr_kind.eq(msr.kind)]
-                            if msr.kind == MsrKind.ELEMENT:
-                                row = element_id(ELEMENT_BY_MSR[msr.number].name)
-                            elif msr.kind == MsrKind.CONSTANT:
-                                row = constant_row(msr.number)
-                            if msr.kind in (MsrKind.ELEMENT, MsrKind.CONSTANT):
-                                with m.If((op_in == Op.RDMSR) | (op_in == Op.WRMSR)):
-                                    m.d.sync += element.eq(row)
+            """Statements registering what MSR ``number`` is, and which state row the request names.
+
+            MSR numbers cluster in a few 4-KiB pages of the number space: the page is compared
+            once, then the number within it.
+            """
+            known = Signal()
+            kind = Signal(MsrKind)
+            row = Signal(ROW_BITS)
+            pages = {}
+            for msr in MSRS:
+                pages.setdefault(msr.number >> 12, []).append(msr)
+            for i, (msr_page, msrs) in enumerate(pages.items()):
+                with (m.If if i == 0 else m.Elif)(number[12:] == msr_page):
+                    with m.Switch(number[:12]):
+                        for msr in msrs:
+                            with m.Case(msr.number & 0xFFF):
+                                m.d.comb += [known.eq(1), kind.eq(msr.kind)]
+                                if msr.kind == MsrKind.ELEMENT:
+                                    m.d.comb += row.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
+                                elif msr.kind == MsrKind.CONSTANT:
+                                    m.d.comb += row.eq(constant_row(msr.number))
+            is_msr_op = (op_in == Op.RDMSR) | (op_in == Op.WRMSR)
+            m.d.sync += [
+                msr_known.eq(known),
+                msr_kind.eq(kind),
+                element.eq(Mux(is_msr_op, row, number[:ID_BITS])),
+            ]
 
         m.d.comb += [state.wr_id.eq(element), state.wr_value.eq(value)]
 
@@ -291,6 +303,8 @@ class VmxUnit(wiring.Component):
             m.d.comb += field_value.eq(one_word[:16])
         with m.Else():
             m.d.comb += field_value.eq(one_word)
+
+        high_word = dec.word | 1  # the upper word of a pair, which starts at an even word
 
         # VMWRITE data as the field stores it (SDM 24.11.2).
         write_word = Signal(32)
@@ -413,11 +427,13 @@ class VmxUnit(wiring.Component):
                     m.d.sync += [
                         op.eq(self.req.op),
                         size.eq(self.req.size),
-                        index.eq(operand),
                         value.eq(self.req.value),
                         value_bad_address.eq(bad_address(self.req.value)),
                         value_is_vmxon_pointer.eq(self.req.value[12:32] == vmxon_page),
-                        value_sets_reserved_fc_bits.eq((self.req.value & ~FEATURE_CONTROL_VALID & (2**64 - 1)) != 0),
+                        value_sets_reserved_fc_bits.eq(
+                            bits_set(self.req.value[:32], ~FEATURE_CONTROL_VALID & (2**32 - 1))
+                            | (self.req.value[32:] != 0)  # shared with bad_address
+                        ),
                         lookup_hit.eq(cache.hit),
                         lookup_entry.eq(cache.hit_entry),
                         lookup_victim.eq(cache.victim),
@@ -612,7 +628,7 @@ class VmxUnit(wiring.Component):
                 with m.If(region.done):
                     with m.If(dec.pair & (size == OperandSize.S64)):
                         m.d.sync += r_value[:32].eq(region.rdata)  # the low word, kept for RESPOND
-                        issue(RegionCommand.READ_WORD, "FIELD_READ_HIGH", page_=_PageSource.TARGET, word=dec.word + 1)
+                        issue(RegionCommand.READ_WORD, "FIELD_READ_HIGH", page_=_PageSource.TARGET, word=high_word)
                     with m.Elif(dec.width == FieldWidth.W16):
                         respond(Status.SUCCEED, result=region.rdata[:16])
                     with m.Else():
@@ -630,7 +646,7 @@ class VmxUnit(wiring.Component):
                             RegionCommand.WRITE_WORD,
                             "FIELD_WRITE_HIGH",
                             page_=_PageSource.TARGET,
-                            word=dec.word + 1,
+                            word=high_word,
                             wdata=_WriteSource.FIELD_HIGH,
                         )
                     with m.Else():
