@@ -11,9 +11,9 @@ hardware does:
 - FETCH: a Wishbone read at pc; the register file reads rs1 and rs2 with the
   fields of the word on the bus, in the cycle the read ends.
 - DECODE: the decoder's output, rs1, rs2 and the ALU's second operand (imm or
-  rs2, already inverted for a subtraction) are registered.
-- EXECUTE: one carry chain (the ALU), the branch decision, pc + imm, pc + 4,
-  the CSR read, the trap checks (illegal, misaligned, ECALL/EBREAK); the
+  rs2, already inverted for a subtraction) are registered; next_pc := pc + 4.
+- EXECUTE: one carry chain (the ALU), the branch decision, pc + imm (the adder
+  that made pc + 4 in DECODE), the CSR read, the trap checks (illegal, misaligned, ECALL/EBREAK); the
   results land in registers.
 - then, as the instruction needs: MEMORY (the load or store), SHIFT (one bit a
   cycle), CSR_MODIFY (the CSR is written here), UNIT_REQUEST/UNIT_RESPONSE
@@ -153,7 +153,7 @@ class Core(wiring.Component):
         result = Signal(32)  # rd's value (Result.RESULT), the shifter, a load's word, a VMX request's value[31:0]
         address = Signal(32)  # rs1 + b: the sum, a load/store address, a CSR source
         less = Signal()
-        next_pc = Signal(32)
+        next_pc = Signal(32)  # pc + 4 from DECODE on; EXECUTE may replace it with a jump's target
         writes_rd = Signal()
         shift_count = Signal(5)
         branch_taken = Signal()
@@ -185,9 +185,10 @@ class Core(wiring.Component):
             alu.unsigned.eq(dec.unsigned),
             alu.logic_op.eq(dec.logic),
         ]
-        pc_4 = Cat(pc[:2], pc[2:] + 1)
+        # One adder for pc: pc + 4 in DECODE (into next_pc), pc + imm in EXECUTE.
+        pc_offset = Signal(32, init=4)
         pc_imm = Signal(32)
-        m.d.comb += pc_imm.eq(pc + dec.imm)
+        m.d.comb += pc_imm.eq(pc + pc_offset)
         taken = Mux(funct3[2], alu.less, alu.equal) ^ funct3[0]
         # Alignment needs only the low two bits of rs1 + imm (pc is always aligned).
         low_bits = Signal(2)
@@ -214,7 +215,7 @@ class Core(wiring.Component):
             with m.Case(Computed.PC_IMM):
                 m.d.comb += computed.eq(pc_imm)
             with m.Case(Computed.PC_4):
-                m.d.comb += computed.eq(pc_4)
+                m.d.comb += computed.eq(next_pc)
             with m.Case(Computed.CSR):
                 m.d.comb += computed.eq(csr.read_data)
 
@@ -360,17 +361,18 @@ class Core(wiring.Component):
                         )
                     ),
                     cpuid_leaf.eq(leaf),
+                    next_pc.eq(pc_imm),
                     set_phase.eq(0),
                 ]
                 m.next = "EXECUTE"
 
             with m.State("EXECUTE"):
+                m.d.comb += pc_offset.eq(dec.imm)
                 m.d.sync += [
                     result.eq(computed),
                     address.eq(alu.sum),
                     less.eq(alu.less),
                     writes_rd.eq(dec.writes_rd),
-                    next_pc.eq(pc_4),
                     shift_count.eq(b[:5]),
                 ]
                 m.next = "WRITE_BACK"
