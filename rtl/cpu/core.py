@@ -252,7 +252,8 @@ class Core(wiring.Component):
         # The value replicated into the lanes it does not use (sel tells the slave which lanes count).
         m.d.comb += store_data.eq(lanes)
 
-        # A load's word, shifted down and extended as mem_funct3 says.
+        # A load's word, shifted down and extended as mem_funct3 says (WORD, and so the result
+        # register as it is, for every instruction but loads and stores).
         load_byte = result.word_select(offset, 8)
         load_half = result.word_select(offset[1], 16)
         unsigned_load = dec.mem_funct3[2]
@@ -265,17 +266,9 @@ class Core(wiring.Component):
             with m.Default():
                 m.d.comb += loaded.eq(result)
 
-        # rd's value, chosen in WRITE_BACK among registers.
+        # rd's value, chosen in WRITE_BACK among registers. SLT(U) left 0 in result.
         written = Signal(32)
-        with m.Switch(dec.result):
-            with m.Case(Result.RESULT):
-                m.d.comb += written.eq(result)
-            with m.Case(Result.SUM):
-                m.d.comb += written.eq(address)
-            with m.Case(Result.LESS):
-                m.d.comb += written.eq(less)
-            with m.Case(Result.LOAD):
-                m.d.comb += written.eq(loaded)
+        m.d.comb += written.eq(Mux(dec.result == Result.SUM, address, loaded) | (less & (dec.result == Result.LESS)))
 
         # -- The bus --------------------------------------------------------------------------
         bus = self.bus

@@ -75,10 +75,9 @@ class Kind(enum.Enum, shape=4):
 class Result(enum.Enum, shape=2):
     """Where WRITE_BACK takes rd's value from (all registers: nothing long before the register file)."""
 
-    RESULT = 0  # the result register: logic, LUI, AUIPC, links, CPUID, shifts, CSRs, the unit, IN
+    RESULT = 0  # the result register (a load's word shifted down and extended as mem_funct3 says)
     SUM = 1  # rs1 + b or rs1 - b (the address register)
-    LESS = 2  # the comparison (SLT, SLTU)
-    LOAD = 3  # the loaded word (in the result register), shifted down and extended
+    LESS = 2  # the comparison (SLT, SLTU) in bit 0, the result register (0) in bits 31:1
 
 
 class Computed(enum.Enum, shape=3):
@@ -243,7 +242,6 @@ class Decoder(wiring.Component):
                     d.mem_funct3.eq(funct3),
                     d.b_imm.eq(1),
                     d.writes_rd.eq(1),
-                    d.result.eq(Result.LOAD),
                 ]
             with m.Case(Opcode.STORE):
                 m.d.comb += [
@@ -269,7 +267,12 @@ class Decoder(wiring.Component):
                     with m.Case(0b001, 0b101):
                         m.d.comb += d.computed.eq(Computed.RS1)
                     with m.Case(0b010, 0b011):
-                        m.d.comb += [d.result.eq(Result.LESS), d.subtract.eq(1), d.unsigned.eq(funct3[0])]
+                        m.d.comb += [
+                            d.result.eq(Result.LESS),
+                            d.computed.eq(Computed.ZERO),
+                            d.subtract.eq(1),
+                            d.unsigned.eq(funct3[0]),
+                        ]
                     with m.Case(0b100):
                         m.d.comb += d.logic.eq(Logic.XOR)
                     with m.Case(0b110):

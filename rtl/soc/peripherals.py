@@ -134,15 +134,9 @@ class Timer(wiring.Component):
         with m.Switch(offset):
             for addr, (register, half) in registers.items():
                 with m.Case(addr):
+                    m.d.comb += self.bus.dat_r.eq(register.word_select(half, 32))
                     with m.If(self.bus.cyc & self.bus.stb & self.bus.we & ~ack):
                         m.d.sync += register.word_select(half, 32).eq(self.bus.dat_w)
-        # Reads: the first mux level picks mtime[i] or mtimecmp[i], the pair the MTIP comparison
-        # feeds to carry cell i, so on the iCE40 each such LUT packs with that carry cell instead of
-        # the carry taking a logic cell of its own. The two registers differ in offset bit 15.
-        mtime_bit = (TIMER_MTIME - TIMER.base).bit_length() - 1
-        assert (TIMER_MTIME - TIMER.base) >> mtime_bit == 1 and not (TIMER_MTIMECMP - TIMER.base) >> mtime_bit
-        chosen = Mux(offset[mtime_bit], self.mtime, mtimecmp).word_select(offset[2], 32)
-        m.d.comb += self.bus.dat_r.eq(Mux(offset.matches(*registers), chosen, 0))
         return m
 
 
