@@ -62,6 +62,8 @@ class VmcsCache(wiring.Component):
         The entry the tag commands below act on (same cycle, effect at the next edge).
     install : In(1)
         Entry becomes valid for ``install_page`` with ``install_launch``, clean.
+        Those two are not registered with the command: hold them until the
+        command takes effect (the cycle after ``install``).
     invalidate, invalidate_all, touch, mark_dirty, mark_clean : In(1)
     set_launch : In(1)
         Launch state := ``launch`` (also marks the entry dirty).
@@ -136,7 +138,7 @@ class VmcsCache(wiring.Component):
         cmd_entry = Signal.like(self.cmd_entry)
         install, invalidate, invalidate_all, touch = Signal(), Signal(), Signal(), Signal()
         mark_dirty, mark_clean, set_launch = Signal(), Signal(), Signal()
-        install_page, install_launch, launch = Signal.like(self.install_page), Signal(2), Signal(2)
+        launch = Signal(2)
         m.d.sync += [
             cmd_entry.eq(self.cmd_entry),
             install.eq(self.install),
@@ -146,8 +148,6 @@ class VmcsCache(wiring.Component):
             mark_dirty.eq(self.mark_dirty),
             mark_clean.eq(self.mark_clean),
             set_launch.eq(self.set_launch),
-            install_page.eq(self.install_page),
-            install_launch.eq(self.install_launch),
             launch.eq(self.launch),
         ]
 
@@ -155,8 +155,8 @@ class VmcsCache(wiring.Component):
         with m.If(install):
             m.d.sync += [
                 target.valid.eq(1),
-                target.page.eq(install_page),
-                target.launch.eq(install_launch),
+                target.page.eq(self.install_page),
+                target.launch.eq(self.install_launch),
                 target.dirty.eq(0),
             ]
         with m.If(set_launch):

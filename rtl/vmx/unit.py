@@ -168,6 +168,9 @@ class VmxUnit(wiring.Component):
             checker.in_smm.eq(in_smm),
             state.in_vmx.eq(in_vmx),
             cache.lookup_page.eq(self.req.value[12:32]),
+            # A fill installs the region the operand names, with the launch state it read.
+            cache.install_page.eq(page),
+            cache.install_launch.eq(region.fill_launch),
         ]
         with m.If(region.owns_cache):
             m.d.comb += [
@@ -572,8 +575,6 @@ class VmxUnit(wiring.Component):
                     m.d.comb += [
                         cache.cmd_entry.eq(target),
                         cache.install.eq(1),
-                        cache.install_page.eq(page),
-                        cache.install_launch.eq(region.fill_launch),
                         cache.touch.eq(1),
                     ]
                     m.d.sync += [current_valid.eq(1), current.eq(target)]
