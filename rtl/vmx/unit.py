@@ -127,6 +127,7 @@ class VmxUnit(wiring.Component):
         current_valid = Signal()
         current = Signal(entry_bits)
         current_tag = cache.tags[current]
+        current_page = Signal(PAGE_BITS)  # current_tag.page, kept apart for VMPTRST
         feature_control = Signal(3)
         in_smm = Const(0)  # SMM arrives with the SMM capability
 
@@ -346,7 +347,7 @@ class VmxUnit(wiring.Component):
                         )
 
                 with m.Case(Op.VMPTRST):
-                    pointer = Mux(current_valid, Cat(Const(0, 12), current_tag.page), 2**64 - 1)
+                    pointer = Mux(current_valid, Cat(Const(0, 12), current_page), 2**64 - 1)
                     respond(Status.SUCCEED, result=pointer)
 
                 with m.Case(Op.VMCLEAR):
@@ -553,7 +554,7 @@ class VmxUnit(wiring.Component):
                         vmfail(VmError.VMPTRLD_INCORRECT_REVISION)
                     with m.Elif(target_hit):
                         m.d.comb += [cache.cmd_entry.eq(target), cache.touch.eq(1)]
-                        m.d.sync += [current_valid.eq(1), current.eq(target)]
+                        m.d.sync += [current_valid.eq(1), current.eq(target), current_page.eq(page)]
                         respond(Status.SUCCEED)
                     with m.Elif(target_tag.valid & target_tag.dirty):
                         issue(
@@ -577,7 +578,7 @@ class VmxUnit(wiring.Component):
                         cache.install.eq(1),
                         cache.touch.eq(1),
                     ]
-                    m.d.sync += [current_valid.eq(1), current.eq(target)]
+                    m.d.sync += [current_valid.eq(1), current.eq(target), current_page.eq(page)]
                     respond(Status.SUCCEED)
 
             with m.State("VMCLEAR_WRITE_BACK"):
