@@ -185,10 +185,9 @@ class Core(wiring.Component):
             alu.unsigned.eq(dec.unsigned),
             alu.logic_op.eq(dec.logic),
         ]
-        # One adder for pc: pc + 4 in DECODE (into next_pc), pc + imm in EXECUTE.
-        pc_offset = Signal(32, init=4)
+        # One adder for pc: pc + 4 in DECODE (into next_pc; FETCH sets imm to 4), pc + imm in EXECUTE.
         pc_imm = Signal(32)
-        m.d.comb += pc_imm.eq(pc + pc_offset)
+        m.d.comb += pc_imm.eq(pc + dec.imm)
         taken = Mux(funct3[2], alu.less, alu.equal) ^ funct3[0]
         # Alignment needs only the low two bits of rs1 + imm (pc is always aligned).
         low_bits = Signal(2)
@@ -336,6 +335,8 @@ class Core(wiring.Component):
                 with m.Elif(bus.ack):
                     m.d.sync += ir.eq(bus.dat_r)
                     m.next = "DECODE"
+                # DECODE's pc + imm is pc + 4.
+                m.d.sync += dec.imm.eq(4)
 
             with m.State("DECODE"):
                 decoded = decoder.decoded
@@ -360,7 +361,6 @@ class Core(wiring.Component):
                 m.next = "EXECUTE"
 
             with m.State("EXECUTE"):
-                m.d.comb += pc_offset.eq(dec.imm)
                 m.d.sync += [
                     result.eq(computed),
                     address.eq(alu.sum),
