@@ -47,13 +47,14 @@ class MachineState(wiring.Component):
     Latency: reads (of an element, or of a constant MSR's row) take 1 cycle
     (``rd_data`` holds while ``rd_en`` is low); a write takes effect at the
     next edge; a read of the row written in the same cycle returns an
-    undefined value (``bram.registered_read``). The write rules are combinational: present ``wr_id`` and
-    ``wr_value``, read ``wr_fault``; assert ``wr_en``
-    (in that cycle or a later one, with the same id and value) to store the
-    value with the rules' forced bits applied. ``wr_en`` stores even when
-    ``wr_fault`` is high: the caller decides. After reset
-    the block restores the power-up values, one element per cycle, with
-    ``ready`` low (``len(ELEMENTS)`` cycles).
+    undefined value (``bram.registered_read``). The write rules are
+    combinational: present ``wr_id`` and ``wr_value``, read ``wr_fault``;
+    assert ``wr_en`` (in that cycle or a later one, with the same id and
+    value) to store the value with the rules' forced bits applied. Only a
+    value that passes the rules may be stored: ``wr_en`` with ``wr_fault``
+    high stores an undefined value (a value wider than the element is not
+    cut to its width). After reset the block restores the power-up values,
+    one element per cycle, with ``ready`` low (``len(ELEMENTS)`` cycles).
 
     Members
     -------
@@ -125,7 +126,6 @@ class MachineState(wiring.Component):
 
         # Write rules, one case per element, generated from the table.
         value = self.wr_value
-        stored = Signal(64)
         with m.Switch(self.wr_id):
             for i, e in enumerate(ELEMENTS):
                 with m.Case(i):
@@ -142,12 +142,15 @@ class MachineState(wiring.Component):
                         fault = fault | pg_without_pe | nw_without_cd
                     if e.vmx_fixed:
                         fault = fault | (self.in_vmx & ~fixed_ok(value, *e.vmx_fixed))
-                    m.d.comb += [
-                        self.wr_fault.eq(fault),
-                        stored.eq((value | e.force1) & ~e.force0 & e.mask),
-                    ]
+                    m.d.comb += self.wr_fault.eq(fault)
             with m.Default():
                 m.d.comb += self.wr_fault.eq(1)
+        # A value that passes the rules has no bit above the element's width: only the
+        # forced bits change what is stored.
+        stored = value
+        for i, e in enumerate(ELEMENTS):
+            if e.force1 or e.force0:
+                stored = Mux(self.wr_id == i, (value | e.force1) & ~e.force0, stored)
 
         # One write path: the restore walk after reset, or a checked write.
         w_en = Signal()
@@ -179,8 +182,9 @@ class MachineState(wiring.Component):
         cr0_fixed = Signal()
         cr4_fixed = Signal()
         # A mirror is a function of its element's value; it is computed from the written
-        # value itself (none of these elements has forced bits), not from the stored-value
-        # multiplexer, and from the power-up value (a constant) during the restore walk.
+        # value itself (none of these elements has forced bits, and a value that passes the
+        # rules fits the element), not from the stored-value multiplexer, and from the
+        # power-up value (a constant) during the restore walk.
         mirrors = {
             "cr0": [
                 (self.cr0_pe, lambda v: bits_set(v, CR0.PE)),
@@ -202,7 +206,7 @@ class MachineState(wiring.Component):
             with m.If(restoring & (restore_id == element_id(name))):
                 m.d.sync += [mirror.eq(new(Const(element.reset, 64))) for mirror, new in pairs]
             with m.Elif(self.wr_en & (self.wr_id == element_id(name))):
-                m.d.sync += [mirror.eq(new(self.wr_value & element.mask)) for mirror, new in pairs]
+                m.d.sync += [mirror.eq(new(self.wr_value)) for mirror, new in pairs]
         m.d.comb += [
             self.vm86.eq(bits_set(rflags, RFLAGS.VM)),
             self.cr0_cr4_fixed_ok.eq(cr0_fixed & cr4_fixed),
