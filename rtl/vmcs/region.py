@@ -62,7 +62,7 @@ class RegionPort(wiring.Component):
     fill_launch : Out(2)
         With ``done`` of FILL: the launch state, bits 1:0 of the launch word read.
     owns_cache : Out(1)
-    cache_rd_slot, cache_rd_en, cache_wr_slot, cache_wr_data, cache_wr_en : Out
+    cache_rd_slot, cache_rd_en, cache_wr_slot, cache_wr_word, cache_wr_en : Out
     cache_rd_data : In(64)
     bus : Out(wishbone.Signature(addr_width=30))
     """
@@ -86,7 +86,7 @@ class RegionPort(wiring.Component):
                 "cache_rd_en": Out(1),
                 "cache_rd_data": In(64),
                 "cache_wr_slot": Out(SLOT_BITS),
-                "cache_wr_data": Out(64),
+                "cache_wr_word": Out(32),
                 "cache_wr_en": Out(2),
                 "bus": Out(WishboneSignature(addr_width=30)),
             }
@@ -134,7 +134,7 @@ class RegionPort(wiring.Component):
                     word.eq(IMAGE_FIRST_WORD + image_word),
                     master.start.eq(1),
                     self.cache_wr_slot.eq(image_word[1:]),
-                    self.cache_wr_data.eq(Cat(master.dat_r, master.dat_r)),
+                    self.cache_wr_word.eq(master.dat_r),
                 ]
                 with m.If(master.done):
                     m.d.comb += self.cache_wr_en.eq(1 << image_word[0])

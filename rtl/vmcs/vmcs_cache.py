@@ -9,7 +9,7 @@ else the least recently *touched* one (an entry is touched when it becomes
 current).
 """
 
-from amaranth import Array, Module, Signal
+from amaranth import Array, Cat, Module, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -49,9 +49,9 @@ class VmcsCache(wiring.Component):
     rd_entry, rd_slot, rd_en : In
     rd_data : Out(64)
     wr_entry, wr_slot : In
-    wr_data : In(64)
+    wr_word : In(32)
     wr_en : In(2)
-        Halves to write: bit 0 is bits 31:0, bit 1 bits 63:32.
+        Halves to write ``wr_word`` to: bit 0 is bits 31:0, bit 1 bits 63:32.
     tags : Out(array of Tag)
     lookup_page : In(PAGE_BITS)
     hit, hit_entry : Out
@@ -83,7 +83,7 @@ class VmcsCache(wiring.Component):
                 "rd_data": Out(64),
                 "wr_entry": In(e),
                 "wr_slot": In(SLOT_BITS),
-                "wr_data": In(64),
+                "wr_word": In(32),
                 "wr_en": In(2),
                 "tags": Out(data.ArrayLayout(Tag, entries)),
                 "lookup_page": In(PAGE_BITS),
@@ -115,7 +115,7 @@ class VmcsCache(wiring.Component):
         m.d.comb += [
             self.rd_data.eq(rd_data),
             wr.addr.eq((self.wr_entry << SLOT_BITS) | self.wr_slot),
-            wr.data.eq(self.wr_data),
+            wr.data.eq(Cat(self.wr_word, self.wr_word)),
             wr.en.eq(self.wr_en),
         ]
 

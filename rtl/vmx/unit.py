@@ -147,16 +147,24 @@ class VmxUnit(wiring.Component):
         r_vector = Signal(8)
         r_value = Signal(64)
         r_source = Signal(_ValueSource)
+        write_high_pending = Signal()  # RESPOND writes the upper word of an on-die VMWRITE pair
         target = Signal(entry_bits)  # the cache entry a multi-cycle sequence works on
         target_hit = Signal()
         target_tag = cache.tags[target]
+
+        # VMWRITE data as the field stores it (SDM 24.11.2).
+        write_word = Signal(32)
+        m.d.comb += write_word.eq(Mux(dec.width == FieldWidth.W16, value[:16], value[:32]))
+        write_high = Signal(32)  # the upper word of a full 64-bit/natural write
+        m.d.comb += write_high.eq(Mux(size == OperandSize.S64, value[32:], 0))
 
         # Cache data ports: the region port during fill/write-back, the checker
         # while it walks, else the instruction engine (these defaults).
         eng_rd_slot = Signal.like(cache.rd_slot)
         eng_rd_en = Signal()
         eng_wr_slot = Signal.like(cache.wr_slot)
-        eng_wr_data = Signal(64)
+        eng_wr_word = Signal(32)
+        m.d.comb += eng_wr_word.eq(write_word)  # RESPOND overrides it
         eng_wr_en = Signal(2)
         checking = Signal()
         m.d.comb += [
@@ -178,7 +186,7 @@ class VmxUnit(wiring.Component):
                 cache.rd_slot.eq(region.cache_rd_slot),
                 cache.rd_en.eq(region.cache_rd_en),
                 cache.wr_slot.eq(region.cache_wr_slot),
-                cache.wr_data.eq(region.cache_wr_data),
+                cache.wr_word.eq(region.cache_wr_word),
                 cache.wr_en.eq(region.cache_wr_en),
             ]
         with m.Else():
@@ -186,13 +194,19 @@ class VmxUnit(wiring.Component):
                 cache.rd_slot.eq(Mux(checking, checker.rd_slot, eng_rd_slot)),
                 cache.rd_en.eq(Mux(checking, checker.rd_en, eng_rd_en)),
                 cache.wr_slot.eq(eng_wr_slot),
-                cache.wr_data.eq(eng_wr_data),
+                cache.wr_word.eq(eng_wr_word),
                 cache.wr_en.eq(eng_wr_en),
             ]
 
         # -- helpers that emit the statements of an outcome -------------------
         def respond(status, *, error=0, vector=0, result=None, source=_ValueSource.REGISTER):
-            m.d.sync += [r_status.eq(status), r_error.eq(error), r_vector.eq(vector), r_source.eq(source)]
+            m.d.sync += [
+                r_status.eq(status),
+                r_error.eq(error),
+                r_vector.eq(vector),
+                r_source.eq(source),
+                write_high_pending.eq(0),
+            ]
             if result is not None:
                 m.d.sync += r_value.eq(result)
             m.next = "RESPOND"
@@ -310,11 +324,6 @@ class VmxUnit(wiring.Component):
 
         high_word = dec.word | 1  # the upper word of a pair, which starts at an even word
 
-        # VMWRITE data as the field stores it (SDM 24.11.2).
-        write_word = Signal(32)
-        m.d.comb += write_word.eq(Mux(dec.width == FieldWidth.W16, value[:16], value[:32]))
-        write_high = Signal(32)  # the upper word of a full 64-bit/natural write
-        m.d.comb += write_high.eq(Mux(size == OperandSize.S64, value[32:], 0))
         with m.Switch(bus_wdata_src):
             with m.Case(_WriteSource.LAUNCH):
                 m.d.comb += region.wdata.eq(bus_launch)
@@ -392,19 +401,16 @@ class VmxUnit(wiring.Component):
                     with m.Elif(op == Op.VMREAD):
                         respond(Status.SUCCEED, source=_ValueSource.CACHE_FIELD)
                     with m.Else():
+                        # The component's word now (the lower word of a pair, which is in
+                        # half 0); the upper word of a pair in RESPOND.
                         m.d.comb += [
                             eng_wr_slot.eq(dec.slot),
+                            eng_wr_en.eq(Mux(dec.half, 0b10, 0b01)),
                             cache.cmd_entry.eq(current),
                             cache.mark_dirty.eq(1),
                         ]
-                        with m.If(dec.pair):
-                            m.d.comb += [eng_wr_data.eq(Cat(value[:32], write_high)), eng_wr_en.eq(0b11)]
-                        with m.Else():
-                            m.d.comb += [
-                                eng_wr_data.eq(Cat(write_word, write_word)),
-                                eng_wr_en.eq(Mux(dec.half, 0b10, 0b01)),
-                            ]
                         respond(Status.SUCCEED)
+                        m.d.sync += write_high_pending.eq(dec.pair)
 
                 with m.Case(Op.VMLAUNCH, Op.VMRESUME):
                     launch = current_tag.launch
@@ -667,16 +673,17 @@ class VmxUnit(wiring.Component):
                         respond(Status.ENTRY_NOT_IMPLEMENTED)
 
             with m.State("RESPOND"):
+                # Cache writes that complete the outcome (idempotent while we wait).
                 with m.If(r_status == Status.FAIL_VALID):
-                    error_word = Signal(32)
                     m.d.comb += [
-                        error_word.eq(r_error),
                         eng_wr_slot.eq(_ERROR_FIELD.slot),
-                        eng_wr_data.eq(Cat(error_word, error_word)),
+                        eng_wr_word.eq(r_error),
                         eng_wr_en.eq(1 << _ERROR_FIELD.half),
                         cache.cmd_entry.eq(current),
                         cache.mark_dirty.eq(1),
                     ]
+                with m.Elif(write_high_pending):
+                    m.d.comb += [eng_wr_slot.eq(dec.slot), eng_wr_word.eq(write_high), eng_wr_en.eq(0b10)]
                 m.d.comb += [
                     self.resp.valid.eq(1),
                     self.resp.status.eq(r_status),
