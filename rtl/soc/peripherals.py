@@ -85,10 +85,20 @@ class Finisher(wiring.Component):
         High from the cycle after the finishing write on.
     code : Out(16)
         0 on success.
+    failed : Out(1)
+        ``done`` with a non-zero ``code``: a board that only shows pass or fail
+        uses this one bit, and synthesis drops ``code``.
     """
 
     def __init__(self, *, addr_width: int = 30):
-        super().__init__({"bus": In(WishboneSignature(addr_width=addr_width)), "done": Out(1), "code": Out(16)})
+        super().__init__(
+            {
+                "bus": In(WishboneSignature(addr_width=addr_width)),
+                "done": Out(1),
+                "code": Out(16),
+                "failed": Out(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -98,7 +108,7 @@ class Finisher(wiring.Component):
             with m.If(data == FINISHER_PASS):
                 m.d.sync += [self.done.eq(1), self.code.eq(0)]
             with m.Elif((data[:16] == 0x3333) & (data[16:] != 0)):
-                m.d.sync += [self.done.eq(1), self.code.eq(data[16:])]
+                m.d.sync += [self.done.eq(1), self.code.eq(data[16:]), self.failed.eq(1)]
         return m
 
 

@@ -57,6 +57,9 @@ class Soc(wiring.Component):
     leds : Out(8)
     done, code : Out
         The test finisher: the run ended, with this code (0 = success).
+    failed : Out(1)
+        The run ended with a non-zero code (``done & (code != 0)`` as one
+        register: a board's failure LED needs no more).
     hold : In(1)
         Keeps the core in reset (the rest runs): simulation loads RAM meanwhile.
     load_en, load_addr, load_data : In
@@ -94,6 +97,7 @@ class Soc(wiring.Component):
                 "leds": Out(8),
                 "done": Out(1),
                 "code": Out(16),
+                "failed": Out(1),
                 "hold": In(1),
                 "load_en": In(1),
                 "load_addr": In(range(ram_size // 4)),
@@ -146,6 +150,7 @@ class Soc(wiring.Component):
             self.leds.eq(post.leds),
             self.done.eq(finisher.done),
             self.code.eq(finisher.code),
+            self.failed.eq(finisher.failed),
             ram.load_en.eq(self.load_en),
             ram.load_addr.eq(self.load_addr),
             ram.load_data.eq(self.load_data),

@@ -10,8 +10,8 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from vmxu.rtl.arch.soc import TIMER, TIMER_MTIME, TIMER_MTIMECMP
-from vmxu.rtl.soc.peripherals import Timer
+from vmxu.rtl.arch.soc import FINISHER, FINISHER_PASS, TIMER, TIMER_MTIME, TIMER_MTIMECMP, finisher_fail
+from vmxu.rtl.soc.peripherals import Finisher, Timer
 from vmxu.rtl.soc.uart import Uart
 
 SEED = 20261126
@@ -25,12 +25,32 @@ def simulate(dut, testbench) -> None:
     sim.run()
 
 
+# --- finisher -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "outcome"),
+    [(FINISHER_PASS, (1, 0, 0)), (finisher_fail(7), (1, 7, 1)), (0x3333, (1, 9, 1)), (0x1234, (1, 9, 1))],
+)
+def test_finisher_takes_the_first_finishing_write(first, outcome):
+    """``outcome`` is (done, code, failed) after ``first`` and then a failure with code 9."""
+    finisher = Finisher()
+
+    async def testbench(ctx):
+        await bus_access(ctx, finisher.bus, FINISHER.base, first, base=FINISHER.base)
+        await bus_access(ctx, finisher.bus, FINISHER.base, finisher_fail(9), base=FINISHER.base)
+        assert (ctx.get(finisher.done), ctx.get(finisher.code), ctx.get(finisher.failed)) == outcome
+
+    simulate(finisher, testbench)
+
+
 # --- timer ---------------------------------------------------------------------------------------
 
 
-async def bus_access(ctx, bus, address: int, data: int | None = None) -> int:
-    """One Wishbone cycle to the byte ``address``: a write of ``data``, or a read; returns dat_r at ACK."""
-    ctx.set(bus.adr, (address - TIMER.base) >> 2)
+async def bus_access(ctx, bus, address: int, data: int | None = None, *, base: int = TIMER.base) -> int:
+    """One Wishbone cycle to the byte ``address`` of a device at ``base``: a write of ``data``, or a read; returns
+    dat_r at ACK."""
+    ctx.set(bus.adr, (address - base) >> 2)
     ctx.set(bus.we, data is not None)
     ctx.set(bus.dat_w, data or 0)
     ctx.set(bus.sel, 0b1111)
