@@ -51,11 +51,9 @@ class RegionPort(wiring.Component):
     word : In(WORD_BITS)
         The word of READ_WORD/WRITE_WORD.
     wdata : In(32)
-        WRITE_WORD data.
+        WRITE_WORD data; WRITE_BACK: the launch word to write.
     entry : In
         The cache entry of FILL/WRITE_BACK.
-    launch : In(2)
-        WRITE_BACK: the launch word to write.
     done : Out(1)
     rdata : Out(32)
         With ``done`` of READ_WORD: the word read.
@@ -77,7 +75,6 @@ class RegionPort(wiring.Component):
                 "word": In(WORD_BITS),
                 "wdata": In(32),
                 "entry": In(entry_bits),
-                "launch": In(2),
                 "done": Out(1),
                 "rdata": Out(32),
                 "fill_launch": Out(2),
@@ -99,6 +96,8 @@ class RegionPort(wiring.Component):
 
         word = Signal(_PAGE_WORD_BITS)  # word of the access under way within the 4-KiB page
         m.d.comb += master.adr.eq(Cat(word, self.page))
+        # Defaults, which the states below override: the command's word and data.
+        m.d.comb += [word.eq(self.word), master.dat_w.eq(self.wdata)]
         # The image word n is cache slot n // 2, half n % 2.
         image_word = Signal(range(_IMAGE_WORDS + 1))
         m.d.comb += self.rdata.eq(master.dat_r)
@@ -109,10 +108,8 @@ class RegionPort(wiring.Component):
                     with m.Switch(self.cmd):
                         with m.Case(RegionCommand.READ_WORD, RegionCommand.WRITE_WORD):
                             m.d.comb += [
-                                word.eq(self.word),
                                 master.start.eq(1),
                                 master.we.eq(self.cmd == RegionCommand.WRITE_WORD),
-                                master.dat_w.eq(self.wdata),
                                 self.done.eq(master.done),
                             ]
                         with m.Case(RegionCommand.FILL):
@@ -174,7 +171,6 @@ class RegionPort(wiring.Component):
                     word.eq(LAUNCH_WORD),
                     master.start.eq(1),
                     master.we.eq(1),
-                    master.dat_w.eq(self.launch),
                     self.done.eq(master.done),
                 ]
                 with m.If(master.done):

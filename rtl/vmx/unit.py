@@ -68,7 +68,7 @@ class _PageSource(enum.Enum, shape=1):
 class _WriteSource(enum.Enum, shape=2):
     """The data of a WRITE_WORD."""
 
-    LAUNCH = 0  # the launch state ``bus_launch``, zero-extended
+    LAUNCH = 0  # the launch state ``bus_launch``, zero-extended (also WRITE_BACK's launch word)
     FIELD_LOW = 1  # VMWRITE data for the component's word
     FIELD_HIGH = 2  # VMWRITE data for the upper word of a full 64-bit/natural field
 
@@ -239,7 +239,6 @@ class VmxUnit(wiring.Component):
             region.cmd.eq(bus_cmd),
             region.page.eq(Mux(bus_page_src == _PageSource.OPERAND, page, target_tag.page)),
             region.word.eq(bus_word),
-            region.launch.eq(bus_launch),
         ]
         with m.If(region.done):
             m.d.sync += bus_start.eq(0)
