@@ -160,9 +160,9 @@ class VmxUnit(wiring.Component):
 
         # Cache data ports: the region port during fill/write-back, the checker
         # while it walks, else the instruction engine (these defaults).
-        eng_rd_slot = Signal.like(cache.rd_slot)
         eng_rd_en = Signal()
         eng_wr_slot = Signal.like(cache.wr_slot)
+        m.d.comb += eng_wr_slot.eq(dec.slot)  # RESPOND overrides it for the error field
         eng_wr_word = Signal(32)
         m.d.comb += eng_wr_word.eq(write_word)  # RESPOND overrides it
         eng_wr_en = Signal(2)
@@ -173,6 +173,7 @@ class VmxUnit(wiring.Component):
             region.cache_rd_data.eq(cache.rd_data),
             checker.rd_data.eq(cache.rd_data),
             region.entry.eq(target),
+            cache.cmd_entry.eq(target),  # tag commands act on the target, unless they name current
             checker.efer_lma.eq(state.efer_lma),
             checker.in_smm.eq(in_smm),
             state.in_vmx.eq(in_vmx),
@@ -191,7 +192,7 @@ class VmxUnit(wiring.Component):
             ]
         with m.Else():
             m.d.comb += [
-                cache.rd_slot.eq(Mux(checking, checker.rd_slot, eng_rd_slot)),
+                cache.rd_slot.eq(Mux(checking, checker.rd_slot, dec.slot)),
                 cache.rd_en.eq(Mux(checking, checker.rd_en, eng_rd_en)),
                 cache.wr_slot.eq(eng_wr_slot),
                 cache.wr_word.eq(eng_wr_word),
@@ -307,7 +308,7 @@ class VmxUnit(wiring.Component):
                 element.eq(Mux(is_msr_op, row, number[:ID_BITS])),
             ]
 
-        m.d.comb += [state.wr_id.eq(element), state.wr_value.eq(value)]
+        m.d.comb += [state.rd_id.eq(element), state.wr_id.eq(element), state.wr_value.eq(value)]
 
         # -- the on-die VMREAD result ------------------------------------------
         slot = cache.rd_data
@@ -403,7 +404,6 @@ class VmxUnit(wiring.Component):
                         # The component's word now (the lower word of a pair, which is in
                         # half 0); the upper word of a pair in RESPOND.
                         m.d.comb += [
-                            eng_wr_slot.eq(dec.slot),
                             eng_wr_en.eq(Mux(dec.half, 0b10, 0b01)),
                             cache.cmd_entry.eq(current),
                             cache.mark_dirty.eq(1),
@@ -426,6 +426,16 @@ class VmxUnit(wiring.Component):
                     with m.Else():
                         m.d.comb += checker.start.eq(1)
                         m.next = "ENTRY_CHECKS"
+
+        # The response's fields; they mean something while resp.valid is high (RESPOND).
+        m.d.comb += [self.resp.status.eq(r_status), self.resp.error.eq(r_error), self.resp.vector.eq(r_vector)]
+        with m.Switch(r_source):
+            with m.Case(_ValueSource.REGISTER):
+                m.d.comb += self.resp.value.eq(r_value)
+            with m.Case(_ValueSource.CACHE_FIELD):
+                m.d.comb += self.resp.value.eq(field_value)
+            with m.Case(_ValueSource.STATE):
+                m.d.comb += self.resp.value.eq(state.rd_data)
 
         with m.FSM(name="engine"):
             with m.State("IDLE"):
@@ -454,7 +464,7 @@ class VmxUnit(wiring.Component):
             with m.State("DISPATCH"):
                 # Read the field VMREAD names whatever the checks decide: a read changes
                 # nothing, and this keeps the checks off the block RAM's address path.
-                m.d.comb += [eng_rd_slot.eq(dec.slot), eng_rd_en.eq(op == Op.VMREAD)]
+                m.d.comb += eng_rd_en.eq(op == Op.VMREAD)
                 with m.Switch(op):
                     with m.Case(Op.VMXON):
                         with m.If(vmxon_ud):
@@ -501,7 +511,7 @@ class VmxUnit(wiring.Component):
                                 with m.Case(MsrKind.SMBASE):
                                     fault(Vector.GP)  # readable only in SMM
                                 with m.Case(MsrKind.ELEMENT, MsrKind.CONSTANT):
-                                    m.d.comb += [state.rd_id.eq(element), state.rd_en.eq(1)]
+                                    m.d.comb += state.rd_en.eq(1)
                                     respond(Status.OK, source=_ValueSource.STATE)
                         with m.Else():
                             with m.Switch(msr_kind):
@@ -521,7 +531,7 @@ class VmxUnit(wiring.Component):
                                     fault(Vector.GP)
 
                     with m.Case(Op.GET):
-                        m.d.comb += [state.rd_id.eq(element), state.rd_en.eq(1)]
+                        m.d.comb += state.rd_en.eq(1)
                         respond(Status.OK, source=_ValueSource.STATE)
 
                     with m.Case(Op.SET):
@@ -558,7 +568,7 @@ class VmxUnit(wiring.Component):
                     with m.If(~revision_ok(region.rdata)):
                         vmfail(VmError.VMPTRLD_INCORRECT_REVISION)
                     with m.Elif(target_hit):
-                        m.d.comb += [cache.cmd_entry.eq(target), cache.touch.eq(1)]
+                        m.d.comb += cache.touch.eq(1)
                         m.d.sync += [current_valid.eq(1), current.eq(target), current_page.eq(page)]
                         respond(Status.SUCCEED)
                     with m.Elif(target_tag.valid & target_tag.dirty):
@@ -573,13 +583,12 @@ class VmxUnit(wiring.Component):
 
             with m.State("VMPTRLD_WRITE_BACK"):
                 with m.If(region.done):
-                    m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
+                    m.d.comb += cache.mark_clean.eq(1)
                     issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=_PageSource.OPERAND)
 
             with m.State("VMPTRLD_FILL"):
                 with m.If(region.done):
                     m.d.comb += [
-                        cache.cmd_entry.eq(target),
                         cache.install.eq(1),
                         cache.touch.eq(1),
                     ]
@@ -588,13 +597,13 @@ class VmxUnit(wiring.Component):
 
             with m.State("VMCLEAR_WRITE_BACK"):
                 with m.If(region.done):
-                    m.d.comb += [cache.cmd_entry.eq(target), cache.mark_clean.eq(1)]
+                    m.d.comb += cache.mark_clean.eq(1)
                     issue(RegionCommand.WRITE_WORD, "VMCLEAR_LAUNCH", page_=_PageSource.OPERAND, word=LAUNCH_WORD)
 
             with m.State("VMCLEAR_LAUNCH"):
                 with m.If(region.done):
                     with m.If(target_hit):
-                        m.d.comb += [cache.cmd_entry.eq(target), cache.invalidate.eq(1)]
+                        m.d.comb += cache.invalidate.eq(1)
                         with m.If(current == target):
                             m.d.sync += current_valid.eq(0)
                     respond(Status.SUCCEED)
@@ -682,20 +691,8 @@ class VmxUnit(wiring.Component):
                         cache.mark_dirty.eq(1),
                     ]
                 with m.Elif(write_high_pending):
-                    m.d.comb += [eng_wr_slot.eq(dec.slot), eng_wr_word.eq(write_high), eng_wr_en.eq(0b10)]
-                m.d.comb += [
-                    self.resp.valid.eq(1),
-                    self.resp.status.eq(r_status),
-                    self.resp.error.eq(r_error),
-                    self.resp.vector.eq(r_vector),
-                ]
-                with m.Switch(r_source):
-                    with m.Case(_ValueSource.REGISTER):
-                        m.d.comb += self.resp.value.eq(r_value)
-                    with m.Case(_ValueSource.CACHE_FIELD):
-                        m.d.comb += self.resp.value.eq(field_value)
-                    with m.Case(_ValueSource.STATE):
-                        m.d.comb += self.resp.value.eq(state.rd_data)
+                    m.d.comb += [eng_wr_word.eq(write_high), eng_wr_en.eq(0b10)]
+                m.d.comb += self.resp.valid.eq(1)
                 # VMX outcomes write the six arithmetic flags (idempotent while we wait).
                 with m.Switch(r_status):
                     for status in (Status.SUCCEED, Status.FAIL_INVALID, Status.FAIL_VALID):
