@@ -95,11 +95,17 @@ class RegionPort(wiring.Component):
         wiring.connect(m, wiring.flipped(self.bus), master.bus)
 
         word = Signal(_PAGE_WORD_BITS)  # word of the access under way within the 4-KiB page
+        image_word = Signal(range(_IMAGE_WORDS + 1))  # the image word a fill or write-back is at
         m.d.comb += master.adr.eq(Cat(word, self.page))
-        # Defaults, which the states below override: the command's word and data.
-        m.d.comb += [word.eq(self.word), master.dat_w.eq(self.wdata)]
-        # The image word n is cache slot n // 2, half n % 2.
-        image_word = Signal(range(_IMAGE_WORDS + 1))
+        # Defaults, which the states below override: the command's word and data. The image
+        # word n is cache slot n // 2, half n % 2; the enables qualify the cache ports.
+        m.d.comb += [
+            word.eq(self.word),
+            master.dat_w.eq(self.wdata),
+            self.cache_rd_slot.eq(image_word[1:]),
+            self.cache_wr_slot.eq(image_word[1:]),
+            self.cache_wr_word.eq(master.dat_r),
+        ]
         m.d.comb += self.rdata.eq(master.dat_r)
 
         with m.FSM(name="region"):
@@ -130,8 +136,6 @@ class RegionPort(wiring.Component):
                     self.owns_cache.eq(1),
                     word.eq(IMAGE_FIRST_WORD + image_word),
                     master.start.eq(1),
-                    self.cache_wr_slot.eq(image_word[1:]),
-                    self.cache_wr_word.eq(master.dat_r),
                 ]
                 with m.If(master.done):
                     m.d.comb += self.cache_wr_en.eq(1 << image_word[0])
@@ -146,7 +150,6 @@ class RegionPort(wiring.Component):
             with m.State("WRITE_BACK_READ"):
                 m.d.comb += [
                     self.owns_cache.eq(1),
-                    self.cache_rd_slot.eq(image_word[1:]),
                     self.cache_rd_en.eq(1),
                 ]
                 m.next = "WRITE_BACK_WORD"

@@ -437,12 +437,14 @@ class VmxUnit(wiring.Component):
             with m.Case(_ValueSource.STATE):
                 m.d.comb += self.resp.value.eq(state.rd_data)
 
+        # A 32-bit operand holds 32 bits: the encoding register's upper half is not there.
+        operand = Mux(self.req.size == OperandSize.S64, self.req.index, self.req.index[:32])
+        m.d.comb += dec.encoding.eq(operand)  # decoded when dec.en is high (a request is accepted)
+
         with m.FSM(name="engine"):
             with m.State("IDLE"):
                 m.d.comb += self.req.ready.eq(state.ready)
                 with m.If(self.req.valid & state.ready):
-                    # A 32-bit operand holds 32 bits: the encoding register's upper half is not there.
-                    operand = Mux(self.req.size == OperandSize.S64, self.req.index, self.req.index[:32])
                     m.d.sync += [
                         op.eq(self.req.op),
                         size.eq(self.req.size),
@@ -457,7 +459,7 @@ class VmxUnit(wiring.Component):
                         lookup_entry.eq(cache.hit_entry),
                         lookup_victim.eq(cache.victim),
                     ]
-                    m.d.comb += [dec.en.eq(1), dec.encoding.eq(operand)]
+                    m.d.comb += dec.en.eq(1)
                     decode_msr(operand, self.req.op)
                     m.next = "DISPATCH"
 
