@@ -105,7 +105,7 @@ class IceBreakerTop(Elaboratable):
         _drive(m, "uart_tx", uart.tx, soc.uart_tx)
         m.d.comb += soc.uart_rx.eq(_sense(m, "uart_rx", uart.rx))
         _drive(m, "led_g", platform.request("led_g", 0, dir="-"), soc.leds[0])
-        failed = loader.error | (soc.done & (soc.code != 0))
+        failed = loader.error | soc.failed
         _drive(m, "led_r", platform.request("led_r", 0, dir="-"), failed)
         return m
 
