@@ -120,7 +120,7 @@ class BoardReport:
         out.append(f"  nextpnr's cells: {placed}")
         out.append("")
         if self.fmax_mhz is None:
-            out.append("Fmax: not reported (the design was not placed)")
+            out.append("Fmax: not reported (the design was not placed and routed)")
         else:
             board_clock = "met" if self.fmax_mhz >= self.clock_mhz else "NOT met"
             issue = "met" if self.fmax_mhz >= target.target_mhz else "not met"
@@ -140,6 +140,9 @@ class BoardReport:
         if not self.fits:
             over = ", ".join(f"{bel} {used}/{available}" for bel, (used, available) in self.placed.overfull.items())
             out.append(f"DOES NOT FIT: the design needs {over}; no bitstream")
+            return out
+        if self.bitstream is None:
+            out.append("fits the device (packing only: no placement, routing or bitstream)")
             return out
         out.append(f"bitstream: {self.bitstream}")
         for name, path in self.files.items():
@@ -188,8 +191,14 @@ def build_board(
     *,
     image: Path | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    pack_only: bool = False,
 ) -> BoardReport:
-    """Build the SoC with ``image`` (default: the vmcs demo) for board ``name`` in ``work_dir``."""
+    """Build the SoC with ``image`` (default: the vmcs demo) for board ``name`` in ``work_dir``.
+
+    ``pack_only`` stops nextpnr after packing (``--pack-only``): the resources
+    and whether the design fits, without placement, routing, Fmax or bitstream
+    (seconds instead of minutes on a full device).
+    """
     board = BOARDS[name]
     start = time.monotonic()
     work_dir = Path(work_dir).resolve()
@@ -204,6 +213,9 @@ def build_board(
     progress(f"{board.name}: elaborating the SoC")
     platform, plan = prepare(board, ram)
     commands = json.loads(plan.files["build_top.json"])["commands"]
+    if pack_only:
+        place = next(i for i, command in enumerate(commands) if command[0].startswith("nextpnr"))
+        commands = [*commands[:place], [*commands[place], "--pack-only"]]
     resolved = [[*tool(command[0]), *command[1:]] for command in commands]  # a missing tool is named first
     for stale in ("top-report.json", board.bitstream):
         (work_dir / stale).unlink(missing_ok=True)
@@ -243,7 +255,7 @@ def build_board(
     for file_name, content in board.extra_files(ram).items():
         (work_dir / file_name).write_bytes(content)
         report.files[file_name] = work_dir / file_name
-    if report.fits:
+    if report.fits and not pack_only:
         report.bitstream = work_dir / board.bitstream
     report.seconds = time.monotonic() - start
     return report

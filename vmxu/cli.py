@@ -604,6 +604,11 @@ def add_build(subparsers: Any) -> None:
         metavar="DIR",
         help="where the design, logs and bitstream go (default: boards/BOARD under the build cache)",
     )
+    parser.add_argument(
+        "--pack-only",
+        action="store_true",
+        help="stop after nextpnr's packing: the resources and whether the SoC fits, no Fmax or bitstream",
+    )
     parser.set_defaults(run=run_build_command)
 
 
@@ -622,7 +627,7 @@ def run_build_command(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     try:
-        report = build_board(args.board, work_dir, image=args.image, progress=progress)
+        report = build_board(args.board, work_dir, image=args.image, progress=progress, pack_only=args.pack_only)
     except (BuildError, FirmwareBuildError) as error:
         raise CommandError(str(error)) from None
     except RuntimeError as error:
