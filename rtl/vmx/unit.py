@@ -65,12 +65,11 @@ class _PageSource(enum.Enum, shape=1):
     TARGET = 1  # the page of cache entry ``target``
 
 
-class _WriteSource(enum.Enum, shape=2):
+class _WriteSource(enum.Enum, shape=1):
     """The data of a WRITE_WORD."""
 
     LAUNCH = 0  # the launch state ``bus_launch``, zero-extended (also WRITE_BACK's launch word)
-    FIELD_LOW = 1  # VMWRITE data for the component's word
-    FIELD_HIGH = 2  # VMWRITE data for the upper word of a full 64-bit/natural field
+    FIELD = 1  # the VMWRITE data, ``vmwrite_data``
 
 
 class VmxUnit(wiring.Component):
@@ -147,7 +146,7 @@ class VmxUnit(wiring.Component):
         r_vector = Signal(8)
         r_value = Signal(64)
         r_source = Signal(_ValueSource)
-        write_high_pending = Signal()  # RESPOND writes the upper word of an on-die VMWRITE pair
+        upper_word = Signal()  # VMWRITE is at the upper word of a pair (on-die: RESPOND writes it)
         target = Signal(entry_bits)  # the cache entry a multi-cycle sequence works on
         target_hit = Signal()
         target_tag = cache.tags[target]
@@ -157,6 +156,8 @@ class VmxUnit(wiring.Component):
         m.d.comb += write_word.eq(Mux(dec.width == FieldWidth.W16, value[:16], value[:32]))
         write_high = Signal(32)  # the upper word of a full 64-bit/natural write
         m.d.comb += write_high.eq(Mux(size == OperandSize.S64, value[32:], 0))
+        vmwrite_data = Signal(32)  # the word a VMWRITE writes now, to the cache or the region
+        m.d.comb += vmwrite_data.eq(Mux(upper_word, write_high, write_word))
 
         # Cache data ports: the region port during fill/write-back, the checker
         # while it walks, else the instruction engine (these defaults).
@@ -164,7 +165,7 @@ class VmxUnit(wiring.Component):
         eng_wr_slot = Signal.like(cache.wr_slot)
         m.d.comb += eng_wr_slot.eq(dec.slot)  # RESPOND overrides it for the error field
         eng_wr_word = Signal(32)
-        m.d.comb += eng_wr_word.eq(write_word)  # RESPOND overrides it
+        m.d.comb += eng_wr_word.eq(vmwrite_data)  # RESPOND overrides it with an error
         eng_wr_en = Signal(2)
         checking = Signal()
         m.d.comb += [
@@ -206,7 +207,7 @@ class VmxUnit(wiring.Component):
                 r_error.eq(error),
                 r_vector.eq(vector),
                 r_source.eq(source),
-                write_high_pending.eq(0),
+                upper_word.eq(0),
             ]
             if result is not None:
                 m.d.sync += r_value.eq(result)
@@ -324,13 +325,7 @@ class VmxUnit(wiring.Component):
 
         high_word = dec.word | 1  # the upper word of a pair, which starts at an even word
 
-        with m.Switch(bus_wdata_src):
-            with m.Case(_WriteSource.LAUNCH):
-                m.d.comb += region.wdata.eq(bus_launch)
-            with m.Case(_WriteSource.FIELD_LOW):
-                m.d.comb += region.wdata.eq(write_word)
-            with m.Case(_WriteSource.FIELD_HIGH):
-                m.d.comb += region.wdata.eq(write_high)
+        m.d.comb += region.wdata.eq(Mux(bus_wdata_src == _WriteSource.FIELD, vmwrite_data, bus_launch))
 
         def dispatch_vmx():
             """DISPATCH of the VMX instructions after the common prefix passed (SDM 30.3)."""
@@ -396,7 +391,7 @@ class VmxUnit(wiring.Component):
                                 "FIELD_WRITE",
                                 page_=_PageSource.TARGET,
                                 word=dec.word,
-                                wdata=_WriteSource.FIELD_LOW,
+                                wdata=_WriteSource.FIELD,
                             )
                     with m.Elif(op == Op.VMREAD):
                         respond(Status.SUCCEED, source=_ValueSource.CACHE_FIELD)
@@ -409,7 +404,7 @@ class VmxUnit(wiring.Component):
                             cache.mark_dirty.eq(1),
                         ]
                         respond(Status.SUCCEED)
-                        m.d.sync += write_high_pending.eq(dec.pair)
+                        m.d.sync += upper_word.eq(dec.pair)
 
                 with m.Case(Op.VMLAUNCH, Op.VMRESUME):
                     launch = current_tag.launch
@@ -446,6 +441,7 @@ class VmxUnit(wiring.Component):
                 m.d.comb += self.req.ready.eq(state.ready)
                 with m.If(self.req.valid & state.ready):
                     m.d.sync += [
+                        upper_word.eq(0),
                         op.eq(self.req.op),
                         size.eq(self.req.size),
                         value.eq(self.req.value),
@@ -665,8 +661,9 @@ class VmxUnit(wiring.Component):
                             "FIELD_WRITE_HIGH",
                             page_=_PageSource.TARGET,
                             word=high_word,
-                            wdata=_WriteSource.FIELD_HIGH,
+                            wdata=_WriteSource.FIELD,
                         )
+                        m.d.sync += upper_word.eq(1)
                     with m.Else():
                         respond(Status.SUCCEED)
 
@@ -692,8 +689,8 @@ class VmxUnit(wiring.Component):
                         cache.cmd_entry.eq(current),
                         cache.mark_dirty.eq(1),
                     ]
-                with m.Elif(write_high_pending):
-                    m.d.comb += [eng_wr_word.eq(write_high), eng_wr_en.eq(0b10)]
+                with m.Elif(upper_word):
+                    m.d.comb += eng_wr_en.eq(0b10)
                 m.d.comb += self.resp.valid.eq(1)
                 # VMX outcomes write the six arithmetic flags (idempotent while we wait).
                 with m.Switch(r_status):
