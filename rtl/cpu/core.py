@@ -10,8 +10,10 @@ hardware does:
 
 - FETCH: a Wishbone read at pc; the register file reads rs1 and rs2 with the
   fields of the word on the bus, in the cycle the read ends.
-- DECODE: the decoder's output, rs1, rs2 and the ALU's second operand (imm or
-  rs2, already inverted for a subtraction) are registered; next_pc := pc + 4.
+- DECODE: the decoder's output, rs1 and the ALU's second operand (imm or rs2,
+  already inverted for a subtraction) are registered; next_pc := pc + 4. rs2
+  stays in the register file's output register (its port reads ir's field
+  after FETCH).
 - EXECUTE: one carry chain (the ALU), the branch decision, pc + imm (the adder
   that made pc + 4 in DECODE), the CSR read, the trap checks (illegal, misaligned, ECALL/EBREAK); the
   results land in registers.
@@ -75,8 +77,8 @@ class _TrapValue(enum.Enum, shape=4):
     ZERO = 0  # ECALL, interrupts
     PC = 1 << 0  # EBREAK, fetch access fault
     INSN = 1 << 1  # illegal instruction, #UD/#GP/VM entry from the VMX unit
-    ADDRESS = 1 << 2  # load/store misaligned or access fault: the effective address
-    TARGET = 1 << 3  # instruction-address misaligned: the jump target
+    ADDRESS = 1 << 2  # load/store misaligned or access fault: the effective address; JALR's target
+    TARGET = 1 << 3  # instruction-address misaligned: the jump or branch target (next_pc)
 
 
 class Core(wiring.Component):
@@ -134,22 +136,25 @@ class Core(wiring.Component):
         # yosys so, and it adds no read-during-write logic around the RAM.
         m.submodules.registers = registers = Memory(shape=32, depth=32, init=[], attrs={"no_rw_check": 1})
         # The addresses are the bus's read data in the cycle the fetch ends (unregistered);
-        # rs1_read/rs2_read hold the registers in DECODE, which copies them into rs1/rs2.
+        # rs1_read holds rs1 in DECODE, which copies it into rs1. rs2's port reads ir's field after
+        # FETCH, so that rs2 (the RAM's output register) holds rs2 until WRITE_BACK writes the
+        # register file: no copy of it.
         rs1_port = registers.read_port(domain="comb")
         rs2_port = registers.read_port(domain="comb")
         rs1_read = Signal(32, reset_less=True)
-        rs2_read = Signal(32, reset_less=True)
-        m.d.sync += [rs1_read.eq(rs1_port.data), rs2_read.eq(rs2_port.data)]
+        rs2 = Signal(32, reset_less=True)
+        m.d.sync += [rs1_read.eq(rs1_port.data), rs2.eq(rs2_port.data)]
+        fetching = Signal()
         rd_port = registers.write_port()
 
         pc = Signal(32, init=self.reset_vector)
         ir = Signal(32)  # the instruction word (0 for a fetch fault or an interrupt)
         dec = Signal(Decoded)
         rs1 = Signal(32)
-        rs2 = Signal(32)
         operand_b = Signal(33)  # the ALU's second operand (imm or rs2), as the adder takes it
         b = operand_b[:32]  # uninverted when not subtracting: shifts, logic
         cpuid_leaf = Signal(range(len(CPUID_LEAVES) + 1))  # which row of CPUID_LEAVES rs1 names
+        cpuid_register = Signal(2)  # rs2[1:0], registered in DECODE: the RAM's output stays out of EXECUTE's path
         result = Signal(32)  # rd's value (Result.RESULT), the shifter, a load's word, a VMX request's value[31:0]
         address = Signal(32)  # rs1 + b: the sum, a load/store address, a CSR source
         less = Signal()
@@ -171,7 +176,7 @@ class Core(wiring.Component):
         m.d.comb += [
             decoder.insn.eq(ir),
             rs1_port.addr.eq(self.bus.dat_r[15:20]),
-            rs2_port.addr.eq(self.bus.dat_r[20:25]),
+            rs2_port.addr.eq(Mux(fetching, self.bus.dat_r[20:25], ir[20:25])),
             csr.id.eq(dec.csr),
             csr.irq_timer.eq(self.irq_timer),
             csr.irq_external.eq(self.irq_external),
@@ -198,7 +203,7 @@ class Core(wiring.Component):
         with m.Switch(cpuid_leaf):
             for row, registers_of_leaf in enumerate(CPUID_LEAVES.values()):
                 with m.Case(row):
-                    with m.Switch(rs2[:2]):
+                    with m.Switch(cpuid_register):
                         for i, value in enumerate(registers_of_leaf):
                             with m.Case(i):
                                 m.d.comb += cpuid_value.eq(value)
@@ -324,6 +329,7 @@ class Core(wiring.Component):
         with m.FSM():
             with m.State("FETCH"):
                 m.d.comb += [
+                    fetching.eq(1),
                     bus.cyc.eq(1),
                     bus.stb.eq(1),
                     bus.adr.eq(pc[2:]),
@@ -346,15 +352,15 @@ class Core(wiring.Component):
                 m.d.sync += [
                     dec.eq(decoded),
                     rs1.eq(Mux(decoder.rs1_zero, 0, rs1_read)),
-                    rs2.eq(rs2_read),
                     operand_b.eq(
                         Alu.operand_b(
-                            Mux(decoded.b_imm, decoded.imm, rs2_read),
+                            Mux(decoded.b_imm, decoded.imm, rs2),
                             subtract=decoded.subtract,
                             unsigned=decoded.unsigned,
                         )
                     ),
                     cpuid_leaf.eq(leaf),
+                    cpuid_register.eq(rs2[:2]),
                     next_pc.eq(pc_imm),
                     set_phase.eq(0),
                 ]
@@ -363,7 +369,9 @@ class Core(wiring.Component):
             with m.State("EXECUTE"):
                 m.d.sync += [
                     result.eq(computed),
-                    address.eq(alu.sum),
+                    # A JALR's target (bit 0 cleared) waits here for WRITE_BACK: the sum feeds nothing
+                    # but this register, and each bit's flip-flop shares the adder's logic cell.
+                    address.eq(Cat(alu.sum[0] & (dec.kind != Kind.JALR), alu.sum[1:])),
                     less.eq(alu.less),
                     writes_rd.eq(dec.writes_rd),
                     shift_count.eq(b[:5]),
@@ -387,9 +395,9 @@ class Core(wiring.Component):
                             with m.If(dec.imm[1]):
                                 trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
                         with m.Case(Kind.JALR):
-                            m.d.sync += next_pc.eq(Cat(C(0, 1), alu.sum[1:]))
+                            # next_pc keeps pc + 4 (the link); WRITE_BACK takes the target from address.
                             with m.If(low_bits[1]):
-                                trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
+                                trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.ADDRESS)
                         with m.Case(Kind.LOAD):
                             with m.If(access_misaligned):
                                 trap(TrapCause.LOAD_MISALIGNED, _TrapValue.ADDRESS)
@@ -524,7 +532,7 @@ class Core(wiring.Component):
                     trace.vmx.eq(vmx_record),
                     trace.store.eq(dec.kind == Kind.STORE),
                 ]
-                m.d.sync += [pc.eq(next_pc), vmx_record.eq(0)]
+                m.d.sync += [pc.eq(Mux(dec.kind == Kind.JALR, address, next_pc)), vmx_record.eq(0)]
                 with m.If(csr.interrupt):
                     m.d.sync += [
                         trap_code.eq(csr.interrupt_cause[:5]),
