@@ -28,6 +28,10 @@ class _RomEntry(data.Struct):
     #: on-die image word (slot * 2 + half) if on-die. Even for every 64-bit field, so a
     #: high access is this OR 1.
     place: WORD_BITS
+    #: The full field is supported and on-die, in half 0 / half 1 of its slot; its high access is.
+    on_die_lo: 1
+    on_die_hi: 1
+    on_die_high: 1
 
 
 def _rom_address(width: int, type_: int, index: int) -> int:
@@ -44,6 +48,11 @@ def _rom_init() -> list[int]:
         place = loc.word - IMAGE_FIRST_WORD if loc.storage == Storage.ON_DIE else loc.word
         if loc.words == 2 and place & 1:
             raise ValueError(f"{f.name}: a 64-bit field must start at an even word")
+        on_die = loc.storage == Storage.ON_DIE
+        if f.access == AccessType.FULL:
+            fields.update(on_die_lo=int(on_die and not place & 1), on_die_hi=int(on_die and bool(place & 1)))
+        else:
+            fields.update(on_die_high=int(on_die))
         const = _RomEntry.const({**fields, "storage": loc.storage, "place": place})
         rom[addr] |= const.as_bits()
     return rom
@@ -73,6 +82,9 @@ class FieldDecoder(wiring.Component):
         An on-die component's cache slot and half (1: bits 63:32).
     pair : Out(1)
         The component spans two words (a 64-bit or natural-width field, full access).
+    on_die_half : Out(2)
+        A supported on-die component, in half 0 (bit 0) or half 1 (bit 1) of its slot: a
+        write enable with few logic levels behind the ROM (slow on ECP5).
     """
 
     en: In(1)
@@ -86,6 +98,7 @@ class FieldDecoder(wiring.Component):
     slot: Out(SLOT_BITS)
     half: Out(1)
     pair: Out(1)
+    on_die_half: Out(2)
 
     def elaborate(self, platform):
         m = Module()
@@ -122,6 +135,8 @@ class FieldDecoder(wiring.Component):
             self.word.eq(entry.place | high),
             self.slot.eq(entry.place[1:]),
             self.half.eq(entry.place[0] | high),
+            self.on_die_half[0].eq(well_formed_q & ~high & entry.on_die_lo),
+            self.on_die_half[1].eq(well_formed_q & Mux(high, entry.on_die_high, entry.on_die_hi)),
             self.pair.eq(~high & ((self.width == FieldWidth.W64) | (self.width == FieldWidth.NATURAL))),
         ]
         return m

@@ -10,15 +10,19 @@ The checker walks a list of steps, one VMCS field per step, reading the field's
 slot from the on-die cache (all fields it reads are on-die). A step may load
 the field into a register that later steps test (the control fields, the
 MSR-list counts, ...), and may test the field. Reads are pipelined: the slot
-read for step k is tested, straight from the block RAM's output register, in
-the cycle after it was issued, while the read of step k+1 is under way, so a
-walk costs one cycle per step plus two.
+read for step k is registered and tested two cycles after it was issued, while
+the reads of steps k+1 and k+2 are under way, so a walk costs one cycle per
+step plus three. The register keeps the predicates off the block RAM's slow
+clock-to-output path (ECP5 DP16KD) and is narrow: the field's word (the
+half a 32-bit field is in), and for a 64-bit field the few facts the checks
+need about its upper word (all zero, canonical, reserved bits set ...), each
+a flip-flop behind a shallow test of the block RAM's output.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,12 +36,13 @@ from ..arch.msrs import (
     CR3_TARGETS,
     CR4_FIXED0,
     CR4_FIXED1,
+    LINEAR_ADDRESS_WIDTH,
     MAXPHYADDR,
     PERF_GLOBAL_CTRL_VALID,
 )
 from ..arch.state import CR0, CR4, EFER
 from ..vmcs.vmcs_cache import SLOT_BITS
-from .predicates import bad_address, bits_set, canonical, fixed_ok, valid_memory_types
+from .predicates import bits_set, fixed_ok, valid_memory_types
 
 __all__ = ["EntryChecker", "STEPS"]
 
@@ -76,6 +81,52 @@ class _Registers:
         return self.ctl(EXIT, "HOST_ADDR_SPACE_SIZE")
 
 
+class _Wide:
+    """A 64-bit field as the checks see it: its lower word, and registered facts about its upper word.
+
+    ``fact(key, test)`` is a flip-flop that holds ``test(upper word)`` of the
+    slot read in the previous cycle; facts with the same ``key`` are one.
+    """
+
+    def __init__(self, lo, fact: Callable):
+        self.lo = lo
+        self.fact = fact
+
+    def __getitem__(self, key):
+        if not (isinstance(key, slice) and (key.stop or 0) <= 32 and (key.start or 0) < 32):
+            raise IndexError(f"a check reads bits {key!r} of a 64-bit field; only the lower word is a value")
+        return self.lo[key]
+
+    def upper_any(self, mask: int = 0xFFFF_FFFF):
+        """Any bit of ``mask`` (bits of the upper word) is 1."""
+        mask &= 0xFFFF_FFFF
+        return self.fact(("any", mask), lambda u: (u & mask) != 0) if mask else Const(0)
+
+    def bits_set(self, mask: int):
+        return bits_set(self.lo, mask & 0xFFFF_FFFF) | self.upper_any(mask >> 32)
+
+
+def _canonical(v: _Wide):
+    top = LINEAR_ADDRESS_WIDTH - 1 - 32  # bits 63:47 are bits 31:15 of the upper word
+    return v.fact("canonical", lambda u: (u[top:] == 0) | (u[top:] == (1 << (32 - top)) - 1))
+
+
+def _bad_address(v: _Wide):
+    assert MAXPHYADDR == 32, "bits at or above MAXPHYADDR are the upper word"
+    return (v[:12] != 0) | v.upper_any()
+
+
+def _fixed_ok(v: _Wide, fixed0: int, fixed1: int):
+    hi0, hi1 = fixed0 >> 32, (fixed1 >> 32) & 0xFFFF_FFFF
+    upper_ok = v.fact(("fixed", hi0, hi1), lambda u: fixed_ok(u, hi0, hi1 | ~0xFFFF_FFFF & (2**64 - 1)))
+    return fixed_ok(v.lo, fixed0 & 0xFFFF_FFFF, fixed1 | ~0xFFFF_FFFF & (2**64 - 1)) & upper_ok
+
+
+def _valid_memory_types(v: _Wide):
+    lo_ok = valid_memory_types(Cat(v.lo, Const(0, 32)))
+    return lo_ok & v.fact("pat", lambda u: valid_memory_types(Cat(u, Const(0, 32))))
+
+
 @dataclass(frozen=True)
 class Step:
     """Read ``field``; optionally ``load`` it (regs, value -> assignments) and ``fails`` a check."""
@@ -107,7 +158,7 @@ def _msr_list_address(regs, v):
     entries_end = v[4:MAXPHYADDR] + regs.msr_count  # in 16-byte entries
     limit = MAXPHYADDR - 4
     beyond = entries_end[limit + 1 :].any() | (entries_end[limit] & entries_end[:limit].any())
-    return (regs.msr_count != 0) & ((v[:4] != 0) | (v[MAXPHYADDR:] != 0) | beyond)
+    return (regs.msr_count != 0) & ((v[:4] != 0) | v.upper_any() | beyond)
 
 
 def _event_injection(regs, v):
@@ -134,7 +185,7 @@ def _event_injection(regs, v):
 def _host_efer(regs, v):
     hass = regs.host_address_space_size
     return regs.ctl(EXIT, "LOAD_IA32_EFER") & (
-        bits_set(v, ~EFER.VALID & (2**64 - 1)) | (bits_set(v, EFER.LMA) != hass) | (bits_set(v, EFER.LME) != hass)
+        v.bits_set(~EFER.VALID & (2**64 - 1)) | (v.bits_set(EFER.LMA) != hass) | (v.bits_set(EFER.LME) != hass)
     )
 
 
@@ -152,7 +203,7 @@ def _host_selector(name: str) -> Step:
 
 
 def _host_rip(regs, v):
-    return (regs.host_address_space_size & ~canonical(v)) | (~regs.host_address_space_size & (v[32:] != 0))
+    return (regs.host_address_space_size & ~_canonical(v)) | (~regs.host_address_space_size & v.upper_any())
 
 
 STEPS: tuple[Step, ...] = (
@@ -168,9 +219,9 @@ STEPS: tuple[Step, ...] = (
     Step("VM_EXIT_CONTROLS", CONTROL, _capability(EXIT), lambda r, v: r.exit.eq(v)),
     Step("VM_ENTRY_CONTROLS", CONTROL, _capability(ENTRY), lambda r, v: r.entry.eq(v)),
     Step("CR3_TARGET_COUNT", CONTROL, lambda r, v: _above(v[:32], CR3_TARGETS)),
-    Step("IO_BITMAP_A", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & bad_address(v)),
-    Step("IO_BITMAP_B", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & bad_address(v)),
-    Step("MSR_BITMAP", CONTROL, lambda r, v: r.ctl(PROC, "USE_MSR_BITMAPS") & bad_address(v)),
+    Step("IO_BITMAP_A", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & _bad_address(v)),
+    Step("IO_BITMAP_B", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & _bad_address(v)),
+    Step("MSR_BITMAP", CONTROL, lambda r, v: r.ctl(PROC, "USE_MSR_BITMAPS") & _bad_address(v)),
     Step("VM_EXIT_MSR_STORE_COUNT", load=lambda r, v: r.msr_count.eq(v)),
     Step("VM_EXIT_MSR_STORE_ADDR", CONTROL, _msr_list_address),
     Step("VM_EXIT_MSR_LOAD_COUNT", load=lambda r, v: r.msr_count.eq(v)),
@@ -178,31 +229,31 @@ STEPS: tuple[Step, ...] = (
     Step("VM_ENTRY_MSR_LOAD_COUNT", load=lambda r, v: r.msr_count.eq(v)),
     Step("VM_ENTRY_MSR_LOAD_ADDR", CONTROL, _msr_list_address),
     # 26.2.1.3: event injection.
-    Step("GUEST_CR0", load=lambda r, v: r.guest_pe.eq(bits_set(v, CR0.PE))),
+    Step("GUEST_CR0", load=lambda r, v: r.guest_pe.eq(v.bits_set(CR0.PE))),
     Step("VM_ENTRY_EXCEPTION_ERROR_CODE", load=lambda r, v: r.error_code_high.eq(v[16:32] != 0)),
     Step("VM_ENTRY_INSTRUCTION_LEN", load=lambda r, v: r.instruction_length_ok.eq(v[:4].any() & ~v[4:32].any())),
     Step("VM_ENTRY_INTR_INFO_FIELD", CONTROL, _event_injection),
     # 26.2.2: host control registers and MSRs.
-    Step("HOST_CR0", HOST, lambda r, v: ~fixed_ok(v, CR0_FIXED0, CR0_FIXED1)),
+    Step("HOST_CR0", HOST, lambda r, v: ~_fixed_ok(v, CR0_FIXED0, CR0_FIXED1)),
     Step(
         "HOST_CR4",
         HOST,
-        lambda r, v: ~fixed_ok(v, CR4_FIXED0, CR4_FIXED1),
-        lambda r, v: [r.host_cr4_pae.eq(bits_set(v, CR4.PAE)), r.host_cr4_pcide.eq(bits_set(v, CR4.PCIDE))],
+        lambda r, v: ~_fixed_ok(v, CR4_FIXED0, CR4_FIXED1),
+        lambda r, v: [r.host_cr4_pae.eq(v.bits_set(CR4.PAE)), r.host_cr4_pcide.eq(v.bits_set(CR4.PCIDE))],
     ),
-    Step("HOST_CR3", HOST, lambda r, v: v[MAXPHYADDR:] != 0),
-    Step("HOST_IA32_SYSENTER_ESP", HOST, lambda r, v: ~canonical(v)),
-    Step("HOST_IA32_SYSENTER_EIP", HOST, lambda r, v: ~canonical(v)),
+    Step("HOST_CR3", HOST, lambda r, v: v.upper_any()),
+    Step("HOST_IA32_SYSENTER_ESP", HOST, lambda r, v: ~_canonical(v)),
+    Step("HOST_IA32_SYSENTER_EIP", HOST, lambda r, v: ~_canonical(v)),
     Step(
         "HOST_IA32_PERF_GLOBAL_CTRL",
         HOST,
-        lambda r, v: r.ctl(EXIT, "LOAD_IA32_PERF_GLOBAL_CTRL") & bits_set(v, ~PERF_GLOBAL_CTRL_VALID & (2**64 - 1)),
+        lambda r, v: r.ctl(EXIT, "LOAD_IA32_PERF_GLOBAL_CTRL") & v.bits_set(~PERF_GLOBAL_CTRL_VALID & (2**64 - 1)),
     ),
-    Step("HOST_IA32_PAT", HOST, lambda r, v: r.ctl(EXIT, "LOAD_IA32_PAT") & ~valid_memory_types(v)),
+    Step("HOST_IA32_PAT", HOST, lambda r, v: r.ctl(EXIT, "LOAD_IA32_PAT") & ~_valid_memory_types(v)),
     Step("HOST_IA32_EFER", HOST, _host_efer),
     # 26.2.3: host segment and descriptor-table registers.
     *(_host_selector(s) for s in ("ES", "CS", "SS", "DS", "FS", "GS", "TR")),
-    *(Step(f"HOST_{r}_BASE", HOST, lambda r_, v: ~canonical(v)) for r in ("FS", "GS", "TR", "GDTR", "IDTR")),
+    *(Step(f"HOST_{r}_BASE", HOST, lambda r_, v: ~_canonical(v)) for r in ("FS", "GS", "TR", "GDTR", "IDTR")),
     # 26.2.4: the host RIP half of the address-space-size checks.
     Step("HOST_RIP", HOST, _host_rip),
 )
@@ -232,7 +283,7 @@ def _final_checks(regs: _Registers, efer_lma, in_smm):
 class EntryChecker(wiring.Component):
     """Walks STEPS over the current VMCS and reports the first failing group.
 
-    Latency: ``len(STEPS) + 2`` cycles from ``start`` to ``done``. While busy it
+    Latency: ``len(STEPS) + 3`` cycles from ``start`` to ``done``. While busy it
     owns the cache read port (``rd_slot``/``rd_en``, data on ``rd_data`` one
     cycle later). ``error`` is 0 when every check passes, else error 7 if any
     control check failed, else 8.
@@ -261,13 +312,13 @@ class EntryChecker(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return len(STEPS) + 2
+        return len(STEPS) + 3
 
     def elaborate(self, platform):
         m = Module()
         regs = _Registers()
         n = len(STEPS)
-        step = Signal(range(n + 2))
+        step = Signal(range(n + 3))
         busy = Signal()
         control_failed = Signal()
         host_failed = Signal()
@@ -286,27 +337,42 @@ class EntryChecker(wiring.Component):
                 with m.Case(k):
                     m.d.comb += [self.rd_slot.eq(loc.slot), self.rd_en.eq(busy)]
 
-        # The slot read for step k arrives, and is tested, at step k+1.
-        data = self.rd_data
+        # The slot read for step k arrives at step k+1 and is tested, registered, at step k+2:
+        # its word (the upper one for a 32-bit field there), and the facts about the upper
+        # word that the 64-bit fields' checks ask for (_Wide.fact).
+        upper_half = Signal()  # the field whose slot arrives now is in bits 63:32
+        with m.Switch(step):
+            for k, s in enumerate(STEPS):
+                if LOCATION[FIELD_BY_NAME[s.field].encoding].half:
+                    with m.Case(k + 1):
+                        m.d.comb += upper_half.eq(1)
+        word = Signal(32)
+        m.d.sync += word.eq(Mux(upper_half, self.rd_data[32:], self.rd_data[:32]))
+        facts = {}  # key -> (register, test); registered every cycle (below, outside the step cases)
+
+        def fact(key, test):
+            if key not in facts:
+                facts[key] = (Signal(name=f"upper_fact{len(facts)}"), test)
+            return facts[key][0]
+
         with m.If(busy):
             with m.Switch(step):
                 for k, s in enumerate(STEPS):
                     field = FIELD_BY_NAME[s.field]
                     loc = LOCATION[field.encoding]
                     if loc.words == 2:
-                        v = data
+                        v = _Wide(word, fact)
                     else:
                         v = Signal(64, name=f"v{k}")
-                        half = data.word_select(loc.half, 32)
-                        m.d.comb += v.eq(half[:16] if field.width == FieldWidth.W16 else half)
-                    with m.Case(k + 1):
+                        m.d.comb += v.eq(word[:16] if field.width == FieldWidth.W16 else word)
+                    with m.Case(k + 2):
                         if s.load is not None:
                             m.d.sync += s.load(regs, v)
                         if s.fails is not None:
                             flag = control_failed if s.error == CONTROL else host_failed
                             with m.If(s.fails(regs, v)):
                                 m.d.sync += flag.eq(1)
-                with m.Case(n + 1):
+                with m.Case(n + 2):
                     control, host = _final_checks(regs, self.efer_lma, self.in_smm)
                     control_now = control_failed | control
                     host_now = host_failed | host
@@ -316,4 +382,6 @@ class EntryChecker(wiring.Component):
                     with m.Elif(host_now):
                         m.d.comb += self.error.eq(HOST)
                     m.d.sync += busy.eq(0)
+        for reg, test in facts.values():
+            m.d.sync += reg.eq(test(self.rd_data[32:]))
         return m

@@ -82,7 +82,7 @@ class VmxUnit(wiring.Component):
     memory-resident field 3 cycles a word; VMPTRLD of a cached VMCS 4 cycles
     (one bus read: the revision identifier); of another VMCS, a fill of its
     on-die image (and a write-back of a dirty victim); VMLAUNCH/VMRESUME
-    ``len(STEPS) + 3`` cycles to their checks' verdict. ``benchmarks`` measure
+    ``len(STEPS) + 4`` cycles to their checks' verdict. ``benchmarks`` measure
     all of them (``vmxu bench``). After reset ``req.ready`` stays low while the
     machine state restores its power-up values.
 
@@ -397,14 +397,13 @@ class VmxUnit(wiring.Component):
                         respond(Status.SUCCEED, source=_ValueSource.CACHE_FIELD)
                     with m.Else():
                         # The component's word now (the lower word of a pair, which is in
-                        # half 0); the upper word of a pair in RESPOND.
+                        # half 0: eng_wr_en at the top of DISPATCH); the upper word of a pair
+                        # in RESPOND.
                         m.d.comb += [
-                            eng_wr_en.eq(Mux(dec.half, 0b10, 0b01)),
                             cache.cmd_entry.eq(current),
                             cache.mark_dirty.eq(1),
                         ]
                         respond(Status.SUCCEED)
-                        m.d.sync += upper_word.eq(dec.pair)
 
                 with m.Case(Op.VMLAUNCH, Op.VMRESUME):
                     launch = current_tag.launch
@@ -460,6 +459,14 @@ class VmxUnit(wiring.Component):
                     m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
+                # An on-die VMWRITE writes its word now. The write enable is the conditions
+                # from registers ANDed with the decoder's, so that the decoder's ROM (slow:
+                # ECP5 DP16KD) passes through few logic levels to the cache's write port.
+                vmwrite_ok = Signal()
+                m.d.comb += vmwrite_ok.eq(
+                    (op == Op.VMWRITE) & ~ud_prefix & ~cpl_nonzero & current_valid & (dec.type != FieldType.EXIT_INFO)
+                )
+                m.d.comb += eng_wr_en.eq(dec.on_die_half & vmwrite_ok.replicate(2))
                 # Read the field VMREAD names whatever the checks decide: a read changes
                 # nothing, and this keeps the checks off the block RAM's address path.
                 m.d.comb += eng_rd_en.eq(op == Op.VMREAD)
@@ -544,6 +551,9 @@ class VmxUnit(wiring.Component):
                             fault(Vector.GP)
                         with m.Else():
                             dispatch_vmx()
+                # Whatever the outcome (it is 0 from IDLE, and every other outcome leaves it 0):
+                # RESPOND writes the upper word of an on-die pair.
+                m.d.sync += upper_word.eq(vmwrite_ok & dec.on_die_half[0] & dec.pair)
 
             with m.State("ELEMENT_WRITE"):
                 # SET, or WRMSR of an element MSR: the rules were checked in DISPATCH.
