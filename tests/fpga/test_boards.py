@@ -2,8 +2,8 @@
 
 The builds print their numbers to the test log (``pytest -rP`` shows them).
 On the 2-core build machine the ULX3S's full build takes 72-80 s and stays in
-the default suite. The UP5K is 97 % full with the SoC, so nextpnr's placement
-there takes five to six minutes: the default suite builds the iCEBreaker up to
+the default suite. The UP5K is 96 % full with the SoC, so nextpnr's placement
+there takes three to six minutes: the default suite builds the iCEBreaker up to
 nextpnr's packing (about 40 s; it fails if the SoC no longer fits), and the
 full build to a bitstream is marked ``slow`` (``make test-slow``, or
 ``.venv/bin/python -m pytest tests/fpga -m slow -rP``).
