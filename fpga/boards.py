@@ -151,7 +151,6 @@ class Board(ABC):
     cache_entries: int
     #: Why that many cache entries.
     cache_reason: str
-    flip_flops: int
     sprams: int
     bitstream: str
     leds: str
@@ -213,7 +212,6 @@ BOARDS: dict[str, Board] = {
         ram="128 KiB SPRAM, loaded from SPI flash at boot",
         cache_entries=2,
         cache_reason="the fewest the cache allows: the 5280 LUT4s, not the block RAM, are what is short",
-        flip_flops=5280,
         sprams=4,
         bitstream="top.bin",
         leds="led_g: POST port bit 0; led_r: the finisher's non-zero code, or no valid image in flash",
@@ -228,7 +226,6 @@ BOARDS: dict[str, Board] = {
         ram="64 KiB block RAM, initialised in the bitstream",
         cache_entries=4,
         cache_reason="the design's default; they take 5 of the 56 block RAMs",
-        flip_flops=24288,
         sprams=0,
         bitstream="top.bit",
         leds="led 0-7: the POST port's 8 bits",

@@ -101,7 +101,7 @@ class BoardReport:
         target = TARGETS[self.board.target]
         rows = [
             ("LUT4", self.luts, target.luts),
-            ("FF", self.flip_flops, self.board.flip_flops),
+            ("FF", self.flip_flops, target.flip_flops),
             (f"block RAM ({target.bram_kbits} kbit)", self.brams, target.brams),
         ]
         if self.board.sprams:

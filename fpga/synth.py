@@ -45,6 +45,11 @@ class Target:
     bram_kbits: int
     target_mhz: float
 
+    @property
+    def flip_flops(self) -> int:
+        """Flip-flops the device has: one per LUT4 (an iCE40 logic cell, half an ECP5 slice)."""
+        return self.luts
+
 
 TARGETS = {
     "ice40-up5k": Target("ice40-up5k", "ice40", ("--up5k", "--package", "sg48"), 5280, 30, 4, 30.0),

@@ -39,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 from .. import wishbone
 from ..arch.isa import VECTOR_TO_CAUSE, IoSize, TrapCause
 from ..arch.ops import Op, OperandSize, Status
+from ..bram import NO_RW_CHECK
 from ..vmx.port import RequestSignature, ResponseSignature
 from .alu import Alu
 from .cpuid import CPUID_LEAVES
@@ -134,7 +135,7 @@ class Core(wiring.Component):
         # into the RAM's own output register. The core only uses what the ports read in the
         # cycle a fetch ends, never in WRITE_BACK, the one cycle it writes: no_rw_check tells
         # yosys so, and it adds no read-during-write logic around the RAM.
-        m.submodules.registers = registers = Memory(shape=32, depth=32, init=[], attrs={"no_rw_check": 1})
+        m.submodules.registers = registers = Memory(shape=32, depth=32, init=[], attrs=NO_RW_CHECK)
         # The addresses are the bus's read data in the cycle the fetch ends (unregistered);
         # rs1_read holds rs1 in DECODE, which copies it into rs1. rs2's port reads ir's field after
         # FETCH, so that rs2 (the RAM's output register) holds rs2 until WRITE_BACK writes the

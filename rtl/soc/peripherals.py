@@ -4,7 +4,9 @@
 # the PC's POST code port 0x80. rtl/arch/soc.py holds the addresses.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from typing import NamedTuple
+
+from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,7 +14,7 @@ from ..arch.soc import FINISHER_PASS, TIMER, TIMER_MTIME, TIMER_MTIMECMP
 from ..cpu.ports import IoSignature
 from ..wishbone import Signature as WishboneSignature
 
-__all__ = ["Ram", "Finisher", "Timer", "PostPort", "word_ack"]
+__all__ = ["Ram", "Finisher", "Timer", "PostPort", "word_ack", "ram_signature", "RamAccess"]
 
 
 def word_ack(m: Module, bus) -> Signal:
@@ -21,6 +23,44 @@ def word_ack(m: Module, bus) -> Signal:
     m.d.sync += ack.eq(bus.cyc & bus.stb & ~ack)
     m.d.comb += bus.ack.eq(ack)
     return ack
+
+
+def ram_signature(depth: int, addr_width: int) -> wiring.Signature:
+    """Every RAM's door (block RAM here, SPRAM in rtl/soc/spram.py): a Wishbone slave and the word load port."""
+    return wiring.Signature(
+        {
+            "bus": In(WishboneSignature(addr_width=addr_width)),
+            "load_en": In(1),
+            "load_addr": In(range(depth)),
+            "load_data": In(32),
+        }
+    )
+
+
+class RamAccess(NamedTuple):
+    """What a RAM does this cycle, from :func:`ram_signature`'s ports (:meth:`of`)."""
+
+    #: The bus's word index (the read address).
+    index: Value
+    #: The word written, and its address and byte lanes: the load port's whole word, else the bus's.
+    address: Value
+    data: Value
+    lanes: Value
+    #: A write happens: a load, or a bus write not yet acknowledged.
+    write: Value
+
+    @classmethod
+    def of(cls, m: Module, ram) -> "RamAccess":
+        """Acknowledge ``ram.bus`` a cycle after the strobe (:func:`word_ack`) and decode its access."""
+        ack = word_ack(m, ram.bus)
+        index = ram.bus.adr[: (ram.depth - 1).bit_length()]
+        return cls(
+            index=index,
+            address=Mux(ram.load_en, ram.load_addr, index),
+            data=Mux(ram.load_en, ram.load_data, ram.bus.dat_w),
+            lanes=Mux(ram.load_en, 0b1111, ram.bus.sel),
+            write=ram.load_en | (ram.bus.cyc & ram.bus.stb & ram.bus.we & ~ack),
+        )
 
 
 class Ram(wiring.Component):
@@ -46,32 +86,21 @@ class Ram(wiring.Component):
         self._init = list(init or [])
         if len(self._init) > self.depth:
             raise ValueError(f"the image ({4 * len(self._init)} bytes) does not fit {size} bytes of RAM")
-        super().__init__(
-            {
-                "bus": In(WishboneSignature(addr_width=addr_width)),
-                "load_en": In(1),
-                "load_addr": In(range(self.depth)),
-                "load_data": In(32),
-            }
-        )
+        super().__init__(ram_signature(self.depth, addr_width))
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.storage = storage = memory.Memory(shape=32, depth=self.depth, init=self._init)
         read = storage.read_port()
         write = storage.write_port(granularity=8)
-        ack = word_ack(m, self.bus)
-        index = self.bus.adr[: (self.depth - 1).bit_length()]
+        access = RamAccess.of(m, self)
         m.d.comb += [
-            read.addr.eq(index),
+            read.addr.eq(access.index),
             self.bus.dat_r.eq(read.data),
-            write.addr.eq(Mux(self.load_en, self.load_addr, index)),
-            write.data.eq(Mux(self.load_en, self.load_data, self.bus.dat_w)),
+            write.addr.eq(access.address),
+            write.data.eq(access.data),
+            write.en.eq(Mux(access.write, access.lanes, 0)),
         ]
-        with m.If(self.load_en):
-            m.d.comb += write.en.eq(0b1111)
-        with m.Elif(self.bus.cyc & self.bus.stb & self.bus.we & ~ack):
-            m.d.comb += write.en.eq(self.bus.sel)
         return m
 
 

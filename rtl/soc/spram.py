@@ -21,8 +21,7 @@ from amaranth import Cat, ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..wishbone import Signature as WishboneSignature
-from .peripherals import word_ack
+from .peripherals import RamAccess, ram_signature
 
 __all__ = ["Spram", "SpramBlock"]
 
@@ -104,23 +103,12 @@ class Spram(wiring.Component):
     depth = size // 4
 
     def __init__(self, *, addr_width: int = 30):
-        super().__init__(
-            {
-                "bus": In(WishboneSignature(addr_width=addr_width)),
-                "load_en": In(1),
-                "load_addr": In(range(self.depth)),
-                "load_data": In(32),
-            }
-        )
+        super().__init__(ram_signature(self.depth, addr_width))
 
     def elaborate(self, platform):
         m = Module()
-        ack = word_ack(m, self.bus)
-        index = self.bus.adr[: (self.depth - 1).bit_length()]
-        address = Mux(self.load_en, self.load_addr, index)
-        data = Mux(self.load_en, self.load_data, self.bus.dat_w)
-        byte_enables = Mux(self.load_en, 0b1111, self.bus.sel)
-        write = self.load_en | (self.bus.cyc & self.bus.stb & self.bus.we & ~ack)
+        access = RamAccess.of(m, self)
+        address, data, byte_enables, write = access.address, access.data, access.lanes, access.write
         bank = address[14]
         bank_read = Signal()  # the bank whose DATAOUT holds the word being read
         m.d.sync += bank_read.eq(bank)

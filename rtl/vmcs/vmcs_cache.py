@@ -14,7 +14,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.layout import CACHE_ENTRIES, SLOTS_PER_VMCS
-from .bram import NO_RW_CHECK, registered_read
+from ..bram import NO_RW_CHECK, registered_read
 
 __all__ = ["VmcsCache", "Tag", "PAGE_BITS", "SLOT_BITS"]
 

@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1, MSRS, MsrKind
 from ..arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
-from ..vmcs.bram import NO_RW_CHECK, registered_read
+from ..bram import NO_RW_CHECK, registered_read
 from .predicates import bits_set, canonical, fixed_ok, valid_memory_types
 
 __all__ = ["MachineState", "ID_BITS", "ROW_BITS", "constant_row"]

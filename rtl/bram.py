@@ -7,11 +7,12 @@
 Amaranth's synchronous read port promises the old data when a read and a write
 of the same word meet in one cycle. The iCE40 block RAM does not, so yosys
 adds a copy of the write data, an address comparator and a bypass multiplexer
-to every such port. The vmxu blocks never read a word in the cycle they write
-it, so they build their read ports here instead: an asynchronous read port
-followed by a register, which yosys folds into the block RAM's own read port,
-on a memory marked ``no_rw_check`` (collision result: don't care). Simulation
-still gives the old data on a collision.
+to every such port. The VMX unit's blocks never read a word in the cycle they
+write it, so they build their read ports here instead: an asynchronous read
+port followed by a register, which yosys folds into the block RAM's own read
+port, on a memory marked ``NO_RW_CHECK`` (collision result: don't care). The
+core's register file (rtl/cpu/core.py) carries the same attribute around its
+own registers. Simulation still gives the old data on a collision.
 """
 
 from amaranth import Module, Signal, Value
