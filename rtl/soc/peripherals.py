@@ -26,7 +26,17 @@ def word_ack(m: Module, bus) -> Signal:
 
 
 def ram_signature(depth: int, addr_width: int) -> wiring.Signature:
-    """Every RAM's door (block RAM here, SPRAM in rtl/soc/spram.py): a Wishbone slave and the word load port."""
+    """Every RAM's door (block RAM here, SPRAM in rtl/soc/spram.py): a Wishbone slave and the word load port.
+
+    Members
+    -------
+    bus : In(Wishbone signature)
+        32-bit words, byte lanes by ``sel``; ACK the cycle after the strobe.
+    load_en : In(1)
+    load_addr : In(word address)
+    load_data : In(32)
+        Write ``load_data`` at ``load_addr`` (whole word) this cycle; takes priority over the bus.
+    """
     return wiring.Signature(
         {
             "bus": In(WishboneSignature(addr_width=addr_width)),
@@ -69,13 +79,7 @@ class Ram(wiring.Component):
     Latency: one cycle (ACK the cycle after the strobe). ``load`` writes a word
     through a second port while the processor is held in reset (simulation
     loads firmware images this way, so one simulator build serves every image).
-
-    Members
-    -------
-    bus : In(Wishbone signature)
-    load_en : In(1)
-    load_addr : In(word address)
-    load_data : In(32)
+    Members: :func:`ram_signature`.
     """
 
     def __init__(self, size: int, *, init: list[int] | None = None, addr_width: int = 30):

@@ -90,13 +90,7 @@ class Spram(wiring.Component):
     Latency: one cycle (ACK the cycle after the strobe; SPRAM's output register
     is the read's one cycle). ``load`` writes a whole word through the same
     blocks, and takes priority over the bus: use it while the core is held.
-
-    Members
-    -------
-    bus : In(Wishbone signature)
-    load_en : In(1)
-    load_addr : In(word address)
-    load_data : In(32)
+    Members: :func:`~vmxu.rtl.soc.peripherals.ram_signature`.
     """
 
     size = 128 * 1024
