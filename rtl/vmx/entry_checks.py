@@ -40,7 +40,7 @@ from ..arch.msrs import (
     MAXPHYADDR,
     PERF_GLOBAL_CTRL_VALID,
 )
-from ..arch.state import CR0, CR4, EFER
+from ..arch.state import CR4, EFER
 from ..vmcs.vmcs_cache import SLOT_BITS
 from .predicates import bits_set, fixed_ok, valid_memory_types
 
@@ -60,7 +60,6 @@ class _Registers:
         self.exit = Signal(32)
         self.entry = Signal(32)
         self.msr_count = Signal(32)
-        self.guest_pe = Signal()
         self.error_code_high = Signal()  # bits 31:16 of the VM-entry exception error code set
         self.instruction_length_ok = Signal()  # VM-entry instruction length is 1..15
         self.host_cr4_pae = Signal()
@@ -167,7 +166,8 @@ def _event_injection(regs, v):
     type_ = v[8:11]
     deliver_error_code = v[11]
     hardware_exception = type_ == 3
-    needs_error_code = hardware_exception & regs.guest_pe & vector.matches(8, 10, 11, 12, 13, 14, 17)
+    # Without "unrestricted guest" (never allowed-1) the vector alone decides (SDM 26.2.1.3).
+    needs_error_code = hardware_exception & vector.matches(8, 10, 11, 12, 13, 14, 17)
     return (
         valid
         & (
@@ -229,7 +229,6 @@ STEPS: tuple[Step, ...] = (
     Step("VM_ENTRY_MSR_LOAD_COUNT", load=lambda r, v: r.msr_count.eq(v)),
     Step("VM_ENTRY_MSR_LOAD_ADDR", CONTROL, _msr_list_address),
     # 26.2.1.3: event injection.
-    Step("GUEST_CR0", load=lambda r, v: r.guest_pe.eq(v.bits_set(CR0.PE))),
     Step("VM_ENTRY_EXCEPTION_ERROR_CODE", load=lambda r, v: r.error_code_high.eq(v[16:32] != 0)),
     Step("VM_ENTRY_INSTRUCTION_LEN", load=lambda r, v: r.instruction_length_ok.eq(v[:4].any() & ~v[4:32].any())),
     Step("VM_ENTRY_INTR_INFO_FIELD", CONTROL, _event_injection),

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.controls import ENTRY, EXIT, PIN, PROC, PROC2, ControlField
-from vmxu.rtl.arch.state import CR0, CR4, EFER, ELEMENT_BY_NAME
+from vmxu.rtl.arch.state import CR4, EFER, ELEMENT_BY_NAME
 
 __all__ = ["EntryChecks", "CONTROL_CHECKS", "HOST_STATE_CHECKS"]
 
@@ -219,11 +219,9 @@ class EntryChecks:
             return f"SDM 26.2.1.3: injected hardware exception with vector {vector} > 31"
         if info & INTR_INFO_RESERVED:
             return f"SDM 26.2.1.3: interruption information {info:#x} sets reserved bits 30:12"
-        error_code_expected = (
-            kind == INTR_TYPE_HARDWARE_EXCEPTION
-            and bool(self.field("GUEST_CR0") & CR0.PE)
-            and vector in EXCEPTIONS_WITH_ERROR_CODE
-        )
+        # "Unrestricted guest" is never allowed-1, so the vector alone decides (the guest's
+        # CR0.PE counts only for an unrestricted guest).
+        error_code_expected = kind == INTR_TYPE_HARDWARE_EXCEPTION and vector in EXCEPTIONS_WITH_ERROR_CODE
         if bool(info & INTR_INFO_DELIVER_ERROR_CODE) != error_code_expected:
             return f"SDM 26.2.1.3: deliver-error-code = {int(not error_code_expected)} for type {kind} vector {vector}"
         if info & INTR_INFO_DELIVER_ERROR_CODE and self.field("VM_ENTRY_EXCEPTION_ERROR_CODE") & 0xFFFF_0000:

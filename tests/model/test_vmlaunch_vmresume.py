@@ -410,12 +410,13 @@ def test_invalid_event_injection_fails_7(launchable, info, length):
     expect_control_error(launchable)
 
 
-def test_error_code_is_delivered_only_in_protected_mode_guest(launchable):
-    """SDM 26.2.1.3: deliver-error-code must be 0 when guest CR0.PE = 0 (real-mode exceptions push none)."""
+def test_error_code_follows_the_vector_alone_without_unrestricted_guest(launchable):
+    """SDM 26.2.1.3: with "unrestricted guest" 0 (never allowed-1 here), deliver-error-code depends on the
+    vector alone: injecting #GP with guest CR0.PE = 0 fails without an error code and passes with one."""
     write(launchable, "GUEST_CR0", 0)
-    write(launchable, "VM_ENTRY_INTR_INFO_FIELD", event(TYPE_HW_EXCEPTION, 13, error_code=True))
-    expect_control_error(launchable)
     write(launchable, "VM_ENTRY_INTR_INFO_FIELD", event(TYPE_HW_EXCEPTION, 13))
+    expect_control_error(launchable)
+    write(launchable, "VM_ENTRY_INTR_INFO_FIELD", event(TYPE_HW_EXCEPTION, 13, error_code=True))
     expect_passes(launchable)
 
 

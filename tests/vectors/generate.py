@@ -1453,19 +1453,21 @@ def _event_injection_cases(s: Script, ready: dict[str, int]) -> None:
     bad("bit 30 set (bits 30:12 reserved)", {info: _event(0, 0x20) | 1 << 30})
     good("external interrupt (type 0) vector 0x20", {info: _event(0, 0x20)})
     for vector in ERROR_CODE_VECTORS:
-        bad(f"hardware exception {vector} without deliver-error-code (GUEST_CR0.PE = 1)", {info: _event(3, vector)})
+        bad(f"hardware exception {vector} without deliver-error-code", {info: _event(3, vector)})
         good(f"hardware exception {vector} with deliver-error-code", {info: _event(3, vector, error_code=True)})
     for vector in (0, 6, 9, 15, 16, 18, 31):
         bad(
             f"hardware exception {vector} (no error code) with deliver-error-code",
             {info: _event(3, vector, error_code=True)},
         )
+    # Without "unrestricted guest", the vector alone decides; the guest's CR0.PE does not count.
     bad(
-        "hardware exception 13 with deliver-error-code but GUEST_CR0.PE = 0",
-        {info: _event(3, 13, error_code=True), "GUEST_CR0": 0},
+        "hardware exception 13 without deliver-error-code, GUEST_CR0.PE = 0 (no unrestricted guest)",
+        {info: _event(3, 13), "GUEST_CR0": 0},
     )
     good(
-        "hardware exception 13 without deliver-error-code with GUEST_CR0.PE = 0", {info: _event(3, 13), "GUEST_CR0": 0}
+        "hardware exception 13 with deliver-error-code, GUEST_CR0.PE = 0 (no unrestricted guest)",
+        {info: _event(3, 13, error_code=True), "GUEST_CR0": 0},
     )
     bad("external interrupt 13 with deliver-error-code", {info: _event(0, 13, error_code=True)})
     bad("NMI with deliver-error-code", {info: _event(2, 2, error_code=True)})
