@@ -12,7 +12,7 @@ nothing here is typed twice.
 
 from dataclasses import dataclass
 
-from amaranth.lib import enum
+from amaranth.lib import data, enum
 
 from .controls import ENTRY, EXIT, PIN, PROC, PROC2
 from .fields import MAX_INDEX
@@ -73,31 +73,74 @@ MSEG_REVISION_ID = 1
 #: Memory type of VMCS accesses: write-back.
 MEMORY_TYPE_WB = 6
 
-IA32_VMX_BASIC_VALUE = (
-    VMCS_REVISION_ID
-    | (REGION_BYTES << 32)
-    | (1 << 49)  # dual-monitor treatment of SMIs and SMM
-    | (MEMORY_TYPE_WB << 50)
-    | (1 << 55)  # TRUE capability MSRs 0x48D-0x490 exist
-)
 
-#: Activity states besides active: HLT only (IA32_VMX_MISC bits 8:6 = 001).
-ACTIVITY_HLT_SUPPORTED = 1 << 6
+class VmxBasic(data.Struct):
+    """IA32_VMX_BASIC (SDM A.1)."""
+
+    revision: 31
+    zero: 1
+    region_bytes: 13
+    reserved0: 3
+    #: 1: region addresses are limited to 32 bits.
+    physical_address_32: 1
+    dual_monitor: 1
+    memory_type: 4
+    ins_outs_information: 1
+    true_controls: 1
+    #: 1: VM entry allows any deliver-error-code setting for hardware exceptions.
+    any_error_code: 1
+    reserved1: 7
+
+
+class VmxMisc(data.Struct):
+    """IA32_VMX_MISC (SDM A.6)."""
+
+    #: The VMX-preemption timer counts down when TSC bit ``preemption_timer_rate`` changes.
+    preemption_timer_rate: 5
+    exit_saves_lma: 1
+    activity_hlt: 1
+    activity_shutdown: 1
+    activity_wait_for_sipi: 1
+    reserved0: 5
+    processor_trace_in_vmx: 1
+    rdmsr_smbase_in_smm: 1
+    cr3_targets: 9
+    #: MSR lists hold up to 512 * (this + 1) entries.
+    msr_list_size: 3
+    smm_monitor_ctl_bit2: 1
+    vmwrite_exit_information: 1
+    inject_zero_length: 1
+    reserved1: 1
+    mseg_revision: 32
+
+
 CR3_TARGETS = 4
 PREEMPTION_TIMER_RATE = 5
-IA32_VMX_MISC_VALUE = (
-    PREEMPTION_TIMER_RATE
-    | (1 << 5)  # VM exits store EFER.LMA in the "IA-32e mode guest" entry control
-    | ACTIVITY_HLT_SUPPORTED
-    | (1 << 15)  # RDMSR can read IA32_SMBASE in SMM
-    | (CR3_TARGETS << 16)
-    # bits 27:25 = 0: up to 512 entries in each MSR list
-    # bit 28 = 0: IA32_SMM_MONITOR_CTL bit 2 cannot be set
-    # bit 29 = 0: VMWRITE cannot write VM-exit information fields
-    # bit 30 = 0: injection with instruction length 0 is not allowed
-    | (MSEG_REVISION_ID << 32)
+VMX_BASIC = VmxBasic.const(
+    {
+        "revision": VMCS_REVISION_ID,
+        "region_bytes": REGION_BYTES,
+        "dual_monitor": 1,
+        "memory_type": MEMORY_TYPE_WB,
+        "true_controls": 1,
+    }
 )
-MSR_LIST_MAX_ENTRIES = 512 * (((IA32_VMX_MISC_VALUE >> 25) & 7) + 1)
+VMX_MISC = VmxMisc.const(
+    {
+        "preemption_timer_rate": PREEMPTION_TIMER_RATE,
+        "exit_saves_lma": 1,
+        # Activity states besides active: HLT only.
+        "activity_hlt": 1,
+        "rdmsr_smbase_in_smm": 1,
+        "cr3_targets": CR3_TARGETS,
+        # msr_list_size 0: up to 512 entries in each MSR list; smm_monitor_ctl_bit2 0: IA32_SMM_MONITOR_CTL
+        # bit 2 cannot be set; vmwrite_exit_information 0; inject_zero_length 0.
+        "mseg_revision": MSEG_REVISION_ID,
+    }
+)
+IA32_VMX_BASIC_VALUE = VMX_BASIC.as_value().value
+IA32_VMX_MISC_VALUE = VMX_MISC.as_value().value
+MSR_LIST_MAX_ENTRIES = 512 * (VMX_MISC.msr_list_size + 1)
 
 CR0_FIXED0 = 0x8000_0021  # PE, NE, PG must be 1 in VMX operation (no unrestricted guest)
 CR0_FIXED1 = 0xFFFF_FFFF

@@ -9,9 +9,10 @@ reports ``FAULT`` with its vector instead and changes nothing.
 
 from amaranth.lib import enum
 
+from .events import ExceptionVector as Vector
 from .state import RFLAGS
 
-__all__ = ["Op", "Status", "OperandSize", "Vector", "flags_for"]
+__all__ = ["Op", "Status", "OperandSize", "Vector", "flags_for", "default_instruction_length"]
 
 
 class Op(enum.Enum, shape=5):
@@ -31,6 +32,24 @@ class Op(enum.Enum, shape=5):
     GET = 12
     #: Write a machine-state element as a MOV/WRMSR would.
     SET = 13
+    # Guest events (shared/vmx/REPLAY.md "Guest events"): in VMX non-root operation the
+    # unit decides whether they cause a VM exit; elsewhere they are the processor's own.
+    #: index: leaf, value: subleaf (neither changes what the unit does).
+    CPUID = 14
+    HLT = 15
+    #: Response value: the TSC (plus the TSC offset in a guest with "use TSC offsetting").
+    RDTSC = 16
+    #: index: the port; ``io_size`` bytes.
+    IN = 17
+    #: index: the port; value: the data; ``io_size`` bytes.
+    OUT = 18
+    #: index: the vector; value: the error code (for the vectors that push one).
+    EXCEPTION = 19
+    #: index: the vector.
+    INTERRUPT = 20
+    NMI = 21
+    #: value: cycles the processor runs other instructions (the TSC and the VMX-preemption timer advance).
+    RUN = 22
 
 
 class Status(enum.Enum, shape=4):
@@ -47,6 +66,8 @@ class Status(enum.Enum, shape=4):
     #: VMLAUNCH/VMRESUME passed every check this unit implements but the
     #: VM-entry transition itself is not implemented yet; nothing changed.
     ENTRY_NOT_IMPLEMENTED = 8
+    #: A VMX abort happened (SDM 27.7): every later operation answers SHUTDOWN.
+    SHUTDOWN = 9
 
 
 class OperandSize(enum.Enum, shape=1):
@@ -58,11 +79,6 @@ class OperandSize(enum.Enum, shape=1):
         return 64 if self is OperandSize.S64 else 32
 
 
-class Vector(enum.IntEnum, shape=8):
-    UD = 6
-    GP = 13
-
-
 def flags_for(status: Status) -> int:
     """The arithmetic flags (CF, PF, AF, ZF, SF, OF) an outcome leaves in RFLAGS."""
     if status == Status.FAIL_INVALID:
@@ -70,3 +86,23 @@ def flags_for(status: Status) -> int:
     if status == Status.FAIL_VALID:
         return RFLAGS.ZF
     return 0
+
+
+#: The x86 instruction's length, which a VM exit records when the request gives none
+#: (shared/vmx/REPLAY.md): CPUID, RDMSR, WRMSR, RDTSC 2 (0F xx); HLT, IN/OUT with DX, INT3 1;
+#: MOV to/from CR 3 (0F 22/20 /r); the VMX instructions 3 (0F 01 Cx, 0F 78/79 /r, 0F C7 /6).
+_INSTRUCTION_LENGTHS = {
+    Op.CPUID: 2,
+    Op.RDMSR: 2,
+    Op.WRMSR: 2,
+    Op.RDTSC: 2,
+    Op.HLT: 1,
+    Op.IN: 1,
+    Op.OUT: 1,
+    Op.EXCEPTION: 1,
+}
+
+
+def default_instruction_length(op: Op) -> int:
+    """The length of the instruction an operation stands for (3 for the VMX instructions and MOV CR)."""
+    return _INSTRUCTION_LENGTHS.get(op, 3)

@@ -13,6 +13,8 @@ guest-state and host-state VMCS fields that hold it on VM entries and exits.
 
 from dataclasses import dataclass
 
+from amaranth.lib import data
+
 from . import msrs
 from .fields import FIELD_BY_NAME
 
@@ -23,6 +25,7 @@ __all__ = [
     "ELEMENT_BY_MSR",
     "SEGMENTS",
     "AR",
+    "AccessRights",
     "RFLAGS",
     "CR0",
     "CR4",
@@ -35,10 +38,38 @@ __all__ = [
 class AR:
     """VMCS access-rights format (type 3:0, S 4, DPL 6:5, P 7, AVL 12, L 13, D/B 14, G 15, unusable 16)."""
 
+    TYPE_MASK = 0xF
+    #: Type bits: accessed (0), readable code / writable data (1), conforming code (2), code (3).
+    TYPE_ACCESSED = 1 << 0
+    TYPE_READABLE = 1 << 1
+    TYPE_CONFORMING = 1 << 2
+    TYPE_CODE = 1 << 3
+    S = 1 << 4
     DPL_SHIFT = 5
     DPL_MASK = 0x3 << 5
+    P = 1 << 7
     L = 1 << 13
+    DB = 1 << 14
+    G = 1 << 15
     UNUSABLE = 1 << 16
+    #: Bits 31:17 and 11:8.
+    RESERVED = 0xFFFE_0F00
+
+
+class AccessRights(data.Struct):
+    """The access-rights format of AR, as a layout for the RTL."""
+
+    type: 4
+    s: 1
+    dpl: 2
+    p: 1
+    reserved0: 4
+    avl: 1
+    long_mode: 1
+    db: 1
+    g: 1
+    unusable: 1
+    reserved1: 15
 
 
 class RFLAGS:
@@ -49,6 +80,9 @@ class RFLAGS:
     ZF = 1 << 6
     SF = 1 << 7
     OF = 1 << 11
+    TF = 1 << 8
+    IF = 1 << 9
+    RF = 1 << 16
     VM = 1 << 17
     #: The six flags every VMX instruction writes (SDM 30.2).
     ARITHMETIC = CF | PF | AF | ZF | SF | OF
@@ -64,6 +98,7 @@ class CR0:
 
 
 class CR4:
+    TSD = 1 << 2
     PAE = 1 << 5
     VMXE = 1 << 13
     PCIDE = 1 << 17

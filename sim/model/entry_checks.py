@@ -51,7 +51,7 @@ MSR_LIST_ENTRY_BYTES = 16
 SELECTOR_TI_RPL = 0x7
 
 _PHYSICAL_ADDRESS_LIMIT = 1 << msrs.MAXPHYADDR
-_TRUE_CONTROLS = bool(msrs.IA32_VMX_BASIC_VALUE >> 55 & 1)
+_TRUE_CONTROLS = bool(msrs.VMX_BASIC.true_controls)
 
 CONTROL_CHECKS = (
     "controls_within_capabilities",
@@ -141,7 +141,7 @@ class EntryChecks:
     def cr3_target_count(self) -> str | None:
         """2. The CR3-target count is at most IA32_VMX_MISC bits 24:16 (SDM 26.2.1.1)."""
         count = self.field("CR3_TARGET_COUNT")
-        limit = msrs.IA32_VMX_MISC_VALUE >> 16 & 0x1FF
+        limit = msrs.VMX_MISC.cr3_targets
         if count > limit:
             return f"SDM 26.2.1.1: CR3-target count {count} above {limit}"
         return None

@@ -1,7 +1,7 @@
-"""The result of one operation on the unit's port.
+"""The result of one operation on the unit's port, and the changes it made.
 
 # Ref: Intel SDM vol. 3C, 30.2 "Conventions" (VMsucceed, VMfailInvalid,
-# VMfailValid); docs/semantics.md "The unit's port".
+# VMfailValid); shared/vmx/REPLAY.md "Statuses"; docs/semantics.md "The unit's port".
 """
 
 from __future__ import annotations
@@ -10,25 +10,52 @@ from dataclasses import dataclass, field
 
 from vmxu.rtl.arch.ops import Status
 
-__all__ = ["Outcome"]
+__all__ = ["Outcome", "Change"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change an operation made, as a golden model reports it.
+
+    ``kind`` is "element" (``key`` an element name), "field" (``key`` a VMCS
+    field name of the current VMCS) or "memory" (``key`` a word address);
+    ``value`` the new value.
+    """
+
+    kind: str
+    key: str | int
+    value: int
+
+    def __str__(self) -> str:
+        key = f"{self.key:#x}" if isinstance(self.key, int) else self.key
+        return f"{self.kind} {key} := {self.value:#x}"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the unit answers: ``status``, and ``error`` / ``vector`` / ``value`` where they apply.
+    """What the unit answers: ``status``, and the values that go with it.
 
-    ``error`` is the VM-instruction error (a ``VmError``) of a ``FAIL_VALID``;
-    ``vector`` the exception vector of a ``FAULT``; ``value`` what VMREAD,
-    VMPTRST, RDMSR and GET produce. ``cause`` names the rule that decided the
-    outcome (with its SDM section) for people reading a failure; it is not part
-    of the port and equality ignores it.
+    ``error``: the VM-instruction error (a ``VmError``) of a ``FAIL_VALID``;
+    ``vector``: the exception vector of a ``FAULT``; ``value``: what VMREAD,
+    VMPTRST, RDMSR, GET, RDTSC and IN produce; ``reason``: the basic exit
+    reason of ``EXITED``, the full 32-bit exit reason of ``ENTRY_FAILED``;
+    ``event`` and ``error_code``: the interruption information (and the error
+    code, where one is delivered) an ``ENTERED`` injects; ``abort``: the
+    VMX-abort indicator of ``SHUTDOWN``. ``cause`` names the rule that decided
+    the outcome (with its SDM section) and ``changes`` lists what the operation
+    changed, in order; neither is part of the port, and equality ignores them.
     """
 
     status: Status
     error: int = 0
     vector: int = 0
     value: int | None = None
+    reason: int | None = None
+    event: int | None = None
+    error_code: int | None = None
+    abort: int | None = None
     cause: str = field(default="", compare=False)
+    changes: tuple[Change, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         parts = [self.status.name]
@@ -36,8 +63,10 @@ class Outcome:
             parts.append(f"error {int(self.error)}")
         if self.status == Status.FAULT:
             parts.append(f"vector {int(self.vector)}")
-        if self.value is not None:
-            parts.append(f"value {self.value:#x}")
+        for name in ("value", "reason", "event", "error_code", "abort"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name} {value:#x}")
         if self.cause:
             parts.append(f"({self.cause})")
         return " ".join(parts)

@@ -6,43 +6,46 @@
 # appendix A (capability MSRs); vol. 2B RDMSR/WRMSR; docs/semantics.md, the
 # behaviour contract this file implements line by line.
 
-``VmxModel.execute(op, index, value, size)`` is the unit's request port; the
-methods ``vmxon``, ``vmread``, ``wrmsr``, ``set``, ... are the same requests
-written the way a VMM reads. Every outcome is an ``Outcome``; a SUCCEED,
-FAIL_INVALID or FAIL_VALID also writes RFLAGS' six arithmetic flags, a FAULT
-(or OK, or ENTRY_NOT_IMPLEMENTED) changes nothing else. A request that the
-port cannot carry (a value wider than its operand, an element number that
-does not exist) raises ValueError: the replay parser rejects such lines first.
+``VmxModel.execute(op, index, value, size, ...)`` is the unit's request port;
+the methods ``vmxon``, ``vmread``, ``wrmsr``, ``set``, ... are the same requests
+written the way a VMM reads. Every outcome is an ``Outcome``, with the changes
+the operation made; a SUCCEED, FAIL_INVALID or FAIL_VALID also writes RFLAGS'
+six arithmetic flags, a FAULT (or OK) changes nothing else. VMLAUNCH and
+VMRESUME enter the guest (sim/model/transitions.py moves the state); in VMX
+non-root operation the requests are the guest's (sim/model/guest_events.py
+decides which exit). A request that the port cannot carry (a value wider than
+its operand, an element number that does not exist) raises ValueError: the
+replay parser rejects such lines first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from vmxu.rtl.arch import layout, msrs
-from vmxu.rtl.arch.errors import VmError
+from vmxu.rtl.arch.errors import ExitReason, VmError
+from vmxu.rtl.arch.events import MAX_INSTRUCTION_LENGTH, VmxAbort
 from vmxu.rtl.arch.fields import FIELD_BY_ENCODING, FIELD_BY_NAME, Field
 from vmxu.rtl.arch.layout import LAUNCH_LAUNCHED, LAUNCH_VMXOFF
-from vmxu.rtl.arch.msrs import MSR_BY_NUMBER, MsrKind
 from vmxu.rtl.arch.ops import Op, OperandSize, Status, Vector, flags_for
-from vmxu.rtl.arch.state import ELEMENT_BY_MSR, ELEMENT_BY_NAME, Element, element_id
+from vmxu.rtl.arch.state import CR4, ELEMENT_BY_NAME, INTERRUPTIBILITY, Element, element_id
 
 from .entry_checks import EntryChecks, is_bad_address
+from .guest_checks import GuestStateChecks
+from .guest_events import GuestEvents
 from .machine_state import MachineState, satisfies_fixed
 from .memory import PhysicalMemory
-from .outcome import Outcome
+from .msr_file import MsrFile
+from .outcome import Change, Outcome
+from .request import Request
+from .transitions import ExitCause, Transitions, entry_failure_reason
 from .vmcs_cache import CacheEntry, CacheEntryView, VmcsCache
 
 __all__ = ["VmxModel", "NO_CURRENT_VMCS"]
 
 #: What VMPTRST stores when there is no current VMCS (SDM 30.3 VMPTRST).
 NO_CURRENT_VMCS = 0xFFFF_FFFF_FFFF_FFFF
-#: Guest interruptibility state bit 1: blocking by MOV SS (SDM 24.4.2, table 24-3).
-INTERRUPTIBILITY_MOV_SS = 1 << 1
-#: IA32_VMX_BASIC bit 49: the dual-monitor treatment of SMIs and SMM is supported.
-BASIC_DUAL_MONITOR = 1 << 49
-#: IA32_VMX_MISC bit 28: IA32_SMM_MONITOR_CTL bit 2 may be set.
-MISC_SMM_MONITOR_CTL_BIT2 = 1 << 28
 #: Bits 30:0 of a region's first dword: the VMCS revision identifier; bit 31: shadow-VMCS indicator.
 REVISION_MASK = 0x7FFF_FFFF
 SHADOW_VMCS_INDICATOR = 1 << 31
@@ -74,35 +77,50 @@ class VmxModel:
     Members
     -------
     memory : PhysicalMemory
-        The bus the unit masters (VMXON and VMCS regions).
+        The bus the unit masters (VMXON and VMCS regions, MSR lists, bitmaps).
     state : MachineState
-        The machine-state elements.
+        The machine-state elements: the host's in root operation, the guest's in non-root operation.
     in_smm : bool
         Whether the logical processor is in SMM (always False until SMM support).
     dual_monitor_active : bool
         Whether the dual-monitor treatment is active (always False until SMM support).
-    in_vmx_operation, vmxon_pointer, current_vmcs_pointer, cache_entries, lru_order,
-    feature_control, smm_monitor_ctl
+    transitions : bool
+        False models a unit without the VM-entry capability: a VMLAUNCH/VMRESUME that passes
+        the checks on the controls and host state answers ENTRY_NOT_IMPLEMENTED (the SoC's
+        core cannot run guests yet, and its ISS says so).
+    in_vmx_operation, non_root, vmxon_pointer, current_vmcs_pointer, cache_entries, lru_order,
+    feature_control, smm_monitor_ctl, tsc, preemption_timer, shutdown
         Read-only views for debugging and tests.
     """
 
-    def __init__(self, memory: PhysicalMemory, cache_entries: int = layout.CACHE_ENTRIES) -> None:
+    def __init__(
+        self, memory: PhysicalMemory, cache_entries: int = layout.CACHE_ENTRIES, *, transitions: bool = True
+    ) -> None:
         self.memory = memory
         self.state = MachineState()
         self.in_smm = False
         self.dual_monitor_active = False
+        self.transitions = transitions
+        self.msr_file = MsrFile(self.state)
         self._cache = VmcsCache(memory, cache_entries)
+        self._moves = Transitions(self.state, memory, self.msr_file)
         self._in_vmx_operation = False
+        self._non_root = False
         self._vmxon_pointer: int | None = None
         self._current: CacheEntry | None = None
-        self._feature_control = 0
-        self._smm_monitor_ctl = 0
+        self._shutdown: VmxAbort | None = None
+        self._tsc = 0
 
     # -- read-only views --------------------------------------------------------
 
     @property
     def in_vmx_operation(self) -> bool:
         return self._in_vmx_operation
+
+    @property
+    def non_root(self) -> bool:
+        """In VMX non-root operation: a guest runs."""
+        return self._non_root
 
     @property
     def vmxon_pointer(self) -> int | None:
@@ -129,55 +147,165 @@ class VmxModel:
 
     @property
     def feature_control(self) -> int:
-        return self._feature_control
+        return self.msr_file.feature_control
 
     @property
     def smm_monitor_ctl(self) -> int:
-        return self._smm_monitor_ctl
+        return self.msr_file.smm_monitor_ctl
 
     @property
     def elements(self) -> Mapping[str, int]:
         return self.state.values
 
+    @property
+    def tsc(self) -> int:
+        """The time-stamp counter: the cycles RUN requests have run since reset."""
+        return self._tsc
+
+    @property
+    def preemption_timer(self) -> int:
+        """The VMX-preemption timer's value (it counts while a guest runs with the timer active)."""
+        return self._moves.timer
+
+    def set_preemption_timer(self, value: int) -> None:
+        self._moves.timer = value
+
+    @property
+    def shutdown(self) -> VmxAbort | None:
+        """The VMX-abort indicator after a VMX abort (the processor is shut down), else None."""
+        return self._shutdown
+
     # -- the port ---------------------------------------------------------------
 
-    def execute(self, op: Op, index: int = 0, value: int = 0, size: OperandSize = OperandSize.S64) -> Outcome:
-        """One request on the unit's port (docs/semantics.md "The unit's port")."""
-        _check_request(op, index, value, size)
-        match op:
-            case Op.VMXON:
-                outcome = self._vmxon(value)
-            case Op.VMXOFF:
-                outcome = self._vmxoff()
-            case Op.VMPTRLD:
-                outcome = self._vmptrld(value)
-            case Op.VMPTRST:
-                outcome = self._vmptrst()
-            case Op.VMCLEAR:
-                outcome = self._vmclear(value)
-            case Op.VMREAD:
-                outcome = self._vmread(index, size)
-            case Op.VMWRITE:
-                outcome = self._vmwrite(index, value, size)
-            case Op.VMLAUNCH:
-                outcome = self._vmlaunch_vmresume("VMLAUNCH")
-            case Op.VMRESUME:
-                outcome = self._vmlaunch_vmresume("VMRESUME")
-            case Op.VMCALL:
-                outcome = self._vmcall()
-            case Op.RDMSR:
-                outcome = self._rdmsr(index)
-            case Op.WRMSR:
-                outcome = self._wrmsr(index, value)
-            case Op.GET:
-                outcome = self._get(self.state.element(index))
-            case Op.SET:
-                outcome = self._set(self.state.element(index), value)
-            case _:
-                raise ValueError(f"the unit has no operation {op!r}")
+    def execute(
+        self,
+        op: Op,
+        index: int = 0,
+        value: int = 0,
+        size: OperandSize = OperandSize.S64,
+        *,
+        length: int | None = None,
+        gpr: int = 0,
+        io_size: int = 1,
+    ) -> Outcome:
+        """One request on the unit's port (docs/semantics.md "The unit's port").
+
+        ``length`` is the instruction length a VM exit records (default: the x86
+        instruction's own, ``default_instruction_length``); ``gpr`` the register
+        of a MOV to or from a control register; ``io_size`` the bytes of IN/OUT.
+        """
+        return self.perform(Request(op, index, value, size, length, gpr, io_size))
+
+    def perform(self, request: Request) -> Outcome:
+        """``execute`` with its operands in a ``Request``."""
+        _check_request(request)
+        if self._shutdown is not None:
+            return Outcome(Status.SHUTDOWN, abort=int(self._shutdown), cause="SDM 27.7: shut down after a VMX abort")
+        before = self._snapshot()
+        if self._non_root:
+            outcome = GuestEvents(self).perform(request)
+        else:
+            outcome = self._root(request)
         if outcome.status in _VMX_STATUSES:
             self.state.write_arithmetic_flags(flags_for(outcome.status))
-        return outcome
+        return replace(outcome, changes=self._changes(before))
+
+    def _root(self, request: Request) -> Outcome:
+        """A request in VMX root operation, or outside VMX operation."""
+        op, index, value, size = request.op, request.index, request.value, request.size
+        match op:
+            case Op.VMXON:
+                return self._vmxon(value)
+            case Op.VMXOFF:
+                return self._vmxoff()
+            case Op.VMPTRLD:
+                return self._vmptrld(value)
+            case Op.VMPTRST:
+                return self._vmptrst()
+            case Op.VMCLEAR:
+                return self._vmclear(value)
+            case Op.VMREAD:
+                return self._vmread(index, size)
+            case Op.VMWRITE:
+                return self._vmwrite(index, value, size)
+            case Op.VMLAUNCH:
+                return self._vmlaunch_vmresume("VMLAUNCH")
+            case Op.VMRESUME:
+                return self._vmlaunch_vmresume("VMRESUME")
+            case Op.VMCALL:
+                return self._vmcall()
+            case Op.RDMSR:
+                return self._rdmsr(index)
+            case Op.WRMSR:
+                return self._wrmsr(index, value)
+            case Op.GET:
+                return self._get(self.state.element(index))
+            case Op.SET:
+                return self._set(self.state.element(index), value)
+        return self._processor_event(request)
+
+    def _processor_event(self, request: Request) -> Outcome:
+        """A guest event outside non-root operation: the processor's own (REPLAY.md "Guest events")."""
+        match request.op:
+            case Op.HLT:
+                if self.state.cpl > 0:
+                    return _fault(Vector.GP, "SDM 2A HLT: #GP(0) with CPL > 0")
+                self.halt(request.instruction_length)
+                return _ok()
+            case Op.RDTSC:
+                if self.state["cr4"] & CR4.TSD and self.state.cpl > 0:
+                    return _fault(Vector.GP, "SDM 2B RDTSC: #GP(0) with CR4.TSD = 1 and CPL > 0")
+                return _ok(self._tsc)
+            case Op.IN:
+                return _ok(_all_ones(request.io_size))
+            case Op.RUN:
+                self._tsc = (self._tsc + request.value) & _U64
+                return _ok()
+            case Op.CPUID | Op.OUT | Op.EXCEPTION | Op.INTERRUPT | Op.NMI:
+                return _ok()
+        raise ValueError(f"the unit has no operation {request.op!r}")
+
+    def halt(self, length: int) -> None:
+        """HLT that does not exit: the processor waits after it (SDM 27.3.4: an exit saves the RIP past it)."""
+        self.state.store("rip", (self.state["rip"] + length) & _U64)
+        self.state.store("activity", 1)
+
+    def advance_tsc(self, cycles: int) -> int:
+        """RUN: the TSC advances; returns its value before."""
+        before = self._tsc
+        self._tsc = (self._tsc + cycles) & _U64
+        return before
+
+    # -- the changes an operation made (a golden model's report) -----------------------
+
+    def _snapshot(self) -> tuple[dict[str, int], int | None, list[int] | None, dict[int, int]]:
+        current = self._current
+        image = list(current.image) if current is not None else None
+        return dict(self.state.values), self.current_entry, image, self.memory.words()
+
+    def _changes(
+        self, before: tuple[dict[str, int], int | None, list[int] | None, dict[int, int]]
+    ) -> tuple[Change, ...]:
+        elements, entry, image, words = before
+        changes = [
+            Change("element", name, value) for name, value in self.state.values.items() if elements[name] != value
+        ]
+        current = self._current
+        if current is not None and entry == current.number and image is not None and image != current.image:
+            changed_words = {i for i, (a, b) in enumerate(zip(image, current.image, strict=True)) if a != b}
+            for field in _ON_DIE_FULL_FIELDS:
+                location = layout.LOCATION[field.encoding]
+                first = location.word - layout.IMAGE_FIRST_WORD
+                if changed_words & set(range(first, first + location.words)):
+                    changes.append(Change("field", field.name, self._cache.read(current, field)))
+        now = self.memory.words()
+        if now != words:
+            changes += [
+                Change("memory", a, now.get(a, 0))
+                for a in sorted(now.keys() | words.keys())
+                if now.get(a, 0) != words.get(a, 0)
+            ]
+        return tuple(changes)
 
     # -- the same requests, as a VMM writes them ---------------------------------
 
@@ -273,9 +401,9 @@ class VmxModel:
             fixed0, fixed1 = ELEMENT_BY_NAME[name].vmx_fixed
             if not satisfies_fixed(self.state[name], fixed0, fixed1):
                 return _fault(Vector.GP, f"SDM 30.3 VMXON: #GP(0), {name} outside IA32_VMX_{name.upper()}_FIXED0/1")
-        if not self._feature_control & msrs.FEATURE_CONTROL_LOCK:
+        if not self.msr_file.feature_control & msrs.FEATURE_CONTROL_LOCK:
             return _fault(Vector.GP, "SDM 30.3 VMXON: #GP(0), IA32_FEATURE_CONTROL is not locked")
-        if not self._feature_control & msrs.FEATURE_CONTROL_VMX_OUTSIDE_SMX:
+        if not self.msr_file.feature_control & msrs.FEATURE_CONTROL_VMX_OUTSIDE_SMX:
             return _fault(Vector.GP, "SDM 30.3 VMXON: #GP(0), IA32_FEATURE_CONTROL disables VMX outside SMX")
         if is_bad_address(addr):
             return _fail_invalid(f"SDM 30.3 VMXON: VMfailInvalid, bad address {addr:#x}")
@@ -377,7 +505,7 @@ class VmxModel:
         current = self._current
         if current is None:
             return _fail_invalid(f"SDM 30.3 {instruction}: VMfailInvalid, no current VMCS")
-        if self.state["interruptibility"] & INTERRUPTIBILITY_MOV_SS:
+        if self.state["interruptibility"] & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS:
             cause = f"SDM 30.3 {instruction}: VMfailValid(26), events blocked by MOV SS"
             return self._vmfail_valid(VmError.ENTRY_EVENTS_BLOCKED_BY_MOV_SS, cause)
         if instruction == "VMLAUNCH":
@@ -396,7 +524,83 @@ class VmxModel:
             return self._vmfail_valid(VmError.ENTRY_INVALID_CONTROL_FIELD, f"{instruction}: VMfailValid(7), {failure}")
         if (failure := checks.first_host_state_failure()) is not None:
             return self._vmfail_valid(VmError.ENTRY_INVALID_HOST_STATE, f"{instruction}: VMfailValid(8), {failure}")
-        return Outcome(Status.ENTRY_NOT_IMPLEMENTED, cause=f"{instruction}: checks passed, VM entry is not implemented")
+        if not self.transitions:
+            return Outcome(Status.ENTRY_NOT_IMPLEMENTED, cause=f"{instruction}: checks passed, no VM-entry capability")
+        return self._vm_entry(instruction, current)
+
+    # -- VM entry and VM exit (SDM 26.3-26.8, 27) ----------------------------------------
+
+    def _vm_entry(self, instruction: str, current: CacheEntry) -> Outcome:
+        """SDM 26.3-26.7: check and load the guest state, load the MSR list, inject, enter non-root operation."""
+        vmcs = _CurrentVmcs(self._cache, current)
+        guest = GuestStateChecks(vmcs.read, self.memory, current.addr, in_smm=self.in_smm)
+        if (failure := guest.failure()) is not None:
+            text, qualification = failure
+            return self._entry_failure(ExitReason.ENTRY_FAILURE_GUEST_STATE, int(qualification), text)
+        nmi_blocking = bool(self.state["interruptibility"] & INTERRUPTIBILITY.BLOCKING_BY_NMI)
+        info = vmcs.read("VM_ENTRY_INTR_INFO_FIELD")
+        injecting = bool(info >> 31)
+        self._moves.load_guest(vmcs, vectoring=injecting)
+        if (failure := self._moves.load_entry_msrs(vmcs)) is not None:
+            text = f"SDM 26.4: VM-entry MSR-load entry {failure.entry}: {failure.why}"
+            return self._entry_failure(ExitReason.ENTRY_FAILURE_MSR_LOADING, failure.entry, text, nmi_blocking)
+        if instruction == "VMLAUNCH":
+            current.launch |= LAUNCH_LAUNCHED
+            current.dirty = True
+        self._non_root = True
+        events = GuestEvents(self)
+        if (immediate := events.exit_before_first_instruction()) is not None:
+            return immediate
+        if not injecting:
+            return Outcome(Status.ENTERED, cause=f"{instruction}: VM entry (SDM 26.3-26.7)")
+        error_code = vmcs.read("VM_ENTRY_EXCEPTION_ERROR_CODE") if info & (1 << 11) else None
+        return Outcome(
+            Status.ENTERED, event=info, error_code=error_code, cause=f"{instruction}: VM entry, SDM 26.6 injection"
+        )
+
+    def _entry_failure(
+        self, reason: ExitReason, qualification: int, text: str, nmi_blocking: bool | None = None
+    ) -> Outcome:
+        """SDM 26.8: exit reason (bit 31 set) and qualification only; host state and the exit MSR-load list."""
+        assert self._current is not None
+        vmcs = _CurrentVmcs(self._cache, self._current)
+        full = entry_failure_reason(reason)
+        vmcs.write("VM_EXIT_REASON", full)
+        vmcs.write("EXIT_QUALIFICATION", qualification)
+        if nmi_blocking is None:
+            nmi_blocking = bool(self.state["interruptibility"] & INTERRUPTIBILITY.BLOCKING_BY_NMI)
+        self._moves.load_host(vmcs, nmi_blocking=nmi_blocking)
+        self._non_root = False
+        if (failure := self._moves.load_exit_msrs(vmcs)) is not None:
+            return self._abort(VmxAbort.MSR_LOAD, f"SDM 27.6: VM-exit MSR-load entry {failure.entry}: {failure.why}")
+        return Outcome(Status.ENTRY_FAILED, reason=full, cause=f"SDM 26.8: VM-entry failure, {text}")
+
+    def vm_exit(self, cause: ExitCause, text: str) -> Outcome:
+        """SDM 27: record the exit, save the guest state and MSRs, load the host state and MSRs."""
+        assert self._current is not None and self._non_root
+        vmcs = _CurrentVmcs(self._cache, self._current)
+        self._moves.record_exit(vmcs, cause)
+        self._moves.save_guest(vmcs, cause)
+        if (failure := self._moves.store_exit_msrs(vmcs)) is not None:
+            return self._abort(VmxAbort.MSR_STORE, f"SDM 27.4: VM-exit MSR-store entry {failure.entry}: {failure.why}")
+        self._moves.load_host(vmcs, nmi_blocking=cause.nmi)
+        self._non_root = False
+        if (failure := self._moves.load_exit_msrs(vmcs)) is not None:
+            return self._abort(VmxAbort.MSR_LOAD, f"SDM 27.6: VM-exit MSR-load entry {failure.entry}: {failure.why}")
+        return Outcome(Status.EXITED, reason=int(cause.reason), cause=f"SDM 27: VM exit, {text}")
+
+    def _abort(self, indicator: VmxAbort, text: str) -> Outcome:
+        """SDM 27.7: write the indicator to the current VMCS's region and shut down."""
+        assert self._current is not None
+        self._moves.abort(self._current.addr, indicator)
+        self._shutdown = indicator
+        self._non_root = False
+        return Outcome(Status.SHUTDOWN, abort=int(indicator), cause=f"SDM 27.7: VMX abort, {text}")
+
+    def current_vmcs(self) -> _CurrentVmcs:
+        """The current VMCS's fields by name (there must be one)."""
+        assert self._current is not None
+        return _CurrentVmcs(self._cache, self._current)
 
     def _vmcall(self) -> Outcome:
         """SDM 30.3 VMCALL in VMX root operation: activate the dual-monitor treatment, or VMfail(1)."""
@@ -410,9 +614,9 @@ class VmxModel:
             return _fault(Vector.GP, "SDM 30.3 VMCALL: #GP(0) with CPL > 0")
         if self.in_smm:
             return self._vmfail(VmError.VMCALL_IN_ROOT, "SDM 30.3 VMCALL: VMfail(1) in SMM")
-        if not msrs.IA32_VMX_BASIC_VALUE & BASIC_DUAL_MONITOR:
+        if not msrs.VMX_BASIC.dual_monitor:
             return self._vmfail(VmError.VMCALL_IN_ROOT, "SDM 30.3 VMCALL: VMfail(1), no dual-monitor support")
-        if not self._smm_monitor_ctl & msrs.SMM_MONITOR_CTL_VALID:
+        if not self.msr_file.smm_monitor_ctl & msrs.SMM_MONITOR_CTL_VALID:
             return self._vmfail(VmError.VMCALL_IN_ROOT, "SDM 30.3 VMCALL: VMfail(1), IA32_SMM_MONITOR_CTL.valid = 0")
         # IA32_SMM_MONITOR_CTL is writable only in SMM, which does not exist yet.
         raise NotImplementedError("activating the dual-monitor treatment arrives with SMM support")
@@ -423,63 +627,15 @@ class VmxModel:
         """SDM 2B RDMSR: #GP(0) with CPL > 0 or an MSR this processor does not implement."""
         if self.state.cpl > 0:
             return _fault(Vector.GP, "SDM 2B RDMSR: #GP(0) with CPL > 0")
-        msr = MSR_BY_NUMBER.get(number)
-        if msr is None:
-            return _fault(Vector.GP, f"SDM 2B RDMSR: #GP(0), no MSR {number:#x}")
-        match msr.kind:
-            case MsrKind.CONSTANT:
-                return _ok(msr.value)
-            case MsrKind.FEATURE_CONTROL:
-                return _ok(self._feature_control)
-            case MsrKind.SMM_MONITOR_CTL:
-                return _ok(self._smm_monitor_ctl)
-            case MsrKind.SMBASE:
-                if not self.in_smm:
-                    return _fault(Vector.GP, "SDM A.6: #GP(0), IA32_SMBASE is readable only in SMM")
-                return _ok(self.state["smbase"])
-            case MsrKind.ELEMENT:
-                return _ok(self.state[ELEMENT_BY_MSR[number].name])
-        raise AssertionError(f"MSR kind {msr.kind!r} not handled")
+        result = self.msr_file.read(number, in_smm=self.in_smm)
+        return _fault(Vector.GP, result.fault) if result.fault is not None else _ok(result.value)
 
     def _wrmsr(self, number: int, value: int) -> Outcome:
         """SDM 2B WRMSR: #GP(0) with CPL > 0, an unimplemented MSR, or a value the MSR refuses."""
         if self.state.cpl > 0:
             return _fault(Vector.GP, "SDM 2B WRMSR: #GP(0) with CPL > 0")
-        msr = MSR_BY_NUMBER.get(number)
-        if msr is None:
-            return _fault(Vector.GP, f"SDM 2B WRMSR: #GP(0), no MSR {number:#x}")
-        match msr.kind:
-            case MsrKind.CONSTANT:
-                return _fault(Vector.GP, f"SDM A.1: #GP(0), {msr.name} is read-only")
-            case MsrKind.FEATURE_CONTROL:
-                if self._feature_control & msrs.FEATURE_CONTROL_LOCK:
-                    return _fault(Vector.GP, "SDM 23.7: #GP(0), IA32_FEATURE_CONTROL is locked")
-                if value & ~msrs.FEATURE_CONTROL_VALID:
-                    return _fault(Vector.GP, f"SDM 23.7: #GP(0), IA32_FEATURE_CONTROL bits {value:#x} beyond 2:0")
-                self._feature_control = value
-                return _ok()
-            case MsrKind.SMM_MONITOR_CTL:
-                return self._wrmsr_smm_monitor_ctl(value)
-            case MsrKind.SMBASE:
-                return _fault(Vector.GP, "SDM A.6: #GP(0), IA32_SMBASE is never writable by WRMSR")
-            case MsrKind.ELEMENT:
-                element = ELEMENT_BY_MSR[number]
-                if value >> element.bits:
-                    return _fault(Vector.GP, f"SDM 2B WRMSR: #GP(0), {value:#x} wider than {msr.name}")
-                return self._set(element, value)
-        raise AssertionError(f"MSR kind {msr.kind!r} not handled")
-
-    def _wrmsr_smm_monitor_ctl(self, value: int) -> Outcome:
-        """SDM 34.15.5: IA32_SMM_MONITOR_CTL is writable only in SMM; bit 2 only if IA32_VMX_MISC[28]."""
-        if not self.in_smm:
-            return _fault(Vector.GP, "SDM 34.15.5: #GP(0), IA32_SMM_MONITOR_CTL written outside SMM")
-        writable = msrs.SMM_MONITOR_CTL_VALID | msrs.SMM_MONITOR_CTL_MSEG_BASE
-        if msrs.IA32_VMX_MISC_VALUE & MISC_SMM_MONITOR_CTL_BIT2:
-            writable |= msrs.SMM_MONITOR_CTL_VMXOFF_UNBLOCKS_SMI
-        if value & ~writable:
-            return _fault(Vector.GP, f"SDM 34.15.5: #GP(0), IA32_SMM_MONITOR_CTL reserved bits in {value:#x}")
-        self._smm_monitor_ctl = value
-        return _ok()
+        result = self.msr_file.write(number, value, in_smm=self.in_smm, in_vmx_operation=self._in_vmx_operation)
+        return _fault(Vector.GP, result.fault) if result.fault is not None else _ok()
 
     def _get(self, element: Element) -> Outcome:
         """The platform reads a machine-state element (no CPL check, docs/semantics.md choice 13)."""
@@ -509,8 +665,9 @@ def _operand_mask(size: OperandSize) -> int:
     return _U64 if size == OperandSize.S64 else _U32
 
 
-def _check_request(op: Op, index: int, value: int, size: OperandSize) -> None:
+def _check_request(request: Request) -> None:
     """Refuse what the port cannot carry: the replay parser rejects such lines before."""
+    op, index, value, size = request.op, request.index, request.value, request.size
     if not isinstance(op, Op):
         raise ValueError(f"not an operation of the unit: {op!r}")
     if not isinstance(size, OperandSize):
@@ -523,6 +680,19 @@ def _check_request(op: Op, index: int, value: int, size: OperandSize) -> None:
         raise ValueError(f"source {value:#x} does not fit a {size.bits}-bit operand")
     if op in (Op.RDMSR, Op.WRMSR) and index > _U32:
         raise ValueError(f"MSR number {index:#x} is wider than 32 bits")
+    if not 1 <= request.instruction_length <= MAX_INSTRUCTION_LENGTH:
+        raise ValueError(f"instruction length {request.instruction_length} is not 1-{MAX_INSTRUCTION_LENGTH}")
+    if not 0 <= request.gpr <= 15:
+        raise ValueError(f"general-purpose register {request.gpr} is not 0-15")
+    if op in (Op.IN, Op.OUT):
+        if request.io_size not in (1, 2, 4) or index > 0xFFFF:
+            raise ValueError(f"I/O of {request.io_size} bytes at port {index:#x}")
+        if op == Op.OUT and value >> (8 * request.io_size):
+            raise ValueError(f"OUT data {value:#x} wider than {request.io_size} bytes")
+    if op in (Op.EXCEPTION, Op.INTERRUPT) and index > 0xFF:
+        raise ValueError(f"vector {index:#x} is wider than 8 bits")
+    if op == Op.EXCEPTION and value > _U32:
+        raise ValueError(f"error code {value:#x} is wider than 32 bits")
 
 
 def _encoding(field: str | int | Field) -> int:
@@ -541,3 +711,31 @@ def _operand_size(size: OperandSize | int) -> OperandSize:
     if isinstance(size, OperandSize):
         return size
     return {32: OperandSize.S32, 64: OperandSize.S64}[size]
+
+
+def _all_ones(nbytes: int) -> int:
+    """What IN reads from a port nothing answers."""
+    return (1 << (8 * nbytes)) - 1
+
+
+class _CurrentVmcs:
+    """A cache entry's fields by name: what the transitions and the exit decisions read and write."""
+
+    def __init__(self, cache: VmcsCache, entry: CacheEntry) -> None:
+        self._cache = cache
+        self._entry = entry
+
+    def read(self, name: str) -> int:
+        return self._cache.read(self._entry, FIELD_BY_NAME[name])
+
+    def write(self, name: str, value: int) -> None:
+        field = FIELD_BY_NAME[name]
+        self._cache.write(self._entry, field, value & ((1 << field.value_bits) - 1))
+
+
+#: Every full-access on-die field, for naming the fields an operation changed.
+_ON_DIE_FULL_FIELDS = tuple(
+    f
+    for f in FIELD_BY_NAME.values()
+    if not f.name.endswith("_HIGH") and layout.LOCATION[f.encoding].storage == layout.Storage.ON_DIE
+)

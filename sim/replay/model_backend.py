@@ -39,7 +39,7 @@ class ModelPlatform:
         if operation.op == "read":
             return Outcome(Status.OK, value=self.memory.read(int(args["addr"]), int(args["size"])))
         assert not is_memory_op(operation)
-        return self.model.execute(*to_request(operation))
+        return self.model.perform(to_request(operation))
 
     def execute(self, operation: Operation) -> dict[str, Any]:
         return format_outcome(operation, self.perform(operation))

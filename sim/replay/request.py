@@ -6,22 +6,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from vmxu.rtl.arch.ops import Op, OperandSize
 from vmxu.rtl.arch.state import element_id
-
-from .script import MEMORY_OPS, Operation
+from vmxu.sim.model.request import Request
 
 __all__ = ["Request", "UNIT_OPS", "to_request", "is_memory_op"]
-
-
-class Request(NamedTuple):
-    op: Op
-    index: int
-    value: int
-    size: OperandSize
-
 
 #: Script ops that are requests on the unit's port (the others are memory accesses).
 UNIT_OPS: dict[str, Op] = {
@@ -39,31 +28,39 @@ UNIT_OPS: dict[str, Op] = {
     "wrmsr": Op.WRMSR,
     "get": Op.GET,
     "set": Op.SET,
+    "cpuid": Op.CPUID,
+    "hlt": Op.HLT,
+    "rdtsc": Op.RDTSC,
+    "in": Op.IN,
+    "out": Op.OUT,
+    "exception": Op.EXCEPTION,
+    "interrupt": Op.INTERRUPT,
+    "nmi": Op.NMI,
+    "run": Op.RUN,
 }
 
 
-def is_memory_op(operation: Operation) -> bool:
+def is_memory_op(operation) -> bool:  # noqa: ANN001 - script.Operation (script imports this module)
     """Whether the platform performs the operation on its memory (``write``, ``read``) rather than the unit."""
-    return operation.op in MEMORY_OPS
+    return operation.op not in UNIT_OPS
 
 
-def to_request(operation: Operation) -> Request:
-    """(op, index, value, size) for a VMX, MSR or element operation; ValueError for a memory access."""
+def to_request(operation) -> Request:  # noqa: ANN001 - script.Operation
+    """The unit's request for a VMX, MSR, element or guest-event operation; ValueError for a memory access."""
     op = UNIT_OPS.get(operation.op)
     if op is None:
         raise ValueError(f"{operation.op!r} is a memory access, not a request on the unit's port")
     args = operation.args
     index = 0
     value = 0
-    if "field" in args:
-        index = int(args["field"])
-    elif "msr" in args:
-        index = int(args["msr"])
-    elif "element" in args:
+    for key in ("field", "msr", "port", "vector", "leaf"):
+        if key in args:
+            index = int(args[key])
+    if "element" in args:
         index = element_id(str(args["element"]))
-    if "addr" in args:
-        value = int(args["addr"])
-    elif "value" in args:
-        value = int(args["value"])
-    size = OperandSize.S32 if args.get("size") == 32 else OperandSize.S64
-    return Request(op, index, value, size)
+    for key in ("addr", "value", "error_code", "subleaf", "cycles"):
+        if key in args:
+            value = int(args[key])
+    size = OperandSize.S32 if op != Op.IN and op != Op.OUT and args.get("size") == 32 else OperandSize.S64
+    io_size = int(args["size"]) if op in (Op.IN, Op.OUT) else 1
+    return Request(op, index, value, size, int(args["len"]), int(args.get("reg", 0)), io_size)

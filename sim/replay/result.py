@@ -4,8 +4,11 @@
 
 A result is ``{"line": N, ...the line's keys as written..., "status": ...}``
 plus ``"value"`` (a lower-case hex string) where the operation produces one,
-``"error"`` for ``fail_valid``, ``"vector"`` for ``fault`` and ``"why"`` for
-``rejected``. Every backend formats with these functions, so the model's and
+``"error"`` for ``fail_valid``, ``"vector"`` for ``fault``, ``"reason"`` for
+``exited`` (the basic exit reason) and ``entry_failed`` (the full 32-bit exit
+reason), ``"event"`` (and ``"error_code"``) for an ``entered`` that injects,
+``"abort"`` for ``shutdown`` and ``"why"`` for ``rejected``; these are JSON
+numbers. Every backend formats with these functions, so the model's and
 the RTL's lines compare as plain dicts.
 """
 
@@ -30,6 +33,7 @@ STATUS_NAMES: dict[Status, str] = {
     Status.ENTERED: "entered",
     Status.ENTRY_FAILED: "entry_failed",
     Status.EXITED: "exited",
+    Status.SHUTDOWN: "shutdown",
 }
 
 ENTRY_NOT_IMPLEMENTED_WHY = "VM entry is not implemented yet"
@@ -57,6 +61,9 @@ def format_outcome(operation: Operation, outcome: Outcome) -> dict[str, Any]:
         result["error"] = int(outcome.error)
     if outcome.status == Status.FAULT:
         result["vector"] = int(outcome.vector)
+    for key in ("reason", "event", "error_code", "abort"):
+        if getattr(outcome, key) is not None:
+            result[key] = int(getattr(outcome, key))
     return result
 
 

@@ -18,18 +18,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmxu.rtl.arch.events import EXCEPTIONS_WITH_ERROR_CODE, MAX_INSTRUCTION_LENGTH, ExceptionVector
 from vmxu.rtl.arch.fields import FIELD_BY_NAME
+from vmxu.rtl.arch.ops import default_instruction_length
 from vmxu.rtl.arch.state import ELEMENT_BY_NAME
 
 from ..model.memory import RAM_BYTES
+from .request import UNIT_OPS
 
-__all__ = ["Operation", "Rejected", "parse_script", "parse_line", "OPS", "VMX_OPS", "MEMORY_OPS"]
+__all__ = ["Operation", "Rejected", "parse_script", "parse_line", "OPS", "VMX_OPS", "MEMORY_OPS", "EVENT_OPS"]
 
 _U64 = (1 << 64) - 1
 _U32 = (1 << 32) - 1
-#: The instruction length a VM exit records when the op gives none (REPLAY.md).
-DEFAULT_LEN = 3
-MAX_LEN = 15
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,27 @@ VMX_OPS = frozenset(
     {"vmxon", "vmxoff", "vmptrld", "vmptrst", "vmclear", "vmread", "vmwrite", "vmlaunch", "vmresume", "vmcall"}
 )
 
-#: Every op of the first set (REPLAY.md "Operations"): required and optional keys besides "op".
+#: Guest events (REPLAY.md "Guest events"): the unit decides whether they exit in VMX non-root operation.
+EVENT_OPS = frozenset({"cpuid", "hlt", "rdtsc", "in", "out", "exception", "interrupt", "nmi", "run"})
+_IO_OPS = frozenset({"in", "out"})
+
+#: Every op (REPLAY.md "Operations", "Guest events"): required and optional keys besides "op".
 OPS: dict[str, _Spec] = {
     "write": _Spec(("addr", "value"), ("size", "len")),
     "read": _Spec(("addr",), ("size", "len")),
     "rdmsr": _Spec(("msr",), ("len",)),
     "wrmsr": _Spec(("msr", "value"), ("len",)),
-    "set": _Spec(("element", "value"), ("len",)),
-    "get": _Spec(("element",), ("len",)),
+    "set": _Spec(("element", "value"), ("len", "reg")),
+    "get": _Spec(("element",), ("len", "reg")),
+    "cpuid": _Spec(("leaf",), ("subleaf", "len")),
+    "hlt": _Spec((), ("len",)),
+    "rdtsc": _Spec((), ("len",)),
+    "in": _Spec(("port", "size"), ("len",)),
+    "out": _Spec(("port", "size", "value"), ("len",)),
+    "exception": _Spec(("vector",), ("error_code", "len")),
+    "interrupt": _Spec(("vector",), ("len",)),
+    "nmi": _Spec((), ("len",)),
+    "run": _Spec(("cycles",), ("len",)),
     "vmxon": _Spec(("addr",), ("size", "len")),
     "vmxoff": _Spec((), ("size", "len")),
     "vmptrld": _Spec(("addr",), ("size", "len")),
@@ -150,9 +163,22 @@ def _parse_object(obj: dict[str, Any], ram_bytes: int) -> tuple[str, dict[str, i
     args: dict[str, int | str] = {}
     if op in MEMORY_OPS:
         args["size"] = _memory_size(obj)
+    elif op in _IO_OPS:
+        args["size"] = _io_size(obj)
     elif "size" in spec.optional:
         args["size"] = _operand_size(obj)
     operand_bits = args["size"] if op in VMX_OPS else 64
+    for key, bits in (("leaf", 32), ("subleaf", 32), ("port", 16), ("cycles", 64)):
+        if key in spec.required or key in spec.optional:
+            args[key] = _integer(obj, key, bits=bits) if key in obj else 0
+    if "vector" in spec.required:
+        args["vector"] = _vector(obj, op)
+    if op == "exception":
+        args["error_code"] = _error_code(obj, int(args["vector"]))
+    if "reg" in spec.optional:
+        args["reg"] = _integer(obj, "reg", bits=64) if "reg" in obj else 0
+        if int(args["reg"]) > 15:
+            raise _Malformed(f"'reg' is a general-purpose register number, 0 (RAX) to 15 (R15), not {args['reg']}")
 
     if "element" in spec.required:
         args["element"] = _element(obj)
@@ -166,7 +192,7 @@ def _parse_object(obj: dict[str, Any], ram_bytes: int) -> tuple[str, dict[str, i
         args["value"] = _value(obj, op, args, operand_bits)
     if op in MEMORY_OPS:
         _check_in_ram(args["addr"], args["size"], ram_bytes)
-    args["len"] = _length(obj)
+    args["len"] = _length(obj, op)
     return op, args
 
 
@@ -249,6 +275,9 @@ def _value(obj: dict[str, Any], op: str, args: dict[str, int | str], operand_bit
     elif op == "vmwrite":
         bits = operand_bits
         what = f"a {bits}-bit operand"
+    elif op == "out":
+        bits = 8 * int(args["size"])
+        what = f"an OUT of {args['size']} bytes"
     else:
         return value
     if value >> bits:
@@ -262,10 +291,40 @@ def _check_in_ram(addr: int | str, size: int | str, ram_bytes: int) -> None:
         raise _Malformed(f"memory access {addr:#x}..{addr + size - 1:#x} outside RAM (0x0..{ram_bytes - 1:#x})")
 
 
-def _length(obj: dict[str, Any]) -> int:
+def _length(obj: dict[str, Any], op: str) -> int:
+    """The instruction length a VM exit records: ``len``, else the x86 instruction's own (REPLAY.md)."""
     if "len" not in obj:
-        return DEFAULT_LEN
+        unit_op = UNIT_OPS.get(op)
+        return 3 if unit_op is None else default_instruction_length(unit_op)
     length = _integer(obj, "len", bits=64)
-    if not 1 <= length <= MAX_LEN:
-        raise _Malformed(f"'len' is an instruction length, 1 to {MAX_LEN}, not {length}")
+    if not 1 <= length <= MAX_INSTRUCTION_LENGTH:
+        raise _Malformed(f"'len' is an instruction length, 1 to {MAX_INSTRUCTION_LENGTH}, not {length}")
     return length
+
+
+def _io_size(obj: dict[str, Any]) -> int:
+    size = _integer(obj, "size", bits=64)
+    if size not in (1, 2, 4):
+        raise _Malformed(f"'size' of IN/OUT is 1, 2 or 4 bytes, not {size}")
+    return size
+
+
+def _vector(obj: dict[str, Any], op: str) -> int:
+    vector = _integer(obj, "vector", bits=8)
+    if op == "exception":
+        if vector > 31:
+            raise _Malformed(f"'vector' {vector} is not an exception (0-31); vectors 32-255 are interrupts")
+        if vector == ExceptionVector.NMI:
+            raise _Malformed('vector 2 is the NMI: use {"op": "nmi"}')
+    return vector
+
+
+def _error_code(obj: dict[str, Any], vector: int) -> int:
+    """Exceptions 8, 10-14 and 17 push an error code, which the line must give; the others have none."""
+    if vector in EXCEPTIONS_WITH_ERROR_CODE:
+        if "error_code" not in obj:
+            raise _Malformed(f"missing key 'error_code': exception {vector} pushes an error code")
+        return _integer(obj, "error_code", bits=32)
+    if "error_code" in obj:
+        raise _Malformed(f"exception {vector} has no error code; only 8, 10-14 and 17 do")
+    return 0

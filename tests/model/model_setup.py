@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 from vmxu.rtl.arch import msrs
-from vmxu.rtl.arch.controls import ENTRY, EXIT, PIN, PROC
 from vmxu.rtl.arch.ops import Status
 from vmxu.rtl.arch.state import AR, CR0, CR4, EFER
+from vmxu.sim import presets
 from vmxu.sim.model import Outcome, VmxModel
 
 VMXON_REGION = 0x1000
@@ -75,31 +75,11 @@ def vmwrite_all(model: VmxModel, values: dict[str, int]) -> None:
 
 
 def make_launchable(model: VmxModel, *, ia32e_host: bool = False) -> None:
-    """Fill the current VMCS so that VMLAUNCH passes every control and host-state check (SDM 26.2).
+    """Fill the current VMCS so that VMLAUNCH enters the guest (sim/presets.py: every check of SDM 26.2
+    and 26.3.1 passes).
 
     The host is 32-bit protected mode with paging, or, with ``ia32e_host``, a
-    64-bit host (the processor must then be in IA-32e mode, see enter_ia32e_mode).
+    64-bit host (the processor must then be in IA-32e mode, see enter_ia32e_mode);
+    the guest is 32-bit protected mode with paging.
     """
-    exit_controls = EXIT.true_default1 | (EXIT.bit("HOST_ADDR_SPACE_SIZE") if ia32e_host else 0)
-    vmwrite_all(
-        model,
-        {
-            PIN.vmcs_field: PIN.true_default1,
-            PROC.vmcs_field: PROC.true_default1,
-            EXIT.vmcs_field: exit_controls,
-            ENTRY.vmcs_field: ENTRY.true_default1,
-            "HOST_CR0": CR0_PROTECTED_PAGING,
-            "HOST_CR4": CR4.VMXE | (CR4.PAE if ia32e_host else 0),
-            "HOST_CR3": 0x0008_0000,
-            "HOST_CS_SELECTOR": HOST_CS,
-            "HOST_SS_SELECTOR": HOST_DATA,
-            "HOST_DS_SELECTOR": HOST_DATA,
-            "HOST_ES_SELECTOR": HOST_DATA,
-            "HOST_FS_SELECTOR": HOST_DATA,
-            "HOST_GS_SELECTOR": HOST_DATA,
-            "HOST_TR_SELECTOR": HOST_TR,
-            "HOST_RIP": HOST_RIP_64 if ia32e_host else HOST_RIP_32,
-            "HOST_RSP": 0x0009_0000,
-            "GUEST_CR0": CR0_PROTECTED_PAGING,
-        },
-    )
+    vmwrite_all(model, presets.host_fields(ia32e_host=ia32e_host) | presets.guest_fields())

@@ -87,8 +87,9 @@ def test_platform_operations_leave_rflags_unchanged(model):
     assert rflags(model) == PRESET
 
 
-def test_entry_not_implemented_leaves_rflags_unchanged(launchable):
-    """docs/semantics.md VMLAUNCH: ENTRY_NOT_IMPLEMENTED changes nothing, RFLAGS included."""
+def test_entry_failure_writes_no_flags_and_loads_host_rflags(launchable):
+    """SDM 26.8, 27.5.3: a VM-entry failure is not a VMfail: it writes no flags; the host's RFLAGS is 0x2."""
     preset(launchable)
-    expect(launchable.vmlaunch(), Status.ENTRY_NOT_IMPLEMENTED)
-    assert rflags(launchable) == PRESET
+    launchable.vmwrite("GUEST_RFLAGS", 0)
+    expect(launchable.vmlaunch(), Status.ENTRY_FAILED)
+    assert rflags(launchable) == RFLAGS.FIXED1

@@ -224,7 +224,7 @@ def test_defaults_are_filled_in():
     """REPLAY.md: memory size 4, operand size 64, instruction length 3."""
     assert accepted('{"op": "read", "addr": 0}').args == {"size": 4, "addr": 0, "len": 3}
     assert accepted('{"op": "vmptrst"}').args == {"size": 64, "len": 3}
-    assert accepted('{"op": "rdmsr", "msr": 58}').args == {"msr": 58, "len": 3}
+    assert accepted('{"op": "rdmsr", "msr": 58}').args == {"msr": 58, "len": 2}
 
 
 def test_len_is_accepted_on_any_op():

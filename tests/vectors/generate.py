@@ -30,6 +30,7 @@ from vmxu.rtl.arch.fields import FIELD_BY_ENCODING, FIELD_BY_NAME, FIELDS, MAX_I
 from vmxu.rtl.arch.layout import LAUNCH_WORD, LOCATION, Storage
 from vmxu.rtl.arch.msrs import MsrKind
 from vmxu.rtl.arch.state import AR, CR0, CR4, EFER, ELEMENTS, INTERRUPTIBILITY, RFLAGS, Element
+from vmxu.sim import presets
 
 __all__ = ["Expect", "Script", "SCRIPTS", "VECTORS_DIR", "write_all"]
 
@@ -68,6 +69,9 @@ EFER_IA32E = EFER.LME | EFER.LMA
 # -- VM-instruction errors (SDM 30.4) and vectors ----------------------------------
 
 UD, GP = 6, 13
+EXIT_VMCALL = 18
+EXIT_MSR_LOADING = 34
+EXIT_REASON_ENTRY_FAILURE = 1 << 31
 
 # -- VMCS values --------------------------------------------------------------------
 
@@ -86,29 +90,14 @@ HOST_SELECTORS = {
 
 
 def launchable_fields(*, ia32e_host: bool = False) -> dict[str, int]:
-    """VMCS values that pass every check on the VMX controls and the host state (SDM 26.2).
+    """VMCS values with which VMLAUNCH enters the guest (sim/presets.py), on a VMCS region of zeros.
 
-    On a VMCS region of zeros (every other field 0). Controls are the TRUE
-    default1 settings (IA32_VMX_BASIC bit 55 is 1); the host is 32-bit protected
-    mode with paging or, with ``ia32e_host``, a 64-bit host (then the processor
-    must be in IA-32e mode). GUEST_CR0.PE = 1 matters to event injection only.
+    Controls are the TRUE default1 settings (IA32_VMX_BASIC bit 55 is 1); the
+    host is 32-bit protected mode with paging or, with ``ia32e_host``, a 64-bit
+    host (then the processor must be in IA-32e mode); the guest is 32-bit
+    protected mode with paging, CPL 0, flat segments.
     """
-    return {
-        PIN.vmcs_field: PIN.true_default1,
-        PROC.vmcs_field: PROC.true_default1,
-        EXIT.vmcs_field: EXIT.true_default1 | (EXIT.bit("HOST_ADDR_SPACE_SIZE") if ia32e_host else 0),
-        ENTRY.vmcs_field: ENTRY.true_default1,
-        "HOST_CR0": CR0_VMX,
-        "HOST_CR4": CR4_VMX | (CR4.PAE if ia32e_host else 0),
-        "HOST_CR3": 0x0008_0000,
-        **HOST_SELECTORS,
-        "HOST_TR_BASE": 0x8000,
-        "HOST_GDTR_BASE": 0x9000,
-        "HOST_IDTR_BASE": 0xA000,
-        "HOST_RSP": 0x0009_0000,
-        "HOST_RIP": HOST_RIP_64 if ia32e_host else HOST_RIP_32,
-        "GUEST_CR0": CR0_VMX,
-    }
+    return presets.host_fields(ia32e_host=ia32e_host) | presets.guest_fields()
 
 
 # -- the builder --------------------------------------------------------------------
@@ -116,12 +105,17 @@ def launchable_fields(*, ia32e_host: bool = False) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Expect:
-    """What an operation must produce: the replay status and, where given, error / vector / value."""
+    """What an operation must produce: the replay status and, where given, error / vector / value, the exit
+    reason, the injected event and its error code, the VMX-abort indicator."""
 
     status: str
     error: int | None = None
     vector: int | None = None
     value: int | None = None
+    reason: int | None = None
+    event: int | None = None
+    error_code: int | None = None
+    abort: int | None = None
 
 
 _HEX_KEYS = ("addr", "value", "msr")
@@ -145,6 +139,8 @@ class Script:
             f"# Run: vmxu replay tests/vectors/{name}.jsonl",
         ]
         self.expected: dict[int, Expect] = {}
+        #: The address of the last VMPTRLD (the current VMCS when it succeeded).
+        self.current: int | None = None
         self._last_op: int | None = None
         #: True between a comment() and the next op: the group already says what it does.
         self._commented = False
@@ -164,6 +160,8 @@ class Script:
             self.comment(text)
 
     def op(self, op: str, **keys: int | str | None) -> Script:
+        if op == "vmptrld":
+            self.current = keys["addr"]
         obj: dict[str, int | str] = {"op": op}
         for key, value in keys.items():
             if value is None:
@@ -187,11 +185,9 @@ class Script:
 
     # -- expectations of the last op ----------------------------------------------------
 
-    def expect(
-        self, status: str, error: int | None = None, vector: int | None = None, value: int | None = None
-    ) -> Script:
+    def expect(self, status: str, **keys: int | None) -> Script:
         assert self._last_op is not None and self._last_op not in self.expected, "expect() follows one op"
-        self.expected[self._last_op] = Expect(status, error, vector, value)
+        self.expected[self._last_op] = Expect(status, **keys)
         return self
 
     def ok(self, value: int | None = None) -> Script:
@@ -212,9 +208,29 @@ class Script:
     def gp(self) -> Script:
         return self.expect("fault", vector=GP)
 
-    def entry_not_implemented(self) -> Script:
-        """VMLAUNCH/VMRESUME passed every check: the model reports the one allowed ``rejected``."""
-        return self.expect("rejected")
+    def entered(self, event: int | None = None, error_code: int | None = None) -> Script:
+        return self.expect("entered", event=event, error_code=error_code)
+
+    def exited(self, reason: int) -> Script:
+        return self.expect("exited", reason=reason)
+
+    def entry_failed(self, reason: int) -> Script:
+        return self.expect("entry_failed", reason=reason)
+
+    def shutdown(self, abort: int) -> Script:
+        return self.expect("shutdown", abort=abort)
+
+    def passes(self, instruction: str = "vmlaunch", event: int | None = None, error_code: int | None = None) -> Script:
+        """The VMLAUNCH/VMRESUME just written passed every check and entered the guest (injecting ``event``);
+        a VMCALL in the guest exits back to the host, and a launched VMCS is cleared and made current again
+        (launch state clear)."""
+        self.entered(event, error_code)
+        self.vmcall().exited(EXIT_VMCALL)
+        if instruction == "vmlaunch":
+            assert self.current is not None, "passes() needs to know the current VMCS"
+            self.vmclear(self.current).succeed()
+            self.vmptrld(self.current).succeed()
+        return self
 
     # -- one method per op of REPLAY.md ---------------------------------------------
 
@@ -1176,12 +1192,12 @@ def vmlaunch_instruction_checks() -> Script:
     s.comment("A launched, launchable VMCS: VMLAUNCH 4, VMRESUME passes every check.")
     s.launchable()
     s.vmlaunch().fail_valid(4)
-    s.vmresume().entry_not_implemented()
+    s.vmresume().passes("vmresume")
     s.comment("A clear, launchable VMCS: VMRESUME 5, VMLAUNCH passes every check.")
     s.vmptrld(VMCS_A).succeed()
     s.launchable()
     s.vmresume().fail_valid(5)
-    s.vmlaunch().entry_not_implemented()
+    s.vmlaunch().passes()
     s.comment("Launch word 3 (launched, then written back by VMXOFF): VMRESUME 6, VMLAUNCH 4.")
     s.launched_vmcs(VMCS_C, launch_word=3)
     s.launchable()
@@ -1193,7 +1209,7 @@ def vmlaunch_instruction_checks() -> Script:
     s.launched_vmcs(VMCS_E, launch_word=2)
     s.launchable()
     s.vmresume().fail_valid(5)
-    s.vmlaunch().entry_not_implemented()
+    s.vmlaunch().passes()
     s.vmptrld(VMCS_C).succeed()
     s.comment("VMCLEAR makes VMCS_C clear again: VMRESUME 5.")
     s.vmclear(VMCS_C).succeed()
@@ -1250,7 +1266,7 @@ def entry_case(
         s.vmwrite(name, value).succeed()
     result = getattr(s, instruction)()
     if error is None:
-        result.entry_not_implemented()
+        result.passes(instruction)
     else:
         result.fail_valid(error)
     for name in changes:
@@ -1509,7 +1525,7 @@ def vmentry_control_checks() -> Script:
     s.new_vmcs(VMCS_A)
     s.launchable()
     s.comment("The launchable VMCS passes every check.")
-    s.vmlaunch().entry_not_implemented()
+    s.vmlaunch().passes()
     _capability_cases(s, ready)
     _bitmap_and_list_cases(s, ready)
     _nmi_timer_smm_cases(s, ready)
@@ -1520,7 +1536,7 @@ def vmentry_control_checks() -> Script:
     entry_case(s, "Check 2 for VMRESUME.", {"CR3_TARGET_COUNT": 5}, 7, ready, instruction="vmresume")
     s.comment("Still launchable after every group.")
     s.vmptrld(VMCS_A).succeed()
-    s.vmlaunch().entry_not_implemented()
+    s.vmlaunch().passes()
     return s
 
 
@@ -1628,10 +1644,10 @@ def vmentry_host_state_checks() -> Script:
             s.comment("Protected mode with paging outside IA-32e mode; a launchable VMCS for a 32-bit host.")
         s.new_vmcs(region)
         s.launchable(ia32e_host=ia32e)
-        s.vmlaunch().entry_not_implemented()
+        s.vmlaunch().passes()
         _host_state_cases(s, ready, ia32e)
         s.comment("Still launchable after every group.")
-        s.vmlaunch().entry_not_implemented()
+        s.vmlaunch().passes()
     s.comment("VMRESUME makes the same checks: a launched 64-bit-host VMCS with HOST_TR_SELECTOR 0.")
     s.launched_vmcs(VMCS_C)
     s.launchable(ia32e_host=True)
@@ -1657,7 +1673,7 @@ def vmentry_7_before_8() -> Script:
     s.vmwrite("CR3_TARGET_COUNT", 0).succeed()
     s.vmlaunch().fail_valid(8)
     s.vmwrite("HOST_CR3", ready["HOST_CR3"]).succeed()
-    s.vmlaunch().entry_not_implemented()
+    s.vmlaunch().passes()
     s.comment("A pin-based default1 bit cleared (check 1) and HOST_CS_SELECTOR 0 (check 7): 7.")
     entry_case(s, "Both broken.", {PIN.vmcs_field: 0, "HOST_CS_SELECTOR": 0}, 7, ready)
     s.comment("An invalid event (check 9, the last control check) and IA-32e mode guest (host check 9, the last): 7.")
@@ -1682,9 +1698,9 @@ def vmentry_7_before_8() -> Script:
 def vmentry_passes() -> Script:
     s = Script(
         "vmentry_passes",
-        "SDM 30.3 VMLAUNCH/VMRESUME, 26.2: a VMCS that passes every instruction, control and host-state check",
-        'reports ENTRY_NOT_IMPLEMENTED (replay: rejected, "VM entry is not implemented yet") and changes nothing:',
-        "not RFLAGS, not the error field, not the launch state. For a 32-bit and a 64-bit host, and the edges",
+        "SDM 30.3 VMLAUNCH/VMRESUME, 26.2, 26.3: a VMCS that passes every instruction, control, host-state and",
+        "guest-state check enters the guest (no VMsucceed: RFLAGS is the guest's, the error field is not written);",
+        "a VMCALL in the guest exits back to the host (reason 18). For a 32-bit and a 64-bit host, and the edges",
         "of each check that are still allowed (canonical limits, maximal counts, controls that are not set).",
     )
     s.enable_vmx()
@@ -1694,15 +1710,22 @@ def vmentry_passes() -> Script:
         entry_case(s, text, changes, None, ready)
 
     ready = launchable_fields()
-    s.comment("A 32-bit host: VMLAUNCH passes every check; RFLAGS (0x8d7) and the VMCS are unchanged.")
+    s.comment(
+        "A 32-bit host: VMLAUNCH passes every check and enters the guest; the guest's RFLAGS is GUEST_RFLAGS",
+        "(the host's 0x8d7 is not VMsucceed's 0x2 either); after the VMCALL exit the host's RFLAGS is 0x2.",
+    )
     s.new_vmcs(VMCS_A)
     s.launchable()
     s.set("rflags", 0x8D7).ok()
-    s.vmlaunch().entry_not_implemented()
-    s.get("rflags").ok(0x8D7)
+    s.vmlaunch().entered()
+    s.get("rflags").ok(RFLAGS.FIXED1)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.get("rflags").ok(RFLAGS.FIXED1)
     s.vmread("VM_INSTRUCTION_ERROR").succeed(0)
+    s.vmclear(VMCS_A).succeed()
+    s.vmptrld(VMCS_A).succeed()
     s.comment("Still clear: VMLAUNCH passes again, VMRESUME is 5.")
-    s.vmlaunch().entry_not_implemented()
+    s.vmlaunch().passes()
     s.vmresume().fail_valid(5)
     s.vmclear(VMCS_A).succeed()
     s.read(VMCS_A + 4 * LAUNCH_WORD).ok(0)
@@ -1716,8 +1739,9 @@ def vmentry_passes() -> Script:
         & ~(ENTRY.bit("IA32E_MODE") | ENTRY.bit("SMM") | ENTRY.bit("DEACT_DUAL_MONITOR")),
     }
     edge(
-        "Every allowed control at once (but the address-space and SMM ones); bitmaps, PAT, EFER, PERF_GLOBAL_CTRL 0.",
-        every_control_32,
+        "Every allowed control at once (but the address-space and SMM ones); bitmaps, PAT, EFER, PERF_GLOBAL_CTRL 0;"
+        " a VMX-preemption timer that has not expired.",
+        every_control_32 | {"VMX_PREEMPTION_TIMER_VALUE": 1000},
         ready,
     )
     edge("CR3-target count 4.", {"CR3_TARGET_COUNT": 4}, ready)
@@ -1765,44 +1789,36 @@ def vmentry_passes() -> Script:
         {"HOST_CR0": msrs.CR0_FIXED1, "HOST_CR4": msrs.CR4_FIXED1 & ~CR4.PCIDE},
         ready,
     )
-    edge(
-        "Three MSR lists of 512 entries each.",
-        {
-            "VM_EXIT_MSR_STORE_COUNT": 512,
-            "VM_EXIT_MSR_STORE_ADDR": 0x10000,
-            "VM_EXIT_MSR_LOAD_COUNT": 512,
-            "VM_EXIT_MSR_LOAD_ADDR": 0x20000,
-            "VM_ENTRY_MSR_LOAD_COUNT": 512,
-            "VM_ENTRY_MSR_LOAD_ADDR": 0x30000,
-        },
-        ready,
+    lists = {"VM_ENTRY_MSR_LOAD_COUNT": 512, "VM_ENTRY_MSR_LOAD_ADDR": 0x30000}
+    s.comment(
+        "A VM-entry MSR-load list of 512 entries passes the control checks; its first entry (zeros: MSR 0 does",
+        "not exist) then fails the entry: exit reason 34 | bit 31, the host state loaded (msr_lists has more).",
     )
-    edge(
-        "Event injection: a page fault with error code 0xffff.",
-        {
-            "VM_ENTRY_INTR_INFO_FIELD": _event(3, 14, error_code=True),
-            "VM_ENTRY_EXCEPTION_ERROR_CODE": 0xFFFF,
-        },
-        ready,
+    s.vmwrite_all(lists)
+    s.vmlaunch().entry_failed(EXIT_REASON_ENTRY_FAILURE | EXIT_MSR_LOADING)
+    s.vmwrite_all({name: 0 for name in lists})
+    injections = (
+        ("a page fault with error code 0xffff", _event(3, 14, error_code=True), 0xFFFF, {}),
+        ("INT 0x80 with instruction length 2", _event(4, 0x80), None, {"VM_ENTRY_INSTRUCTION_LEN": 2}),
     )
-    edge(
-        "Event injection: INT 0x80 with instruction length 2.",
-        {
-            "VM_ENTRY_INTR_INFO_FIELD": _event(4, 0x80),
-            "VM_ENTRY_INSTRUCTION_LEN": 2,
-        },
-        ready,
-    )
+    for text, info, code, extra in injections:
+        s.comment(f"Event injection: {text}; the entry reports the event.")
+        changes = {"VM_ENTRY_INTR_INFO_FIELD": info} | extra
+        if code is not None:
+            changes["VM_ENTRY_EXCEPTION_ERROR_CODE"] = code
+        s.vmwrite_all(changes)
+        s.vmlaunch().passes(event=info, error_code=code)
+        s.vmwrite_all({name: ready.get(name, 0) for name in changes})
 
     ready64 = launchable_fields(ia32e_host=True)
     s.comment('A 64-bit host: the processor in 64-bit mode, "host address-space size" = 1, HOST_CR4.PAE = 1.')
     s.ia32e_mode()
     s.new_vmcs(VMCS_B)
     s.launchable(ia32e_host=True)
-    s.vmlaunch().entry_not_implemented()
+    s.vmlaunch().passes()
     edge(
-        '"IA-32e mode guest" = 1 in IA-32e mode.',
-        {ENTRY.vmcs_field: ENTRY.true_default1 | ENTRY.bit("IA32E_MODE")},
+        '"IA-32e mode guest" = 1 in IA-32e mode (a 64-bit guest: CR4.PAE, CS.L).',
+        {ENTRY.vmcs_field: ENTRY.true_default1 | ENTRY.bit("IA32E_MODE")} | presets.guest_fields(ia32e_guest=True),
         ready64,
     )
     edge("HOST_SS_SELECTOR 0 with a 64-bit host.", {"HOST_SS_SELECTOR": 0}, ready64)
@@ -1820,7 +1836,7 @@ def vmentry_passes() -> Script:
     s.comment("VMRESUME of a launched, launchable VMCS passes too.")
     s.launched_vmcs(VMCS_C)
     s.launchable(ia32e_host=True)
-    s.vmresume().entry_not_implemented()
+    s.vmresume().passes("vmresume")
     s.vmlaunch().fail_valid(4)
     return s
 
