@@ -40,6 +40,7 @@ __all__ = [
     "TIMER",
     "STATE_ACTIONS",
     "STATE_ACTION_BY_ELEMENT",
+    "ENTRY_WALK",
     "CR0_KEPT_BITS",
     "HOST_SEGMENT_LIMIT",
     "HOST_TR_LIMIT",
@@ -289,6 +290,21 @@ STATE_ACTIONS: tuple[StateAction, ...] = (
 )
 
 STATE_ACTION_BY_ELEMENT: dict[str, StateAction] = {row.element: row for row in STATE_ACTIONS}
+
+
+def _entry_fields() -> tuple[str, ...]:
+    fields = []
+    for row in STATE_ACTIONS:
+        action = row.entry_load
+        if action.indicator != Indicator.NEVER and action.field is not None:
+            fields.append(action.field)
+    return tuple(fields)
+
+
+#: The guest fields a VM entry reads, in the order it reads them: every field an entry-load action names,
+#: in table order, then the VMCS link pointer (checked, never loaded). The RTL's entry walk reads them in
+#: this order and checks each in the read that loads it (rtl/vmx/guest_checks.py).
+ENTRY_WALK: tuple[str, ...] = (*_entry_fields(), "VMCS_LINK_POINTER")
 
 
 def _check() -> None:
