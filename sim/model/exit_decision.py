@@ -132,9 +132,12 @@ class ExitDecision:
         return bool(self.field(EXIT.vmcs_field) & EXIT.bit("ACK_INTR_ON_EXIT"))
 
     def nmi(self, interruptibility: int) -> bool:
-        """ "NMI exiting", unless NMIs are blocked (by NMI or by MOV SS)."""
-        blocked = interruptibility & (INTERRUPTIBILITY.BLOCKING_BY_NMI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)
-        return self._pin("NMI_EXITING") and not blocked
+        """ "NMI exiting", unless NMIs are blocked: by MOV SS, or by NMI (bit 3) without "virtual NMIs"; with
+        "virtual NMIs", bit 3 is virtual-NMI blocking, which does not block NMIs (26.6.1)."""
+        blocking = INTERRUPTIBILITY.BLOCKING_BY_MOV_SS
+        if not self._pin("VIRTUAL_NMIS"):
+            blocking |= INTERRUPTIBILITY.BLOCKING_BY_NMI
+        return self._pin("NMI_EXITING") and not interruptibility & blocking
 
     def interrupt_window(self, rflags: int, interruptibility: int) -> bool:
         """ "Interrupt-window exiting" with RFLAGS.IF = 1 and no blocking by STI or MOV SS (26.7.5)."""
