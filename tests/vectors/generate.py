@@ -29,7 +29,18 @@ from vmxu.rtl.arch.controls import ENTRY, EXIT, PIN, PROC, PROC2
 from vmxu.rtl.arch.fields import FIELD_BY_ENCODING, FIELD_BY_NAME, FIELDS, MAX_INDEX, AccessType, Field
 from vmxu.rtl.arch.layout import LAUNCH_WORD, LOCATION, Storage
 from vmxu.rtl.arch.msrs import MsrKind
-from vmxu.rtl.arch.state import AR, CR0, CR4, EFER, ELEMENTS, INTERRUPTIBILITY, RFLAGS, Element
+from vmxu.rtl.arch.state import (
+    AR,
+    CR0,
+    CR4,
+    EFER,
+    ELEMENT_BY_NAME,
+    ELEMENTS,
+    INTERRUPTIBILITY,
+    RFLAGS,
+    SEGMENTS,
+    Element,
+)
 from vmxu.sim import presets
 
 __all__ = ["Expect", "Script", "SCRIPTS", "VECTORS_DIR", "write_all"]
@@ -118,7 +129,7 @@ class Expect:
     abort: int | None = None
 
 
-_HEX_KEYS = ("addr", "value", "msr")
+_HEX_KEYS = ("addr", "value", "msr", "port", "error_code")
 
 
 class Script:
@@ -240,47 +251,76 @@ class Script:
     def read(self, addr: int, size: int | None = None) -> Script:
         return self.op("read", addr=addr, size=size)
 
-    def rdmsr(self, msr: int) -> Script:
-        return self.op("rdmsr", msr=msr)
+    def rdmsr(self, msr: int, length: int | None = None) -> Script:
+        return self.op("rdmsr", msr=msr, len=length)
 
-    def wrmsr(self, msr: int, value: int) -> Script:
-        return self.op("wrmsr", msr=msr, value=value)
+    def wrmsr(self, msr: int, value: int, length: int | None = None) -> Script:
+        return self.op("wrmsr", msr=msr, value=value, len=length)
 
-    def set(self, element: str, value: int) -> Script:
-        return self.op("set", element=element, value=value)
+    def set(self, element: str, value: int, reg: int | None = None, length: int | None = None) -> Script:
+        return self.op("set", element=element, value=value, reg=reg, len=length)
 
-    def get(self, element: str) -> Script:
-        return self.op("get", element=element)
+    def get(self, element: str, reg: int | None = None, length: int | None = None) -> Script:
+        return self.op("get", element=element, reg=reg, len=length)
 
-    def vmxon(self, addr: int) -> Script:
-        return self.op("vmxon", addr=addr)
+    def vmxon(self, addr: int, length: int | None = None) -> Script:
+        return self.op("vmxon", addr=addr, len=length)
 
-    def vmxoff(self) -> Script:
-        return self.op("vmxoff")
+    def vmxoff(self, length: int | None = None) -> Script:
+        return self.op("vmxoff", len=length)
 
-    def vmptrld(self, addr: int, size: int | None = None) -> Script:
-        return self.op("vmptrld", addr=addr, size=size)
+    def vmptrld(self, addr: int, size: int | None = None, length: int | None = None) -> Script:
+        return self.op("vmptrld", addr=addr, size=size, len=length)
 
-    def vmptrst(self, size: int | None = None) -> Script:
-        return self.op("vmptrst", size=size)
+    def vmptrst(self, size: int | None = None, length: int | None = None) -> Script:
+        return self.op("vmptrst", size=size, len=length)
 
-    def vmclear(self, addr: int) -> Script:
-        return self.op("vmclear", addr=addr)
+    def vmclear(self, addr: int, length: int | None = None) -> Script:
+        return self.op("vmclear", addr=addr, len=length)
 
-    def vmread(self, field: str | int, size: int | None = None) -> Script:
-        return self.op("vmread", field=field, size=size)
+    def vmread(self, field: str | int, size: int | None = None, length: int | None = None) -> Script:
+        return self.op("vmread", field=field, size=size, len=length)
 
-    def vmwrite(self, field: str | int, value: int, size: int | None = None) -> Script:
-        return self.op("vmwrite", field=field, value=value, size=size)
+    def vmwrite(self, field: str | int, value: int, size: int | None = None, length: int | None = None) -> Script:
+        return self.op("vmwrite", field=field, value=value, size=size, len=length)
 
-    def vmlaunch(self) -> Script:
-        return self.op("vmlaunch")
+    def vmlaunch(self, length: int | None = None) -> Script:
+        return self.op("vmlaunch", len=length)
 
-    def vmresume(self) -> Script:
-        return self.op("vmresume")
+    def vmresume(self, length: int | None = None) -> Script:
+        return self.op("vmresume", len=length)
 
-    def vmcall(self) -> Script:
-        return self.op("vmcall")
+    def vmcall(self, length: int | None = None) -> Script:
+        return self.op("vmcall", len=length)
+
+    # -- guest events (REPLAY.md "Guest events") ----------------------------------------
+
+    def cpuid(self, leaf: int, subleaf: int | None = None, length: int | None = None) -> Script:
+        return self.op("cpuid", leaf=leaf, subleaf=subleaf, len=length)
+
+    def hlt(self, length: int | None = None) -> Script:
+        return self.op("hlt", len=length)
+
+    def rdtsc(self, length: int | None = None) -> Script:
+        return self.op("rdtsc", len=length)
+
+    def in_(self, port: int, size: int, length: int | None = None) -> Script:
+        return self.op("in", port=port, size=size, len=length)
+
+    def out(self, port: int, size: int, value: int, length: int | None = None) -> Script:
+        return self.op("out", port=port, size=size, value=value, len=length)
+
+    def exception(self, vector: int, error_code: int | None = None, length: int | None = None) -> Script:
+        return self.op("exception", vector=vector, error_code=error_code, len=length)
+
+    def interrupt(self, vector: int) -> Script:
+        return self.op("interrupt", vector=vector)
+
+    def nmi(self) -> Script:
+        return self.op("nmi")
+
+    def run(self, cycles: int) -> Script:
+        return self.op("run", cycles=cycles)
 
     # -- what firmware and a VMM do (SDM 23.7, 24.11.3) --------------------------------
 
@@ -2260,6 +2300,2535 @@ def memory_and_bus() -> Script:
 
 
 # ======================================================================================
+# VM entry: checks on the guest-state area (SDM 26.3.1), VM-entry failures (26.8)
+# ======================================================================================
+
+# Basic exit reasons (SDM appendix C) and the VM-entry failures (26.8: bit 31 set).
+EXIT_EXCEPTION_OR_NMI = 0
+EXIT_EXTERNAL_INTERRUPT = 1
+EXIT_INTERRUPT_WINDOW = 7
+EXIT_CPUID = 10
+EXIT_HLT = 12
+EXIT_RDTSC = 16
+EXIT_VMCLEAR, EXIT_VMLAUNCH, EXIT_VMPTRLD, EXIT_VMPTRST = 19, 20, 21, 22
+EXIT_VMREAD, EXIT_VMRESUME, EXIT_VMWRITE, EXIT_VMXOFF, EXIT_VMXON = 23, 24, 25, 26, 27
+EXIT_CR_ACCESS = 28
+EXIT_IO_INSTRUCTION = 30
+EXIT_RDMSR, EXIT_WRMSR = 31, 32
+EXIT_INVALID_GUEST_STATE = 33
+EXIT_PREEMPTION_TIMER = 52
+GUEST_STATE_FAILURE = EXIT_REASON_ENTRY_FAILURE | EXIT_INVALID_GUEST_STATE
+MSR_LOADING_FAILURE = EXIT_REASON_ENTRY_FAILURE | EXIT_MSR_LOADING
+# Exit qualifications of a VM-entry failure with reason 33 (26.8).
+QUAL_PDPTE, QUAL_LINK_POINTER = 2, 4
+
+# Interruption types (SDM table 24-14).
+EXTERNAL_INTERRUPT, NMI, HARDWARE_EXCEPTION, SOFTWARE_INTERRUPT = 0, 2, 3, 4
+PRIVILEGED_SOFTWARE_EXCEPTION, SOFTWARE_EXCEPTION = 5, 6
+DB, BP, OF, DF, PF, MC = 1, 3, 4, 8, 14, 18
+
+#: The RIP the host is at before a VM entry that fails: the failure loads HOST_RIP instead (26.8).
+ROOT_RIP = 0x0003_0000
+#: A region that holds the revision identifier: a VMCS link pointer that passes (26.3.1.5).
+LINK_REGION = 0xE000
+#: Never-written RAM (reads 0).
+ZERO_PAGE = 0x1F000
+#: The guest's CR3 in sim/presets.py: its PDPTEs are checked for a PAE guest (26.3.1.6).
+GUEST_CR3 = 0x0007_0000
+PRESENT = 1
+DEBUGCTL_BTF = 1 << 1
+
+#: A guest in virtual-8086 mode (RFLAGS.VM = 1): base = selector << 4, limit 0xffff, access rights 0xf3 (26.3.1.2).
+#: SS.RPL (3) differs from CS.RPL (0): allowed in virtual-8086 mode only.
+V8086_SELECTORS = {"CS": 0xF000, "SS": 0x2003, "DS": 0x3000, "ES": 0x4000, "FS": 0x5000, "GS": 0x6000}
+
+
+def v8086_guest() -> dict[str, int]:
+    fields = {"GUEST_RFLAGS": RFLAGS.FIXED1 | RFLAGS_VM, "GUEST_RIP": 0x0100}
+    for segment, selector in V8086_SELECTORS.items():
+        fields[f"GUEST_{segment}_SELECTOR"] = selector
+        fields[f"GUEST_{segment}_BASE"] = selector << 4
+        fields[f"GUEST_{segment}_LIMIT"] = 0xFFFF
+        fields[f"GUEST_{segment}_AR_BYTES"] = 0xF3
+    return fields
+
+
+#: A guest at CPL 3: CS and SS with RPL 3 and DPL 3 (data segments keep RPL 0, DPL 0).
+CPL3_GUEST = {
+    "GUEST_CS_SELECTOR": HOST_CS | 3,
+    "GUEST_CS_AR_BYTES": 0xC0FB,
+    "GUEST_SS_SELECTOR": HOST_DATA | 3,
+    "GUEST_SS_AR_BYTES": 0xC0F3,
+}
+#: A usable LDTR: type 2, P, limit 0xffff, G = 0.
+USABLE_LDTR = {
+    "GUEST_LDTR_SELECTOR": 0x28,
+    "GUEST_LDTR_BASE": 0x1000,
+    "GUEST_LDTR_LIMIT": 0xFFFF,
+    "GUEST_LDTR_AR_BYTES": 0x82,
+}
+
+
+def guest_case(
+    s: Script,
+    text: str,
+    changes: dict[str, int],
+    ready: dict[str, int],
+    qualification: int | None,
+    *,
+    instruction: str = "vmlaunch",
+    event: int | None = None,
+    error_code: int | None = None,
+) -> None:
+    """From a VMCS whose fields are ``ready``: VMWRITE ``changes``, then VMLAUNCH (or VMRESUME).
+
+    ``qualification`` None: every check passes, the guest is entered (injecting ``event``) and a VMCALL
+    exits back. Else a VM-entry failure (26.8): exit reason 0x80000021, EXIT_QUALIFICATION
+    ``qualification``, the host state loaded (RIP = HOST_RIP, not the RIP before the VMLAUNCH), the launch
+    state unchanged (VMRESUME of the clear VMCS fails with 5, VMLAUNCH of a launched one with 4).
+    Then the ``ready`` values are written back.
+    """
+    s.comment(text)
+    for name, value in changes.items():
+        s.vmwrite(name, value).succeed()
+    if qualification is None:
+        getattr(s, instruction)().passes(instruction, event, error_code)
+    else:
+        s.set("rip", ROOT_RIP).ok()
+        getattr(s, instruction)().entry_failed(GUEST_STATE_FAILURE)
+        s.vmread("EXIT_QUALIFICATION").succeed(qualification)
+        s.get("rip").ok(ready["HOST_RIP"])
+        if instruction == "vmlaunch":
+            s.vmresume().fail_valid(5)
+        else:
+            s.vmlaunch().fail_valid(4)
+    for name in changes:
+        s.vmwrite(name, ready.get(name, 0)).succeed()
+
+
+def _control_register_cases(s: Script, ready: dict[str, int]) -> None:
+    def bad(text: str, changes: dict[str, int]) -> None:
+        guest_case(s, text, changes, ready, 0)
+
+    def good(text: str, changes: dict[str, int]) -> None:
+        guest_case(s, text, changes, ready, None)
+
+    entry = ready[ENTRY.vmcs_field]
+    for bit, name in ((CR0.PE, "PE (PG = 1 needs PE too)"), (CR0.NE, "NE"), (CR0.PG, "PG")):
+        bad(f"Check 1: GUEST_CR0 without {name} (IA32_VMX_CR0_FIXED0).", {"GUEST_CR0": CR0_VMX & ~bit})
+    bad("Check 1: GUEST_CR0 bit 32 (IA32_VMX_CR0_FIXED1 bits 63:32 are 0).", {"GUEST_CR0": CR0_VMX | 1 << 32})
+    bad("Check 1: GUEST_CR0 bit 63.", {"GUEST_CR0": CR0_VMX | 1 << 63})
+    good("Check 1: NW = 1 with CD = 0 is not checked (MOV to CR0 would #GP).", {"GUEST_CR0": CR0_VMX | CR0.NW})
+    good("Check 1: GUEST_CR0 0xffffffff (every bit of FIXED1).", {"GUEST_CR0": U32})
+    bad("Check 1: GUEST_CR4 without VMXE (IA32_VMX_CR4_FIXED0).", {"GUEST_CR4": 0})
+    for bit in (12, 14, 32):
+        bad(f"Check 1: GUEST_CR4 bit {bit} (0 in IA32_VMX_CR4_FIXED1).", {"GUEST_CR4": CR4_VMX | 1 << bit})
+    good(
+        "Check 1: GUEST_CR4 with every bit of FIXED1 but PCIDE (PAE paging: the PDPTEs at CR3 are zeros).",
+        {"GUEST_CR4": msrs.CR4_FIXED1 & ~CR4.PCIDE},
+    )
+    load_debug = entry | ENTRY.bit("LOAD_DEBUG_CONTROLS")
+    for bit in (2, 13, 32):
+        bad(
+            f'Check 2: "load debug controls" with GUEST_IA32_DEBUGCTL reserved bit {bit}.',
+            {ENTRY.vmcs_field: load_debug, "GUEST_IA32_DEBUGCTL": 1 << bit},
+        )
+    for bit in (32, 63):
+        bad(
+            f'Check 2: "load debug controls" with GUEST_DR7 bit {bit}.',
+            {ENTRY.vmcs_field: load_debug, "GUEST_DR7": 0x400 | 1 << bit},
+        )
+    good(
+        'Check 2: "load debug controls" with every implemented DEBUGCTL bit (0x5fc3) and DR7 0xffffffff.',
+        {ENTRY.vmcs_field: load_debug, "GUEST_IA32_DEBUGCTL": 0x5FC3, "GUEST_DR7": U32},
+    )
+    good(
+        'Check 2: without "load debug controls" DEBUGCTL and DR7 are not checked (all ones).',
+        {"GUEST_IA32_DEBUGCTL": U64, "GUEST_DR7": U64},
+    )
+    bad('Check 3: CR4.PCIDE = 1 without "IA-32e mode guest".', {"GUEST_CR4": CR4_VMX | CR4.PCIDE})
+    for bit in (32, 63):
+        bad(f"Check 4: GUEST_CR3 bit {bit} (at or above MAXPHYADDR 32).", {"GUEST_CR3": GUEST_CR3 | 1 << bit})
+    good("Check 4: GUEST_CR3 0xffffffff.", {"GUEST_CR3": U32})
+    for name in ("GUEST_SYSENTER_ESP", "GUEST_SYSENTER_EIP"):
+        bad(f"Check 4: {name} {NOT_CANONICAL:#x} (not canonical).", {name: NOT_CANONICAL})
+        bad(f"Check 4: {name} 0xffff7fffffffffff (not canonical).", {name: 0xFFFF_7FFF_FFFF_FFFF})
+        good(f"Check 4: {name} {CANONICAL_LOW_TOP:#x}.", {name: CANONICAL_LOW_TOP})
+        good(f"Check 4: {name} {CANONICAL_HIGH_BOTTOM:#x}.", {name: CANONICAL_HIGH_BOTTOM})
+    load_perf = entry | ENTRY.bit("LOAD_IA32_PERF_GLOBAL_CTRL")
+    for bit in (2, 35, 63):
+        bad(
+            f'Check 5: "load IA32_PERF_GLOBAL_CTRL" with reserved bit {bit}.',
+            {ENTRY.vmcs_field: load_perf, "GUEST_IA32_PERF_GLOBAL_CTRL": 1 << bit},
+        )
+    good(
+        'Check 5: "load IA32_PERF_GLOBAL_CTRL" with every implemented bit.',
+        {ENTRY.vmcs_field: load_perf, "GUEST_IA32_PERF_GLOBAL_CTRL": msrs.PERF_GLOBAL_CTRL_VALID},
+    )
+    good("Check 5: without its load control PERF_GLOBAL_CTRL is not checked.", {"GUEST_IA32_PERF_GLOBAL_CTRL": U64})
+    load_pat = entry | ENTRY.bit("LOAD_IA32_PAT")
+    good_pat = 0x0706_0504_0100_0706
+    for byte in range(8):
+        kind = 2 + byte % 2
+        bad(
+            f'Check 5: "load IA32_PAT" with byte {byte} = {kind} (reserved memory type).',
+            {ENTRY.vmcs_field: load_pat, "GUEST_IA32_PAT": good_pat & ~(0xFF << 8 * byte) | kind << 8 * byte},
+        )
+    bad(
+        'Check 5: "load IA32_PAT" with byte 7 = 8.',
+        {ENTRY.vmcs_field: load_pat, "GUEST_IA32_PAT": 0x0806_0504_0100_0706},
+    )
+    good(
+        'Check 5: "load IA32_PAT" with every valid type (0, 1, 4, 5, 6, 7).',
+        {ENTRY.vmcs_field: load_pat, "GUEST_IA32_PAT": good_pat},
+    )
+    good("Check 5: without its load control PAT is not checked.", {"GUEST_IA32_PAT": 0x0202_0202_0202_0202})
+    load_efer = entry | ENTRY.bit("LOAD_IA32_EFER")
+    for value, what in (
+        (1 << 1, "reserved bit 1"),
+        (1 << 63, "reserved bit 63"),
+        (EFER_IA32E, 'LMA = 1 but "IA-32e mode guest" = 0'),
+        (EFER.LMA, 'LMA = 1 but "IA-32e mode guest" = 0 (LME = 0)'),
+        (EFER.LME, "LME = 1, LMA = 0 with CR0.PG = 1"),
+    ):
+        bad(f'Check 5: "load IA32_EFER" with {what}.', {ENTRY.vmcs_field: load_efer, "GUEST_IA32_EFER": value})
+    good(
+        'Check 5: "load IA32_EFER" with SCE and NXE, LMA = LME = 0.',
+        {ENTRY.vmcs_field: load_efer, "GUEST_IA32_EFER": EFER.SCE | EFER.NXE},
+    )
+    good("Check 5: without its load control EFER is not checked.", {"GUEST_IA32_EFER": U64})
+
+
+def _segment_cases(s: Script, ready: dict[str, int]) -> None:
+    def bad(text: str, changes: dict[str, int]) -> None:
+        guest_case(s, text, changes, ready, 0)
+
+    def good(text: str, changes: dict[str, int]) -> None:
+        guest_case(s, text, changes, ready, None)
+
+    bad("Check 6: GUEST_TR_SELECTOR 0x1c (TI = 1).", {"GUEST_TR_SELECTOR": HOST_TR | 4})
+    bad("Check 6: a usable LDTR with selector 0x2c (TI = 1).", USABLE_LDTR | {"GUEST_LDTR_SELECTOR": 0x2C})
+    good("Check 6, 13: a usable LDTR (selector 0x28, type 2).", USABLE_LDTR)
+    good("Check 6: an unusable LDTR's TI is not checked (selector 0x2c).", {"GUEST_LDTR_SELECTOR": 0x2C})
+    bad(
+        "Check 6: SS.RPL 0 differs from CS.RPL 3 (CS selector 0x0b; the DPLs all 0, so nothing else fails).",
+        {"GUEST_CS_SELECTOR": HOST_CS | 3},
+    )
+    good("Check 6, 9, 10: a CPL-3 guest (CS and SS selectors and DPLs 3).", CPL3_GUEST)
+    for name, value in (
+        ("GUEST_TR_BASE", NOT_CANONICAL),
+        ("GUEST_FS_BASE", NOT_CANONICAL),
+        ("GUEST_GS_BASE", 0xFFFF_7FFF_FFFF_FFFF),
+    ):
+        bad(f"Check 7: {name} {value:#x} (not canonical).", {name: value})
+    bad(
+        "Check 7: an unusable FS's base must be canonical too.",
+        {"GUEST_FS_AR_BYTES": AR.UNUSABLE, "GUEST_FS_BASE": NOT_CANONICAL},
+    )
+    bad("Check 7: a usable LDTR's base not canonical.", USABLE_LDTR | {"GUEST_LDTR_BASE": NOT_CANONICAL})
+    good("Check 7: an unusable LDTR's base is not checked.", {"GUEST_LDTR_BASE": NOT_CANONICAL})
+    for segment in ("CS", "SS", "DS", "ES"):
+        bad(f"Check 7: GUEST_{segment}_BASE bit 32.", {f"GUEST_{segment}_BASE": 1 << 32})
+    for segment in ("SS", "DS", "ES"):
+        good(
+            f"Check 7: an unusable {segment}'s base bits 63:32 are not checked.",
+            {f"GUEST_{segment}_AR_BYTES": AR.UNUSABLE, f"GUEST_{segment}_BASE": 1 << 32},
+        )
+    good(
+        "Check 7: canonical edges (TR, GS) and a CS base of 0xfffff000.",
+        {"GUEST_TR_BASE": CANONICAL_HIGH_BOTTOM, "GUEST_GS_BASE": CANONICAL_LOW_TOP, "GUEST_CS_BASE": 0xFFFF_F000},
+    )
+
+    v86 = v8086_guest()
+    v86_ready = ready | v86
+    s.comment("A virtual-8086 guest (RFLAGS.VM = 1) for check 8.")
+    s.vmwrite_all(v86)
+    guest_case(
+        s,
+        "Check 8: bases selector << 4, limits 0xffff, access rights 0xf3; SS.RPL 3 may differ from CS.RPL 0"
+        " (check 6), the CS, SS and data-segment checks (9-11) do not apply.",
+        {},
+        v86_ready,
+        None,
+    )
+    for segment, part, value, what in (
+        ("CS", "BASE", 0xF0010, "not selector << 4"),
+        ("GS", "BASE", 0, "not selector << 4"),
+        ("SS", "LIMIT", 0xFFFE, "not 0xffff"),
+        ("ES", "LIMIT", 0xF_FFFF, "not 0xffff"),
+        ("DS", "AR_BYTES", 0xF2, "not 0xf3"),
+        ("CS", "AR_BYTES", 0xFB, "code, not 0xf3"),
+        ("ES", "AR_BYTES", 0x80F3, "G set, not 0xf3"),
+        ("FS", "AR_BYTES", AR.UNUSABLE | 0xF3, "unusable, not 0xf3"),
+    ):
+        guest_case(
+            s,
+            f"Check 8: virtual-8086 GUEST_{segment}_{part} {value:#x} ({what}).",
+            {f"GUEST_{segment}_{part}": value},
+            v86_ready,
+            0,
+        )
+    guest_case(
+        s,
+        "Check 8, 17: a virtual-8086 guest is at CPL 3 (SS.DPL 3): no HLT state.",
+        {"GUEST_ACTIVITY_STATE": 1},
+        v86_ready,
+        0,
+    )
+    s.comment("Back to the protected-mode guest.")
+    s.vmwrite_all({name: ready.get(name, 0) for name in v86})
+
+    for ar, what in ((0xC093, "3 (data)"), (0xC098, "8 (not accessed)"), (0xC09A, "10"), (0xC09C, "12"), (0xC091, "1")):
+        bad(f"Check 9: CS type {what}.", {"GUEST_CS_AR_BYTES": ar})
+    for ar, what in ((0xC099, "9"), (0xC09D, "13 (conforming, DPL 0 <= SS.DPL 0)"), (0xC09F, "15")):
+        good(f"Check 9: CS type {what}.", {"GUEST_CS_AR_BYTES": ar})
+    for ar, what in (
+        (0xC08B, "S = 0"),
+        (0xC01B, "P = 0"),
+        (0xC19B, "reserved bit 8"),
+        (0xC89B, "reserved bit 11"),
+        (0x2_C09B, "reserved bit 17"),
+        (0x8000_C09B, "reserved bit 31"),
+    ):
+        bad(f"Check 9: CS access rights {ar:#x} ({what}).", {"GUEST_CS_AR_BYTES": ar})
+    for limit, ar, ok, what in (
+        (0xFFFF_FFFE, 0xC09B, False, "G = 1 with a 0 in limit bits 11:0"),
+        (0xFFFF_FFFF, 0x409B, False, "G = 0 with a 1 in limit bits 31:20"),
+        (0x0010_0000, 0x409B, False, "limit 0x100000 with G = 0 (bit 20)"),
+        (0x0010_0000, 0xC09B, False, "limit 0x100000 with G = 1 (bits 11:0 zero)"),
+        (0x000F_FFFF, 0xC09B, True, "limit 0xfffff with G = 1"),
+        (0x000F_FFFF, 0x409B, True, "limit 0xfffff with G = 0"),
+        (0xFFF, 0xC09B, True, "limit 0xfff with G = 1"),
+        (0xFFE, 0xC09B, False, "limit 0xffe with G = 1"),
+    ):
+        case = bad if not ok else good
+        case(f"Check 9: CS {what}.", {"GUEST_CS_LIMIT": limit, "GUEST_CS_AR_BYTES": ar})
+    bad("Check 9: CS type 11 with DPL 1, SS.DPL 0.", {"GUEST_CS_AR_BYTES": 0xC0BB})
+    bad("Check 9: CS type 9 with DPL 3, SS.DPL 0.", {"GUEST_CS_AR_BYTES": 0xC0F9})
+    bad("Check 9: conforming CS (type 13) with DPL 3 above SS.DPL 0.", {"GUEST_CS_AR_BYTES": 0xC0FD})
+    good(
+        "Check 9: conforming CS (type 15) with DPL 0 below SS.DPL 3 (CPL 3).",
+        CPL3_GUEST | {"GUEST_CS_AR_BYTES": 0xC09F},
+    )
+    good('Check 9: CS.L = 1 and D/B = 1 without "IA-32e mode guest" (L is not checked).', {"GUEST_CS_AR_BYTES": 0xE09B})
+    good("Check 9: CS with AVL (bit 12) set.", {"GUEST_CS_AR_BYTES": 0xD09B})
+
+    bad(
+        "Check 10: SS.DPL 3 differs from SS.RPL 0 (CS.DPL 3 too, so check 9 passes).",
+        {"GUEST_SS_AR_BYTES": 0xC0F3, "GUEST_CS_AR_BYTES": 0xC0FB},
+    )
+    bad(
+        "Check 10: an unusable SS still needs DPL = RPL (DPL 3, RPL 0).",
+        {"GUEST_SS_AR_BYTES": AR.UNUSABLE | 0x60, "GUEST_CS_AR_BYTES": 0xC0FB},
+    )
+    good("Check 10: an unusable SS (access rights 0x10000).", {"GUEST_SS_AR_BYTES": AR.UNUSABLE})
+    good("Check 10: an unusable SS's type, S, P and reserved bits are not checked.", {"GUEST_SS_AR_BYTES": 0x1_0F01})
+    for ar, what in ((0xC091, "1"), (0xC092, "2 (not accessed)"), (0xC095, "5 (read-only)"), (0xC09B, "11 (code)")):
+        bad(f"Check 10: SS type {what}.", {"GUEST_SS_AR_BYTES": ar})
+    good("Check 10: SS type 7 (expand-down).", {"GUEST_SS_AR_BYTES": 0xC097})
+    for ar, what in (
+        (0xC083, "S = 0"),
+        (0xC013, "P = 0"),
+        (0xC193, "reserved bit 8"),
+        (0x8000_C093, "reserved bit 31"),
+    ):
+        bad(f"Check 10: SS access rights {ar:#x} ({what}).", {"GUEST_SS_AR_BYTES": ar})
+    bad("Check 10: SS G = 0 with limit 0xffffffff.", {"GUEST_SS_AR_BYTES": 0x4093})
+
+    for segment, ar, what in (
+        ("DS", 0xC092, "type 2 (not accessed)"),
+        ("ES", 0xC099, "type 9 (execute-only code)"),
+        ("FS", 0xC083, "S = 0"),
+        ("GS", 0xC013, "P = 0"),
+        ("DS", 0xC293, "reserved bit 9"),
+        ("ES", 0x2_C093, "reserved bit 17"),
+        ("FS", 0x4093, "G = 0 with limit 0xffffffff"),
+    ):
+        bad(f"Check 11: {segment} access rights {ar:#x} ({what}).", {f"GUEST_{segment}_AR_BYTES": ar})
+    bad("Check 11: GS type 3 with DPL 0 below RPL 3 (selector 0x13).", {"GUEST_GS_SELECTOR": HOST_DATA | 3})
+    good("Check 11: DS type 11 (readable code, accessed).", {"GUEST_DS_AR_BYTES": 0xC09B})
+    good(
+        "Check 11: ES type 15 (conforming code): DPL 0 below RPL 3 is not checked for types 12-15.",
+        {"GUEST_ES_SELECTOR": HOST_DATA | 3, "GUEST_ES_AR_BYTES": 0xC09F},
+    )
+    good("Check 11: FS type 1 (read-only data, accessed).", {"GUEST_FS_AR_BYTES": 0xC091})
+    good("Check 11: DS with DPL 3 above RPL 0.", {"GUEST_DS_AR_BYTES": 0xC0F3})
+    good(
+        "Check 11: unusable DS, ES, FS, GS are not checked (every access-rights bit set).",
+        {f"GUEST_{segment}_AR_BYTES": U32 for segment in ("DS", "ES", "FS", "GS")},
+    )
+
+    for ar, what in (
+        (AR.UNUSABLE | 0x8B, "unusable"),
+        (0x89, "type 9 (available TSS)"),
+        (0x81, "type 1 (available 16-bit TSS)"),
+        (0x9B, "S = 1"),
+        (0x0B, "P = 0"),
+        (0x18B, "reserved bit 8"),
+        (0x2_008B, "reserved bit 17"),
+        (0x808B, "G = 1 with limit 0x67"),
+    ):
+        bad(f"Check 12: TR access rights {ar:#x} ({what}).", {"GUEST_TR_AR_BYTES": ar})
+    good('Check 12: TR type 3 (16-bit busy TSS) without "IA-32e mode guest".', {"GUEST_TR_AR_BYTES": 0x83})
+    good("Check 12: TR limit 0xffffffff with G = 1.", {"GUEST_TR_LIMIT": U32, "GUEST_TR_AR_BYTES": 0x808B})
+
+    for ar, what in (
+        (0x83, "type 3"),
+        (0x92, "S = 1"),
+        (0x02, "P = 0"),
+        (0x882, "reserved bit 11"),
+        (0x10_0082, "reserved bit 20"),
+    ):
+        bad(f"Check 13: a usable LDTR with access rights {ar:#x} ({what}).", USABLE_LDTR | {"GUEST_LDTR_AR_BYTES": ar})
+    bad(
+        "Check 13: a usable LDTR with G = 1 and limit 0x1000 (bits 11:0 zero).",
+        USABLE_LDTR | {"GUEST_LDTR_AR_BYTES": 0x8082, "GUEST_LDTR_LIMIT": 0x1000},
+    )
+    good(
+        "Check 13: a usable LDTR with G = 1 and limit 0xffff (bits 11:0 all ones).",
+        USABLE_LDTR | {"GUEST_LDTR_AR_BYTES": 0x8082},
+    )
+    good("Check 13: an unusable LDTR is not checked (access rights 0x10fff).", {"GUEST_LDTR_AR_BYTES": 0x1_0FFF})
+
+    bad(f"Check 14: GUEST_GDTR_BASE {NOT_CANONICAL:#x}.", {"GUEST_GDTR_BASE": NOT_CANONICAL})
+    bad("Check 14: GUEST_IDTR_BASE 0xffff7ffffffff000.", {"GUEST_IDTR_BASE": 0xFFFF_7FFF_FFFF_F000})
+    bad("Check 14: GUEST_GDTR_LIMIT 0x10000.", {"GUEST_GDTR_LIMIT": 0x1_0000})
+    bad("Check 14: GUEST_IDTR_LIMIT 0xffffffff.", {"GUEST_IDTR_LIMIT": U32})
+    good(
+        "Check 14: limits 0xffff, canonical bases at the edges.",
+        {
+            "GUEST_GDTR_LIMIT": 0xFFFF,
+            "GUEST_IDTR_LIMIT": 0xFFFF,
+            "GUEST_GDTR_BASE": CANONICAL_HIGH_BOTTOM,
+            "GUEST_IDTR_BASE": CANONICAL_LOW_TOP,
+        },
+    )
+    bad('Check 15: GUEST_RIP bit 32 without "IA-32e mode guest".', {"GUEST_RIP": 1 << 32})
+    good("Check 15: GUEST_RIP 0xffffffff.", {"GUEST_RIP": U32})
+    for value, what in (
+        (0, "bit 1 = 0"),
+        (0x2 | 1 << 3, "bit 3"),
+        (0x2 | 1 << 5, "bit 5"),
+        (0x2 | 1 << 15, "bit 15"),
+        (0x2 | 1 << 22, "bit 22"),
+        (0x2 | 1 << 63, "bit 63"),
+    ):
+        bad(f"Check 16: GUEST_RFLAGS {value:#x} ({what}).", {"GUEST_RFLAGS": value})
+    good(
+        "Check 16: GUEST_RFLAGS with every flag but VM (0x3d7fd7).",
+        {"GUEST_RFLAGS": 0x3F_FFFF & ~RFLAGS.RESERVED & ~RFLAGS_VM},
+    )
+    interrupt = _event(EXTERNAL_INTERRUPT, 0x20)
+    bad(
+        "Check 16: injecting an external interrupt with RFLAGS.IF = 0.",
+        {"VM_ENTRY_INTR_INFO_FIELD": interrupt},
+    )
+    guest_case(
+        s,
+        "Check 16: injecting an external interrupt with RFLAGS.IF = 1: entered, the event reported.",
+        {"VM_ENTRY_INTR_INFO_FIELD": interrupt, "GUEST_RFLAGS": 0x202},
+        ready,
+        None,
+        event=interrupt,
+    )
+    nmi = _event(NMI, 2)
+    guest_case(
+        s,
+        "Check 16: an NMI may be injected with RFLAGS.IF = 0.",
+        {"VM_ENTRY_INTR_INFO_FIELD": nmi},
+        ready,
+        None,
+        event=nmi,
+    )
+
+
+def _non_register_cases(s: Script, ready: dict[str, int]) -> None:
+    def bad(text: str, changes: dict[str, int]) -> None:
+        guest_case(s, text, changes, ready, 0)
+
+    def good(text: str, changes: dict[str, int], event: int | None = None, error_code: int | None = None) -> None:
+        guest_case(s, text, changes, ready, None, event=event, error_code=error_code)
+
+    info = "VM_ENTRY_INTR_INFO_FIELD"
+    hlt = {"GUEST_ACTIVITY_STATE": 1}
+    if_1 = {"GUEST_RFLAGS": 0x202}
+    sti, mov_ss = INTERRUPTIBILITY.BLOCKING_BY_STI, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS
+    for state, what in ((2, "shutdown"), (3, "wait-for-SIPI"), (4, "not an activity state"), (U32, "0xffffffff")):
+        bad(
+            f"Check 17: activity state {state:#x} ({what}; IA32_VMX_MISC reports HLT only).",
+            {"GUEST_ACTIVITY_STATE": state},
+        )
+    good("Check 17: the HLT activity state (1).", hlt)
+    bad("Check 17: HLT at CPL 3 (SS.DPL 3).", hlt | CPL3_GUEST)
+    bad("Check 17: HLT with blocking by STI (RFLAGS.IF = 1).", hlt | if_1 | {"GUEST_INTERRUPTIBILITY_INFO": sti})
+    bad("Check 17: HLT with blocking by MOV SS.", hlt | {"GUEST_INTERRUPTIBILITY_INFO": mov_ss})
+    for event, extra, what in (
+        (_event(EXTERNAL_INTERRUPT, 0x20), if_1, "an external interrupt"),
+        (_event(NMI, 2), {}, "an NMI"),
+        (_event(HARDWARE_EXCEPTION, DB), {}, "a debug exception (#DB)"),
+        (_event(HARDWARE_EXCEPTION, MC), {}, "a machine check (#MC)"),
+    ):
+        good(f"Check 17: the HLT state with {what} injected.", hlt | extra | {info: event}, event)
+    gp = _event(HARDWARE_EXCEPTION, GP, error_code=True)
+    bad("Check 17: the HLT state with #GP injected.", hlt | {info: gp})
+    for event, what in (
+        (_event(SOFTWARE_INTERRUPT, 0x80), "INT 0x80 (software interrupt)"),
+        (_event(SOFTWARE_EXCEPTION, BP), "#BP (software exception)"),
+        (_event(PRIVILEGED_SOFTWARE_EXCEPTION, DB), "INT1 (privileged software exception, vector 1)"),
+    ):
+        bad(f"Check 17: the HLT state with {what} injected.", hlt | {info: event, "VM_ENTRY_INSTRUCTION_LEN": 1})
+
+    for value in (1 << 4, 1 << 5, 1 << 31):
+        bad(f"Check 18: interruptibility {value:#x} (bits 31:4 reserved).", {"GUEST_INTERRUPTIBILITY_INFO": value})
+    bad("Check 18: blocking by STI and by MOV SS together.", if_1 | {"GUEST_INTERRUPTIBILITY_INFO": sti | mov_ss})
+    bad("Check 18: blocking by STI with RFLAGS.IF = 0.", {"GUEST_INTERRUPTIBILITY_INFO": sti})
+    good("Check 18: blocking by STI with RFLAGS.IF = 1.", if_1 | {"GUEST_INTERRUPTIBILITY_INFO": sti})
+    good("Check 18: blocking by MOV SS (RFLAGS.IF = 0).", {"GUEST_INTERRUPTIBILITY_INFO": mov_ss})
+    interrupt = _event(EXTERNAL_INTERRUPT, 0x20)
+    for blocking, what in ((sti, "STI"), (mov_ss, "MOV SS")):
+        bad(
+            f"Check 18: injecting an external interrupt with blocking by {what}.",
+            if_1 | {info: interrupt, "GUEST_INTERRUPTIBILITY_INFO": blocking},
+        )
+    nmi = _event(NMI, 2)
+    bad("Check 18: injecting an NMI with blocking by MOV SS.", {info: nmi, "GUEST_INTERRUPTIBILITY_INFO": mov_ss})
+    good(
+        "Check 18: injecting an NMI with blocking by STI (allowed: vmxu does not use qualification 3).",
+        if_1 | {info: nmi, "GUEST_INTERRUPTIBILITY_INFO": sti},
+        nmi,
+    )
+    ud = _event(HARDWARE_EXCEPTION, UD)
+    good("Check 18: injecting #UD with blocking by MOV SS.", {info: ud, "GUEST_INTERRUPTIBILITY_INFO": mov_ss}, ud)
+    bad(
+        "Check 18: blocking by SMI (bit 2) outside SMM.",
+        {"GUEST_INTERRUPTIBILITY_INFO": INTERRUPTIBILITY.BLOCKING_BY_SMI},
+    )
+    nmi_blocking = INTERRUPTIBILITY.BLOCKING_BY_NMI
+    virtual_nmis = ready[PIN.vmcs_field] | PIN.bit("NMI_EXITING") | PIN.bit("VIRTUAL_NMIS")
+    bad(
+        'Check 18: "virtual NMIs", injecting an NMI with virtual-NMI blocking (bit 3).',
+        {PIN.vmcs_field: virtual_nmis, info: nmi, "GUEST_INTERRUPTIBILITY_INFO": nmi_blocking},
+    )
+    good(
+        'Check 18: "virtual NMIs" and virtual-NMI blocking without an injection.',
+        {PIN.vmcs_field: virtual_nmis, "GUEST_INTERRUPTIBILITY_INFO": nmi_blocking},
+    )
+    good(
+        'Check 18: without "virtual NMIs", an NMI may be injected with blocking by NMI.',
+        {info: nmi, "GUEST_INTERRUPTIBILITY_INFO": nmi_blocking},
+        nmi,
+    )
+
+    pending = "GUEST_PENDING_DBG_EXCEPTIONS"
+    bs = 1 << 14
+    for bit in (4, 11, 13, 15, 16, 17, 63):
+        bad(f"Check 19: pending debug exceptions bit {bit} (reserved).", {pending: 1 << bit})
+    good("Check 19: B3-B0, enabled breakpoint and BS (0x500f), no blocking: BS is not checked.", {pending: 0x500F})
+    tf_if = {"GUEST_RFLAGS": 0x302}
+    blocked = {"GUEST_INTERRUPTIBILITY_INFO": sti}
+    bad("Check 19: blocking by STI, BS = 1 with RFLAGS.TF = 0.", if_1 | blocked | {pending: bs})
+    bad("Check 19: blocking by STI, BS = 0 with RFLAGS.TF = 1 and DEBUGCTL.BTF = 0.", tf_if | blocked)
+    good("Check 19: blocking by STI, BS = 1 with TF = 1 and BTF = 0.", tf_if | blocked | {pending: bs | 0xF})
+    good(
+        "Check 19: blocking by STI, BS = 0 with TF = 1 and the IA32_DEBUGCTL field's BTF = 1.",
+        tf_if | blocked | {"GUEST_IA32_DEBUGCTL": DEBUGCTL_BTF},
+    )
+    bad(
+        "Check 19: blocking by STI, BS = 1 with TF = 1 and BTF = 1.",
+        tf_if | blocked | {"GUEST_IA32_DEBUGCTL": DEBUGCTL_BTF, pending: bs},
+    )
+    bad("Check 19: blocking by MOV SS, BS = 1 with TF = 0.", {"GUEST_INTERRUPTIBILITY_INFO": mov_ss, pending: bs})
+    bad("Check 19: the HLT state, BS = 1 with TF = 0.", hlt | {pending: bs})
+    good("Check 19: the HLT state, BS = 1 with TF = 1 and BTF = 0.", hlt | {"GUEST_RFLAGS": 0x102, pending: bs})
+
+
+def _link_pointer_and_pdpte_cases(s: Script, ready: dict[str, int], current: int) -> None:
+    link = "VMCS_LINK_POINTER"
+
+    def link_case(text: str, pointer: int, qualification: int | None, extra: dict[str, int] | None = None) -> None:
+        guest_case(s, f"Check 20: {text}.", {link: pointer} | (extra or {}), ready, qualification)
+
+    s.comment(
+        f"Regions at {LINK_REGION:#x} and {VMCS_B:#x} (never made current) with the revision identifier;",
+        f"one at {SPARE_REGION:#x} with bit 31 set too.",
+    )
+    s.write(LINK_REGION, REVISION).ok()
+    s.write(VMCS_B, REVISION).ok()
+    s.write(SPARE_REGION, REVISION | 1 << 31).ok()
+    link_case(
+        f"the link pointer {LINK_REGION:#x} (the revision identifier there, not the current VMCS)", LINK_REGION, None
+    )
+    link_case(f"the link pointer {VMCS_B:#x}, another VMCS", VMCS_B, None)
+    link_case(
+        f"the link pointer {VMXON_REGION:#x}, the VMXON region (only the current VMCS is excluded)", VMXON_REGION, None
+    )
+    link_case(f"{LINK_REGION + 8:#x} is not 4-KiB aligned", LINK_REGION + 8, QUAL_LINK_POINTER)
+    link_case("0xffffffff (not all ones: bits 63:32 are 0) is not aligned", U32, QUAL_LINK_POINTER)
+    link_case(f"{LINK_REGION | 1 << 32:#x} is beyond MAXPHYADDR", LINK_REGION | 1 << 32, QUAL_LINK_POINTER)
+    link_case(f"{1 << 63:#x} (bit 63 only) is beyond MAXPHYADDR", 1 << 63, QUAL_LINK_POINTER)
+    link_case(f"the region at {ZERO_PAGE:#x} holds revision 0", ZERO_PAGE, QUAL_LINK_POINTER)
+    link_case(
+        f'the region at {SPARE_REGION:#x} has bit 31 set ("VMCS shadowing" is 0)', SPARE_REGION, QUAL_LINK_POINTER
+    )
+    link_case(f"{OUTSIDE_RAM:#x} names no memory (reads all ones)", OUTSIDE_RAM, QUAL_LINK_POINTER)
+    link_case("the current-VMCS pointer", current, QUAL_LINK_POINTER)
+    link_case(
+        "a bad link pointer and GUEST_CR4 without VMXE: checks 1-19 come first, qualification 0",
+        ZERO_PAGE,
+        0,
+        {"GUEST_CR4": 0},
+    )
+
+    pae = {"GUEST_CR4": CR4_VMX | CR4.PAE}
+    guest_case(s, "Check 21: a PAE guest (CR0.PG, CR4.PAE) whose PDPTEs at CR3 are zeros.", pae, ready, None)
+    for entry, value, what in (
+        (0, PRESENT | 1 << 5, "bit 5"),
+        (1, PRESENT | 1 << 8, "bit 8"),
+        (2, PRESENT | 1 << 1, "bit 1"),
+        (3, PRESENT | 1 << 2, "bit 2"),
+        (0, PRESENT | 1 << 32, "bit 32 (MAXPHYADDR 32)"),
+        (3, PRESENT | 1 << 63, "bit 63"),
+    ):
+        addr = GUEST_CR3 + 8 * entry
+        s.comment(f"PDPTE {entry} at {addr:#x}: present with reserved {what}.")
+        s.write(addr, value, 8).ok()
+        guest_case(s, f"Check 21: PDPTE {entry} = {value:#x}.", pae, ready, QUAL_PDPTE)
+        s.write(addr, 0, 8).ok()
+    good_pdpte = PRESENT | 0x18 | 0xE00 | 0xFFFF_F000
+    s.comment(f"Every PDPTE present with PWT, PCD, bits 11:9 and address 0xfffff000 ({good_pdpte:#x}).")
+    for entry in range(4):
+        s.write(GUEST_CR3 + 8 * entry, good_pdpte, 8).ok()
+    guest_case(s, "Check 21: four present PDPTEs without reserved bits.", pae, ready, None)
+    s.comment("A PDPTE that is not present is not checked: PDPTE 2 = 0xfffffffffffffffe.")
+    s.write(GUEST_CR3 + 16, U64 - 1, 8).ok()
+    guest_case(s, "Check 21: a non-present PDPTE with every other bit set.", pae, ready, None)
+    s.comment(f"PDPTE 0 at {GUEST_CR3:#x} present with bit 5: CR3 bits 4:0 are not part of the table's address.")
+    s.write(GUEST_CR3, PRESENT | 1 << 5, 8).ok()
+    guest_case(
+        s,
+        "Check 21: CR3 0x70018 (PWT, PCD) still locates the table at 0x70000.",
+        pae | {"GUEST_CR3": GUEST_CR3 | 0x18},
+        ready,
+        QUAL_PDPTE,
+    )
+    guest_case(
+        s,
+        "Check 21: CR3 0x70020: its table (0x70020-0x7003f) is zeros.",
+        pae | {"GUEST_CR3": GUEST_CR3 + 0x20},
+        ready,
+        None,
+    )
+    guest_case(s, "Check 21: without CR4.PAE the PDPTEs are not read.", {}, ready, None)
+    guest_case(
+        s,
+        "Check 21 after 20: a bad PDPTE and a bad link pointer: qualification 4.",
+        pae | {link: ZERO_PAGE},
+        ready,
+        QUAL_LINK_POINTER,
+    )
+    guest_case(
+        s,
+        "Check 21: a bad PDPTE with a good link pointer: qualification 2.",
+        pae | {link: LINK_REGION},
+        ready,
+        QUAL_PDPTE,
+    )
+    s.write(GUEST_CR3, good_pdpte, 8).ok()
+
+
+def _ia32e_guest_cases(s: Script, ready: dict[str, int]) -> None:
+    def bad(text: str, changes: dict[str, int]) -> None:
+        guest_case(s, text, changes, ready, 0)
+
+    def good(text: str, changes: dict[str, int]) -> None:
+        guest_case(s, text, changes, ready, None)
+
+    entry = ready[ENTRY.vmcs_field]
+    bad('Check 3: "IA-32e mode guest" with CR4.PAE = 0.', {"GUEST_CR4": CR4_VMX})
+    good('Check 3: CR4.PCIDE = 1 with "IA-32e mode guest".', {"GUEST_CR4": ready["GUEST_CR4"] | CR4.PCIDE})
+    load_efer = entry | ENTRY.bit("LOAD_IA32_EFER")
+    good(
+        'Check 5: "load IA32_EFER" with LMA = LME = 1 and NXE.',
+        {ENTRY.vmcs_field: load_efer, "GUEST_IA32_EFER": EFER_IA32E | EFER.NXE},
+    )
+    for value, what in ((EFER.LME, "LMA = 0"), (EFER.LMA, "LME = 0 with CR0.PG = 1"), (0, "LMA = LME = 0")):
+        bad(
+            f'Check 5: "load IA32_EFER" with {what} for an IA-32e mode guest.',
+            {ENTRY.vmcs_field: load_efer, "GUEST_IA32_EFER": value},
+        )
+    bad("Check 9: 64-bit code (CS.L = 1) with D/B = 1.", {"GUEST_CS_AR_BYTES": 0xE09B})
+    good("Check 9: a compatibility-mode guest (CS.L = 0, D/B = 1).", {"GUEST_CS_AR_BYTES": 0xC09B})
+    bad('Check 12: TR type 3 (16-bit busy TSS) with "IA-32e mode guest".', {"GUEST_TR_AR_BYTES": 0x83})
+    for rip in (CANONICAL_LOW_TOP, 0xFFFF_FFFF_FFFF_F000, 1 << 32):
+        good(f"Check 15: 64-bit code with GUEST_RIP {rip:#x}.", {"GUEST_RIP": rip})
+    for rip, what in ((1 << 48, "bit 48 alone"), (1 << 63, "bit 63 alone")):
+        bad(f"Check 15: 64-bit code with GUEST_RIP {rip:#x} ({what}: bits 63:48 differ).", {"GUEST_RIP": rip})
+    bad(
+        "Check 15: compatibility mode (CS.L = 0) with GUEST_RIP bit 32.",
+        {"GUEST_CS_AR_BYTES": 0xC09B, "GUEST_RIP": 1 << 32},
+    )
+    bad(
+        'Check 16: RFLAGS.VM = 1 with "IA-32e mode guest" (virtual-8086 segments, so only check 16 fails).',
+        v8086_guest(),
+    )
+    s.comment(f"A bad PDPTE at CR3 ({GUEST_CR3:#x}): an IA-32e mode guest has no PDPTEs to check.")
+    s.write(GUEST_CR3, PRESENT | 1 << 5, 8).ok()
+    good('Check 21: CR0.PG and CR4.PAE with "IA-32e mode guest": PDPTEs not checked.', {})
+    s.write(GUEST_CR3, 0, 8).ok()
+    good(
+        'A 32-bit guest from a 64-bit host ("IA-32e mode guest" = 0 is allowed in IA-32e mode).',
+        {ENTRY.vmcs_field: ENTRY.true_default1} | presets.guest_fields(),
+    )
+
+
+def vmentry_guest_state_checks() -> Script:
+    s = Script(
+        "vmentry_guest_state_checks",
+        "SDM 26.3.1 (checks on the guest-state area: 26.3.1.1 control registers, debug registers, MSRs; 26.3.1.2",
+        "segment registers; 26.3.1.3 GDTR/IDTR; 26.3.1.4 RIP, RFLAGS; 26.3.1.5 non-register state and the VMCS",
+        'link pointer; 26.3.1.6 PDPTEs), 26.8 (VM-entry failure); docs/semantics.md "Checks on the guest-state',
+        'area" 1-21 and "VM entry" (choice 15). Each group breaks one rule of a launchable VMCS: VMLAUNCH is a',
+        "VM-entry failure (exit reason 0x80000021; EXIT_QUALIFICATION 0, 4 for the link pointer, 2 for the PDPTEs),",
+        "the host state is loaded (RIP = HOST_RIP) and the launch state is unchanged (VMRESUME fails with 5); the",
+        "allowed edges of each rule enter the guest (a VMCALL exits back with reason 18). Then a 64-bit host and",
+        "IA-32e mode guests. Checks on the controls and host state (7, 8) come before the guest-state checks.",
+    )
+    s.enable_vmx()
+    s.enter_vmx()
+    ready = launchable_fields()
+    s.new_vmcs(VMCS_A)
+    s.launchable()
+    s.comment("The launchable VMCS passes (the guest of sim/presets.py).")
+    s.vmlaunch().passes()
+    s.comment("A failure reports the full exit reason in VM_EXIT_REASON too; the VM-instruction error is not written.")
+    s.vmwrite("GUEST_CR4", 0).succeed()
+    s.vmlaunch().entry_failed(GUEST_STATE_FAILURE)
+    s.vmread("VM_EXIT_REASON").succeed(GUEST_STATE_FAILURE)
+    s.vmread("VM_INSTRUCTION_ERROR").succeed(0)
+    s.comment("Checks 7 and 8 come first: a bad guest with a bad control is VMfailValid(7), with a bad host 8.")
+    s.vmwrite("CR3_TARGET_COUNT", 5).succeed()
+    s.vmlaunch().fail_valid(7)
+    s.vmwrite("CR3_TARGET_COUNT", 0).succeed()
+    s.vmwrite("HOST_CR3", 1 << 32).succeed()
+    s.vmlaunch().fail_valid(8)
+    s.vmwrite("HOST_CR3", ready["HOST_CR3"]).succeed()
+    s.vmwrite("GUEST_CR4", CR4_VMX).succeed()
+    _control_register_cases(s, ready)
+    _segment_cases(s, ready)
+    _non_register_cases(s, ready)
+    _link_pointer_and_pdpte_cases(s, ready, VMCS_A)
+    s.comment("VMRESUME makes the same checks: a launched VMCS with a bad guest fails, and stays launched.")
+    s.launched_vmcs(VMCS_C)
+    s.launchable()
+    guest_case(
+        s,
+        "Check 12 for VMRESUME: TR unusable.",
+        {"GUEST_TR_AR_BYTES": AR.UNUSABLE | 0x8B},
+        ready,
+        0,
+        instruction="vmresume",
+    )
+    s.vmresume().passes("vmresume")
+
+    ready64 = presets.launchable_fields(ia32e=True)
+    s.comment('IA-32e mode guests: the processor in 64-bit mode, a 64-bit host, "IA-32e mode guest" = 1.')
+    s.ia32e_mode()
+    s.new_vmcs(VMCS_D)
+    s.vmwrite_all(ready64)
+    s.vmlaunch().passes()
+    _ia32e_guest_cases(s, ready64)
+    return s
+
+
+# ======================================================================================
+# VM entry: loading the guest state (SDM 26.3.2); VM exit: saving it and loading the host (SDM 27.2-27.5)
+# ======================================================================================
+
+CR0_MP, CR0_TS, CR0_ET, CR0_WP, CR0_AM = 1 << 1, 1 << 3, 1 << 4, 1 << 16, 1 << 18
+#: A guest (32-bit, CPL 0) with a distinct value in every field that passes the checks of SDM 26.3.1.
+DISTINCT_GUEST = {
+    # Bit 6 is one of the reserved bits a VM entry never loads; NW, CD, ET are not set here.
+    "GUEST_CR0": CR0_VMX | CR0_MP | CR0_TS | CR0_WP | CR0_AM | 1 << 6,
+    "GUEST_CR3": 0x0007_1018,
+    "GUEST_CR4": CR4_VMX | 0x0001_0218,
+    "GUEST_DR7": 0x0402,
+    "GUEST_IA32_DEBUGCTL": 0x1,
+    "GUEST_RSP": 0x0006_1230,
+    "GUEST_RIP": 0x0004_5670,
+    # Every flag but VM; RF too. TF = 1 with blocking by STI: BS pending (DEBUGCTL.BTF = 0).
+    "GUEST_RFLAGS": 0x3D_7FD7,
+    "GUEST_IA32_PAT": 0x0000_0006_0000_0006,
+    "GUEST_IA32_EFER": EFER.SCE,
+    "GUEST_IA32_PERF_GLOBAL_CTRL": 0x2,
+    "GUEST_SYSENTER_CS": 0x0010_0008,
+    "GUEST_SYSENTER_ESP": CANONICAL_HIGH_BOTTOM | 0x100,
+    "GUEST_SYSENTER_EIP": 0x0000_1234_5678,
+    "GUEST_SMBASE": 0x0004_0000,
+    "GUEST_ACTIVITY_STATE": 0,
+    "GUEST_INTERRUPTIBILITY_INFO": INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_NMI,
+    "GUEST_PENDING_DBG_EXCEPTIONS": 0x4005,
+    "GUEST_ES_SELECTOR": 0x0020,
+    "GUEST_ES_BASE": 0x1234_0000,
+    "GUEST_ES_LIMIT": 0x000F_FFFF,
+    "GUEST_ES_AR_BYTES": 0x40F3,
+    "GUEST_CS_SELECTOR": 0x0008,
+    "GUEST_CS_BASE": 0x0001_0000,
+    "GUEST_CS_LIMIT": U32,
+    "GUEST_CS_AR_BYTES": 0xD09B,
+    "GUEST_SS_SELECTOR": 0x0010,
+    "GUEST_SS_BASE": 0x2000_0000,
+    "GUEST_SS_LIMIT": 0x0FFF_FFFF,
+    "GUEST_SS_AR_BYTES": 0xC097,
+    "GUEST_DS_SELECTOR": 0x002B,
+    "GUEST_DS_BASE": 0x3000,
+    "GUEST_DS_LIMIT": 0xFFFF,
+    "GUEST_DS_AR_BYTES": 0x40F3,
+    "GUEST_FS_SELECTOR": 0x0030,
+    "GUEST_FS_BASE": 0x7FFF_0000_1000,
+    "GUEST_FS_LIMIT": U32,
+    "GUEST_FS_AR_BYTES": 0xC093,
+    # An unusable GS with every access-rights bit set: loaded as it is (choice 21).
+    "GUEST_GS_SELECTOR": 0,
+    "GUEST_GS_BASE": 0xFFFF_8000_0000_2000,
+    "GUEST_GS_LIMIT": 0x1234,
+    "GUEST_GS_AR_BYTES": U32,
+    "GUEST_LDTR_SELECTOR": 0x0040,
+    "GUEST_LDTR_BASE": 0x3000,
+    "GUEST_LDTR_LIMIT": 0xFF,
+    "GUEST_LDTR_AR_BYTES": 0x82,
+    "GUEST_TR_SELECTOR": 0x0048,
+    "GUEST_TR_BASE": 0x4000,
+    "GUEST_TR_LIMIT": 0x67,
+    "GUEST_TR_AR_BYTES": 0x83,
+    "GUEST_GDTR_BASE": 0x5000,
+    "GUEST_GDTR_LIMIT": 0xFFFF,
+    "GUEST_IDTR_BASE": 0xFFFF_8000_0000_6000,
+    "GUEST_IDTR_LIMIT": 0x1FF,
+}
+#: The elements every VM entry loads from their field (SDM 26.3.2, state-actions.md "always").
+ALWAYS_LOADED = [
+    "cr3",
+    "cr4",
+    "rsp",
+    "rip",
+    "rflags",
+    "sysenter_cs",
+    "sysenter_esp",
+    "sysenter_eip",
+    "activity",
+    "interruptibility",
+    "pending_debug",
+    *(f"{segment}.{part}" for segment in SEGMENTS for part in ("selector", "base", "limit", "ar")),
+    "gdtr.base",
+    "gdtr.limit",
+    "idtr.base",
+    "idtr.limit",
+]
+
+
+def guest_field(element: str) -> str:
+    return ELEMENT_BY_NAME[element].guest_field
+
+
+def expect_elements(s: Script, values: dict[str, int]) -> None:
+    for name, value in values.items():
+        s.get(name).ok(value)
+
+
+def expect_fields(s: Script, values: dict[str, int]) -> None:
+    for name, value in values.items():
+        s.vmread(name).succeed(value)
+
+
+def vmentry_loads_guest_state() -> Script:
+    s = Script(
+        "vmentry_loads_guest_state",
+        "SDM 26.3.2 (loading guest state), 26.6.1-26.6.2 (a vectoring entry: active, no STI/MOV-SS blocking);",
+        'docs/semantics.md "VM entry" 2 and docs/state-actions.md: after VMLAUNCH, GET of each element reads the',
+        "guest's value. CR0 keeps ET, NW, CD and the reserved bits 15:6, 17, 28:19 (26.3.2.1); DR7 and",
+        'IA32_DEBUGCTL are loaded with "load debug controls" only (DR7 bit 10 forced 1, bits 11, 12, 14, 15',
+        "forced 0); PAT, EFER, PERF_GLOBAL_CTRL with their load controls, else the processor keeps its value;",
+        'without "load IA32_EFER", EFER.LMA and LME become "IA-32e mode guest" and the other bits stay; SMBASE is',
+        "never loaded outside SMM; unusable segments are loaded as they are (choice 21).",
+    )
+    s.enable_vmx()
+    s.enter_vmx()
+    ready = launchable_fields()
+    host = {
+        "cr0": CR0_VMX | CR0.CD | CR0.NW | CR0_ET,
+        "dr7": 0x04FF,
+        "debugctl": 0x1,
+        "efer": EFER.SCE | EFER.NXE,
+        "pat": 0x0106_0104_0005_0007,
+        "perf_global_ctrl": 0x1,
+    }
+    s.comment(
+        "The processor's own values of the elements the controls decide (and CR0 with CD, NW, ET, which a",
+        "VM entry never changes).",
+    )
+    for name, value in host.items():
+        s.set(name, value).ok()
+    s.get("smbase").ok(0x3_0000)
+    s.new_vmcs(VMCS_A)
+    s.launchable()
+    s.vmwrite_all(DISTINCT_GUEST)
+    s.comment(
+        "No load control set: VMLAUNCH enters the guest; every element's GET reads the guest's value:",
+        "the field for the elements always loaded; DR7, DEBUGCTL, PAT, PERF_GLOBAL_CTRL keep the processor's",
+        'values; EFER keeps SCE and NXE with LMA = LME = 0 ("IA-32e mode guest" = 0); SMBASE stays 0x30000.',
+    )
+    s.vmlaunch().entered()
+    s.get("cr0").ok(CR0_VMX | CR0_MP | CR0_TS | CR0_WP | CR0_AM | CR0.CD | CR0.NW | CR0_ET)
+    expect_elements(s, {name: DISTINCT_GUEST[guest_field(name)] for name in ALWAYS_LOADED})
+    expect_elements(s, {name: host[name] for name in ("dr7", "debugctl", "pat", "perf_global_ctrl", "efer")})
+    s.get("smbase").ok(0x3_0000)
+    s.vmcall().exited(EXIT_VMCALL)
+
+    entry = ready[ENTRY.vmcs_field]
+    loads = {
+        ENTRY.vmcs_field: entry
+        | ENTRY.bit("LOAD_DEBUG_CONTROLS")
+        | ENTRY.bit("LOAD_IA32_PERF_GLOBAL_CTRL")
+        | ENTRY.bit("LOAD_IA32_PAT")
+        | ENTRY.bit("LOAD_IA32_EFER"),
+        "GUEST_DR7": 0xFFFF_FBFF,
+        "GUEST_IA32_DEBUGCTL": 0x5FC3,
+        "GUEST_IA32_PAT": 0x0007_0406_0007_0406,
+        "GUEST_IA32_EFER": EFER.NXE,
+        "GUEST_IA32_PERF_GLOBAL_CTRL": 0x7_0000_0002,
+        # No blocking: TF = 1 with BTF = 1 needs no BS then.
+        "GUEST_INTERRUPTIBILITY_INFO": 0,
+        "GUEST_PENDING_DBG_EXCEPTIONS": 0x5,
+    }
+    s.comment(
+        '"Load debug controls", "load IA32_PERF_GLOBAL_CTRL", "load IA32_PAT", "load IA32_EFER": the fields are',
+        "loaded; DR7 0xfffffbff reads 0xffff27ff (bit 10 forced 1, bits 11, 12, 14, 15 forced 0).",
+    )
+    s.vmclear(VMCS_A).succeed()
+    s.vmptrld(VMCS_A).succeed()
+    s.vmwrite_all(DISTINCT_GUEST | loads)
+    s.vmlaunch().entered()
+    expect_elements(
+        s,
+        {
+            "dr7": 0xFFFF_27FF,
+            "debugctl": 0x5FC3,
+            "pat": 0x0007_0406_0007_0406,
+            "efer": EFER.NXE,
+            "perf_global_ctrl": 0x7_0000_0002,
+            "interruptibility": 0,
+            "pending_debug": 0x5,
+        },
+    )
+    s.vmcall().exited(EXIT_VMCALL)
+
+    s.comment(
+        "A vectoring entry (injecting #UD) into the HLT state with blocking by MOV SS and by NMI in the field:",
+        "the guest is active, without blocking by STI or MOV SS; blocking by NMI stays (26.6.1, 26.6.2).",
+    )
+    ud = _event(HARDWARE_EXCEPTION, UD)
+    s.vmclear(VMCS_A).succeed()
+    s.vmptrld(VMCS_A).succeed()
+    s.vmwrite_all(
+        {
+            "VM_ENTRY_INTR_INFO_FIELD": ud,
+            "GUEST_ACTIVITY_STATE": 0,
+            "GUEST_INTERRUPTIBILITY_INFO": INTERRUPTIBILITY.BLOCKING_BY_MOV_SS | INTERRUPTIBILITY.BLOCKING_BY_NMI,
+            "GUEST_RFLAGS": RFLAGS.FIXED1,
+            "GUEST_PENDING_DBG_EXCEPTIONS": 0,
+        }
+    )
+    s.vmlaunch().entered(event=ud)
+    s.get("activity").ok(0)
+    s.get("interruptibility").ok(INTERRUPTIBILITY.BLOCKING_BY_NMI)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment("The same guest in the HLT state, an NMI injected: active after the entry.")
+    nmi = _event(NMI, 2)
+    s.vmclear(VMCS_A).succeed()
+    s.vmptrld(VMCS_A).succeed()
+    s.vmwrite_all({"VM_ENTRY_INTR_INFO_FIELD": nmi, "GUEST_ACTIVITY_STATE": 1, "GUEST_INTERRUPTIBILITY_INFO": 0})
+    s.vmlaunch().entered(event=nmi)
+    s.get("activity").ok(0)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment("Without an injection the HLT state is loaded as it is.")
+    s.vmclear(VMCS_A).succeed()
+    s.vmptrld(VMCS_A).succeed()
+    s.vmwrite_all({"VM_ENTRY_INTR_INFO_FIELD": 0, "GUEST_ACTIVITY_STATE": 1})
+    s.vmlaunch().entered()
+    s.get("activity").ok(1)
+    s.vmcall().exited(EXIT_VMCALL)
+
+    s.comment(
+        'A 64-bit host (EFER LMA, LME, SCE); without "load IA32_EFER" a 64-bit guest gets LMA = LME = 1 and a',
+        "32-bit guest LMA = LME = 0, SCE kept in both; with it, the guest gets GUEST_IA32_EFER.",
+    )
+    s.ia32e_mode()
+    s.set("efer", EFER_IA32E | EFER.SCE).ok()
+    ready64 = presets.launchable_fields(ia32e=True)
+    s.new_vmcs(VMCS_B)
+    s.vmwrite_all(ready64)
+    s.vmlaunch().entered()
+    s.get("efer").ok(EFER_IA32E | EFER.SCE)
+    s.get("cs.ar").ok(ready64["GUEST_CS_AR_BYTES"])
+    s.get("cr4").ok(CR4_VMX | CR4.PAE)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.get("efer").ok(EFER_IA32E | EFER.SCE)
+    s.vmclear(VMCS_B).succeed()
+    s.vmptrld(VMCS_B).succeed()
+    s.vmwrite_all({ENTRY.vmcs_field: ENTRY.true_default1} | presets.guest_fields())
+    s.vmlaunch().entered()
+    s.get("efer").ok(EFER.SCE)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment('The exit to the 64-bit host sets LMA and LME again ("host address-space size" = 1).')
+    s.get("efer").ok(EFER_IA32E | EFER.SCE)
+    s.vmclear(VMCS_B).succeed()
+    s.vmptrld(VMCS_B).succeed()
+    s.vmwrite_all({ENTRY.vmcs_field: ENTRY.true_default1 | ENTRY.bit("LOAD_IA32_EFER"), "GUEST_IA32_EFER": EFER.NXE})
+    s.vmlaunch().entered()
+    s.get("efer").ok(EFER.NXE)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.get("efer").ok(EFER_IA32E | EFER.NXE)
+    return s
+
+
+#: Host fields with distinct values besides the launchable ones (sim/presets.py).
+DISTINCT_HOST = {
+    "HOST_FS_BASE": 0x0000_7000_0000_1000,
+    "HOST_GS_BASE": 0xFFFF_8000_0000_3000,
+    "HOST_IA32_SYSENTER_CS": 0x0000_0060,
+    "HOST_IA32_SYSENTER_ESP": 0x0009_1000,
+    "HOST_IA32_SYSENTER_EIP": 0xFFFF_8000_0000_4000,
+    "HOST_ES_SELECTOR": 0,
+    "HOST_FS_SELECTOR": 0x0020,
+}
+
+
+def host_after_exit(fields: dict[str, int], cr0: int) -> dict[str, int]:
+    """Every element a VM exit loads with a predetermined value or a host field (SDM 27.5; state-actions.md)."""
+    ia32e = bool(fields[EXIT.vmcs_field] & EXIT.bit("HOST_ADDR_SPACE_SIZE"))
+    values = {
+        "cr0": cr0,
+        "cr3": fields["HOST_CR3"],
+        "cr4": fields["HOST_CR4"],
+        "dr7": 0x400,
+        "debugctl": 0,
+        "rsp": fields["HOST_RSP"],
+        "rip": fields["HOST_RIP"],
+        "rflags": RFLAGS.FIXED1,
+        "sysenter_cs": fields.get("HOST_IA32_SYSENTER_CS", 0),
+        "sysenter_esp": fields.get("HOST_IA32_SYSENTER_ESP", 0),
+        "sysenter_eip": fields.get("HOST_IA32_SYSENTER_EIP", 0),
+        "activity": 0,
+        "interruptibility": 0,
+        "pending_debug": 0,
+    }
+    for segment in ("es", "cs", "ss", "ds", "fs", "gs", "tr"):
+        up = segment.upper()
+        selector = fields[f"HOST_{up}_SELECTOR"]
+        values[f"{segment}.selector"] = selector
+        values[f"{segment}.base"] = fields.get(f"HOST_{up}_BASE", 0) if segment in ("fs", "gs", "tr") else 0
+        values[f"{segment}.limit"] = 0x67 if segment == "tr" else U32
+        if segment == "cs":
+            # Type 11, S, P, G; L = "host address-space size", D/B its complement.
+            values["cs.ar"] = 0x809B | (AR.L if ia32e else AR.DB)
+        elif segment == "tr":
+            values["tr.ar"] = 0x8B
+        else:
+            values[f"{segment}.ar"] = AR.UNUSABLE if selector == 0 else 0xC093
+    values |= {"ldtr.selector": 0, "ldtr.base": 0, "ldtr.limit": 0, "ldtr.ar": AR.UNUSABLE}
+    values |= {"gdtr.base": fields["HOST_GDTR_BASE"], "gdtr.limit": 0xFFFF}
+    values |= {"idtr.base": fields["HOST_IDTR_BASE"], "idtr.limit": 0xFFFF}
+    return values
+
+
+def vmexit_saves_and_loads() -> Script:
+    s = Script(
+        "vmexit_saves_and_loads",
+        "SDM 27.2 (recording VM-exit information: exit reason, qualification 0 for VMCALL, instruction length,",
+        "interruption information 0 when no event caused the exit, IDT-vectoring information 0, the valid bit of",
+        'the VM-entry interruption information cleared, "IA-32e mode guest" := EFER.LMA with IA32_VMX_MISC bit 5),',
+        "27.3 (saving guest state: access rights with bits 31:17 and 11:8 cleared, RFLAGS.RF 0 after an",
+        "instruction, DR7/DEBUGCTL/PAT/EFER with their save controls), 27.5 (loading host state: CR0 keeps ET, NW,",
+        "CD; DR7 0x400, DEBUGCTL 0, RFLAGS 0x2, flat segments, TR 0x67/0x8b, LDTR unusable, GDTR/IDTR limits",
+        "0xffff, a 0 selector makes a data segment unusable; PAT, EFER, PERF_GLOBAL_CTRL with their load controls,",
+        'else kept, EFER.LMA/LME = "host address-space size"), 27.5.5 (NMI blocking after an NMI exit), 26.8',
+        "(a VM-entry failure writes only the exit reason and qualification, saves nothing, keeps the valid bit,",
+        'NMI blocking as before the entry); docs/semantics.md "VM exit", choices 16, 20, 24.',
+    )
+    s.enable_vmx()
+    s.enter_vmx()
+    ready = launchable_fields() | DISTINCT_HOST
+    guest = DISTINCT_GUEST | {"GUEST_INTERRUPTIBILITY_INFO": 0, "GUEST_PENDING_DBG_EXCEPTIONS": 0}
+    s.comment("The processor's CR0 has CD (kept by entries and exits); PAT and PERF_GLOBAL_CTRL their reset values.")
+    s.set("cr0", CR0_VMX | CR0.CD).ok()
+    s.new_vmcs(VMCS_A)
+    s.vmwrite_all(ready | guest)
+    s.comment(
+        "Exit information left by earlier exits: an OUT exit (qualification), a #GP exit (interruption",
+        "information and error code); then VMCALL must write qualification 0 and interruption information 0 and",
+        "leave the error code (docs: the other exit-information fields keep their values).",
+    )
+    proc = ready[PROC.vmcs_field] | PROC.bit("UNCOND_IO_EXITING")
+    s.vmwrite(PROC.vmcs_field, proc).succeed()
+    s.vmwrite("EXCEPTION_BITMAP", 1 << GP).succeed()
+    s.vmlaunch().entered()
+    s.out(0x80, 1, 0x55).exited(EXIT_IO_INSTRUCTION)
+    s.vmread("EXIT_QUALIFICATION").succeed(0x80 << 16)
+    s.vmresume().entered()
+    s.exception(GP, error_code=0x1234).exited(EXIT_EXCEPTION_OR_NMI)
+    s.vmread("VM_EXIT_INTR_INFO").succeed(_event(HARDWARE_EXCEPTION, GP, error_code=True))
+    s.vmread("VM_EXIT_INTR_ERROR_CODE").succeed(0x1234)
+    s.comment(
+        "VMRESUME injecting #PF (error code 0x10): the entry reports it; the VMCALL exit clears the valid bit",
+        "of VM_ENTRY_INTR_INFO_FIELD and leaves the rest of it and the error code.",
+    )
+    pf = _event(HARDWARE_EXCEPTION, PF, error_code=True)
+    s.vmwrite("VM_ENTRY_INTR_INFO_FIELD", pf).succeed()
+    s.vmwrite("VM_ENTRY_EXCEPTION_ERROR_CODE", 0x10).succeed()
+    s.vmresume().entered(event=pf, error_code=0x10)
+    s.comment(
+        "In the guest: new values for some elements (GS and DS access rights with reserved bits, RFLAGS with RF),",
+        "CR0 with CD and NW (kept by the exit), DR7, PAT, EFER, PERF_GLOBAL_CTRL (not saved without their",
+        "controls). The VMCALL (length 5) is at RIP 0x45680.",
+    )
+    in_guest = {
+        "rip": 0x0004_5680,
+        "rsp": 0x0006_0000,
+        "rflags": 0x1_0202,
+        "cr0": CR0_VMX | CR0.CD | CR0.NW,
+        "cr3": 0x0007_2000,
+        "es.selector": 0x0023,
+        "ds.ar": 0xFFFE_CFF3,
+        "gs.ar": U32,
+        "ldtr.base": 0x0000_1234_5000,
+        "sysenter_cs": 0x99,
+        "gdtr.limit": 0x7F,
+        "interruptibility": INTERRUPTIBILITY.BLOCKING_BY_STI,
+        "pending_debug": 0x1,
+        "dr7": 0x04AA,
+        "pat": 0x0606_0606_0606_0606,
+        "efer": EFER.SCE | EFER.NXE,
+        "perf_global_ctrl": 0x3,
+    }
+    for name, value in in_guest.items():
+        s.set(name, value).ok()
+    s.vmcall(length=5).exited(EXIT_VMCALL)
+    s.comment("Exit information (27.2).")
+    expect_fields(
+        s,
+        {
+            "VM_EXIT_REASON": EXIT_VMCALL,
+            "EXIT_QUALIFICATION": 0,
+            "VM_EXIT_INSTRUCTION_LEN": 5,
+            "VM_EXIT_INTR_INFO": 0,
+            "VM_EXIT_INTR_ERROR_CODE": 0x1234,
+            "IDT_VECTORING_INFO_FIELD": 0,
+            "VM_ENTRY_INTR_INFO_FIELD": pf & ~VALID,
+            "VM_ENTRY_EXCEPTION_ERROR_CODE": 0x10,
+            ENTRY.vmcs_field: ready[ENTRY.vmcs_field],
+        },
+    )
+    s.comment(
+        "The guest-state area (27.3): each element's value at the exit; RFLAGS without RF; access rights with",
+        "bits 31:17 and 11:8 cleared (bit 16 = unusable); DR7, DEBUGCTL, PAT, EFER, PERF_GLOBAL_CTRL and SMBASE",
+        "fields unchanged (no save control; SMBASE is saved by SMM VM exits only).",
+    )
+    saved = {guest_field(name): DISTINCT_GUEST[guest_field(name)] for name in ALWAYS_LOADED}
+    saved |= {guest_field(name): value for name, value in in_guest.items()}
+    saved |= {
+        "GUEST_CR0": CR0_VMX | CR0.CD | CR0.NW,
+        "GUEST_RFLAGS": 0x202,
+        "GUEST_DS_AR_BYTES": 0xC0F3,
+        "GUEST_GS_AR_BYTES": 0x1_F0FF,
+        "GUEST_DR7": DISTINCT_GUEST["GUEST_DR7"],
+        "GUEST_IA32_DEBUGCTL": DISTINCT_GUEST["GUEST_IA32_DEBUGCTL"],
+        "GUEST_IA32_PAT": DISTINCT_GUEST["GUEST_IA32_PAT"],
+        "GUEST_IA32_EFER": DISTINCT_GUEST["GUEST_IA32_EFER"],
+        "GUEST_IA32_PERF_GLOBAL_CTRL": DISTINCT_GUEST["GUEST_IA32_PERF_GLOBAL_CTRL"],
+        "GUEST_SMBASE": DISTINCT_GUEST["GUEST_SMBASE"],
+    }
+    expect_fields(s, saved)
+    s.comment(
+        "The host state (27.5): CR0 = HOST_CR0 with the guest's CD and NW; the predetermined values; ES",
+        "(selector 0) unusable with base 0 and limit 0xffffffff (choice 20); without exit load controls PAT and",
+        "PERF_GLOBAL_CTRL keep the guest's values, EFER keeps SCE and NXE with LMA = LME = 0.",
+    )
+    expect_elements(s, host_after_exit(ready, CR0_VMX | CR0.CD | CR0.NW))
+    expect_elements(s, {"pat": 0x0606_0606_0606_0606, "perf_global_ctrl": 0x3, "efer": EFER.SCE | EFER.NXE})
+    s.get("smbase").ok(0x3_0000)
+
+    exit_ = ready[EXIT.vmcs_field]
+    controls = {
+        EXIT.vmcs_field: exit_
+        | EXIT.bit("SAVE_DEBUG_CONTROLS")
+        | EXIT.bit("SAVE_IA32_PAT")
+        | EXIT.bit("LOAD_IA32_PAT")
+        | EXIT.bit("SAVE_IA32_EFER")
+        | EXIT.bit("LOAD_IA32_EFER")
+        | EXIT.bit("LOAD_IA32_PERF_GLOBAL_CTRL"),
+        "HOST_IA32_PAT": 0x0001_0405_0607_0001,
+        "HOST_IA32_EFER": EFER.NXE,
+        "HOST_IA32_PERF_GLOBAL_CTRL": 0x1_0000_0000,
+        "VM_ENTRY_INTR_INFO_FIELD": 0,
+    }
+    s.comment(
+        '"Save debug controls", "save/load IA32_PAT", "save/load IA32_EFER", "load IA32_PERF_GLOBAL_CTRL": the exit',
+        "saves DR7, DEBUGCTL, PAT, EFER (not PERF_GLOBAL_CTRL: no save control), loads the host fields, DR7 0x400.",
+    )
+    s.vmwrite_all(controls)
+    s.vmresume().entered()
+    in_guest2 = {
+        "dr7": 0x0455,
+        "debugctl": 0x41,
+        "pat": 0x0505_0505_0505_0505,
+        "efer": EFER.SCE,
+        "perf_global_ctrl": 0x2,
+    }
+    for name, value in in_guest2.items():
+        s.set(name, value).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread("VM_EXIT_INSTRUCTION_LEN").succeed(3)
+    expect_fields(
+        s,
+        {
+            "GUEST_DR7": 0x0455,
+            "GUEST_IA32_DEBUGCTL": 0x41,
+            "GUEST_IA32_PAT": 0x0505_0505_0505_0505,
+            "GUEST_IA32_EFER": EFER.SCE,
+            "GUEST_IA32_PERF_GLOBAL_CTRL": DISTINCT_GUEST["GUEST_IA32_PERF_GLOBAL_CTRL"],
+        },
+    )
+    expect_elements(
+        s,
+        {
+            "dr7": 0x400,
+            "debugctl": 0,
+            "pat": 0x0001_0405_0607_0001,
+            "efer": EFER.NXE,
+            "perf_global_ctrl": 0x1_0000_0000,
+        },
+    )
+
+    s.comment(
+        'An NMI exit ("NMI exiting") of a guest with blocking by STI (which does not block NMIs): the host has',
+        "NMIs blocked (27.5.5); the guest's interruptibility is saved as it was. The next exit (VMCALL) unblocks",
+        "them.",
+    )
+    pin = ready[PIN.vmcs_field] | PIN.bit("NMI_EXITING")
+    s.vmwrite_all(
+        {
+            PIN.vmcs_field: pin,
+            "GUEST_INTERRUPTIBILITY_INFO": INTERRUPTIBILITY.BLOCKING_BY_STI,
+            "GUEST_PENDING_DBG_EXCEPTIONS": 0,
+        }
+    )
+    s.vmresume().entered()
+    s.nmi().exited(EXIT_EXCEPTION_OR_NMI)
+    s.vmread("VM_EXIT_INTR_INFO").succeed(_event(NMI, 2))
+    s.vmread("GUEST_INTERRUPTIBILITY_INFO").succeed(INTERRUPTIBILITY.BLOCKING_BY_STI)
+    s.get("interruptibility").ok(INTERRUPTIBILITY.BLOCKING_BY_NMI)
+    s.comment(
+        "A VM-entry failure (GUEST_CR4 without VMXE) with NMIs blocked before it: still blocked after it (26.8);",
+        "only the exit reason and qualification are written: the instruction length, the interruption",
+        "information, the guest-state area (GUEST_RIP) keep their values.",
+    )
+    s.vmwrite("GUEST_CR4", 0).succeed()
+    s.vmwrite("VM_ENTRY_INTR_INFO_FIELD", pf).succeed()
+    s.vmresume().entry_failed(GUEST_STATE_FAILURE)
+    s.get("interruptibility").ok(INTERRUPTIBILITY.BLOCKING_BY_NMI)
+    expect_fields(
+        s,
+        {
+            "VM_EXIT_REASON": GUEST_STATE_FAILURE,
+            "EXIT_QUALIFICATION": 0,
+            "VM_EXIT_INTR_INFO": _event(NMI, 2),
+            "VM_EXIT_INSTRUCTION_LEN": 3,
+            "VM_ENTRY_INTR_INFO_FIELD": pf,
+            "GUEST_RIP": 0x0004_5680,
+        },
+    )
+    s.vmwrite("GUEST_CR4", DISTINCT_GUEST["GUEST_CR4"]).succeed()
+    s.vmwrite("VM_ENTRY_INTR_INFO_FIELD", 0).succeed()
+    s.vmresume().entered()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.get("interruptibility").ok(0)
+    s.comment("NMIs not blocked before a failing entry whose guest field blocks them: not blocked after it.")
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_NMI).succeed()
+    s.vmwrite("GUEST_CR4", 0).succeed()
+    s.vmresume().entry_failed(GUEST_STATE_FAILURE)
+    s.get("interruptibility").ok(0)
+    s.vmwrite("GUEST_CR4", DISTINCT_GUEST["GUEST_CR4"]).succeed()
+
+    ready64 = presets.launchable_fields(ia32e=True) | {"HOST_SS_SELECTOR": 0, "HOST_DS_SELECTOR": 0}
+    s.comment(
+        "A 64-bit host with SS and DS selectors 0: CS.L = 1, D/B = 0 (0xa09b), SS and DS unusable (0x10000);",
+        "EFER.LMA = LME = 1 after the exit (the processor's EFER was LMA | LME before the entry).",
+    )
+    s.ia32e_mode()
+    s.new_vmcs(VMCS_B)
+    s.vmwrite_all(ready64)
+    s.vmlaunch().entered()
+    s.vmcall().exited(EXIT_VMCALL)
+    expect_elements(s, host_after_exit(ready64, CR0_VMX | CR0.CD | CR0.NW))
+    s.get("efer").ok(EFER_IA32E)
+    s.comment(
+        'IA32_VMX_MISC bit 5: an exit sets "IA-32e mode guest" to the guest\'s EFER.LMA: a 64-bit guest that',
+        "clears LMA (choice 3) comes back with the control 0; a 32-bit guest that sets it, with the control 1.",
+    )
+    s.vmresume().entered()
+    s.set("efer", EFER.LME).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread(ENTRY.vmcs_field).succeed(ENTRY.true_default1)
+    s.vmwrite(ENTRY.vmcs_field, ENTRY.true_default1).succeed()
+    s.vmwrite_all(presets.guest_fields())
+    s.vmresume().entered()
+    s.set("efer", EFER_IA32E).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread(ENTRY.vmcs_field).succeed(ENTRY.true_default1 | ENTRY.bit("IA32E_MODE"))
+    s.comment(
+        'A VM-entry failure does not record exit information beyond reason and qualification: "IA-32e mode',
+        "guest\" (0) is not set from the processor's EFER.LMA (1, a 64-bit host).",
+    )
+    s.vmwrite(ENTRY.vmcs_field, ENTRY.true_default1).succeed()
+    s.vmwrite("GUEST_CR4", 0).succeed()
+    s.vmresume().entry_failed(GUEST_STATE_FAILURE)
+    s.get("efer").ok(EFER_IA32E)
+    s.vmread(ENTRY.vmcs_field).succeed(ENTRY.true_default1)
+    return s
+
+
+# ======================================================================================
+# VMX instructions in VMX non-root operation (SDM 25.1.2, 30.3; 27.2)
+# ======================================================================================
+
+#: The VMX instructions in a guest: (script op, its keys, basic exit reason, writes VMX_INSTRUCTION_INFO).
+GUEST_VMX_INSTRUCTIONS = (
+    ("vmxon", {"addr": VMXON_REGION}, EXIT_VMXON, True),
+    ("vmxoff", {}, EXIT_VMXOFF, False),
+    ("vmptrld", {"addr": VMCS_B}, EXIT_VMPTRLD, True),
+    ("vmptrst", {}, EXIT_VMPTRST, True),
+    ("vmclear", {"addr": VMCS_A}, EXIT_VMCLEAR, True),
+    ("vmread", {"field": "GUEST_RIP"}, EXIT_VMREAD, True),
+    ("vmwrite", {"field": "EXCEPTION_BITMAP", "value": U32}, EXIT_VMWRITE, True),
+    ("vmlaunch", {}, EXIT_VMLAUNCH, False),
+    ("vmresume", {}, EXIT_VMRESUME, False),
+    ("vmcall", {}, EXIT_VMCALL, False),
+)
+
+
+def vmexit_vmx_instructions() -> Script:
+    s = Script(
+        "vmexit_vmx_instructions",
+        "SDM 25.1.2 and 30.3: in VMX non-root operation every VMX instruction causes a VM exit (VMXON 27, VMXOFF",
+        "26, VMPTRLD 21, VMPTRST 22, VMCLEAR 19, VMREAD 23, VMWRITE 25, VMLAUNCH 20, VMRESUME 24, VMCALL 18),",
+        "whatever the CPL and the blocking by MOV SS, without doing anything else; SDM 27.2.1 qualification 0",
+        "(choice 17: no displacement), 27.2.4 instruction length (3 by default, or the request's), 27.2.5",
+        "VMX_INSTRUCTION_INFO 0 (choice 17), 27.3.3 RIP of the instruction and RFLAGS.RF saved as 0. Their #UD",
+        "(RFLAGS.VM = 1, compatibility mode; not for VMCALL) comes first (25.1.1) and is an exception: a VM exit",
+        "with reason 0 and interruption information 0x80000306 when bit 6 of the exception bitmap is 1, else",
+        'delivered in the guest (fault 6). docs/semantics.md "Guest events", choices 16, 17.',
+    )
+    s.enable_vmx()
+    s.enter_vmx()
+    ready = launchable_fields()
+    s.new_vmcs(VMCS_A)
+    s.launchable()
+    s.write(VMCS_B, REVISION).ok()
+    s.vmlaunch().entered()
+    for i, (op, keys, reason, info) in enumerate(GUEST_VMX_INSTRUCTIONS):
+        length = (None, 4, 15, 1)[i % 4]
+        rip = 0x0004_1000 + 0x10 * i
+        shown = 3 if length is None else length
+        s.comment(
+            f"{op.upper()} at RIP {rip:#x} with RF = 1, instruction length {shown}: exit {reason};"
+            f" qualification 0{', instruction information 0' if info else ''}; GUEST_RIP {rip:#x}, RFLAGS 0x2."
+        )
+        s.set("rip", rip).ok()
+        s.set("rflags", RFLAGS.RF | RFLAGS.FIXED1).ok()
+        s.op(op, **keys, len=length).exited(reason)
+        s.vmread("VM_EXIT_REASON").succeed(reason)
+        s.vmread("EXIT_QUALIFICATION").succeed(0)
+        s.vmread("VM_EXIT_INSTRUCTION_LEN").succeed(shown)
+        if info:
+            s.vmread("VMX_INSTRUCTION_INFO").succeed(0)
+        s.vmread("GUEST_RIP").succeed(rip)
+        s.vmread("GUEST_RFLAGS").succeed(RFLAGS.FIXED1)
+        s.vmresume().entered()
+    s.current = VMCS_A
+    s.comment(
+        "None of them acted: VMPTRLD did not change the current VMCS, VMCLEAR did not clear it (VMRESUME worked),",
+        "VMWRITE did not write EXCEPTION_BITMAP, VMXOFF did not leave VMX operation.",
+    )
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmptrst().succeed(VMCS_A)
+    s.vmread("EXCEPTION_BITMAP").succeed(0)
+    s.vmresume().entered()
+    s.comment("With 32-bit operands they exit the same way.")
+    s.vmread("GUEST_RIP", size=32).exited(EXIT_VMREAD)
+    s.vmresume().entered()
+    s.vmwrite("GUEST_RIP", 0, size=32).exited(EXIT_VMWRITE)
+    s.vmresume().entered()
+    s.vmcall().exited(EXIT_VMCALL)
+
+    s.comment(
+        "At CPL 3 (the exit comes before the CPL check) and with blocking by MOV SS (26 is a root-operation check)."
+    )
+    s.vmwrite_all(CPL3_GUEST | {"GUEST_INTERRUPTIBILITY_INFO": INTERRUPTIBILITY.BLOCKING_BY_MOV_SS})
+    s.vmresume().entered()
+    s.vmxoff().exited(EXIT_VMXOFF)
+    s.vmresume().entered()
+    s.vmlaunch().exited(EXIT_VMLAUNCH)
+    s.vmresume().entered()
+    s.vmptrst().exited(EXIT_VMPTRST)
+    s.vmwrite_all({name: ready[name] for name in CPL3_GUEST} | {"GUEST_INTERRUPTIBILITY_INFO": 0})
+
+    v86 = v8086_guest()
+    s.comment(
+        "A virtual-8086 guest: VMCALL exits (18); the other VMX instructions raise #UD first. Exception bitmap",
+        "bit 6 = 1: a VM exit, reason 0, interruption information 0x80000306 (hardware exception 6, no error",
+        "code), qualification 0, GUEST_RIP the instruction's.",
+    )
+    s.vmwrite_all(v86 | {"EXCEPTION_BITMAP": 1 << UD})
+    s.vmresume().entered()
+    for op, keys, _, _ in GUEST_VMX_INSTRUCTIONS:
+        if op == "vmcall":
+            continue
+        s.op(op, **keys).exited(EXIT_EXCEPTION_OR_NMI)
+        s.vmread("VM_EXIT_INTR_INFO").succeed(_event(HARDWARE_EXCEPTION, UD))
+        s.vmread("EXIT_QUALIFICATION").succeed(0)
+        s.vmread("GUEST_RIP").succeed(v86["GUEST_RIP"])
+        s.vmresume().entered()
+    s.current = VMCS_A
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread("VM_EXIT_INTR_INFO").succeed(0)
+    s.comment("Exception bitmap bit 6 = 0: the #UD is delivered in the guest (fault 6), no VM exit.")
+    s.vmwrite("EXCEPTION_BITMAP", ~(1 << UD) & U32).succeed()
+    s.vmresume().entered()
+    for op, keys, _, _ in GUEST_VMX_INSTRUCTIONS:
+        if op != "vmcall":
+            s.op(op, **keys).ud()
+    s.current = VMCS_A
+    s.vmcall().exited(EXIT_VMCALL)
+
+    s.comment("A compatibility-mode guest (IA-32e mode, CS.L = 0) of a 64-bit host: #UD, VMCALL exits.")
+    s.ia32e_mode()
+    ready64 = presets.launchable_fields(ia32e=True)
+    s.new_vmcs(VMCS_C)
+    s.vmwrite_all(ready64 | {"GUEST_CS_AR_BYTES": 0xC09B, "EXCEPTION_BITMAP": 1 << UD})
+    s.vmlaunch().entered()
+    for op, keys, _, _ in GUEST_VMX_INSTRUCTIONS:
+        if op == "vmcall":
+            continue
+        s.op(op, **keys).exited(EXIT_EXCEPTION_OR_NMI)
+        s.vmread("VM_EXIT_INTR_INFO").succeed(_event(HARDWARE_EXCEPTION, UD))
+        s.vmresume().entered()
+    s.current = VMCS_C
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment("The same guest in 64-bit mode (CS.L = 1): the VMX instructions exit.")
+    s.vmwrite("GUEST_CS_AR_BYTES", ready64["GUEST_CS_AR_BYTES"]).succeed()
+    s.vmresume().entered()
+    for op, keys, reason, _ in GUEST_VMX_INSTRUCTIONS:
+        s.op(op, **keys).exited(reason)
+        s.vmresume().entered()
+    s.current = VMCS_C
+    s.vmcall().exited(EXIT_VMCALL)
+    return s
+
+
+# ======================================================================================
+# Guest events in VMX non-root operation (SDM 25.1-25.3, 25.5.1, 26.7.4-26.7.5, 27.2)
+# ======================================================================================
+
+IO_BITMAP_A_ADDR = 0x10000
+#: Not right after bitmap A: bitmap A's byte 0x1000 (0x11000) is not bitmap B's byte 0.
+IO_BITMAP_B_ADDR = 0x16000
+MSR_BITMAP_ADDR = 0x12000
+#: The MSR bitmaps (SDM 24.6.9): read low 0-1FFFH at +0, read high C0000000H-C0001FFFH at +400H,
+#: write low at +800H, write high at +C00H.
+MSR_READ_LOW, MSR_READ_HIGH, MSR_WRITE_LOW, MSR_WRITE_HIGH = 0x000, 0x400, 0x800, 0xC00
+
+
+def io_qualification(port: int, size: int, direction_in: bool) -> int:
+    """SDM table 27-5: size - 1 (2:0), direction (3: 1 = IN), not string, not REP, DX (6 = 0), port (31:16)."""
+    return (size - 1) | (8 if direction_in else 0) | port << 16
+
+
+def cr_qualification(cr: int, mov_from: bool, reg: int) -> int:
+    """SDM table 27-3: CR number (3:0), access type (5:4: 0 MOV to CR, 1 MOV from CR), register (11:8)."""
+    return cr | (1 << 4 if mov_from else 0) | reg << 8
+
+
+def msr_bit(s: Script, bitmap: int, msr: int, on: bool) -> None:
+    """Set or clear one MSR's bit in one of the four MSR bitmaps (one byte write)."""
+    first = 0xC000_0000 if msr >= 0xC000_0000 else 0
+    number = msr - first
+    s.write(MSR_BITMAP_ADDR + bitmap + number // 8, (1 << number % 8) if on else 0, 1).ok()
+
+
+def exit_information(
+    s: Script,
+    reason: int,
+    qualification: int | None = 0,
+    length: int | None = None,
+    interruption: int | None = None,
+    error_code: int | None = None,
+) -> None:
+    """VMREAD the exit information and expect these values (None: not checked)."""
+    s.vmread("VM_EXIT_REASON").succeed(reason)
+    if qualification is not None:
+        s.vmread("EXIT_QUALIFICATION").succeed(qualification)
+    if length is not None:
+        s.vmread("VM_EXIT_INSTRUCTION_LEN").succeed(length)
+    if interruption is not None:
+        s.vmread("VM_EXIT_INTR_INFO").succeed(interruption)
+    if error_code is not None:
+        s.vmread("VM_EXIT_INTR_ERROR_CODE").succeed(error_code)
+
+
+class Tsc:
+    """The replay platform's TSC: the cycles of every RUN since reset (docs/semantics.md "Time")."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def run(self, s: Script, cycles: int) -> Script:
+        self.value += cycles
+        return s.run(cycles)
+
+
+def _instruction_events(s: Script, ready: dict[str, int], tsc: Tsc) -> None:
+    proc = ready[PROC.vmcs_field]
+    s.comment("CPUID exits unconditionally (reason 10), qualification 0, length 2 or the request's.")
+    s.vmresume().entered()
+    s.cpuid(0).exited(EXIT_CPUID)
+    exit_information(s, EXIT_CPUID, 0, 2)
+    s.vmresume().entered()
+    s.cpuid(0x8000_0001, subleaf=3, length=5).exited(EXIT_CPUID)
+    exit_information(s, EXIT_CPUID, 0, 5)
+    s.vmresume().entered()
+
+    s.comment(
+        'RDTSC without "RDTSC exiting": the TSC (the cycles RUN has run since reset), no offset without',
+        '"use TSC offsetting" even when TSC_OFFSET is not 0.',
+    )
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite("TSC_OFFSET", 0x1000).succeed()
+    s.vmresume().entered()
+    s.rdtsc().ok(tsc.value)
+    tsc.run(s, 50).ok()
+    s.rdtsc().ok(tsc.value)
+    s.comment('"Use TSC offsetting": RDTSC adds TSC_OFFSET (0x1000, then -0x10 modulo 2^64).')
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite(PROC.vmcs_field, proc | PROC.bit("USE_TSC_OFFSETTING")).succeed()
+    s.vmresume().entered()
+    s.rdtsc().ok(tsc.value + 0x1000)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment("In root operation RDTSC reads the TSC itself.")
+    s.rdtsc().ok(tsc.value)
+    s.vmwrite("TSC_OFFSET", U64 - 0xF).succeed()
+    s.vmresume().entered()
+    s.rdtsc().ok(tsc.value - 0x10)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment('"RDTSC exiting": reason 16, length 2.')
+    s.vmwrite(PROC.vmcs_field, proc | PROC.bit("RDTSC_EXITING")).succeed()
+    s.vmresume().entered()
+    s.rdtsc().exited(EXIT_RDTSC)
+    exit_information(s, EXIT_RDTSC, 0, 2)
+    s.comment("CR4.TSD = 1 at CPL 3: RDTSC raises #GP before any exit; exception bitmap bit 13: exit 0, error code 0.")
+    s.vmwrite_all(CPL3_GUEST | {"GUEST_CR4": CR4_VMX | CR4.TSD, "EXCEPTION_BITMAP": 1 << GP})
+    s.vmresume().entered()
+    s.rdtsc().exited(EXIT_EXCEPTION_OR_NMI)
+    exit_information(s, EXIT_EXCEPTION_OR_NMI, 0, None, _event(HARDWARE_EXCEPTION, GP, error_code=True), 0)
+    s.comment("HLT at CPL 3: #GP before the HLT-exiting check; with bitmap bit 13 = 0 it is delivered in the guest.")
+    s.vmwrite_all({PROC.vmcs_field: proc | PROC.bit("HLT_EXITING"), "EXCEPTION_BITMAP": 0})
+    s.vmresume().entered()
+    s.hlt().gp()
+    s.rdtsc().gp()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite_all({name: ready[name] for name in CPL3_GUEST} | {"GUEST_CR4": CR4_VMX})
+
+    s.comment(
+        "\"HLT exiting\": reason 12, length 1 (or the request's); GUEST_RIP is the HLT's, the guest stays active."
+    )
+    s.vmresume().entered()
+    s.set("rip", 0x0004_2000).ok()
+    s.hlt().exited(EXIT_HLT)
+    exit_information(s, EXIT_HLT, 0, 1)
+    s.vmread("GUEST_RIP").succeed(0x0004_2000)
+    s.vmread("GUEST_ACTIVITY_STATE").succeed(0)
+    s.vmresume().entered()
+    s.hlt(length=2).exited(EXIT_HLT)
+    s.vmread("VM_EXIT_INSTRUCTION_LEN").succeed(2)
+    s.comment(
+        'Without "HLT exiting" HLT does not exit: RIP advances past it (length 1) and the activity state is HLT;',
+        "an exit from the HLT state (an external interrupt) saves the RIP past the HLT and the HLT state",
+        "(choice 24); VMRESUME enters the HLT state again.",
+    )
+    s.vmwrite_all({PROC.vmcs_field: proc, PIN.vmcs_field: ready[PIN.vmcs_field] | PIN.bit("EXT_INTR_EXITING")})
+    s.vmresume().entered()
+    s.hlt().ok()
+    s.get("rip").ok(0x0004_2001)
+    s.get("activity").ok(1)
+    s.interrupt(0x30).exited(EXIT_EXTERNAL_INTERRUPT)
+    s.vmread("GUEST_RIP").succeed(0x0004_2001)
+    s.vmread("GUEST_ACTIVITY_STATE").succeed(1)
+    s.vmresume().entered()
+    s.get("activity").ok(1)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite_all({"GUEST_ACTIVITY_STATE": 0, PIN.vmcs_field: ready[PIN.vmcs_field]})
+    s.comment(
+        "In root operation HLT advances RIP and enters the HLT state too (choice 22); the next exit makes it active."
+    )
+    s.set("rip", 0x0010_0100).ok()
+    s.hlt().ok()
+    s.get("rip").ok(0x0010_0101)
+    s.get("activity").ok(1)
+    s.vmresume().entered()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.get("activity").ok(0)
+
+
+def _io_events(s: Script, ready: dict[str, int]) -> None:
+    proc = ready[PROC.vmcs_field]
+    s.comment(
+        'Neither "unconditional I/O exiting" nor "use I/O bitmaps": IN reads all ones (1, 2, 4 bytes), OUT is ok.'
+    )
+    s.vmresume().entered()
+    s.in_(0x60, 1).ok(0xFF)
+    s.in_(0x60, 2).ok(0xFFFF)
+    s.in_(0x60, 4).ok(U32)
+    s.out(0x80, 4, 0x1234_5678).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment(
+        '"Unconditional I/O exiting": every IN and OUT exits (30); qualification: size - 1, direction (IN 8),',
+        "port in bits 31:16; length 1 or the request's.",
+    )
+    s.vmwrite(PROC.vmcs_field, proc | PROC.bit("UNCOND_IO_EXITING")).succeed()
+    for op, port, size, length in (
+        ("out", 0x3F8, 1, None),
+        ("in", 0x60, 4, None),
+        ("in", 0xCFC, 2, 2),
+        ("out", 0, 4, 3),
+    ):
+        s.vmresume().entered()
+        if op == "in":
+            s.in_(port, size, length).exited(EXIT_IO_INSTRUCTION)
+        else:
+            s.out(port, size, 0x41, length).exited(EXIT_IO_INSTRUCTION)
+        exit_information(s, EXIT_IO_INSTRUCTION, io_qualification(port, size, op == "in"), length or 1)
+
+    s.comment(
+        '"Use I/O bitmaps" (with "unconditional I/O exiting" still set: the bitmaps decide): A at 0x10000,',
+        "B at 0x16000, all zeros: nothing exits.",
+    )
+    io = proc | PROC.bit("UNCOND_IO_EXITING") | PROC.bit("USE_IO_BITMAPS")
+    s.vmwrite_all({PROC.vmcs_field: io, "IO_BITMAP_A": IO_BITMAP_A_ADDR, "IO_BITMAP_B": IO_BITMAP_B_ADDR})
+    s.vmresume().entered()
+    s.in_(0x3F8, 1).ok(0xFF)
+    s.out(0x8000, 2, 0xBEEF).ok()
+
+    def access(op: str, port: int, size: int, exits: bool) -> None:
+        if op == "in":
+            s.in_(port, size)
+        else:
+            s.out(port, size, 0)
+        if not exits:
+            s.ok((1 << 8 * size) - 1 if op == "in" else None)
+            return
+        s.exited(EXIT_IO_INSTRUCTION)
+        s.vmread("EXIT_QUALIFICATION").succeed(io_qualification(port, size, op == "in"))
+        s.vmresume().entered()
+
+    s.comment("Port 0x3f8's bit (bitmap A byte 0x7f, bit 0): an access that touches 0x3f8 exits, others do not.")
+    s.write(IO_BITMAP_A_ADDR + 0x7F, 0x01, 1).ok()
+    access("out", 0x3F8, 1, True)
+    access("out", 0x3F9, 1, False)
+    access("in", 0x3F5, 4, True)
+    access("in", 0x3F4, 4, False)
+    access("in", 0x3F7, 2, True)
+    s.write(IO_BITMAP_A_ADDR + 0x7F, 0, 1).ok()
+    s.comment("Port 0x7fff's bit (bitmap A byte 0xfff, bit 7).")
+    s.write(IO_BITMAP_A_ADDR + 0xFFF, 0x80, 1).ok()
+    access("in", 0x7FFF, 1, True)
+    access("in", 0x7FFE, 2, True)
+    access("in", 0x7FFE, 1, False)
+    access("in", 0x8000, 1, False)
+    s.write(IO_BITMAP_A_ADDR + 0xFFF, 0, 1).ok()
+    s.comment(
+        "Port 0x8000's bit is bit 0 of bitmap B, not of bitmap A's byte 0x1000: an access of 0x7fff and 0x8000",
+        "spans both bitmaps.",
+    )
+    s.write(IO_BITMAP_A_ADDR + 0x1000, 0x01, 1).ok()
+    access("in", 0x8000, 1, False)
+    s.write(IO_BITMAP_B_ADDR, 0x01, 1).ok()
+    access("in", 0x8000, 1, True)
+    access("in", 0x7FFF, 2, True)
+    access("in", 0x7FFF, 1, False)
+    access("out", 0x8001, 1, False)
+    s.write(IO_BITMAP_B_ADDR, 0, 1).ok()
+    s.comment("An access that wraps past port 0xffff exits whatever the bitmaps say (they are all zeros now).")
+    access("in", 0xFFFF, 1, False)
+    access("in", 0xFFFF, 2, True)
+    access("out", 0xFFFD, 4, True)
+    access("in", 0xFFFC, 4, False)
+    s.comment("Port 0xffff's bit (bitmap B byte 0xfff, bit 7).")
+    s.write(IO_BITMAP_B_ADDR + 0xFFF, 0x80, 1).ok()
+    access("in", 0xFFFF, 1, True)
+    access("out", 0xFFFC, 4, True)
+    s.write(IO_BITMAP_B_ADDR + 0xFFF, 0, 1).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite(PROC.vmcs_field, proc).succeed()
+
+
+def _msr_events(s: Script, ready: dict[str, int]) -> None:
+    proc = ready[PROC.vmcs_field]
+    s.comment('Without "use MSR bitmaps" every RDMSR (31) and WRMSR (32) exits: qualification 0, length 2.')
+    s.vmwrite("GUEST_SYSENTER_CS", 0x10).succeed()
+    s.vmresume().entered()
+    s.rdmsr(msrs.IA32_SYSENTER_CS).exited(EXIT_RDMSR)
+    exit_information(s, EXIT_RDMSR, 0, 2)
+    s.vmresume().entered()
+    s.wrmsr(msrs.IA32_SYSENTER_CS, 0x23, length=4).exited(EXIT_WRMSR)
+    exit_information(s, EXIT_WRMSR, 0, 4)
+    s.vmread("GUEST_SYSENTER_CS").succeed(0x10)
+    s.comment(
+        '"Use MSR bitmaps" with all-zero bitmaps at 0x12000: RDMSR and WRMSR of the MSRs in 0-1FFFH and',
+        "C0000000H-C0001FFFH are the guest's own; the others always exit.",
+    )
+    s.vmwrite_all({PROC.vmcs_field: proc | PROC.bit("USE_MSR_BITMAPS"), "MSR_BITMAP": MSR_BITMAP_ADDR})
+    s.vmresume().entered()
+    s.rdmsr(msrs.IA32_SYSENTER_CS).ok(0x10)
+    s.wrmsr(msrs.IA32_SYSENTER_CS, 0x23).ok()
+    s.rdmsr(msrs.IA32_SYSENTER_CS).ok(0x23)
+    s.rdmsr(msrs.IA32_EFER).ok(0)
+    s.wrmsr(msrs.IA32_EFER, EFER.NXE).ok()
+    s.get("efer").ok(EFER.NXE)
+    for msr in (0x2000, 0xC000_2000, 0x4000_0000, 0xBFFF_FFFF, U32):
+        s.rdmsr(msr).exited(EXIT_RDMSR)
+        s.vmresume().entered()
+        s.wrmsr(msr, 0).exited(EXIT_WRMSR)
+        s.vmresume().entered()
+    s.comment("MSRs 1FFFH and C0001FFFH are covered (bit 0): the guest's RDMSR raises #GP (no such MSR), delivered.")
+    s.rdmsr(0x1FFF).gp()
+    s.rdmsr(0xC000_1FFF).gp()
+    s.comment("The exit saves the guest's IA32_SYSENTER_CS written without an exit.")
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread("GUEST_SYSENTER_CS").succeed(0x23)
+    s.comment("Read bitmap bit of 0x174 (byte 0x2e, bit 4): RDMSR exits, WRMSR (write bitmap bit 0) does not.")
+    msr_bit(s, MSR_READ_LOW, msrs.IA32_SYSENTER_CS, True)
+    s.vmresume().entered()
+    s.rdmsr(msrs.IA32_SYSENTER_CS).exited(EXIT_RDMSR)
+    s.vmresume().entered()
+    s.wrmsr(msrs.IA32_SYSENTER_CS, 0x24).ok()
+    s.comment("Write bitmap bit of 0x174 (+0x800): WRMSR exits too; the neighbour 0x175 does not.")
+    msr_bit(s, MSR_WRITE_LOW, msrs.IA32_SYSENTER_CS, True)
+    s.wrmsr(msrs.IA32_SYSENTER_CS, 0x25).exited(EXIT_WRMSR)
+    s.vmresume().entered()
+    s.wrmsr(msrs.IA32_SYSENTER_ESP, 0x1000).ok()
+    s.rdmsr(msrs.IA32_SYSENTER_ESP).ok(0x1000)
+    s.comment("IA32_EFER (C0000080H): read bit at +0x410 bit 0, write bit at +0xc10 bit 0.")
+    msr_bit(s, MSR_READ_HIGH, msrs.IA32_EFER, True)
+    s.rdmsr(msrs.IA32_EFER).exited(EXIT_RDMSR)
+    s.vmresume().entered()
+    s.wrmsr(msrs.IA32_EFER, EFER.NXE | EFER.SCE).ok()
+    msr_bit(s, MSR_WRITE_HIGH, msrs.IA32_EFER, True)
+    s.wrmsr(msrs.IA32_EFER, EFER.NXE).exited(EXIT_WRMSR)
+    s.vmresume().entered()
+    s.comment("The last bits of each bitmap: 1FFFH (byte 0x3ff bit 7) and C0001FFFH (+0x7ff bit 7) now exit.")
+    msr_bit(s, MSR_READ_LOW, 0x1FFF, True)
+    msr_bit(s, MSR_READ_HIGH, 0xC000_1FFF, True)
+    s.rdmsr(0x1FFF).exited(EXIT_RDMSR)
+    s.vmresume().entered()
+    s.rdmsr(0xC000_1FFF).exited(EXIT_RDMSR)
+    s.vmresume().entered()
+    s.comment("A WRMSR the bitmaps let through that #GPs (IA32_VMX_BASIC is read-only): with bitmap bit 13, exit 0.")
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite("EXCEPTION_BITMAP", 1 << GP).succeed()
+    s.vmresume().entered()
+    s.wrmsr(msrs.IA32_VMX_BASIC, 0).exited(EXIT_EXCEPTION_OR_NMI)
+    exit_information(s, EXIT_EXCEPTION_OR_NMI, 0, None, _event(HARDWARE_EXCEPTION, GP, error_code=True), 0)
+    s.comment("At CPL 3 RDMSR and WRMSR raise #GP before any exit, even for MSRs that always exit.")
+    s.vmwrite_all(CPL3_GUEST)
+    s.vmresume().entered()
+    s.rdmsr(0x2000).exited(EXIT_EXCEPTION_OR_NMI)
+    s.vmread("VM_EXIT_INTR_INFO").succeed(_event(HARDWARE_EXCEPTION, GP, error_code=True))
+    s.vmresume().entered()
+    s.wrmsr(msrs.IA32_SYSENTER_CS, 0).exited(EXIT_EXCEPTION_OR_NMI)
+    s.vmwrite_all({name: ready[name] for name in CPL3_GUEST} | {"EXCEPTION_BITMAP": 0, PROC.vmcs_field: proc})
+
+
+def _control_register_events(s: Script, ready: dict[str, int]) -> None:
+    proc = ready[PROC.vmcs_field]
+    s.comment(
+        "CR0 guest/host mask TS and MP (0xa), read shadow TS: GET cr0 reads TS = 1, MP = 0 from the shadow.",
+        "A MOV to CR0 whose masked bits equal the shadow's does not exit and leaves them unchanged.",
+    )
+    s.vmwrite_all({"CR0_GUEST_HOST_MASK": CR0_TS | CR0_MP, "CR0_READ_SHADOW": CR0_TS})
+    s.vmresume().entered()
+    s.get("cr0").ok(CR0_VMX | CR0_TS)
+    s.set("cr0", CR0_VMX | CR0_TS | CR0_WP).ok()
+    s.get("cr0").ok(CR0_VMX | CR0_TS | CR0_WP)
+    s.comment("TS = 0 differs from the shadow: exit 28, MOV to CR0 from register 3 (qualification 0x300), length 3.")
+    s.set("cr0", CR0_VMX, reg=3).exited(EXIT_CR_ACCESS)
+    exit_information(s, EXIT_CR_ACCESS, cr_qualification(0, False, 3), 3)
+    s.vmread("GUEST_CR0").succeed(CR0_VMX | CR0_WP)
+    s.vmresume().entered()
+    s.set("cr0", CR0_VMX | CR0_TS | CR0_MP, length=4).exited(EXIT_CR_ACCESS)
+    exit_information(s, EXIT_CR_ACCESS, cr_qualification(0, False, 0), 4)
+    s.comment(
+        "Mask NE with shadow 0: the guest reads NE = 0 and may write it 0; CR0.NE stays 1 (a VMX fixed bit).",
+        "Clearing the unmasked PG raises #GP in the guest (fixed bits); with bitmap bit 13 it exits.",
+    )
+    s.vmwrite_all({"CR0_GUEST_HOST_MASK": CR0.NE, "CR0_READ_SHADOW": 0})
+    s.vmresume().entered()
+    s.get("cr0").ok(CR0_VMX & ~CR0.NE | CR0_WP)
+    s.set("cr0", CR0.PE | CR0.PG).ok()
+    s.get("cr0").ok(CR0.PE | CR0.PG)
+    s.set("cr0", CR0.PE).gp()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread("GUEST_CR0").succeed(CR0_VMX)
+    s.vmwrite_all({"CR0_GUEST_HOST_MASK": 0, "EXCEPTION_BITMAP": 1 << GP})
+    s.vmresume().entered()
+    s.set("cr0", CR0.PE | CR0.NE).exited(EXIT_EXCEPTION_OR_NMI)
+    s.vmread("VM_EXIT_INTR_INFO").succeed(_event(HARDWARE_EXCEPTION, GP, error_code=True))
+    s.vmwrite("EXCEPTION_BITMAP", 0).succeed()
+
+    s.comment(
+        "CR4 mask VMXE, shadow 0: the guest reads VMXE = 0, writes it 0 without an exit (VMXE stays 1);",
+        "writing VMXE = 1 exits (qualification: CR 4, register 5).",
+    )
+    s.vmwrite_all({"CR4_GUEST_HOST_MASK": CR4.VMXE, "CR4_READ_SHADOW": 0})
+    s.vmresume().entered()
+    s.get("cr4").ok(0)
+    s.set("cr4", 0x10).ok()
+    s.get("cr4").ok(0x10)
+    s.set("cr4", CR4.VMXE | 0x10, reg=5).exited(EXIT_CR_ACCESS)
+    exit_information(s, EXIT_CR_ACCESS, cr_qualification(4, False, 5), 3)
+    s.vmread("GUEST_CR4").succeed(CR4_VMX | 0x10)
+    s.vmwrite_all({"CR4_GUEST_HOST_MASK": 0, "GUEST_CR4": CR4_VMX})
+
+    s.comment('Without "CR3-load exiting" and "CR3-store exiting" MOV to and from CR3 do not exit.')
+    s.vmresume().entered()
+    s.set("cr3", 0x0007_1000).ok()
+    s.get("cr3").ok(0x0007_1000)
+    s.set("cr3", 1 << 32).gp()
+    s.comment(
+        '"CR3-load exiting" with CR3-target count 2 (targets 0x71000, 0x72000; target 2 = 0x73000 is beyond the',
+        "count): a MOV to CR3 of a target value does not exit; other values exit (CR 3, register 2: 0x203).",
+    )
+    s.vmcall().exited(EXIT_VMCALL)
+    targets = {"CR3_TARGET_VALUE0": 0x0007_1000, "CR3_TARGET_VALUE1": 0x0007_2000, "CR3_TARGET_VALUE2": 0x0007_3000}
+    s.vmwrite_all(targets | {PROC.vmcs_field: proc | PROC.bit("CR3_LOAD_EXITING"), "CR3_TARGET_COUNT": 2})
+    s.vmresume().entered()
+    s.set("cr3", 0x0007_2000).ok()
+    s.get("cr3").ok(0x0007_2000)
+    s.set("cr3", 0x0007_1000).ok()
+    s.set("cr3", 0x0007_3000, reg=2).exited(EXIT_CR_ACCESS)
+    exit_information(s, EXIT_CR_ACCESS, cr_qualification(3, False, 2), 3)
+    s.vmread("GUEST_CR3").succeed(0x0007_1000)
+    s.comment("CR3-target count 4 with target 3 = 0x74000: no exit; count 0: every MOV to CR3 exits.")
+    s.vmwrite_all({"CR3_TARGET_COUNT": 4, "CR3_TARGET_VALUE3": 0x0007_4000})
+    s.vmresume().entered()
+    s.set("cr3", 0x0007_4000).ok()
+    s.set("cr3", 0x0007_3000).ok()
+    s.set("cr3", 0x0007_5000).exited(EXIT_CR_ACCESS)
+    s.vmwrite("CR3_TARGET_COUNT", 0).succeed()
+    s.vmresume().entered()
+    s.set("cr3", 0x0007_1000).exited(EXIT_CR_ACCESS)
+    s.comment('"CR3-store exiting": MOV from CR3 exits (MOV from CR: qualification 0x713 for register 7), length 3.')
+    s.vmwrite(PROC.vmcs_field, proc | PROC.bit("CR3_STORE_EXITING")).succeed()
+    s.vmresume().entered()
+    s.get("cr3", reg=7).exited(EXIT_CR_ACCESS)
+    exit_information(s, EXIT_CR_ACCESS, cr_qualification(3, True, 7), 3)
+    s.comment("MOV from CR0 and CR4 never exit; other elements are the guest's own.")
+    s.vmresume().entered()
+    s.get("cr0").ok(CR0_VMX)
+    s.get("cr4").ok(CR4_VMX)
+    s.set("rsp", 0x1234).ok()
+    s.get("rsp").ok(0x1234)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite(PROC.vmcs_field, proc).succeed()
+
+
+def _exception_events(s: Script) -> None:
+    bitmap = sum(1 << v for v in (0, BP, OF, DF, GP, 17, MC))
+    s.comment(
+        f"Exception bitmap {bitmap:#x} (vectors 0, 3, 4, 8, 13, 17, 18): those exceptions exit (reason 0) with",
+        "interruption information (type 3, or 6 for #BP and #OF with their instruction length) and error code",
+        "(8, 13, 17); the others are delivered in the guest (ok). Hardware exceptions leave the instruction length.",
+    )
+    s.vmwrite("EXCEPTION_BITMAP", bitmap).succeed()
+    s.vmresume().entered()
+    s.cpuid(1, length=7).exited(EXIT_CPUID)
+    last_length = 7
+    for vector, code, length, kind in (
+        (0, None, None, HARDWARE_EXCEPTION),
+        (BP, None, None, SOFTWARE_EXCEPTION),
+        (BP, None, 2, SOFTWARE_EXCEPTION),
+        (OF, None, None, SOFTWARE_EXCEPTION),
+        (DF, 0, None, HARDWARE_EXCEPTION),
+        (GP, 0xFFFF, None, HARDWARE_EXCEPTION),
+        (17, 0, None, HARDWARE_EXCEPTION),
+        (MC, None, None, HARDWARE_EXCEPTION),
+    ):
+        s.vmresume().entered()
+        s.exception(vector, code, length).exited(EXIT_EXCEPTION_OR_NMI)
+        if kind == SOFTWARE_EXCEPTION:
+            last_length = length or 1
+        info = _event(kind, vector, error_code=code is not None)
+        exit_information(s, EXIT_EXCEPTION_OR_NMI, 0, last_length, info, code)
+    s.vmresume().entered()
+    for vector, code in ((UD, None), (DB, None), (12, 0), (10, 0x18), (PF, 0)):
+        s.exception(vector, code).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment("In root operation an exception is the processor's own: ok.")
+    s.exception(0).ok()
+    s.exception(GP, 0).ok()
+
+    pf = "PAGE_FAULT_ERROR_CODE"
+    for pf_bit, mask, match, exits, stays in (
+        (1, 0x1, 0x1, (0x3, 0x1), (0x2, 0x0)),
+        (0, 0x1, 0x1, (0x2, 0x0), (0x3, 0x1)),
+        (1, 0x0, 0x0, (0x1F, U32), ()),
+        (1, 0x0, 0x1, (), (0x1, 0x0)),
+        (0, 0x0, 0x1, (0x1, 0x1F), ()),
+        (1, 0xF, 0x5, (0x5, 0xF5), (0x7, 0x4)),
+    ):
+        s.comment(
+            f"#PF with exception bitmap bit 14 = {pf_bit}, PFEC mask {mask:#x}, match {match:#x}: exits when"
+            f" (error code & mask) {'=' if pf_bit else '!='} match."
+        )
+        s.vmwrite_all({"EXCEPTION_BITMAP": pf_bit << PF, f"{pf}_MASK": mask, f"{pf}_MATCH": match})
+        s.vmresume().entered()
+        for code in stays:
+            s.exception(PF, code).ok()
+        for code in exits:
+            # The qualification of a #PF exit is the faulting linear address (27.2.1), which the request has not.
+            s.exception(PF, code).exited(EXIT_EXCEPTION_OR_NMI)
+            exit_information(
+                s, EXIT_EXCEPTION_OR_NMI, None, None, _event(HARDWARE_EXCEPTION, PF, error_code=True), code
+            )
+            s.vmresume().entered()
+        s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite_all({"EXCEPTION_BITMAP": 0, f"{pf}_MASK": 0, f"{pf}_MATCH": 0})
+
+
+def _interrupt_and_nmi_events(s: Script, ready: dict[str, int], tsc: Tsc) -> None:
+    pin = ready[PIN.vmcs_field]
+    exit_ = ready[EXIT.vmcs_field]
+    sti, mov_ss = INTERRUPTIBILITY.BLOCKING_BY_STI, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS
+    s.comment('Without "external-interrupt exiting" and "NMI exiting", interrupts and NMIs do not exit.')
+    s.vmresume().entered()
+    s.interrupt(0x20).ok()
+    s.nmi().ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment(
+        '"External-interrupt exiting": an interrupt exits (1) whatever RFLAGS.IF (0 here); without "acknowledge',
+        'interrupt on exit" the interruption information is 0; with it, valid, type 0, the vector.',
+    )
+    s.vmwrite(PIN.vmcs_field, pin | PIN.bit("EXT_INTR_EXITING")).succeed()
+    s.vmresume().entered()
+    s.interrupt(0x20).exited(EXIT_EXTERNAL_INTERRUPT)
+    exit_information(s, EXIT_EXTERNAL_INTERRUPT, 0, None, 0)
+    s.vmwrite(EXIT.vmcs_field, exit_ | EXIT.bit("ACK_INTR_ON_EXIT")).succeed()
+    s.vmresume().entered()
+    s.interrupt(0xEF).exited(EXIT_EXTERNAL_INTERRUPT)
+    exit_information(s, EXIT_EXTERNAL_INTERRUPT, 0, None, _event(EXTERNAL_INTERRUPT, 0xEF))
+    s.comment(
+        "Blocking by STI (RFLAGS.IF = 1) or by MOV SS holds the interrupt (ok); a RUN of at least one cycle ends",
+        "the blocking, then the interrupt exits. RUN 0 does not end it.",
+    )
+    for blocking, rflags in ((sti, 0x202), (mov_ss, 0x2)):
+        s.vmwrite_all({"GUEST_INTERRUPTIBILITY_INFO": blocking, "GUEST_RFLAGS": rflags})
+        s.vmresume().entered()
+        s.interrupt(0x21).ok()
+        tsc.run(s, 0).ok()
+        s.interrupt(0x21).ok()
+        tsc.run(s, 1).ok()
+        s.get("interruptibility").ok(0)
+        s.interrupt(0x21).exited(EXIT_EXTERNAL_INTERRUPT)
+    s.vmwrite_all({PIN.vmcs_field: pin | PIN.bit("NMI_EXITING"), EXIT.vmcs_field: exit_, "GUEST_RFLAGS": 0x2})
+    s.comment(
+        '"NMI exiting": an NMI exits (0) with interruption information 0x80000202 (vector 2, type NMI); the host',
+        'then has NMIs blocked. Blocking by NMI or by MOV SS holds it (without "virtual NMIs"); blocking by STI',
+        "does not.",
+    )
+    s.vmresume().entered()
+    s.nmi().exited(EXIT_EXCEPTION_OR_NMI)
+    exit_information(s, EXIT_EXCEPTION_OR_NMI, 0, None, _event(NMI, 2))
+    s.get("interruptibility").ok(INTERRUPTIBILITY.BLOCKING_BY_NMI)
+    for blocking, exits in ((INTERRUPTIBILITY.BLOCKING_BY_NMI, False), (mov_ss, False), (sti, True)):
+        s.vmwrite_all({"GUEST_INTERRUPTIBILITY_INFO": blocking, "GUEST_RFLAGS": 0x202})
+        s.vmresume().entered()
+        if exits:
+            s.nmi().exited(EXIT_EXCEPTION_OR_NMI)
+        else:
+            s.nmi().ok()
+            s.vmcall().exited(EXIT_VMCALL)
+    s.comment(
+        '"Virtual NMIs": bit 3 of the interruptibility is virtual-NMI blocking, which does not block NMIs',
+        "(26.6.1): the NMI exits; it is saved as it was (27.3.4). Blocking by MOV SS still holds the NMI.",
+    )
+    virtual = pin | PIN.bit("NMI_EXITING") | PIN.bit("VIRTUAL_NMIS")
+    s.vmwrite_all({PIN.vmcs_field: virtual, "GUEST_INTERRUPTIBILITY_INFO": INTERRUPTIBILITY.BLOCKING_BY_NMI})
+    s.vmresume().entered()
+    s.nmi().exited(EXIT_EXCEPTION_OR_NMI)
+    s.vmread("GUEST_INTERRUPTIBILITY_INFO").succeed(INTERRUPTIBILITY.BLOCKING_BY_NMI)
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", mov_ss).succeed()
+    s.vmresume().entered()
+    s.nmi().ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment("In root operation interrupts and NMIs are the processor's own: ok.")
+    s.interrupt(0x20).ok()
+    s.nmi().ok()
+    s.vmwrite_all({PIN.vmcs_field: pin, "GUEST_INTERRUPTIBILITY_INFO": 0, "GUEST_RFLAGS": 0x2})
+
+
+def _window_and_timer_events(s: Script, ready: dict[str, int], tsc: Tsc) -> None:
+    proc, pin, exit_ = ready[PROC.vmcs_field], ready[PIN.vmcs_field], ready[EXIT.vmcs_field]
+    window = proc | PROC.bit("INTR_WINDOW_EXITING")
+    s.comment(
+        '"Interrupt-window exiting" with RFLAGS.IF = 1 and no blocking: the VM entry exits at once (7) before',
+        "the guest's first instruction; qualification 0, GUEST_RIP the entry's.",
+    )
+    s.vmwrite_all({PROC.vmcs_field: window, "GUEST_RFLAGS": 0x202, "GUEST_RIP": 0x0004_3000})
+    s.vmresume().exited(EXIT_INTERRUPT_WINDOW)
+    exit_information(s, EXIT_INTERRUPT_WINDOW, 0)
+    s.vmread("GUEST_RIP").succeed(0x0004_3000)
+    s.comment(
+        "IF = 0: entered; setting IF does not exit by itself (the window is checked at VM entry and at the",
+        "start of RUN, choice 23); RUN 0 exits.",
+    )
+    s.vmwrite("GUEST_RFLAGS", 0x2).succeed()
+    s.vmresume().entered()
+    s.set("rflags", 0x202).ok()
+    tsc.run(s, 0).exited(EXIT_INTERRUPT_WINDOW)
+    s.comment("Blocking by STI at entry: entered; RUN 0 keeps the blocking; RUN 10 ends it and exits.")
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_STI).succeed()
+    s.vmresume().entered()
+    tsc.run(s, 0).ok()
+    tsc.run(s, 10).exited(EXIT_INTERRUPT_WINDOW)
+    s.vmread("GUEST_INTERRUPTIBILITY_INFO").succeed(0)
+    s.comment("A guest in the HLT state with IF = 1: the window exit saves the HLT state and the RIP past the HLT.")
+    s.vmwrite(PROC.vmcs_field, proc).succeed()
+    s.vmresume().entered()
+    s.set("rip", 0x0004_4000).ok()
+    s.hlt().ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite(PROC.vmcs_field, window).succeed()
+    s.vmresume().exited(EXIT_INTERRUPT_WINDOW)
+    s.vmread("GUEST_ACTIVITY_STATE").succeed(1)
+    s.vmread("GUEST_RIP").succeed(0x0004_4001)
+    s.vmwrite_all({PROC.vmcs_field: proc, "GUEST_ACTIVITY_STATE": 0, "GUEST_RFLAGS": 0x2})
+
+    rate = 5
+    s.comment(
+        f"The VMX-preemption timer counts down each time TSC bit {rate} changes (IA32_VMX_MISC bits 4:0 = {rate})."
+    )
+    s.rdmsr(msrs.IA32_VMX_MISC).ok(msrs.IA32_VMX_MISC_VALUE)
+    timer = pin | PIN.bit("ACTIVATE_PREEMPTION_TIMER")
+    s.comment(
+        '"Activate VMX-preemption timer" with the value 0: the VM entry exits at once (52), before an open',
+        "interrupt window would (26.7.4 before 26.7.5).",
+    )
+    s.vmwrite_all({PIN.vmcs_field: timer, "VMX_PREEMPTION_TIMER_VALUE": 0})
+    s.vmresume().exited(EXIT_PREEMPTION_TIMER)
+    exit_information(s, EXIT_PREEMPTION_TIMER, 0)
+    s.vmwrite_all({PROC.vmcs_field: window, "GUEST_RFLAGS": 0x202})
+    s.vmresume().exited(EXIT_PREEMPTION_TIMER)
+    s.vmwrite_all({PROC.vmcs_field: proc, "GUEST_RFLAGS": 0x2})
+
+    align = -tsc.value % 32
+    s.comment(f"RUN {align} in root operation: the TSC ({tsc.value + align:#x}) is a multiple of 32.")
+    tsc.run(s, align).ok()
+    save = exit_ | EXIT.bit("SAVE_VMX_PREEMPTION_TIMER")
+    s.comment(
+        'Timer 3 with "save VMX-preemption timer value": RUN 31 does not change TSC bit 5 (3 left); RUN 1 does',
+        "(2 left); the VMCALL exit saves 2; VMRESUME loads 2; RUN 64 ticks twice: exit 52, the value saved is 0.",
+    )
+    s.vmwrite_all({EXIT.vmcs_field: save, "VMX_PREEMPTION_TIMER_VALUE": 3})
+    s.vmresume().entered()
+    tsc.run(s, 31).ok()
+    tsc.run(s, 1).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread("VMX_PREEMPTION_TIMER_VALUE").succeed(2)
+    s.vmresume().entered()
+    s.rdtsc().ok(tsc.value)
+    tsc.run(s, 64).exited(EXIT_PREEMPTION_TIMER)
+    s.vmread("VMX_PREEMPTION_TIMER_VALUE").succeed(0)
+    s.comment("Without the save control the field keeps its value (5) although the timer counted (RUN 40: one tick).")
+    s.vmwrite_all({EXIT.vmcs_field: exit_, "VMX_PREEMPTION_TIMER_VALUE": 5})
+    s.vmresume().entered()
+    tsc.run(s, 40).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread("VMX_PREEMPTION_TIMER_VALUE").succeed(5)
+    s.comment(
+        f"The timer counts TSC bit 5 changes, not 32 cycles from the entry: the TSC is now {tsc.value:#x}"
+        f" ({tsc.value % 32} past a multiple of 32); timer 1: RUN {31 - tsc.value % 32} does not tick, RUN 1 does."
+    )
+    s.vmwrite("VMX_PREEMPTION_TIMER_VALUE", 1).succeed()
+    s.vmresume().entered()
+    tsc.run(s, 31 - tsc.value % 32).ok()
+    tsc.run(s, 1).exited(EXIT_PREEMPTION_TIMER)
+    s.comment("A guest in the HLT state: the timer counts, its exit saves the HLT state and the RIP past the HLT.")
+    s.vmwrite_all({"VMX_PREEMPTION_TIMER_VALUE": 2, "GUEST_RIP": 0x0004_5000})
+    s.vmresume().entered()
+    s.hlt().ok()
+    tsc.run(s, 32).ok()
+    tsc.run(s, 32).exited(EXIT_PREEMPTION_TIMER)
+    s.vmread("GUEST_ACTIVITY_STATE").succeed(1)
+    s.vmread("GUEST_RIP").succeed(0x0004_5001)
+    s.comment("In root operation RUN advances the TSC only.")
+    tsc.run(s, 100).ok()
+    s.rdtsc().ok(tsc.value)
+    s.vmwrite_all({PIN.vmcs_field: pin, "GUEST_ACTIVITY_STATE": 0})
+    s.comment(
+        "A VMLAUNCH that exits before the guest's first instruction (timer 0) completed the VM entry: the",
+        "VMCS is launched (VMLAUNCH fails with 4, VMRESUME enters and exits again).",
+    )
+    s.new_vmcs(VMCS_B)
+    s.launchable()
+    s.vmwrite_all({PIN.vmcs_field: timer, "VMX_PREEMPTION_TIMER_VALUE": 0})
+    s.vmlaunch().exited(EXIT_PREEMPTION_TIMER)
+    s.vmlaunch().fail_valid(4)
+    s.vmresume().exited(EXIT_PREEMPTION_TIMER)
+
+
+def guest_events() -> Script:
+    s = Script(
+        "guest_events",
+        "SDM 25.1.2-25.1.3 (CPUID; HLT, RDTSC, IN/OUT with 24.6.4 I/O bitmaps, RDMSR/WRMSR with 24.6.9 MSR bitmaps,",
+        "MOV to/from CR0/CR3/CR4 with 24.6.6 guest/host masks, read shadows, CR3 targets), 25.1.1 (#GP for CPL > 0",
+        "before the exit), 25.2 (exceptions with 24.6.3 the exception bitmap and #PF error-code mask/match,",
+        "external interrupts with acknowledge-on-exit, NMIs, the VMX-preemption timer 25.5.1), 25.3 (TSC",
+        "offsetting, CR0/CR4 read shadows), 26.6.1 (virtual-NMI blocking does not block NMIs), 26.7.4-26.7.5",
+        "(exits before the first instruction), 27.2 (exit qualification tables 27-3 and 27-5, interruption",
+        'information, instruction length), 27.3.4 (the HLT state saved, choice 24); REPLAY.md "Guest events",',
+        'docs/semantics.md "Guest events", choices 22-24.',
+        "Each event exits exactly when its controls say so and is the guest's own otherwise.",
+    )
+    tsc = Tsc()
+    s.comment("Outside VMX operation the events are the processor's: RDTSC 0, RUN 100, RDTSC 100; IN all ones.")
+    s.rdtsc().ok(0)
+    tsc.run(s, 100).ok()
+    s.rdtsc().ok(tsc.value)
+    s.in_(0x60, 2).ok(0xFFFF)
+    s.out(0x60, 1, 0).ok()
+    s.cpuid(0).ok()
+    s.enable_vmx()
+    s.enter_vmx()
+    ready = launchable_fields()
+    s.new_vmcs(VMCS_A)
+    s.launchable()
+    s.vmlaunch().entered()
+    s.vmcall().exited(EXIT_VMCALL)
+    _instruction_events(s, ready, tsc)
+    _io_events(s, ready)
+    _msr_events(s, ready)
+    _control_register_events(s, ready)
+    _exception_events(s)
+    _interrupt_and_nmi_events(s, ready, tsc)
+    _window_and_timer_events(s, ready, tsc)
+    return s
+
+
+# ======================================================================================
+# MSR lists (SDM 26.4, 27.4, 27.6) and VMX aborts (SDM 27.7)
+# ======================================================================================
+
+ENTRY_LOAD_LIST = 0x13000
+EXIT_STORE_LIST = 0x14000
+EXIT_LOAD_LIST = 0x15000
+IA32_TSC = 0x10
+X2APIC_TPR = 0x808
+
+
+def msr_entry(s: Script, base: int, number: int, msr: int, data: int = 0, reserved: int = 0) -> None:
+    """Entry ``number`` (from 1) of an MSR list: MSR index in bits 31:0, ``reserved`` in bits 63:32, then the data."""
+    addr = base + 16 * (number - 1)
+    s.write(addr, reserved << 32 | msr, 8).ok()
+    s.write(addr + 8, data, 8).ok()
+
+
+def msr_list(s: Script, base: int, entries: list[tuple[int, int] | tuple[int, int, int]]) -> None:
+    for number, entry in enumerate(entries, start=1):
+        msr_entry(s, base, number, *entry)
+
+
+def msr_lists() -> Script:
+    s = Script(
+        "msr_lists",
+        "SDM 26.4 (the VM-entry MSR-load list, after the guest state: each entry a WRMSR at CPL 0; an entry fails",
+        "for bits 63:32 of its first quadword set, IA32_FS_BASE, IA32_GS_BASE, 800H-8FFH, IA32_SMM_MONITOR_CTL, or",
+        "a WRMSR that would #GP: VM-entry failure, exit reason 0x80000022, EXIT_QUALIFICATION the entry's number",
+        "from 1, the entries before it loaded), 26.8 (the failure loads the host state and the VM-exit MSR-load",
+        "list, not the store list), 27.4 (the VM-exit MSR-store list writes the guest's values to memory), 27.6",
+        '(the VM-exit MSR-load list, after the host state); docs/semantics.md "VM entry" 3, "VM exit" 3 and 5,',
+        "choices 15 and 19 (no change of EFER.LMA through a list; entry 513 fails).",
+    )
+    s.enable_vmx()
+    s.enter_vmx()
+    ready = launchable_fields()
+    proc = ready[PROC.vmcs_field] | PROC.bit("USE_MSR_BITMAPS")
+    s.new_vmcs(VMCS_A)
+    s.launchable()
+    s.comment("All-zero MSR bitmaps, so that the guest's RDMSR reads its own MSRs; IA32_SYSENTER_CS field 5.")
+    s.vmwrite_all({PROC.vmcs_field: proc, "MSR_BITMAP": MSR_BITMAP_ADDR, "GUEST_SYSENTER_CS": 5})
+    s.comment(
+        "A VM-entry MSR-load list of 7 entries at 0x13000: IA32_SYSENTER_CS (0x10, then 0x20: the last wins over",
+        "the field and the first), SYSENTER_ESP, PAT, DEBUGCTL, PERF_GLOBAL_CTRL, EFER (SCE, NXE; LMA unchanged).",
+    )
+    entries = [
+        (msrs.IA32_SYSENTER_CS, 0x10),
+        (msrs.IA32_SYSENTER_ESP, CANONICAL_HIGH_BOTTOM | 0x800),
+        (msrs.IA32_PAT, 0x0001_0001_0001_0001),
+        (msrs.IA32_DEBUGCTL, 0x1),
+        (msrs.IA32_PERF_GLOBAL_CTRL, 0x7_0000_0000),
+        (msrs.IA32_EFER, EFER.SCE | EFER.NXE),
+        (msrs.IA32_SYSENTER_CS, 0x20),
+    ]
+    msr_list(s, ENTRY_LOAD_LIST, entries)
+    s.vmwrite_all({"VM_ENTRY_MSR_LOAD_COUNT": len(entries), "VM_ENTRY_MSR_LOAD_ADDR": ENTRY_LOAD_LIST})
+    s.vmlaunch().entered()
+    s.rdmsr(msrs.IA32_SYSENTER_CS).ok(0x20)
+    s.rdmsr(msrs.IA32_SYSENTER_ESP).ok(CANONICAL_HIGH_BOTTOM | 0x800)
+    s.rdmsr(msrs.IA32_PAT).ok(0x0001_0001_0001_0001)
+    s.get("debugctl").ok(0x1)
+    s.rdmsr(msrs.IA32_PERF_GLOBAL_CTRL).ok(0x7_0000_0000)
+    s.get("efer").ok(EFER.SCE | EFER.NXE)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmclear(VMCS_A).succeed()
+    s.vmptrld(VMCS_A).succeed()
+
+    def failing(text: str, bad: tuple[int, ...], number: int = 2, pat: int = 0x0606_0606_0606_0606) -> None:
+        """Entries 1..number-1 load PAT (and SYSENTER_CS), entry ``number`` is ``bad``."""
+        s.comment(
+            f"Entry {number}: {text}. VM-entry failure 0x80000022, qualification {number}; the host state is loaded",
+            f"(RIP = HOST_RIP) but PAT keeps what entry 1 loaded ({pat:#x}: no exit control loads it, choice 15);",
+            "the launch state stays clear (VMRESUME 5).",
+        )
+        msr_entry(s, ENTRY_LOAD_LIST, 1, msrs.IA32_PAT, pat)
+        for n in range(2, number):
+            msr_entry(s, ENTRY_LOAD_LIST, n, msrs.IA32_SYSENTER_CS, 0x30 + n)
+        msr_entry(s, ENTRY_LOAD_LIST, number, *bad)
+        s.vmwrite("VM_ENTRY_MSR_LOAD_COUNT", number).succeed()
+        s.set("rip", ROOT_RIP).ok()
+        s.vmlaunch().entry_failed(MSR_LOADING_FAILURE)
+        s.vmread("VM_EXIT_REASON").succeed(MSR_LOADING_FAILURE)
+        s.vmread("EXIT_QUALIFICATION").succeed(number)
+        s.get("rip").ok(ready["HOST_RIP"])
+        s.get("pat").ok(pat)
+        s.vmresume().fail_valid(5)
+
+    failing(
+        "IA32_SYSENTER_CS with bit 32 of the first quadword set (bits 63:32 reserved)", (msrs.IA32_SYSENTER_CS, 0, 1)
+    )
+    failing(
+        "IA32_SYSENTER_CS with bit 63 of the first quadword set",
+        (msrs.IA32_SYSENTER_CS, 0, 1 << 31),
+        pat=0x0505_0505_0505_0505,
+    )
+    failing(
+        "IA32_FS_BASE (C0000100H) may not be loaded from a list", (msrs.IA32_FS_BASE, 0x1000), pat=0x0404_0404_0404_0404
+    )
+    failing("IA32_GS_BASE (C0000101H)", (msrs.IA32_GS_BASE, 0x1000), pat=0x0101_0101_0101_0101)
+    failing("800H, the first x2APIC MSR", (0x800, 0), pat=0x0000_0000_0000_0000)
+    failing("808H (x2APIC TPR)", (X2APIC_TPR, 0), pat=0x0606_0606_0606_0606)
+    failing("8FFH, the last x2APIC MSR", (0x8FF, 0), pat=0x0707_0707_0707_0707)
+    failing(
+        "IA32_SMM_MONITOR_CTL (9BH), writable only in SMM", (msrs.IA32_SMM_MONITOR_CTL, 0), pat=0x0505_0505_0505_0505
+    )
+    failing("IA32_SMBASE (9EH): WRMSR would #GP", (msrs.IA32_SMBASE, 0x4_0000), pat=0x0404_0404_0404_0404)
+    failing("IA32_TSC (10H), an MSR this processor does not have: #GP", (IA32_TSC, 0), pat=0x0101_0101_0101_0101)
+    failing("IA32_VMX_BASIC (480H), read-only: #GP", (msrs.IA32_VMX_BASIC, 0), pat=0x0606_0606_0606_0606)
+    failing(
+        "IA32_FEATURE_CONTROL (3AH), locked: #GP",
+        (msrs.IA32_FEATURE_CONTROL, FEATURE_CONTROL_ON),
+        pat=0x0707_0707_0707_0707,
+    )
+    failing(
+        "IA32_PAT with memory type 2 in byte 0: #GP", (msrs.IA32_PAT, 0x0606_0606_0606_0602), pat=0x0505_0505_0505_0505
+    )
+    failing("IA32_EFER with reserved bit 1: #GP", (msrs.IA32_EFER, 1 << 1), pat=0x0404_0404_0404_0404)
+    failing(
+        "IA32_EFER with LMA = 1: a list may not change EFER.LMA (choice 19)",
+        (msrs.IA32_EFER, EFER_IA32E),
+        pat=0x0101_0101_0101_0101,
+    )
+    failing("IA32_SYSENTER_EIP not canonical: #GP", (msrs.IA32_SYSENTER_EIP, NOT_CANONICAL), pat=0x0606_0606_0606_0606)
+    failing("IA32_DEBUGCTL with reserved bit 2: #GP", (msrs.IA32_DEBUGCTL, 1 << 2), pat=0x0707_0707_0707_0707)
+    failing(
+        "IA32_PERF_GLOBAL_CTRL with reserved bit 2: #GP",
+        (msrs.IA32_PERF_GLOBAL_CTRL, 1 << 2),
+        4,
+        pat=0x0505_0505_0505_0505,
+    )
+
+    s.comment(
+        "A list of 513 entries, each IA32_SYSENTER_CS = 0 (entries 1-7 written whole, the data of the others",
+        "never written): IA32_VMX_MISC bits 27:25 = 0 allow 512; entry 513 fails (choice 19) whatever it holds;",
+        "512 entries load.",
+    )
+    for n in range(1, 8):
+        msr_entry(s, ENTRY_LOAD_LIST, n, msrs.IA32_SYSENTER_CS, 0)
+    for n in range(8, 514):
+        s.write(ENTRY_LOAD_LIST + 16 * (n - 1), msrs.IA32_SYSENTER_CS, 8).ok()
+    s.vmwrite("VM_ENTRY_MSR_LOAD_COUNT", 513).succeed()
+    s.vmlaunch().entry_failed(MSR_LOADING_FAILURE)
+    s.vmread("EXIT_QUALIFICATION").succeed(513)
+    s.vmwrite("VM_ENTRY_MSR_LOAD_COUNT", 512).succeed()
+    s.vmlaunch().entered()
+    s.rdmsr(msrs.IA32_SYSENTER_CS).ok(0)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmclear(VMCS_A).succeed()
+    s.vmptrld(VMCS_A).succeed()
+
+    s.comment(
+        'A reason-34 failure comes after the guest state was loaded (choice 15): with "load IA32_PAT" the guest\'s',
+        "PAT stays; NMI blocking is what it was before the entry (the guest field had it); VM_ENTRY_INTR_INFO_FIELD",
+        "keeps its valid bit; the VM-exit MSR-store list is not processed (its data keeps 0xdead), the",
+        "VM-exit MSR-load list is (PERF_GLOBAL_CTRL 0x3 from it).",
+    )
+    gp = _event(HARDWARE_EXCEPTION, GP, error_code=True)
+    msr_entry(s, ENTRY_LOAD_LIST, 1, msrs.IA32_FS_BASE, 0)
+    msr_entry(s, EXIT_STORE_LIST, 1, msrs.IA32_SYSENTER_CS, 0xDEAD)
+    msr_entry(s, EXIT_LOAD_LIST, 1, msrs.IA32_PERF_GLOBAL_CTRL, 0x3)
+    entry = ready[ENTRY.vmcs_field] | ENTRY.bit("LOAD_IA32_PAT")
+    s.vmwrite_all(
+        {
+            ENTRY.vmcs_field: entry,
+            "GUEST_IA32_PAT": 0x0006_0006_0006_0006,
+            "GUEST_INTERRUPTIBILITY_INFO": INTERRUPTIBILITY.BLOCKING_BY_NMI,
+            "VM_ENTRY_INTR_INFO_FIELD": gp,
+            "VM_ENTRY_MSR_LOAD_COUNT": 1,
+            "VM_EXIT_MSR_STORE_COUNT": 1,
+            "VM_EXIT_MSR_STORE_ADDR": EXIT_STORE_LIST,
+            "VM_EXIT_MSR_LOAD_COUNT": 1,
+            "VM_EXIT_MSR_LOAD_ADDR": EXIT_LOAD_LIST,
+        }
+    )
+    s.set("perf_global_ctrl", 0x1).ok()
+    s.vmlaunch().entry_failed(MSR_LOADING_FAILURE)
+    s.vmread("EXIT_QUALIFICATION").succeed(1)
+    s.get("pat").ok(0x0006_0006_0006_0006)
+    s.get("interruptibility").ok(0)
+    s.vmread("VM_ENTRY_INTR_INFO_FIELD").succeed(gp)
+    s.read(EXIT_STORE_LIST + 8, 8).ok(0xDEAD)
+    s.get("perf_global_ctrl").ok(0x3)
+    s.comment("A reason-33 failure processes the VM-exit MSR-load list too (PERF_GLOBAL_CTRL 0x3 again).")
+    s.set("perf_global_ctrl", 0x1).ok()
+    s.vmwrite("GUEST_CR4", 0).succeed()
+    s.vmlaunch().entry_failed(GUEST_STATE_FAILURE)
+    s.get("perf_global_ctrl").ok(0x3)
+    s.read(EXIT_STORE_LIST + 8, 8).ok(0xDEAD)
+    s.vmwrite_all(
+        {
+            "GUEST_CR4": CR4_VMX,
+            ENTRY.vmcs_field: ready[ENTRY.vmcs_field],
+            "GUEST_INTERRUPTIBILITY_INFO": 0,
+            "VM_ENTRY_INTR_INFO_FIELD": 0,
+            "VM_ENTRY_MSR_LOAD_COUNT": 0,
+        }
+    )
+
+    s.comment(
+        "The VM-exit MSR-store list (4 entries at 0x14000): IA32_SYSENTER_CS, PAT, EFER, FS_BASE of the guest,",
+        "written to each entry's data at the exit (before the host state: the host's SYSENTER_CS is 0); the",
+        "guest changed SYSENTER_CS with WRMSR (no exit: all-zero MSR bitmaps). The indexes stay.",
+    )
+    store = [
+        (msrs.IA32_SYSENTER_CS, 0xDEAD),
+        (msrs.IA32_PAT, 0xDEAD),
+        (msrs.IA32_EFER, 0xDEAD),
+        (msrs.IA32_FS_BASE, 0xDEAD),
+    ]
+    msr_list(s, EXIT_STORE_LIST, store)
+    s.vmwrite_all(
+        {
+            "VM_EXIT_MSR_STORE_COUNT": len(store),
+            "GUEST_FS_BASE": 0x0000_7000_0000_2000,
+            ENTRY.vmcs_field: ready[ENTRY.vmcs_field] | ENTRY.bit("LOAD_IA32_PAT"),
+            "GUEST_IA32_PAT": 0x0007_0007_0007_0007,
+            "VM_EXIT_MSR_LOAD_COUNT": 0,
+        }
+    )
+    s.set("efer", EFER.NXE).ok()
+    s.vmlaunch().entered()
+    s.wrmsr(msrs.IA32_SYSENTER_CS, 0x44).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.read(EXIT_STORE_LIST + 8, 8).ok(0x44)
+    s.read(EXIT_STORE_LIST + 24, 8).ok(0x0007_0007_0007_0007)
+    s.read(EXIT_STORE_LIST + 40, 8).ok(EFER.NXE)
+    s.read(EXIT_STORE_LIST + 56, 8).ok(0x0000_7000_0000_2000)
+    s.read(EXIT_STORE_LIST, 8).ok(msrs.IA32_SYSENTER_CS)
+    s.read(EXIT_STORE_LIST + 48, 8).ok(msrs.IA32_FS_BASE)
+    s.get("sysenter_cs").ok(0)
+
+    s.comment(
+        "The VM-exit MSR-load list (3 entries at 0x15000), processed after the host state: IA32_SYSENTER_CS 0x77",
+        "(over HOST_IA32_SYSENTER_CS 0), PAT, EFER NXE (LMA stays 0: a 32-bit host).",
+    )
+    load = [
+        (msrs.IA32_SYSENTER_CS, 0x77),
+        (msrs.IA32_PAT, 0x0400_0400_0400_0400),
+        (msrs.IA32_EFER, EFER.NXE),
+    ]
+    msr_list(s, EXIT_LOAD_LIST, load)
+    s.vmwrite_all({"VM_EXIT_MSR_STORE_COUNT": 0, "VM_EXIT_MSR_LOAD_COUNT": len(load)})
+    s.set("efer", EFER.SCE).ok()
+    s.vmresume().entered()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.get("sysenter_cs").ok(0x77)
+    s.get("pat").ok(0x0400_0400_0400_0400)
+    s.get("efer").ok(EFER.NXE)
+    return s
+
+
+def _vmx_abort(name: str, rules: tuple[str, ...], kind: str, entries: list[tuple[int, ...]], abort: int) -> Script:
+    """A VMCALL exit (or, for ``kind`` "entry failure", a VM-entry failure) whose MSR list fails: VMX abort."""
+    s = Script(name, *rules)
+    s.enable_vmx()
+    s.enter_vmx()
+    s.new_vmcs(VMCS_A)
+    s.launchable()
+    base = EXIT_STORE_LIST if kind == "store" else EXIT_LOAD_LIST
+    s.comment(f"The VM-exit MSR-{'store' if kind == 'store' else 'load'} list at {base:#x}: {len(entries)} entries.")
+    msr_list(s, base, entries)
+    if kind == "store":
+        s.vmwrite_all({"VM_EXIT_MSR_STORE_COUNT": len(entries), "VM_EXIT_MSR_STORE_ADDR": base})
+    else:
+        s.vmwrite_all({"VM_EXIT_MSR_LOAD_COUNT": len(entries), "VM_EXIT_MSR_LOAD_ADDR": base})
+    s.vmwrite("GUEST_SYSENTER_CS", 0x42).succeed()
+    if kind == "entry failure":
+        s.comment("A VM-entry failure (GUEST_CR4 without VMXE) loads the host state, then the list: abort.")
+        s.vmwrite("GUEST_CR4", 0).succeed()
+        s.vmlaunch().shutdown(abort)
+    else:
+        s.vmlaunch().entered()
+        s.comment("The VMCALL exit fails on the list: a VMX abort, the processor shuts down.")
+        s.vmcall().shutdown(abort)
+    s.comment(
+        "The indicator is at offset 4 of the current VMCS's region; the revision identifier is still at 0; the",
+        "on-die cache is not written back (HOST_RIP, written by VMWRITE, still reads 0 in the region).",
+    )
+    s.read(VMCS_A + 4).ok(abort)
+    s.read(VMCS_A).ok(REVISION)
+    s.read(field_word_addr(VMCS_A, "HOST_RIP"), 8).ok(0)
+    if kind == "store":
+        s.comment("The entries before the failing one were stored (the guest's IA32_SYSENTER_CS 0x42).")
+        s.read(base + 8, 8).ok(0x42)
+    s.comment("Every later processor operation reports shutdown with the indicator; memory still answers.")
+    s.vmread("GUEST_RIP").shutdown(abort)
+    s.vmwrite("GUEST_RIP", 0).shutdown(abort)
+    s.vmresume().shutdown(abort)
+    s.vmlaunch().shutdown(abort)
+    s.vmcall().shutdown(abort)
+    s.vmptrst().shutdown(abort)
+    s.vmclear(VMCS_A).shutdown(abort)
+    s.vmxoff().shutdown(abort)
+    s.vmxon(VMXON_REGION).shutdown(abort)
+    s.get("rip").shutdown(abort)
+    s.set("rip", 0).shutdown(abort)
+    s.rdmsr(msrs.IA32_VMX_BASIC).shutdown(abort)
+    s.wrmsr(msrs.IA32_SYSENTER_CS, 0).shutdown(abort)
+    s.cpuid(0).shutdown(abort)
+    s.rdtsc().shutdown(abort)
+    s.hlt().shutdown(abort)
+    s.in_(0x60, 1).shutdown(abort)
+    s.out(0x60, 1, 0).shutdown(abort)
+    s.exception(UD).shutdown(abort)
+    s.interrupt(0x20).shutdown(abort)
+    s.nmi().shutdown(abort)
+    s.run(10).shutdown(abort)
+    s.write(0x100, 0x1234).ok()
+    s.read(0x100).ok(0x1234)
+    s.read(VMCS_A + 4).ok(abort)
+    return s
+
+
+_ABORT_RULES = (
+    "SDM 27.7 (VMX aborts): a failure while storing the guest's MSRs (27.4, indicator 1) or loading the host's",
+    "(27.6, indicator 4) is a VMX abort: the indicator goes to offset 4 of the current VMCS region and the",
+    'processor shuts down; docs/semantics.md "VM exit" 3, 5 and "VMX abort": this and every later processor',
+    "operation report shutdown with the indicator; memory reads and writes still work.",
+)
+
+
+def vmx_abort_msr_store_x2apic() -> Script:
+    return _vmx_abort(
+        "vmx_abort_msr_store_x2apic",
+        (*_ABORT_RULES, "Here: VM-exit MSR-store entry 2 is 808H (x2APIC, 27.4): abort 1."),
+        "store",
+        [(msrs.IA32_SYSENTER_CS, 0), (X2APIC_TPR, 0)],
+        1,
+    )
+
+
+def vmx_abort_msr_store_smbase() -> Script:
+    return _vmx_abort(
+        "vmx_abort_msr_store_smbase",
+        (*_ABORT_RULES, "Here: VM-exit MSR-store entry 2 is IA32_SMBASE (9EH, 27.4): abort 1."),
+        "store",
+        [(msrs.IA32_SYSENTER_CS, 0), (msrs.IA32_SMBASE, 0)],
+        1,
+    )
+
+
+def vmx_abort_msr_store_reserved() -> Script:
+    return _vmx_abort(
+        "vmx_abort_msr_store_reserved",
+        (*_ABORT_RULES, "Here: VM-exit MSR-store entry 2 has bit 32 of its first quadword set (27.4): abort 1."),
+        "store",
+        [(msrs.IA32_SYSENTER_CS, 0), (msrs.IA32_PAT, 0, 1)],
+        1,
+    )
+
+
+def vmx_abort_msr_store_unknown() -> Script:
+    return _vmx_abort(
+        "vmx_abort_msr_store_unknown",
+        (*_ABORT_RULES, "Here: VM-exit MSR-store entry 2 is IA32_TSC (10H), which RDMSR would #GP on here: abort 1."),
+        "store",
+        [(msrs.IA32_SYSENTER_CS, 0), (IA32_TSC, 0)],
+        1,
+    )
+
+
+def vmx_abort_msr_load_fs_base() -> Script:
+    return _vmx_abort(
+        "vmx_abort_msr_load_fs_base",
+        (*_ABORT_RULES, "Here: VM-exit MSR-load entry 2 is IA32_FS_BASE (27.6): abort 4."),
+        "load",
+        [(msrs.IA32_SYSENTER_CS, 0x10), (msrs.IA32_FS_BASE, 0)],
+        4,
+    )
+
+
+def vmx_abort_msr_load_efer_lma() -> Script:
+    return _vmx_abort(
+        "vmx_abort_msr_load_efer_lma",
+        (*_ABORT_RULES, "Here: VM-exit MSR-load entry 1 sets EFER.LMA for a 32-bit host (choice 19): abort 4."),
+        "load",
+        [(msrs.IA32_EFER, EFER_IA32E)],
+        4,
+    )
+
+
+def vmx_abort_msr_load_after_entry_failure() -> Script:
+    return _vmx_abort(
+        "vmx_abort_msr_load_after_entry_failure",
+        (
+            *_ABORT_RULES,
+            "Here: a VM-entry failure (26.8) processes the VM-exit MSR-load list, whose entry 1 is IA32_PAT with",
+            "memory type 2 (WRMSR would #GP): abort 4 instead of entry_failed.",
+        ),
+        "entry failure",
+        [(msrs.IA32_PAT, 0x0606_0606_0606_0602)],
+        4,
+    )
+
+
+# ======================================================================================
 
 _GENERATORS = (
     vmxon_undefined_opcode,
@@ -2285,6 +4854,19 @@ _GENERATORS = (
     vmentry_host_state_checks,
     vmentry_7_before_8,
     vmentry_passes,
+    vmentry_guest_state_checks,
+    vmentry_loads_guest_state,
+    vmexit_saves_and_loads,
+    vmexit_vmx_instructions,
+    guest_events,
+    msr_lists,
+    vmx_abort_msr_store_x2apic,
+    vmx_abort_msr_store_smbase,
+    vmx_abort_msr_store_reserved,
+    vmx_abort_msr_store_unknown,
+    vmx_abort_msr_load_fs_base,
+    vmx_abort_msr_load_efer_lma,
+    vmx_abort_msr_load_after_entry_failure,
     vmcall,
     flags,
     msrs_script,
