@@ -25,7 +25,7 @@
 #define csr_set(csr, bits) __asm__ volatile("csrs %0, %1" : : "i"(csr), "r"((uint32_t)(bits)))
 #define csr_clear(csr, bits) __asm__ volatile("csrc %0, %1" : : "i"(csr), "r"((uint32_t)(bits)))
 
-/* x86 control registers and RFLAGS (bits 31:0; a refused write raises #GP, mcause 24). */
+/* x86 control registers and RFLAGS (bits 31:0; a refused write raises #GP, VMXU_CAUSE_GENERAL_PROTECTION). */
 static inline uint32_t read_cr0(void) { return csr_read(VMXU_CSR_XCR0); }
 static inline uint32_t read_cr3(void) { return csr_read(VMXU_CSR_XCR3); }
 static inline uint32_t read_cr4(void) { return csr_read(VMXU_CSR_XCR4); }
@@ -49,7 +49,7 @@ enum cpuid_register { CPUID_EAX = 0, CPUID_EBX = 1, CPUID_ECX = 2, CPUID_EDX = 3
 
 static inline uint32_t cpuid(uint32_t leaf, enum cpuid_register reg) { return vmxu_insn_cpuid(leaf, reg); }
 
-/* RDMSR leaves bits 63:32 in xhi; WRMSR takes them from there. A #GP traps (mcause 24). */
+/* RDMSR leaves bits 63:32 in xhi; WRMSR takes them from there. A #GP traps (VMXU_CAUSE_GENERAL_PROTECTION). */
 static inline uint64_t rdmsr(uint32_t msr)
 {
     uint32_t low = vmxu_insn_rdmsr(msr);
@@ -123,7 +123,7 @@ static inline uint32_t vm_instruction_error(void)
 /* -- ending a run ------------------------------------------------------------------------ */
 
 /* The failure code of a trap the program did not expect: 0x8000 | interrupt << 8 | cause. */
-#define VMXU_EXIT_TRAP(mcause) (0x8000u | (((mcause) >> 31) << 8) | ((mcause) & 0xFFu))
+#define VMXU_EXIT_TRAP(mcause) (0x8000u | (((mcause) >> VMXU_MCAUSE_INTERRUPT_SHIFT) << 8) | ((mcause) & 0xFFu))
 
 /* Stop the run through the test finisher: 0 passes, anything else fails with code & 0xFFFF (0 -> 1). */
 __attribute__((noreturn)) void vmxu_exit(int code);

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from amaranth.lib import enum
 
 from .ops import Op
+from .riscv import Interrupt
 
 __all__ = [
     "OPCODE_CUSTOM0",
@@ -191,7 +192,7 @@ CSR_ELEMENT = {Csr.XCR0: "cr0", Csr.XCR3: "cr3", Csr.XCR4: "cr4", Csr.XFLAGS: "r
 
 
 class TrapCause(enum.IntEnum, shape=32):
-    """mcause values (bit 31 set for interrupts)."""
+    """mcause values: the exceptions the core raises, and its interrupts (``riscv.Interrupt``, bit 31 set)."""
 
     INSTRUCTION_MISALIGNED = 0
     INSTRUCTION_ACCESS_FAULT = 1
@@ -206,8 +207,8 @@ class TrapCause(enum.IntEnum, shape=32):
     GENERAL_PROTECTION = 24
     #: VMLAUNCH/VMRESUME passed every check the unit implements; VM entry itself comes later.
     ENTRY_NOT_IMPLEMENTED = 25
-    MACHINE_TIMER_INTERRUPT = (1 << 31) | 7
-    MACHINE_EXTERNAL_INTERRUPT = (1 << 31) | 11
+    MACHINE_TIMER_INTERRUPT = Interrupt.MACHINE_TIMER.cause
+    MACHINE_EXTERNAL_INTERRUPT = Interrupt.MACHINE_EXTERNAL.cause
 
 
 #: The trap an x86 exception vector from the VMX unit becomes (mtval: the instruction word).

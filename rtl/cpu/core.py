@@ -39,11 +39,12 @@ from amaranth.lib.wiring import In, Out
 from .. import wishbone
 from ..arch.isa import VECTOR_TO_CAUSE, IoSize, TrapCause
 from ..arch.ops import Op, OperandSize, Status
+from ..arch.riscv import MCAUSE_CODE_BITS, Mcause
 from ..bram import NO_RW_CHECK
 from ..vmx.port import RequestSignature, ResponseSignature
 from .alu import Alu
 from .cpuid import CPUID_LEAVES
-from .csr import CsrFile
+from .csr import CsrFile, pack
 from .decoder import Computed, Decoded, Decoder, Kind, Result, ValueHigh
 from .ports import IoSignature, TraceSignature
 
@@ -166,7 +167,7 @@ class Core(wiring.Component):
         set_phase = Signal()  # the x86 CSR's SET follows its GET
         unit_status = Signal(Status)
         vmx_record = Signal()  # the record is a VMX-extension instruction's
-        trap_code = Signal(5)
+        trap_code = Signal(MCAUSE_CODE_BITS)
         trap_interrupt = Signal()
         trap_value = Signal(_TrapValue)
 
@@ -536,7 +537,7 @@ class Core(wiring.Component):
                 m.d.sync += [pc.eq(Mux(dec.kind == Kind.JALR, address, next_pc)), vmx_record.eq(0)]
                 with m.If(csr.interrupt):
                     m.d.sync += [
-                        trap_code.eq(csr.interrupt_cause[:5]),
+                        trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),
                         trap_interrupt.eq(1),
                         trap_value.eq(_TrapValue.ZERO),
                         ir.eq(0),
@@ -546,7 +547,7 @@ class Core(wiring.Component):
                     m.next = "FETCH"
 
             with m.State("TRAP"):
-                cause = Cat(trap_code, C(0, 26), trap_interrupt)
+                trap_cause = pack(Mcause, code=trap_code, interrupt=trap_interrupt)
                 value = C(0, 32)
                 for which, register in [
                     (_TrapValue.PC, pc),
@@ -559,10 +560,10 @@ class Core(wiring.Component):
                 m.d.comb += [
                     csr.trap.eq(1),
                     csr.trap_pc.eq(pc),
-                    csr.trap_cause.eq(cause),
+                    csr.trap_cause.eq(trap_cause),
                     trace.valid.eq(1),
                     trace.trap.eq(1),
-                    trace.cause.eq(cause),
+                    trace.cause.eq(trap_cause),
                     trace.vmx.eq(vmx_record),
                 ]
                 m.d.sync += [pc.eq(csr.mtvec), vmx_record.eq(0)]

@@ -4,20 +4,25 @@
 # (mstatus, misa, mie/mip, mtvec, mscratch, mepc, mcause, mtval, the counters),
 # 3.3.2 (MRET), 3.1.6.1 and 3.1.9 (interrupt enables and priority); Volume I
 # 20191213, chapter 10 (Zicntr: a CSR write to a counter replaces its
-# increment); docs/cpu.md "CSRs" and "Traps and interrupts".
+# increment); rtl/arch/riscv.py (the CSRs' fields); docs/cpu.md "CSRs" and
+# "Traps and interrupts".
 
 The x86 CSRs (xcr0, xcr3, xcr4, xflags) live in the VMX unit, not here; the
 decoder sends them there. Everything else of docs/cpu.md's table is here.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import enum, wiring
+from functools import reduce
+from operator import or_
+
+from amaranth import Cat, Const, Module, Mux, ShapeCastable, Signal, Value
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.isa import CSR_ELEMENT, Csr, TrapCause
+from ..arch.riscv import MCAUSE_CODE_BITS, MISA, InterruptBits, Mcause, Mstatus, PrivilegeMode
 from ..arch.state import element_id
 
-__all__ = ["CsrId", "MACHINE_CSRS", "X86_CSRS", "MISA", "CsrFile"]
+__all__ = ["CsrId", "MACHINE_CSRS", "X86_CSRS", "pack", "CsrFile"]
 
 
 class CsrId(enum.Enum, shape=4):
@@ -72,17 +77,12 @@ X86_CSRS: dict[Csr, int] = {csr: element_id(name) for csr, name in CSR_ELEMENT.i
 if set(MACHINE_CSRS) | set(X86_CSRS) != set(Csr) or set(MACHINE_CSRS) & set(X86_CSRS):
     raise ValueError("every CSR of rtl/arch/isa.py must be kept exactly once, by the core or by the VMX unit")
 
-#: misa: MXL = 1 (RV32), extensions I and X (non-standard).
-MISA = (1 << 30) | (1 << (ord("I") - ord("A"))) | (1 << (ord("X") - ord("A")))
 
-_MSTATUS_MIE, _MSTATUS_MPIE = 3, 7
-_MTI, _MEI = 7, 11
-_MPP_MACHINE = 0b11 << 11
-
-
-def read_only(number: int) -> bool:
-    """CSR numbers with bits 11:10 = 3 are read-only (Volume II, 2.1)."""
-    return (number >> 10) & 3 == 3
+def pack(layout: ShapeCastable, **fields) -> Value:
+    """A register's value from the fields the core keeps of it: each in its place in ``layout``
+    (``Mstatus``, ``InterruptBits``, ``Mcause``), every other bit 0."""
+    layout = data.Layout.cast(layout)
+    return reduce(or_, (Value.cast(value) << layout[name].offset for name, value in fields.items()))
 
 
 class CsrFile(wiring.Component):
@@ -108,9 +108,10 @@ class CsrFile(wiring.Component):
     retire : In(1)
         An instruction retires this cycle (minstret + 1, unless it wrote minstret(h)).
     trap : In(1)
-    trap_pc, trap_cause, trap_value : In(32)
+    trap_pc, trap_value : In(32)
+    trap_cause : In(Mcause)
         Trap entry: mepc, mcause, mtval := these; MPIE := MIE; MIE := 0
-        (mcause keeps bits 31 and 4:0).
+        (mcause keeps the interrupt bit and the code's low ``MCAUSE_CODE_BITS``).
     mret : In(1)
         MIE := MPIE; MPIE := 1.
     xhi_write : In(1)
@@ -124,7 +125,7 @@ class CsrFile(wiring.Component):
     interrupt : Out(1)
         Take an interrupt at this instruction boundary: mstatus.MIE and a
         pending interrupt enabled in mie.
-    interrupt_cause : Out(32)
+    interrupt_cause : Out(Mcause)
         Its mcause (external before timer).
     """
 
@@ -135,7 +136,7 @@ class CsrFile(wiring.Component):
     retire: In(1)
     trap: In(1)
     trap_pc: In(32)
-    trap_cause: In(32)
+    trap_cause: In(Mcause)
     trap_value: In(32)
     mret: In(1)
     xhi_write: In(1)
@@ -147,7 +148,7 @@ class CsrFile(wiring.Component):
     xhi: Out(32)
     wake: Out(1)
     interrupt: Out(1)
-    interrupt_cause: Out(32)
+    interrupt_cause: Out(Mcause)
 
     def elaborate(self, platform):
         m = Module()
@@ -161,11 +162,10 @@ class CsrFile(wiring.Component):
         mtvec = Signal(30)
         mscratch = Signal(32)
         mepc = Signal(30)
-        # mcause is WLRL (Volume II, 3.1.15): it holds the interrupt bit and a 5-bit code, enough
-        # for every cause the core raises; bits 30:5 read 0.
+        # mcause is WLRL (Volume II, 3.1.15): it holds the interrupt bit and the code's low bits, enough
+        # for every cause the core raises; the code's other bits read 0.
         mcause_interrupt = Signal()
-        mcause_code = Signal(5)
-        mcause = Cat(mcause_code, Const(0, 26), mcause_interrupt)
+        mcause_code = Signal(MCAUSE_CODE_BITS)
         mtval = Signal(32)
         xhi = Signal(32)
         cycle_lo, cycle_hi, cycle_carry = Signal(32), Signal(32), Signal()
@@ -180,11 +180,11 @@ class CsrFile(wiring.Component):
 
         with m.Switch(self.id):
             with m.Case(CsrId.MSTATUS):
-                m.d.comb += self.read_data.eq((mie << _MSTATUS_MIE) | (mpie << _MSTATUS_MPIE) | _MPP_MACHINE)
+                m.d.comb += self.read_data.eq(pack(Mstatus, mie=mie, mpie=mpie, mpp=PrivilegeMode.MACHINE))
             with m.Case(CsrId.MISA):
                 m.d.comb += self.read_data.eq(MISA)
             with m.Case(CsrId.MIE):
-                m.d.comb += self.read_data.eq((mtie << _MTI) | (meie << _MEI))
+                m.d.comb += self.read_data.eq(pack(InterruptBits, machine_timer=mtie, machine_external=meie))
             with m.Case(CsrId.MTVEC):
                 m.d.comb += self.read_data.eq(self.mtvec)
             with m.Case(CsrId.MSCRATCH):
@@ -192,11 +192,11 @@ class CsrFile(wiring.Component):
             with m.Case(CsrId.MEPC):
                 m.d.comb += self.read_data.eq(self.mepc)
             with m.Case(CsrId.MCAUSE):
-                m.d.comb += self.read_data.eq(mcause)
+                m.d.comb += self.read_data.eq(pack(Mcause, code=mcause_code, interrupt=mcause_interrupt))
             with m.Case(CsrId.MTVAL):
                 m.d.comb += self.read_data.eq(mtval)
             with m.Case(CsrId.MIP):
-                m.d.comb += self.read_data.eq((mtip << _MTI) | (meip << _MEI))
+                m.d.comb += self.read_data.eq(pack(InterruptBits, machine_timer=mtip, machine_external=meip))
             with m.Case(CsrId.MCYCLE):
                 m.d.comb += self.read_data.eq(cycle_lo)
             with m.Case(CsrId.MCYCLEH):
@@ -212,6 +212,7 @@ class CsrFile(wiring.Component):
             return self.write & (self.id == csr)
 
         data = self.write_data
+        written_status, written_enables, written_cause = Mstatus(data), InterruptBits(data), Mcause(data)
 
         # mstatus: trap entry and MRET move MIE/MPIE; a CSR write sets both.
         with m.If(self.trap):
@@ -219,10 +220,10 @@ class CsrFile(wiring.Component):
         with m.Elif(self.mret):
             m.d.sync += [mie.eq(mpie), mpie.eq(1)]
         with m.Elif(writes(CsrId.MSTATUS)):
-            m.d.sync += [mie.eq(data[_MSTATUS_MIE]), mpie.eq(data[_MSTATUS_MPIE])]
+            m.d.sync += [mie.eq(written_status.mie), mpie.eq(written_status.mpie)]
 
         with m.If(writes(CsrId.MIE)):
-            m.d.sync += [mtie.eq(data[_MTI]), meie.eq(data[_MEI])]
+            m.d.sync += [mtie.eq(written_enables.machine_timer), meie.eq(written_enables.machine_external)]
         with m.If(writes(CsrId.MTVEC)):
             m.d.sync += mtvec.eq(data[2:])
         with m.If(writes(CsrId.MSCRATCH)):
@@ -231,15 +232,18 @@ class CsrFile(wiring.Component):
         with m.If(self.trap):
             m.d.sync += [
                 mepc.eq(self.trap_pc[2:]),
-                mcause_code.eq(self.trap_cause[:5]),
-                mcause_interrupt.eq(self.trap_cause[31]),
+                mcause_code.eq(self.trap_cause.code[:MCAUSE_CODE_BITS]),
+                mcause_interrupt.eq(self.trap_cause.interrupt),
                 mtval.eq(self.trap_value),
             ]
         with m.Else():
             with m.If(writes(CsrId.MEPC)):
                 m.d.sync += mepc.eq(data[2:])
             with m.If(writes(CsrId.MCAUSE)):
-                m.d.sync += [mcause_code.eq(data[:5]), mcause_interrupt.eq(data[31])]
+                m.d.sync += [
+                    mcause_code.eq(written_cause.code[:MCAUSE_CODE_BITS]),
+                    mcause_interrupt.eq(written_cause.interrupt),
+                ]
             with m.If(writes(CsrId.MTVAL)):
                 m.d.sync += mtval.eq(data)
 

@@ -4,7 +4,8 @@
 # chapter 2 (RV32I), chapter 9 (Zicsr), chapter 24 (opcode map); Volume II
 # (privileged) 20211203, 2.1 (CSR address conventions), 3.3 (ECALL, EBREAK,
 # MRET, WFI); rtl/arch/isa.py (the VMX extension: custom-0, one table);
-# docs/cpu.md (what is illegal).
+# rtl/arch/riscv.py (the SYSTEM words, CSR number fields); docs/cpu.md (what is
+# illegal).
 
 The VMX-extension part of the decoder is generated from ``INSTRUCTIONS``: each
 row's group picks what the core does (a VMX-unit request, CPUID, port I/O, or
@@ -18,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..arch.isa import INSTRUCTIONS, OPCODE_CUSTOM0, Group, Instruction, IoSize, Operand
 from ..arch.ops import Op
+from ..arch.riscv import READ_ONLY_ACCESS, CsrNumber, SystemInstruction
 from .csr import MACHINE_CSRS, X86_CSRS, CsrId
 
 __all__ = [
@@ -157,13 +159,6 @@ def unit_operands(insn: Instruction) -> tuple[bool, ValueLow, ValueHigh]:
 #: How EXECUTE leaves a request's value bits 31:0 in the result register.
 _VALUE_LOW_COMPUTED = {ValueLow.ZERO: Computed.ZERO, ValueLow.RS1: Computed.RS1, ValueLow.RS2: Computed.LOGIC}
 
-_SYSTEM_WORDS = {
-    Kind.ECALL: 0x0000_0073,
-    Kind.EBREAK: 0x0010_0073,
-    Kind.MRET: 0x3020_0073,
-    Kind.WFI: 0x1050_0073,
-}
-
 _LOAD_WORD = 0b010
 
 
@@ -284,9 +279,10 @@ class Decoder(wiring.Component):
                 m.d.comb += [kind.eq(Kind.ALU), legal.eq(funct3[1:3] == 0)]
             with m.Case(Opcode.SYSTEM):
                 with m.If(funct3 == 0):
-                    # ECALL 0x000, EBREAK 0x001, MRET 0x302, WFI 0x105 in bits 31:20, the rest 0.
+                    # Legal only as one of the four whole words; then a few bits tell which: only
+                    # MRET has bit 29, only WFI of the others bit 22, only EBREAK of the last two bit 20.
                     m.d.comb += legal.eq(0)
-                    for word in _SYSTEM_WORDS.values():
+                    for word in SystemInstruction:
                         with m.If(insn == word):
                             m.d.comb += legal.eq(1)
                     with m.If(insn[29]):
@@ -340,7 +336,7 @@ class Decoder(wiring.Component):
         m.d.comb += [
             kind.eq(Mux(x86, Kind.X86_CSR, Kind.CSR)),
             # funct3 4 is not a CSR instruction; a write to a read-only CSR is illegal.
-            legal.eq(known & (funct3 != 0b100) & ~(writes & (number[10:12] == 0b11))),
+            legal.eq(known & (funct3 != 0b100) & ~(writes & (CsrNumber(number).access == READ_ONLY_ACCESS))),
             d.csr_write.eq(writes),
             d.writes_rd.eq(1),
             d.b_imm.eq(1),

@@ -3,7 +3,8 @@
 # Ref: docs/cpu.md (the architectural contract this file implements); The
 # RISC-V Instruction Set Manual vol. I 20191213 ch. 2 (RV32I), ch. 9 (Zicsr),
 # vol. II 20211203 ch. 3 (machine mode: traps, mstatus, mie/mip, MRET, WFI);
-# rtl/arch/isa.py (the VMX extension), rtl/arch/soc.py (memory map and ports).
+# rtl/arch/isa.py (the VMX extension), rtl/arch/riscv.py (the machine CSRs'
+# fields, the SYSTEM words), rtl/arch/soc.py (memory map and ports).
 
 ``Iss(image).step()`` executes one instruction, or takes a pending interrupt,
 and returns its ``Retired`` record, exactly the record the RTL core's trace
@@ -33,6 +34,16 @@ from enum import Enum
 
 from vmxu.rtl.arch.isa import CSR_ELEMENT, VECTOR_TO_CAUSE, Csr, Group, Instruction, IoSize, Operand, TrapCause, decode
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
+from vmxu.rtl.arch.riscv import (
+    MCAUSE_CODE_BITS,
+    MISA,
+    Interrupt,
+    Mcause,
+    Mstatus,
+    PrivilegeMode,
+    SystemInstruction,
+    read_only,
+)
 from vmxu.rtl.arch.soc import FINISHER, RAM, TIMER, Region
 from vmxu.rtl.arch.state import element_id
 from vmxu.rtl.cpu.cpuid import CPUID_LEAVES
@@ -47,25 +58,16 @@ __all__ = ["Iss", "Override", "RunResult", "StopReason", "LockstepError"]
 _M32 = 0xFFFF_FFFF
 _U64 = (1 << 64) - 1
 
-# mstatus / mie / mip bits (privileged spec 3.1.6, 3.1.9).
-MSTATUS_MIE = 1 << 3
-MSTATUS_MPIE = 1 << 7
-MSTATUS_MPP_M = 3 << 11
-MIP_MTIP = 1 << 7
-MIP_MEIP = 1 << 11
+# The bits of mstatus, mie/mip and mcause the core keeps, as integers (rtl/arch/riscv.py lays them out).
+MSTATUS_MIE = Mstatus.const({"mie": 1}).as_bits()
+MSTATUS_MPIE = Mstatus.const({"mpie": 1}).as_bits()
+MSTATUS_MPP_M = Mstatus.const({"mpp": PrivilegeMode.MACHINE}).as_bits()
+MIP_MTIP = Interrupt.MACHINE_TIMER.mask
+MIP_MEIP = Interrupt.MACHINE_EXTERNAL.mask
 MIE_WRITABLE = MIP_MTIP | MIP_MEIP
-MISA_VALUE = 0x4080_0100  # RV32 (MXL = 1), I, X
-MCAUSE_WRITABLE = 0x8000_001F  # WLRL: the interrupt bit and a 5-bit code (every cause raised fits)
+MCAUSE_WRITABLE = Mcause.const({"interrupt": 1, "code": (1 << MCAUSE_CODE_BITS) - 1}).as_bits()
 
-# Exact words of the privileged instructions (vol. II 3.3).
-_ECALL = 0x0000_0073
-_EBREAK = 0x0010_0073
-_MRET = 0x3020_0073
-_WFI = 0x1050_0073
-
-_READ_ONLY_CSRS = frozenset(
-    {Csr.CYCLE, Csr.CYCLEH, Csr.INSTRET, Csr.INSTRETH, Csr.MVENDORID, Csr.MARCHID, Csr.MIMPID, Csr.MHARTID}
-)
+_READ_ONLY_CSRS = frozenset(c for c in Csr if read_only(c))
 _KNOWN_CSRS = frozenset(int(c) for c in Csr)
 #: CSR reads whose value only the RTL knows in lockstep (clock cycles, the timer's MTIP).
 _UNPREDICTABLE_CSRS = frozenset({Csr.MCYCLE, Csr.MCYCLEH, Csr.CYCLE, Csr.CYCLEH, Csr.MIP})
@@ -293,13 +295,12 @@ class Iss:
         return RunResult(self.console, self.records - start, code, reason)
 
     def _inject(self, cause: int) -> Retired:
-        if not cause & (1 << 31):
+        mcause = Mcause.from_bits(cause)
+        if not mcause.interrupt:
             raise LockstepError(f"{cause:#x} is not an interrupt cause")
-        bit = 1 << (cause & 0x1F)
-        if not self.mstatus & MSTATUS_MIE or not self.mie & bit:
-            raise LockstepError(
-                f"interrupt {cause:#x} taken with mstatus.MIE = {self.mstatus >> 3 & 1} and mie = {self.mie:#x}"
-            )
+        if not self.mstatus & MSTATUS_MIE or not self.mie & 1 << mcause.code:
+            mie = Mstatus.from_bits(self.mstatus).mie
+            raise LockstepError(f"interrupt {cause:#x} taken with mstatus.MIE = {mie} and mie = {self.mie:#x}")
         return self._take_interrupt(cause)
 
     def _take_interrupt(self, cause: int) -> Retired:
@@ -389,7 +390,12 @@ class Iss:
                 return _Decoded(self._fence) if funct3 in (0, 1) else illegal
             case 0b111_0011:
                 if funct3 == 0:
-                    handler = {_ECALL: self._ecall, _EBREAK: self._ebreak, _MRET: self._mret, _WFI: self._wfi}.get(word)
+                    handler = {
+                        SystemInstruction.ECALL.value: self._ecall,
+                        SystemInstruction.EBREAK.value: self._ebreak,
+                        SystemInstruction.MRET.value: self._mret,
+                        SystemInstruction.WFI.value: self._wfi,
+                    }.get(word)
                     return illegal if handler is None else _Decoded(handler)
                 if funct3 == 4:
                     return illegal
@@ -595,7 +601,7 @@ class Iss:
             case Csr.MSTATUS:
                 return self.mstatus
             case Csr.MISA:
-                return MISA_VALUE
+                return MISA
             case Csr.MIE:
                 return self.mie
             case Csr.MTVEC:

@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from vmxu.rtl.arch.isa import CSRS, OPCODE_CUSTOM0, Operand, TrapCause, decode
 from vmxu.rtl.arch.ops import Status
+from vmxu.rtl.arch.riscv import Mcause
 
 __all__ = ["Store", "Retired", "differences", "format_retired", "disassemble", "ABI_NAMES"]
 
@@ -29,7 +30,7 @@ ABI_NAMES = (
     "t3", "t4", "t5", "t6",
 )  # fmt: skip
 
-_INTERRUPT = 1 << 31
+_INTERRUPT = Mcause.const({"interrupt": 1}).as_bits()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 # Ref: The RISC-V Instruction Set Manual, Volume I (unprivileged) 20191213,
 # chapter 2 (RV32I: formats R/I/S/B/U/J, 2.3 "Immediate Encoding Variants"),
 # chapter 9 (Zicsr), chapter 24 (opcode map and instruction listings); Volume II
-# (privileged) 20211203, 3.3 (ECALL, EBREAK, MRET, WFI); rtl/arch/isa.py (the
-# VMX extension, custom-0).
+# (privileged) 20211203, 3.3 (ECALL, EBREAK, MRET, WFI: rtl/arch/riscv.py);
+# rtl/arch/isa.py (the VMX extension, custom-0).
 
 Every instruction is a function returning its 32-bit word; operands follow the
 assembler's order (``addi(rd, rs1, imm)``, ``lw(rd, imm, rs1)`` for
@@ -27,6 +27,7 @@ import keyword
 from collections.abc import Callable
 
 from vmxu.rtl.arch.isa import CSR_BY_NAME, INSTRUCTIONS, Operand, encode
+from vmxu.rtl.arch.riscv import SystemInstruction
 
 __all__ = ["reg", "csr_number", "Program", "li", "INSTRUCTION_FORMATS"]
 
@@ -171,13 +172,7 @@ INSTRUCTION_FORMATS: dict[str, tuple[str, int, int, int]] = {
 }
 
 #: Whole words of the instructions without operands.
-_FIXED = {
-    "ecall": 0x0000_0073,
-    "ebreak": 0x0010_0073,
-    "mret": 0x3020_0073,
-    "wfi": 0x1050_0073,
-    "fence_i": 0x0000_100F,
-}
+_FIXED = {insn.name.lower(): insn.value for insn in SystemInstruction} | {"fence_i": 0x0000_100F}
 
 
 def _make(name: str, fmt: str, opcode: int, funct3: int, funct7: int) -> Callable[..., int]:

@@ -11,6 +11,7 @@ import pytest
 from core_bench import HALT, IRQ_CONTROL
 from programs import run, traps
 
+from vmxu.rtl.arch.riscv import Interrupt, Mstatus
 from vmxu.rtl.cpu.core import CYCLES
 from vmxu.sim.rv32 import asm
 from vmxu.sim.rv32.asm import Program, li
@@ -64,7 +65,8 @@ def test_trap_and_interrupt_cycles():
     p.label("trap")
     p.la(1, "interrupt")
     p.emit(asm.csrw("mtvec", 1))
-    p.emit(li(1, 1 << 7), asm.csrw("mie", 1), asm.csrsi("mstatus", 8), li(2, IRQ_CONTROL), li(3, 1))
+    p.emit(li(1, Interrupt.MACHINE_TIMER.mask), asm.csrw("mie", 1))
+    p.emit(asm.csrsi("mstatus", Mstatus.const({"mie": 1}).as_bits()), li(2, IRQ_CONTROL), li(3, 1))
     p.emit(asm.sw(3, 0, 2), asm.nop(), asm.nop(), asm.nop())
     p.label("interrupt")
     p.emit(HALT)

@@ -9,12 +9,14 @@ from core_bench import HALT, IRQ_CONTROL, IRQ_DELAYED
 from programs import HANDLER_REGS, WAITS, retired, run, traps, with_handler
 
 from vmxu.rtl.arch.isa import TrapCause
+from vmxu.rtl.arch.riscv import Interrupt, Mstatus, PrivilegeMode
 from vmxu.sim.rv32 import asm
 from vmxu.sim.rv32.asm import li
 
-MSTATUS_MIE, MSTATUS_MPIE = 1 << 3, 1 << 7
-MPP = 3 << 11
-MTIE, MEIE = 1 << 7, 1 << 11
+MSTATUS_MIE = Mstatus.const({"mie": 1}).as_bits()
+MSTATUS_MPIE = Mstatus.const({"mpie": 1}).as_bits()
+MPP = Mstatus.const({"mpp": PrivilegeMode.MACHINE}).as_bits()
+MTIE, MEIE = Interrupt.MACHINE_TIMER.mask, Interrupt.MACHINE_EXTERNAL.mask
 TIMER, EXTERNAL = 1, 2
 
 
@@ -31,7 +33,7 @@ def _skip_and_return(p):
 )
 def test_ecall_and_ebreak(word, cause, value):
     def body(p):
-        p.emit(asm.csrsi("mstatus", 8))
+        p.emit(asm.csrsi("mstatus", MSTATUS_MIE))
         p.label("trap_here")
         p.emit(word)
         p.emit(asm.csrr(26, "mstatus"))
@@ -68,7 +70,7 @@ def _interrupt_program(lines, *, mie_bits, mstatus_mie=True, handler=None):
     def body(p):
         p.emit(li(1, mie_bits), asm.csrw("mie", 1), li(2, IRQ_CONTROL), li(3, lines))
         if mstatus_mie:
-            p.emit(asm.csrsi("mstatus", 8))
+            p.emit(asm.csrsi("mstatus", MSTATUS_MIE))
         p.label("raise")
         p.emit(asm.sw(3, 0, 2))
         # The line reaches mip a cycle after the store ends: the interrupt preempts the instruction after next.
@@ -148,7 +150,7 @@ def test_enabling_mie_with_a_pending_interrupt_takes_it_right_after():
     def body(p):
         p.emit(li(1, MTIE), asm.csrw("mie", 1), li(2, IRQ_CONTROL), li(3, TIMER), asm.sw(3, 0, 2), asm.nop())
         p.label("enable")
-        p.emit(asm.csrsi("mstatus", 8))
+        p.emit(asm.csrsi("mstatus", MSTATUS_MIE))
         p.label("after")
         p.emit(asm.nop())
 
@@ -164,7 +166,7 @@ def test_mret_with_a_pending_interrupt_takes_it_right_after():
     """The handler returns with the line still high: MRET sets MIE and the interrupt comes back at once."""
 
     def body(p):
-        p.emit(li(1, MTIE), asm.csrw("mie", 1), li(2, IRQ_CONTROL), li(3, TIMER), asm.csrsi("mstatus", 8))
+        p.emit(li(1, MTIE), asm.csrw("mie", 1), li(2, IRQ_CONTROL), li(3, TIMER), asm.csrsi("mstatus", MSTATUS_MIE))
         p.emit(asm.sw(3, 0, 2), asm.nop())
         p.label("after")
         p.emit(asm.nop(), asm.nop())
@@ -205,7 +207,7 @@ def test_wfi_waits_for_an_enabled_interrupt_even_with_mie_clear():
 def test_wfi_then_interrupt_with_mie_set():
     def body(p):
         p.emit(li(1, MEIE), asm.csrw("mie", 1), li(2, IRQ_DELAYED), li(3, (50 << 8) | EXTERNAL))
-        p.emit(asm.csrsi("mstatus", 8), asm.sw(3, 0, 2))
+        p.emit(asm.csrsi("mstatus", MSTATUS_MIE), asm.sw(3, 0, 2))
         p.label("wfi")
         p.emit(asm.wfi())
         p.label("after")

@@ -11,12 +11,14 @@ import pytest
 from iss_words import NOP, TRAP_VECTOR, WFI, csrw, li, lw, machine, sw
 
 from vmxu.rtl.arch.isa import Csr, TrapCause
+from vmxu.rtl.arch.riscv import Interrupt, Mstatus
 from vmxu.rtl.arch.soc import TIMER_MTIME, TIMER_MTIMECMP
 from vmxu.sim.iss import Iss, LockstepError, Override, Retired
 
-MIE = 1 << 3
-MTIE = 1 << 7
-MEIE = 1 << 11
+MIE = Mstatus.const({"mie": 1}).as_bits()
+MPIE = Mstatus.const({"mpie": 1}).as_bits()
+MTIE = Interrupt.MACHINE_TIMER.mask
+MEIE = Interrupt.MACHINE_EXTERNAL.mask
 TIMER = int(TrapCause.MACHINE_TIMER_INTERRUPT)
 EXTERNAL = int(TrapCause.MACHINE_EXTERNAL_INTERRUPT)
 
@@ -37,7 +39,7 @@ def test_timer_interrupt_when_mtime_reaches_mtimecmp() -> None:
     record = iss.step()
     assert record == Retired(pc=32, insn=0, trap=TIMER)
     assert (iss.mepc, iss.mcause, iss.mtval, iss.pc) == (32, TIMER, 0, TRAP_VECTOR)
-    assert iss.mstatus & MIE == 0 and iss.mstatus & (1 << 7)
+    assert iss.mstatus & MIE == 0 and iss.mstatus & MPIE
 
 
 def test_external_before_timer() -> None:

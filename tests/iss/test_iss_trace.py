@@ -22,6 +22,7 @@ from iss_words import (
 
 from vmxu.rtl.arch.isa import Csr, TrapCause
 from vmxu.rtl.arch.ops import Status
+from vmxu.rtl.arch.riscv import Interrupt, Mstatus
 from vmxu.rtl.arch.soc import TIMER_MTIME, TIMER_MTIMECMP
 from vmxu.sim.iss import (
     Iss,
@@ -107,9 +108,9 @@ def program_with_unpredictable_reads() -> list:
         li(6, 20),
         sw(6, 0, 5),
         sw(0, 4, 5),
-        li(5, 1 << 7),
+        li(5, Interrupt.MACHINE_TIMER.mask),
         csrw(Csr.MIE, 5),
-        csr("csrrsi", 0, Csr.MSTATUS, 8),
+        csr("csrrsi", 0, Csr.MSTATUS, Mstatus.const({"mie": 1}).as_bits()),
         li(7, TIMER_MTIME),
     ]
     loop = [lw(10, 0, 7), csrr(11, Csr.MCYCLE), csrr(12, Csr.MIP), li(13, 0x3FD), ext("inb", 14, 13), jal(0, -24)]

@@ -25,14 +25,14 @@ from iss_words import (
     store,
 )
 
-from vmxu.rtl.arch.isa import TrapCause
+from vmxu.rtl.arch.isa import Csr, TrapCause
+from vmxu.rtl.arch.riscv import Mstatus, PrivilegeMode
 from vmxu.rtl.arch.soc import RAM
 from vmxu.sim.iss import Retired
 
-MSTATUS = 0x300
-MIE = 1 << 3
-MPIE = 1 << 7
-MPP = 3 << 11
+MIE = Mstatus.const({"mie": 1}).as_bits()
+MPIE = Mstatus.const({"mpie": 1}).as_bits()
+MPP = Mstatus.const({"mpp": PrivilegeMode.MACHINE}).as_bits()
 
 
 def test_taking_a_trap_sets_the_trap_registers() -> None:
@@ -48,7 +48,7 @@ def test_ebreak_reports_its_pc() -> None:
 
 
 def test_trap_moves_mie_to_mpie_and_mret_moves_it_back() -> None:
-    iss = machine(li(5, MIE), csrw(MSTATUS, 5), ECALL)
+    iss = machine(li(5, MIE), csrw(Csr.MSTATUS, 5), ECALL)
     for _ in range(4):
         iss.step()
     assert iss.mstatus == MPP | MPIE  # MIE cleared, MPIE = old MIE
