@@ -22,6 +22,7 @@ __all__ = [
     "EXCEPTIONS_WITH_ERROR_CODE",
     "SOFTWARE_EVENT_TYPES",
     "MAX_INSTRUCTION_LENGTH",
+    "FAULT_VECTORS",
     "ExceptionVector",
     "exception_type",
     "IoQualification",
@@ -102,6 +103,9 @@ SOFTWARE_EVENT_TYPES = frozenset(
     }
 )
 MAX_INSTRUCTION_LENGTH = 15
+#: Fault-class exceptions (vol. 3A table 6-1), whose delivery saves RFLAGS.RF as 1 (vol. 3A 17.3.1.1);
+#: #DB is a fault or a trap and is left out.
+FAULT_VECTORS = frozenset({0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20, 21})
 
 
 def exception_type(vector: int) -> InterruptionType:

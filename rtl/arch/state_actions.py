@@ -87,7 +87,11 @@ class Rule(enum.Enum):
     CR4_HOST = 'the field, with PAE = 1 when "host address-space size" is 1'
     EFER_FROM_IA32E_MODE_GUEST = 'LMA and LME := "IA-32e mode guest"; the other bits keep their value'
     EFER_FROM_HOST_ADDRESS_SPACE_SIZE = 'LMA and LME := "host address-space size"; the other bits keep their value'
-    RFLAGS_SAVED = "the element, with RF (bit 16) 0 when an instruction caused the exit"
+    RFLAGS_SAVED = (
+        "the element, with RF (bit 16) 0 when an instruction caused the exit and 1 when a fault-class exception did"
+    )
+    INTERRUPTIBILITY_SAVED = "the element, with blocking by SMI (bit 2) 0: the exit ends outside SMM"
+    PENDING_DEBUG_SAVED = "the element when the exit happens under blocking by MOV SS, else 0"
     AR_SAVED = "the element, with bits 31:17 and 11:8 0"
     ACTIVITY_ENTRY = "the field, or active (0) when the entry injects an event"
     INTERRUPTIBILITY_ENTRY = "the field, with blocking by STI and MOV SS (bits 1:0) 0 when the entry injects an event"
@@ -272,10 +276,15 @@ STATE_ACTIONS: tuple[StateAction, ...] = (
     StateAction(
         "interruptibility",
         _computed(Rule.INTERRUPTIBILITY_ENTRY, "GUEST_INTERRUPTIBILITY_INFO"),
-        _store("GUEST_INTERRUPTIBILITY_INFO"),
+        _store("GUEST_INTERRUPTIBILITY_INFO", Rule.INTERRUPTIBILITY_SAVED),
         _computed(Rule.INTERRUPTIBILITY_HOST),
     ),
-    _plain("pending_debug", "GUEST_PENDING_DBG_EXCEPTIONS", _constant(0)),
+    StateAction(
+        "pending_debug",
+        _load("GUEST_PENDING_DBG_EXCEPTIONS"),
+        _store("GUEST_PENDING_DBG_EXCEPTIONS", Rule.PENDING_DEBUG_SAVED),
+        _constant(0),
+    ),
     *(row for segment in SEGMENTS for row in _segment_rows(segment)),
     _plain("gdtr.base", "GUEST_GDTR_BASE", _load("HOST_GDTR_BASE")),
     _plain("gdtr.limit", "GUEST_GDTR_LIMIT", _constant(HOST_TABLE_LIMIT)),

@@ -342,11 +342,12 @@ class GuestStateChecks:
         return None
 
     def rip(self) -> str | None:
-        """15. RIP bits 63:32 = 0, unless "IA-32e mode guest" and CS.L = 1: then canonical."""
+        """15. RIP bits 63:32 = 0, unless "IA-32e mode guest" and CS.L = 1: then bits 63:48 (63:N, N the
+        linear-address width) are all equal; bit 47 need not equal them."""
         rip = self.field("GUEST_RIP")
         if self.ia32e and self.segment("cs")[3] & AR.L:
-            if not msrs.is_canonical(rip):
-                return f"SDM 26.3.1.4: GUEST_RIP {rip:#x} is not canonical"
+            if rip >> msrs.LINEAR_ADDRESS_WIDTH not in (0, (1 << (64 - msrs.LINEAR_ADDRESS_WIDTH)) - 1):
+                return f"SDM 26.3.1.4: GUEST_RIP {rip:#x}: bits 63:48 are not all equal"
         elif rip >> 32:
             return f"SDM 26.3.1.4: GUEST_RIP {rip:#x} sets bits 63:32 outside 64-bit mode"
         return None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from vmxu.rtl.arch.errors import ExitReason
 from vmxu.rtl.arch.events import (
     EXCEPTIONS_WITH_ERROR_CODE,
+    FAULT_VECTORS,
     CrAccess,
     ExceptionVector,
     InterruptionType,
@@ -124,6 +125,7 @@ class GuestEvents:
                 f"{text}; the exception bitmap sends vector {int(vector)} to the VMM",
                 interruption_info=info,
                 interruption_error_code=code,
+                fault=vector in FAULT_VECTORS,
             )
         return Outcome(Status.FAULT, vector=vector, cause=f"{text}, delivered in the guest")
 
@@ -141,6 +143,7 @@ class GuestEvents:
             interruption_info=interruption_info(vector, kind, error_code=has_code),
             interruption_error_code=request.value if has_code else None,
             instruction_length=request.instruction_length if software else None,
+            fault=vector in FAULT_VECTORS,
         )
 
     # -- instructions ---------------------------------------------------------------

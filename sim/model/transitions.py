@@ -78,6 +78,7 @@ class ExitCause:
     interruption_info: int = 0
     interruption_error_code: int | None = None
     instruction: bool = False
+    fault: bool = False
     nmi: bool = False
 
 
@@ -97,6 +98,7 @@ class _Context:
     vectoring: bool = False
     cause: ExitCause | None = None
     nmi_blocking: bool = False
+    mov_ss_blocking: bool = False
     timer: int = 0
 
     def control(self, action: Action) -> bool:
@@ -112,6 +114,15 @@ class _Context:
         return bool(self.vmcs.read(ENTRY.vmcs_field) & ENTRY.bit("IA32E_MODE"))
 
 
+def _rflags_saved(cause: ExitCause | None, value: int) -> int:
+    """27.3.3: RF is 0 after an instruction exit, 1 after a fault-class exception, else as it is."""
+    if cause is not None and cause.instruction:
+        return value & ~RFLAGS.RF
+    if cause is not None and cause.fault:
+        return value | RFLAGS.RF
+    return value
+
+
 def _with_lma_lme(value: int, on: bool) -> int:
     both = EFER.LMA | EFER.LME
     return (value & ~both) | (both if on else 0)
@@ -123,7 +134,9 @@ _RULES: dict[Rule, Callable[[_Context, StateAction, int, int | None], int]] = {
     Rule.CR4_HOST: lambda c, r, cur, f: f | (CR4.PAE if c.host_address_space_size else 0),
     Rule.EFER_FROM_IA32E_MODE_GUEST: lambda c, r, cur, f: _with_lma_lme(cur, c.ia32e_mode_guest),
     Rule.EFER_FROM_HOST_ADDRESS_SPACE_SIZE: lambda c, r, cur, f: _with_lma_lme(cur, c.host_address_space_size),
-    Rule.RFLAGS_SAVED: lambda c, r, cur, f: cur & ~RFLAGS.RF if c.cause and c.cause.instruction else cur,
+    Rule.RFLAGS_SAVED: lambda c, r, cur, f: _rflags_saved(c.cause, cur),
+    Rule.INTERRUPTIBILITY_SAVED: lambda c, r, cur, f: cur & ~INTERRUPTIBILITY.BLOCKING_BY_SMI,
+    Rule.PENDING_DEBUG_SAVED: lambda c, r, cur, f: cur if c.mov_ss_blocking else 0,
     Rule.AR_SAVED: lambda c, r, cur, f: cur & ~AR.RESERVED,
     Rule.ACTIVITY_ENTRY: lambda c, r, cur, f: 0 if c.vectoring else f,
     Rule.INTERRUPTIBILITY_ENTRY: lambda c, r, cur, f: f & ~0x3 if c.vectoring else f,
@@ -226,7 +239,8 @@ class Transitions:
 
     def save_guest(self, vmcs: Vmcs, cause: ExitCause) -> None:
         """27.3: every element's exit-store action."""
-        self._store(_Context(vmcs, cause=cause, timer=self.timer))
+        mov_ss = bool(self.state["interruptibility"] & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)
+        self._store(_Context(vmcs, cause=cause, timer=self.timer, mov_ss_blocking=mov_ss))
 
     def store_exit_msrs(self, vmcs: Vmcs) -> MsrListFailure | None:
         """27.4: the VM-exit MSR-store list."""

@@ -3430,14 +3430,17 @@ def vmexit_saves_and_loads() -> Script:
     )
     s.comment(
         "The guest-state area (27.3): each element's value at the exit; RFLAGS without RF; access rights with",
-        "bits 31:17 and 11:8 cleared (bit 16 = unusable); DR7, DEBUGCTL, PAT, EFER, PERF_GLOBAL_CTRL and SMBASE",
-        "fields unchanged (no save control; SMBASE is saved by SMM VM exits only).",
+        "bits 31:17 and 11:8 cleared (bit 16 = unusable); pending debug exceptions 0 (no MOV-SS blocking); DR7,",
+        "DEBUGCTL, PAT, EFER, PERF_GLOBAL_CTRL and SMBASE fields unchanged (no save control; SMBASE is saved by",
+        "SMM VM exits only).",
     )
     saved = {guest_field(name): DISTINCT_GUEST[guest_field(name)] for name in ALWAYS_LOADED}
     saved |= {guest_field(name): value for name, value in in_guest.items()}
     saved |= {
         "GUEST_CR0": CR0_VMX | CR0.CD | CR0.NW,
         "GUEST_RFLAGS": 0x202,
+        # Pending debug exceptions are saved only by exits under blocking by MOV SS (27.3.4); here STI.
+        "GUEST_PENDING_DBG_EXCEPTIONS": 0,
         "GUEST_DS_AR_BYTES": 0xC0F3,
         "GUEST_GS_AR_BYTES": 0x1_F0FF,
         "GUEST_DR7": DISTINCT_GUEST["GUEST_DR7"],
@@ -3614,6 +3617,75 @@ GUEST_VMX_INSTRUCTIONS = (
     ("vmresume", {}, EXIT_VMRESUME, False),
     ("vmcall", {}, EXIT_VMCALL, False),
 )
+
+
+def vmexit_computed_saves() -> Script:
+    s = Script(
+        "vmexit_computed_saves",
+        "SDM 27.3.3: RFLAGS.RF is saved as 0 for an exit caused by an instruction, as 1 for a fault-class",
+        "exception (as a fault pushes it), as it is for an interrupt; 27.3.4: pending debug exceptions are saved",
+        "only by an exit under blocking by MOV SS (else 0), blocking by SMI (interruptibility bit 2) is saved as 0",
+        "by exits that end outside SMM; 26.3.1.4: a 64-bit guest's RIP needs bits 63:48 equal, bit 47 may differ.",
+    )
+    s.enable_vmx()
+    s.enter_vmx()
+    s.new_vmcs(VMCS_A)
+    s.launchable()
+    s.vmwrite("EXCEPTION_BITMAP", (1 << GP) | (1 << 3)).succeed()
+    s.vmwrite(PIN.vmcs_field, PIN.true_default1 | PIN.bit("EXT_INTR_EXITING")).succeed()
+    rf = RFLAGS.FIXED1 | RFLAGS.RF
+    s.comment("RF = 1 in the guest; CPUID (an instruction) saves it as 0.")
+    s.vmlaunch().entered()
+    s.set("rflags", rf).ok()
+    s.op("cpuid", leaf=0).exited(10)
+    s.vmread("GUEST_RFLAGS").succeed(RFLAGS.FIXED1)
+    s.comment("RF = 0 in the guest; #GP (a fault) saves RF as 1; #BP (a trap, INT3) and an interrupt keep it.")
+    s.vmwrite("GUEST_RFLAGS", RFLAGS.FIXED1).succeed()
+    s.vmresume().entered()
+    s.exception(GP, error_code=0).exited(0)
+    s.vmread("GUEST_RFLAGS").succeed(rf)
+    s.vmwrite("GUEST_RFLAGS", RFLAGS.FIXED1).succeed()
+    s.vmresume().entered()
+    s.exception(3).exited(0)
+    s.vmread("GUEST_RFLAGS").succeed(RFLAGS.FIXED1)
+    s.vmwrite("GUEST_RFLAGS", rf).succeed()
+    s.vmresume().entered()
+    s.op("interrupt", vector=0x30).exited(1)
+    s.vmread("GUEST_RFLAGS").succeed(rf)
+    s.comment("Pending debug exceptions 0x1 in the guest: an exit without MOV-SS blocking saves 0, with it 0x1.")
+    s.vmresume().entered()
+    s.set("pending_debug", 1).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread("GUEST_PENDING_DBG_EXCEPTIONS").succeed(0)
+    s.vmresume().entered()
+    s.set("pending_debug", 1).ok()
+    s.set("interruptibility", INTERRUPTIBILITY.BLOCKING_BY_MOV_SS).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread("GUEST_PENDING_DBG_EXCEPTIONS").succeed(1)
+    s.vmread("GUEST_INTERRUPTIBILITY_INFO").succeed(INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)
+    s.comment("Blocking by SMI set in the guest (the platform's view) is saved as 0.")
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", 0).succeed()
+    s.vmwrite("GUEST_PENDING_DBG_EXCEPTIONS", 0).succeed()
+    s.vmresume().entered()
+    s.set("interruptibility", INTERRUPTIBILITY.BLOCKING_BY_SMI).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmread("GUEST_INTERRUPTIBILITY_INFO").succeed(0)
+    s.comment(
+        "A 64-bit guest of a 64-bit host: RIP 0x800000000000 (bit 47 set, bits 63:48 clear) enters;",
+        "RIP 0x1000000000000 (bit 48 set alone) fails the entry (reason 33).",
+    )
+    s.ia32e_mode()
+    s.new_vmcs(VMCS_B)
+    s.launchable(ia32e_host=True)
+    s.vmwrite_all(presets.guest_fields(ia32e_guest=True))
+    s.vmwrite(ENTRY.vmcs_field, ENTRY.true_default1 | ENTRY.bit("IA32E_MODE")).succeed()
+    s.vmwrite("GUEST_RIP", 1 << 47).succeed()
+    s.vmlaunch().entered()
+    s.get("rip").ok(1 << 47)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite("GUEST_RIP", 1 << 48).succeed()
+    s.vmresume().entry_failed(EXIT_REASON_ENTRY_FAILURE | 33)
+    return s
 
 
 def vmexit_vmx_instructions() -> Script:
@@ -4857,6 +4929,7 @@ _GENERATORS = (
     vmentry_guest_state_checks,
     vmentry_loads_guest_state,
     vmexit_saves_and_loads,
+    vmexit_computed_saves,
     vmexit_vmx_instructions,
     guest_events,
     msr_lists,
