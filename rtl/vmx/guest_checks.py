@@ -41,6 +41,7 @@ from ..arch.msrs import (
     LINEAR_ADDRESS_WIDTH,
     MAXPHYADDR,
     PERF_GLOBAL_CTRL_VALID,
+    VALID_MEMORY_TYPES,
 )
 from ..arch.state import AR, CR0, CR4, EFER, INTERRUPTIBILITY, RFLAGS, SEGMENTS, AccessRights
 from ..arch.state_actions import ENTRY_WALK
@@ -199,7 +200,10 @@ WALK_CHECKS = _walk_checks()
 
 
 _CANONICAL_FROM = LINEAR_ADDRESS_WIDTH - 1 - 32  # bits 63:47 are bits 31:15 of the upper word
+_RIP_FROM = LINEAR_ADDRESS_WIDTH - 32  # rule 15: bits 63:N (N the linear-address width) identical
 _PERF_UPPER_VALID = PERF_GLOBAL_CTRL_VALID >> 32
+if max(VALID_MEMORY_TYPES) > 0xF:
+    raise ValueError("the checker tests a PAT byte as a zero high nibble and a valid low nibble")
 if _PERF_UPPER_VALID & (_PERF_UPPER_VALID + 1):
     raise ValueError("IA32_PERF_GLOBAL_CTRL's valid upper bits are expected at the bottom of the word")
 _PERF_UPPER_WIDTH = _PERF_UPPER_VALID.bit_length()
@@ -209,13 +213,14 @@ class _UpperWord:
     """Registered facts about bits 63:32 of the field under test (read on ``word`` one cycle earlier).
 
     The upper word is cut in ranges at the bits the rules care about (the first
-    reserved bit of IA32_PERF_GLOBAL_CTRL, bit 47 of a canonical address); a
+    reserved bit of IA32_PERF_GLOBAL_CTRL, bit 47 of a canonical address, bit 48
+    of a 64-bit RIP); a
     flip-flop holds "all zero" and one "all ones" for each range, and one
     holds "bytes 7:4 are valid memory types" (IA32_PAT).
     """
 
     def __init__(self, m: Module, upper):
-        cuts = sorted({0, _PERF_UPPER_WIDTH, _CANONICAL_FROM, 32})
+        cuts = sorted({0, _PERF_UPPER_WIDTH, _CANONICAL_FROM, _RIP_FROM, 32})
         self._ranges = list(pairwise(cuts))
         self._zero = {}
         self._ones = {}
@@ -246,10 +251,16 @@ class _UpperWord:
     def all_ones(self):
         return Cat(*self._ones.values()).all()
 
+    def equal_from(self, bit: int):
+        """Bits 31:``bit`` of the upper word all equal (``bit`` is one of the cuts)."""
+        top = [lo for lo, _ in self._ranges if lo >= bit]
+        if top[0] != bit:
+            raise ValueError(f"no fact starts at bit {bit} of the upper word")
+        return Cat(*(self._zero[lo] for lo in top)).all() | Cat(*(self._ones[lo] for lo in top)).all()
+
     def canonical(self):
         """Bits 63:47 all equal."""
-        top = [lo for lo, _ in self._ranges if lo >= _CANONICAL_FROM]
-        return Cat(*(self._zero[lo] for lo in top)).all() | Cat(*(self._ones[lo] for lo in top)).all()
+        return self.equal_from(_CANONICAL_FROM)
 
 
 class _LowWord:
@@ -296,6 +307,12 @@ class _LowWord:
                 terms.append(self.value[4 * k : 4 * k + 4] == nibble)
         return Cat(*terms).all()
 
+    def memory_types(self):
+        """Every byte is a valid PAT memory type (its high nibble 0, its low nibble a valid type)."""
+        return Cat(
+            *(self._zero[2 * b + 1] & self.value[8 * b : 8 * b + 4].matches(*VALID_MEMORY_TYPES) for b in range(4))
+        ).all()
+
 
 def _fixed_ok(low: _LowWord, upper: _UpperWord, fixed0: int, fixed1: int):
     """Every bit that is 1 in FIXED0 is 1 and every bit that is 0 in FIXED1 is 0 (a 64-bit register)."""
@@ -333,7 +350,7 @@ class _Facts:
         self.cr3_table = Signal(32 - PDPTE_TABLE_SHIFT)  # CR3 bits 31:5
         self.pae_paging = Signal()  # CR4.PAE without "IA-32e mode guest" (CR0.PG is 1): rule 21 applies
         self.rip_high_zero = Signal()  # RIP bits 63:32 = 0
-        self.rip_canonical = Signal()
+        self.rip_top_equal = Signal()  # RIP bits 63:48 all equal
         self.v8086 = Signal()  # RFLAGS.VM
         self.rflags_if = Signal()
         self.rflags_tf = Signal()
@@ -524,7 +541,7 @@ class GuestStateChecker(wiring.Component):
 
     def _check_rip(self, m, f: _Field, facts: _Facts):
         upper = f.upper
-        m.d.sync += [facts.rip_high_zero.eq(~upper.any_from(0)), facts.rip_canonical.eq(upper.canonical())]
+        m.d.sync += [facts.rip_high_zero.eq(~upper.any_from(0)), facts.rip_top_equal.eq(upper.equal_from(_RIP_FROM))]
         return Const(0)  # rule 15 needs CS.L: checked with CS's access rights
 
     def _check_rflags(self, m, f: _Field, facts: _Facts):
@@ -550,7 +567,7 @@ class GuestStateChecker(wiring.Component):
 
     def _check_pat(self, m, f: _Field, facts: _Facts):
         lo, upper = f.lo, f.upper
-        ok = valid_memory_types(Cat(lo.value, Const(0, 32))) & upper.memory_types
+        ok = lo.memory_types() & upper.memory_types
         return self._entry("LOAD_IA32_PAT") & ~ok
 
     def _check_debugctl(self, m, f: _Field, facts: _Facts):
@@ -667,7 +684,7 @@ class GuestStateChecker(wiring.Component):
             ),
         )
         code = Mux(v8086, not_v8086_ar, ~(t[3] & t[0]) | ~code_or_data | (ia32e & ar.long_mode & ar.db))
-        rip = Mux(ia32e & ar.long_mode, ~facts.rip_canonical, ~facts.rip_high_zero)  # rule 15
+        rip = Mux(ia32e & ar.long_mode, ~facts.rip_top_equal, ~facts.rip_high_zero)  # rule 15
         stack = Mux(
             v8086,
             not_v8086_ar,
