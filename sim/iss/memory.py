@@ -81,6 +81,7 @@ class SystemRam(PhysicalMemory):
         addr = word_address * 4
         if not self.contains(addr, 4):
             return
+        self._note_write(word_address)
         offset = addr - self.region.base
         for byte in range(4):
             if sel >> byte & 1:

@@ -36,6 +36,8 @@ class PhysicalMemory:
         Whether every byte of the access is RAM.
     words()
         Every non-zero word, by word address.
+    begin_log(), end_log()
+        Record the word addresses the bus writes in between.
     """
 
     def __init__(self, size: int = RAM_BYTES) -> None:
@@ -43,6 +45,8 @@ class PhysicalMemory:
             raise ValueError(f"RAM size must be a positive multiple of 4 bytes, not {size}")
         self.size = size
         self._words: dict[int, int] = {}
+        #: Word addresses written since ``begin_log`` (None: not logging).
+        self._log: set[int] | None = None
 
     def contains(self, addr: int, nbytes: int = 1) -> bool:
         return addr >= 0 and nbytes >= 0 and addr + nbytes <= self.size
@@ -61,6 +65,7 @@ class PhysicalMemory:
             raise ValueError(f"a bus word is 32 bits, not {value:#x}")
         if not self.contains(word_address * 4, 4):
             return
+        self._note_write(word_address)
         mask = 0
         for byte in range(4):
             if sel >> byte & 1:
@@ -70,6 +75,20 @@ class PhysicalMemory:
             self._words[word_address] = word
         else:
             self._words.pop(word_address, None)
+
+    def begin_log(self) -> None:
+        """Start recording which words the bus writes (the model reports an operation's changes)."""
+        self._log = set()
+
+    def end_log(self) -> tuple[int, ...]:
+        """The word addresses written since ``begin_log``, in order; stops recording."""
+        written = tuple(sorted(self._log or ()))
+        self._log = None
+        return written
+
+    def _note_write(self, word_address: int) -> None:
+        if self._log is not None:
+            self._log.add(word_address)
 
     # -- byte-granular platform accesses ------------------------------------
 

@@ -278,18 +278,16 @@ class VmxModel:
 
     # -- the changes an operation made (a golden model's report) -----------------------
 
-    def _snapshot(self) -> tuple[dict[str, int], int | None, list[int] | None, dict[int, int]]:
+    def _snapshot(self) -> tuple[dict[str, int], int | None, list[int] | None]:
         current = self._current
         image = list(current.image) if current is not None else None
-        return dict(self.state.values), self.current_entry, image, self.memory.words()
+        self.memory.begin_log()
+        return dict(self.state.values), self.current_entry, image
 
-    def _changes(
-        self, before: tuple[dict[str, int], int | None, list[int] | None, dict[int, int]]
-    ) -> tuple[Change, ...]:
-        elements, entry, image, words = before
-        changes = [
-            Change("element", name, value) for name, value in self.state.values.items() if elements[name] != value
-        ]
+    def _changes(self, before: tuple[dict[str, int], int | None, list[int] | None]) -> tuple[Change, ...]:
+        elements, entry, image = before
+        values = self.state.values
+        changes = [Change("element", name, value) for name, value in values.items() if elements[name] != value]
         current = self._current
         if current is not None and entry == current.number and image is not None and image != current.image:
             changed_words = {i for i, (a, b) in enumerate(zip(image, current.image, strict=True)) if a != b}
@@ -298,13 +296,7 @@ class VmxModel:
                 first = location.word - layout.IMAGE_FIRST_WORD
                 if changed_words & set(range(first, first + location.words)):
                     changes.append(Change("field", field.name, self._cache.read(current, field)))
-        now = self.memory.words()
-        if now != words:
-            changes += [
-                Change("memory", a, now.get(a, 0))
-                for a in sorted(now.keys() | words.keys())
-                if now.get(a, 0) != words.get(a, 0)
-            ]
+        changes += [Change("memory", a, self.memory.read_word(a)) for a in self.memory.end_log()]
         return tuple(changes)
 
     # -- the same requests, as a VMM writes them ---------------------------------
