@@ -139,6 +139,12 @@ class ExitDecision:
             blocking |= INTERRUPTIBILITY.BLOCKING_BY_NMI
         return self._pin("NMI_EXITING") and not interruptibility & blocking
 
+    def nmi_window(self, interruptibility: int) -> bool:
+        """"NMI-window exiting" (which needs "virtual NMIs") with no virtual-NMI blocking and no blocking by
+        MOV SS (25.2; blocking by STI does not hold NMIs here)."""
+        blocked = interruptibility & (INTERRUPTIBILITY.BLOCKING_BY_NMI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)
+        return self._proc("NMI_WINDOW_EXITING") and not blocked
+
     def interrupt_window(self, rflags: int, interruptibility: int) -> bool:
         """ "Interrupt-window exiting" with RFLAGS.IF = 1 and no blocking by STI or MOV SS (26.7.5)."""
         blocked = interruptibility & (INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)

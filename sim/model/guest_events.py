@@ -254,7 +254,7 @@ class GuestEvents:
 
     def _run(self, cycles: int) -> Outcome:
         """The guest runs ``cycles`` cycles of other instructions: blocking by STI or MOV SS ends with its first
-        instruction; an open interrupt window exits at once; the VMX-preemption timer counts down by one each
+        instruction; an open NMI or interrupt window exits at once; the VMX-preemption timer counts down by one each
         time TSC bit IA32_VMX_MISC[4:0] changes, and exits when it reaches 0 (25.5.1)."""
         before = self.model.advance_tsc(cycles)
         if cycles:
@@ -272,13 +272,17 @@ class GuestEvents:
         return _ok()
 
     def _interrupt_window(self) -> Outcome | None:
-        if self.decide.interrupt_window(self.state["rflags"], self.state["interruptibility"]):
+        """An open NMI window, then an open interrupt window, exits (25.2; the NMI window has priority)."""
+        interruptibility = self.state["interruptibility"]
+        if self.decide.nmi_window(interruptibility):
+            return self._exit(ExitReason.NMI_WINDOW, '"NMI-window exiting" with no virtual-NMI blocking (25.2)')
+        if self.decide.interrupt_window(self.state["rflags"], interruptibility):
             return self._exit(ExitReason.INTERRUPT_WINDOW, '"interrupt-window exiting" with the window open (25.2)')
         return None
 
     def exit_before_first_instruction(self) -> Outcome | None:
-        """26.7.4-26.7.5: a VMX-preemption timer of 0 exits before the guest's first instruction, and so does an
-        open interrupt window, in that order of priority."""
+        """26.7.4-26.7.6: a VMX-preemption timer of 0 exits before the guest's first instruction, and so do an
+        open NMI window and an open interrupt window, in that order of priority."""
         if self.decide.preemption_timer() and self.model.preemption_timer == 0:
             return self._exit(ExitReason.PREEMPTION_TIMER, "VMX-preemption timer value 0 at VM entry (26.7.4)")
         return self._interrupt_window()

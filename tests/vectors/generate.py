@@ -1780,8 +1780,9 @@ def vmentry_passes() -> Script:
     }
     edge(
         "Every allowed control at once (but the address-space and SMM ones); bitmaps, PAT, EFER, PERF_GLOBAL_CTRL 0;"
-        " a VMX-preemption timer that has not expired.",
-        every_control_32 | {"VMX_PREEMPTION_TIMER_VALUE": 1000},
+        " a VMX-preemption timer that has not expired, virtual-NMI blocking (the NMI window is closed).",
+        every_control_32
+        | {"VMX_PREEMPTION_TIMER_VALUE": 1000, "GUEST_INTERRUPTIBILITY_INFO": INTERRUPTIBILITY.BLOCKING_BY_NMI},
         ready,
     )
     edge("CR3-target count 4.", {"CR3_TARGET_COUNT": 4}, ready)
@@ -3688,6 +3689,54 @@ def vmexit_computed_saves() -> Script:
     return s
 
 
+def window_exits() -> Script:
+    s = Script(
+        "window_exits",
+        'SDM 25.2, 26.7.4-26.7.6: with "NMI-window exiting" (which needs "virtual NMIs") a VM exit with reason 8',
+        "happens before any guest instruction while there is no virtual-NMI blocking (interruptibility bit 3)",
+        'and no blocking by MOV SS; "interrupt-window exiting" (reason 7) while RFLAGS.IF = 1 and no blocking',
+        "by STI or MOV SS; at VM entry a VMX-preemption timer of 0 (52) comes first, then the NMI window, then",
+        "the interrupt window; in a RUN blocking by STI and MOV SS ends first.",
+    )
+    s.enable_vmx()
+    s.enter_vmx()
+    s.new_vmcs(VMCS_A)
+    s.launchable()
+    pin = PIN.true_default1 | PIN.bit("NMI_EXITING") | PIN.bit("VIRTUAL_NMIS")
+    proc = PROC.true_default1 | PROC.bit("NMI_WINDOW_EXITING")
+    s.vmwrite(PIN.vmcs_field, pin).succeed()
+    s.vmwrite(PROC.vmcs_field, proc).succeed()
+    s.comment("No virtual-NMI blocking: the NMI window is open at entry.")
+    s.vmlaunch().exited(8)
+    s.vmread("VM_EXIT_REASON").succeed(8)
+    s.vmread("EXIT_QUALIFICATION").succeed(0)
+    s.comment("Virtual-NMI blocking: the guest enters; a RUN keeps it blocked; the VMM unblocks and resumes: exit 8.")
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_NMI).succeed()
+    s.vmresume().entered()
+    s.run(100).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", 0).succeed()
+    s.vmresume().exited(8)
+    s.comment("Blocking by MOV SS closes the NMI window at entry; the RUN ends it and the window exit follows.")
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_MOV_SS).succeed()
+    s.vmresume().entered()
+    s.run(1).exited(8)
+    s.comment("Both windows open (RFLAGS.IF = 1): the NMI window has priority.")
+    s.vmwrite(PROC.vmcs_field, proc | PROC.bit("INTR_WINDOW_EXITING")).succeed()
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", 0).succeed()
+    s.vmwrite("GUEST_RFLAGS", RFLAGS.FIXED1 | RFLAGS.IF).succeed()
+    s.vmresume().exited(8)
+    s.comment("A VMX-preemption timer of 0 comes before both.")
+    s.vmwrite(PIN.vmcs_field, pin | PIN.bit("ACTIVATE_PREEMPTION_TIMER")).succeed()
+    s.vmwrite("VMX_PREEMPTION_TIMER_VALUE", 0).succeed()
+    s.vmresume().exited(52)
+    s.comment("Timer running, virtual-NMI blocking: the interrupt window exits (7).")
+    s.vmwrite("VMX_PREEMPTION_TIMER_VALUE", 1000).succeed()
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_NMI).succeed()
+    s.vmresume().exited(7)
+    return s
+
+
 def vmexit_vmx_instructions() -> Script:
     s = Script(
         "vmexit_vmx_instructions",
@@ -4930,6 +4979,7 @@ _GENERATORS = (
     vmentry_loads_guest_state,
     vmexit_saves_and_loads,
     vmexit_computed_saves,
+    window_exits,
     vmexit_vmx_instructions,
     guest_events,
     msr_lists,
