@@ -14,8 +14,9 @@ from amaranth.lib.wiring import In, Out
 from ..arch.layout import CACHE_ENTRIES, IMAGE_FIRST_WORD, LAUNCH_WORD, SLOTS_USED
 from ..wishbone import Signature as WishboneSignature
 from ..wishbone import WordMaster
+from .cache_port import CachePortSignature
 from .field_decoder import WORD_BITS
-from .vmcs_cache import PAGE_BITS, SLOT_BITS
+from .vmcs_cache import PAGE_BITS
 
 __all__ = ["RegionPort", "RegionCommand"]
 
@@ -40,8 +41,8 @@ class RegionPort(wiring.Component):
     (high for one cycle). Costs, with a slave that acknowledges one clock after
     the strobe (2 cycles a word): READ_WORD/WRITE_WORD 2 cycles; FILL
     ``2 * (1 + 2*SLOTS_USED)`` cycles; WRITE_BACK ``5*SLOTS_USED + 2`` cycles
-    (each slot: one cache read, two bus writes). During FILL and WRITE_BACK the
-    block drives the cache's data ports (``owns_cache`` high).
+    (each slot: one cache read, two bus writes). FILL and WRITE_BACK move the
+    image through ``cache``, a client of the cache's data port.
 
     Members
     -------
@@ -59,14 +60,14 @@ class RegionPort(wiring.Component):
         With ``done`` of READ_WORD: the word read.
     fill_launch : Out(2)
         With ``done`` of FILL: the launch state, bits 1:0 of the launch word read.
-    owns_cache : Out(1)
-    cache_rd_slot, cache_rd_en, cache_wr_slot, cache_wr_word, cache_wr_en : Out
-    cache_rd_data : In(64)
+    cache : Out(CachePortSignature(entries))
+        Reads (WRITE_BACK) and writes (FILL) the slots of ``entry``.
     bus : Out(wishbone.Signature(addr_width=30))
     """
 
     def __init__(self, entries: int = CACHE_ENTRIES):
-        entry_bits = (entries - 1).bit_length()
+        cache = CachePortSignature(entries)
+        entry_bits = cache.entry_bits
         super().__init__(
             {
                 "start": In(1),
@@ -78,13 +79,7 @@ class RegionPort(wiring.Component):
                 "done": Out(1),
                 "rdata": Out(32),
                 "fill_launch": Out(2),
-                "owns_cache": Out(1),
-                "cache_rd_slot": Out(SLOT_BITS),
-                "cache_rd_en": Out(1),
-                "cache_rd_data": In(64),
-                "cache_wr_slot": Out(SLOT_BITS),
-                "cache_wr_word": Out(32),
-                "cache_wr_en": Out(2),
+                "cache": Out(cache),
                 "bus": Out(WishboneSignature(addr_width=30)),
             }
         )
@@ -99,12 +94,15 @@ class RegionPort(wiring.Component):
         m.d.comb += master.adr.eq(Cat(word, self.page))
         # Defaults, which the states below override: the command's word and data. The image
         # word n is cache slot n // 2, half n % 2; the enables qualify the cache ports.
+        cache = self.cache
         m.d.comb += [
             word.eq(self.word),
             master.dat_w.eq(self.wdata),
-            self.cache_rd_slot.eq(image_word[1:]),
-            self.cache_wr_slot.eq(image_word[1:]),
-            self.cache_wr_word.eq(master.dat_r),
+            cache.rd_entry.eq(self.entry),
+            cache.rd_slot.eq(image_word[1:]),
+            cache.wr_entry.eq(self.entry),
+            cache.wr_slot.eq(image_word[1:]),
+            cache.wr_word.eq(master.dat_r),
         ]
         m.d.comb += self.rdata.eq(master.dat_r)
 
@@ -133,12 +131,11 @@ class RegionPort(wiring.Component):
 
             with m.State("FILL_IMAGE"):
                 m.d.comb += [
-                    self.owns_cache.eq(1),
                     word.eq(IMAGE_FIRST_WORD + image_word),
                     master.start.eq(1),
                 ]
                 with m.If(master.done):
-                    m.d.comb += self.cache_wr_en.eq(1 << image_word[0])
+                    m.d.comb += cache.wr_en.eq(1 << image_word[0])
                     m.d.sync += image_word.eq(image_word + 1)
                     with m.If(image_word == _IMAGE_WORDS - 1):
                         m.next = "FILL_DONE"
@@ -148,19 +145,15 @@ class RegionPort(wiring.Component):
                 m.next = "IDLE"
 
             with m.State("WRITE_BACK_READ"):
-                m.d.comb += [
-                    self.owns_cache.eq(1),
-                    self.cache_rd_en.eq(1),
-                ]
+                m.d.comb += cache.rd_en.eq(1)
                 m.next = "WRITE_BACK_WORD"
 
             with m.State("WRITE_BACK_WORD"):
                 m.d.comb += [
-                    self.owns_cache.eq(1),
                     word.eq(IMAGE_FIRST_WORD + image_word),
                     master.start.eq(1),
                     master.we.eq(1),
-                    master.dat_w.eq(self.cache_rd_data.word_select(image_word[0], 32)),
+                    master.dat_w.eq(cache.rd_data.word_select(image_word[0], 32)),
                 ]
                 with m.If(master.done):
                     m.d.sync += image_word.eq(image_word + 1)

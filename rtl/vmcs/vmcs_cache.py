@@ -15,12 +15,12 @@ from amaranth.lib.wiring import In, Out
 
 from ..arch.layout import CACHE_ENTRIES, SLOTS_PER_VMCS
 from ..bram import NO_RW_CHECK, registered_read
+from .cache_port import SLOT_BITS, CachePortSignature
 
 __all__ = ["VmcsCache", "Tag", "PAGE_BITS", "SLOT_BITS"]
 
 #: A region is named by its 4-KiB page number (physical address bits 31:12).
 PAGE_BITS = 20
-SLOT_BITS = (SLOTS_PER_VMCS - 1).bit_length()
 
 
 class Tag(data.Struct):
@@ -35,9 +35,11 @@ class VmcsCache(wiring.Component):
     """Block-RAM storage for the on-die fields of ``entries`` VMCSs, with tags and LRU order.
 
     Data: 64-bit slots, ``SLOTS_PER_VMCS`` per entry, written by halves (32-bit
-    granularity). Read latency 1 cycle (``rd_data`` holds while ``rd_en`` is
-    low); a write takes effect at the next clock edge; a read of the slot
-    written in the same cycle returns an undefined value (``bram.registered_read``). Tags are registers; the
+    granularity), through one ``CachePortSignature`` port (``CacheArbiter``
+    joins its clients): read latency 1 cycle (``read_latency``; ``rd_data``
+    holds while ``rd_en`` is low); a write takes effect at the next clock
+    edge; a read of the slot written in the same cycle returns an undefined
+    value (``bram.registered_read``). Tags are registers; the
     lookup (``hit``, ``hit_entry``) and the ``victim`` are combinational. Tag
     commands are registered on the way in and take effect one clock later
     than a data write (at the second edge), which keeps the tag logic off the
@@ -46,12 +48,8 @@ class VmcsCache(wiring.Component):
 
     Members
     -------
-    rd_entry, rd_slot, rd_en : In
-    rd_data : Out(64)
-    wr_entry, wr_slot : In
-    wr_word : In(32)
-    wr_en : In(2)
-        Halves to write ``wr_word`` to: bit 0 is bits 31:0, bit 1 bits 63:32.
+    port : In(CachePortSignature(entries))
+        The data port.
     tags : Out(array of Tag)
     lookup_page : In(PAGE_BITS)
     hit, hit_entry : Out
@@ -70,21 +68,12 @@ class VmcsCache(wiring.Component):
     """
 
     def __init__(self, entries: int = CACHE_ENTRIES):
-        if entries < 2 or entries & (entries - 1):
-            raise ValueError(f"Cache entries must be a power of two, at least 2, not {entries!r}")
+        port = CachePortSignature(entries)
         self.entries = entries
-        self.entry_bits = (entries - 1).bit_length()
-        e = self.entry_bits
+        self.entry_bits = e = port.entry_bits
         super().__init__(
             {
-                "rd_entry": In(e),
-                "rd_slot": In(SLOT_BITS),
-                "rd_en": In(1),
-                "rd_data": Out(64),
-                "wr_entry": In(e),
-                "wr_slot": In(SLOT_BITS),
-                "wr_word": In(32),
-                "wr_en": In(2),
+                "port": In(port),
                 "tags": Out(data.ArrayLayout(Tag, entries)),
                 "lookup_page": In(PAGE_BITS),
                 "hit": Out(1),
@@ -104,19 +93,24 @@ class VmcsCache(wiring.Component):
             }
         )
 
+    @property
+    def read_latency(self) -> int:
+        return 1
+
     def elaborate(self, platform):
         m = Module()
         n, e = self.entries, self.entry_bits
 
+        port = self.port
         m.submodules.data = mem = memory.Memory(shape=64, depth=n * SLOTS_PER_VMCS, init=[], attrs=NO_RW_CHECK)
-        rd_addr = (self.rd_entry << SLOT_BITS) | self.rd_slot
-        rd_data = registered_read(m, mem, addr=rd_addr, en=self.rd_en, name="rd_data_q")
+        rd_addr = (port.rd_entry << SLOT_BITS) | port.rd_slot
+        rd_data = registered_read(m, mem, addr=rd_addr, en=port.rd_en, name="rd_data_q")
         wr = mem.write_port(granularity=32)
         m.d.comb += [
-            self.rd_data.eq(rd_data),
-            wr.addr.eq((self.wr_entry << SLOT_BITS) | self.wr_slot),
-            wr.data.eq(Cat(self.wr_word, self.wr_word)),
-            wr.en.eq(self.wr_en),
+            port.rd_data.eq(rd_data),
+            wr.addr.eq((port.wr_entry << SLOT_BITS) | port.wr_slot),
+            wr.data.eq(Cat(port.wr_word, port.wr_word)),
+            wr.en.eq(port.wr_en),
         ]
 
         tags = self.tags

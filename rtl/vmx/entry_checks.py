@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ..arch.controls import ENTRY, EXIT, PIN, PROC, PROC2, ControlField
 from ..arch.errors import VmError
 from ..arch.fields import FIELD_BY_NAME, FieldWidth
-from ..arch.layout import LOCATION, Storage
+from ..arch.layout import CACHE_ENTRIES, LOCATION, Storage
 from ..arch.msrs import (
     CR0_FIXED0,
     CR0_FIXED1,
@@ -41,7 +41,7 @@ from ..arch.msrs import (
     PERF_GLOBAL_CTRL_VALID,
 )
 from ..arch.state import CR4, EFER
-from ..vmcs.vmcs_cache import SLOT_BITS
+from ..vmcs.cache_port import CachePortSignature
 from .predicates import bits_set, fixed_ok, valid_memory_types
 
 __all__ = ["EntryChecker", "STEPS"]
@@ -282,32 +282,37 @@ def _final_checks(regs: _Registers, efer_lma, in_smm):
 class EntryChecker(wiring.Component):
     """Walks STEPS over the current VMCS and reports the first failing group.
 
-    Latency: ``len(STEPS) + 3`` cycles from ``start`` to ``done``. While busy it
-    owns the cache read port (``rd_slot``/``rd_en``, data on ``rd_data`` one
-    cycle later). ``error`` is 0 when every check passes, else error 7 if any
-    control check failed, else 8.
+    Latency: ``len(STEPS) + 3`` cycles from ``start`` to ``done`` (``latency``).
+    It reads the fields of cache entry ``entry`` through ``cache``, one read a
+    cycle while it walks, and never writes. ``error`` is 0 when every check
+    passes, else error 7 if any control check failed, else 8.
 
     Members
     -------
     start : In(1)
     done : Out(1)
     error : Out(VmError)
-    rd_slot : Out(SLOT_BITS)
-    rd_en : Out(1)
-    rd_data : In(64)
+    entry : In(entry_bits)
+        The cache entry of the VMCS to check (held from ``start`` to ``done``).
+    cache : Out(CachePortSignature(entries))
     efer_lma : In(1)
         The processor is in IA-32e mode (26.2.4).
     in_smm : In(1)
     """
 
-    start: In(1)
-    done: Out(1)
-    error: Out(VmError)
-    rd_slot: Out(SLOT_BITS)
-    rd_en: Out(1)
-    rd_data: In(64)
-    efer_lma: In(1)
-    in_smm: In(1)
+    def __init__(self, entries: int = CACHE_ENTRIES):
+        cache = CachePortSignature(entries)
+        super().__init__(
+            {
+                "start": In(1),
+                "done": Out(1),
+                "error": Out(VmError),
+                "entry": In(cache.entry_bits),
+                "cache": Out(cache),
+                "efer_lma": In(1),
+                "in_smm": In(1),
+            }
+        )
 
     @property
     def latency(self) -> int:
@@ -334,7 +339,8 @@ class EntryChecker(wiring.Component):
                 if loc.storage != Storage.ON_DIE:
                     raise ValueError(f"entry check reads {s.field}, which is not on-die")
                 with m.Case(k):
-                    m.d.comb += [self.rd_slot.eq(loc.slot), self.rd_en.eq(busy)]
+                    m.d.comb += [self.cache.rd_slot.eq(loc.slot), self.cache.rd_en.eq(busy)]
+        m.d.comb += self.cache.rd_entry.eq(self.entry)
 
         # The slot read for step k arrives at step k+1 and is tested, registered, at step k+2:
         # its word (the upper one for a 32-bit field there), and the facts about the upper
@@ -346,7 +352,7 @@ class EntryChecker(wiring.Component):
                     with m.Case(k + 1):
                         m.d.comb += upper_half.eq(1)
         word = Signal(32)
-        m.d.sync += word.eq(Mux(upper_half, self.rd_data[32:], self.rd_data[:32]))
+        m.d.sync += word.eq(Mux(upper_half, self.cache.rd_data[32:], self.cache.rd_data[:32]))
         facts = {}  # key -> (register, test); registered every cycle (below, outside the step cases)
 
         def fact(key, test):
@@ -382,5 +388,5 @@ class EntryChecker(wiring.Component):
                         m.d.comb += self.error.eq(HOST)
                     m.d.sync += busy.eq(0)
         for reg, test in facts.values():
-            m.d.sync += reg.eq(test(self.rd_data[32:]))
+            m.d.sync += reg.eq(test(self.cache.rd_data[32:]))
         return m

@@ -35,6 +35,7 @@ from ..arch.msrs import (
 )
 from ..arch.ops import Op, OperandSize, Status, Vector, flags_for
 from ..arch.state import ELEMENT_BY_MSR, element_id
+from ..vmcs.cache_port import CacheArbiter, CachePortSignature
 from ..vmcs.field_decoder import FieldDecoder
 from ..vmcs.region import RegionCommand, RegionPort
 from ..vmcs.vmcs_cache import PAGE_BITS, VmcsCache
@@ -110,7 +111,7 @@ class VmxUnit(wiring.Component):
         m.submodules.cache = cache = VmcsCache(self.cache_entries)
         m.submodules.region = region = RegionPort(self.cache_entries)
         m.submodules.state = state = MachineState()
-        m.submodules.checker = checker = EntryChecker()
+        m.submodules.checker = checker = EntryChecker(self.cache_entries)
         wiring.connect(m, wiring.flipped(self.bus), region.bus)
         entry_bits = cache.entry_bits
 
@@ -160,19 +161,24 @@ class VmxUnit(wiring.Component):
         m.d.comb += vmwrite_data.eq(Mux(upper_word, write_high, write_word))
 
         # Cache data ports: the region port during fill/write-back, the checker
-        # while it walks, else the instruction engine (these defaults).
-        eng_rd_en = Signal()
-        eng_wr_slot = Signal.like(cache.wr_slot)
+        # while it walks, else the instruction engine (the arbiter's default).
+        m.submodules.cache_arbiter = cache_arbiter = CacheArbiter(self.cache_entries, ("region", "checker", "engine"))
+        wiring.connect(m, cache_arbiter.cache, cache.port)
+        wiring.connect(m, region.cache, cache_arbiter.region)
+        wiring.connect(m, checker.cache, cache_arbiter.checker)
+        engine_cache = CachePortSignature(self.cache_entries).create(path=("engine_cache",))
+        wiring.connect(m, engine_cache, cache_arbiter.engine)
+        eng_rd_en = engine_cache.rd_en
+        eng_wr_slot = engine_cache.wr_slot
         m.d.comb += eng_wr_slot.eq(dec.slot)  # RESPOND overrides it for the error field
-        eng_wr_word = Signal(32)
+        eng_wr_word = engine_cache.wr_word
         m.d.comb += eng_wr_word.eq(vmwrite_data)  # RESPOND overrides it with an error
-        eng_wr_en = Signal(2)
-        checking = Signal()
+        eng_wr_en = engine_cache.wr_en
         m.d.comb += [
-            cache.rd_entry.eq(Mux(region.owns_cache, target, current)),
-            cache.wr_entry.eq(Mux(region.owns_cache, target, current)),
-            region.cache_rd_data.eq(cache.rd_data),
-            checker.rd_data.eq(cache.rd_data),
+            engine_cache.rd_entry.eq(current),
+            engine_cache.rd_slot.eq(dec.slot),
+            engine_cache.wr_entry.eq(current),
+            checker.entry.eq(current),
             region.entry.eq(target),
             cache.cmd_entry.eq(target),  # tag commands act on the target, unless they name current
             checker.efer_lma.eq(state.efer_lma),
@@ -183,22 +189,6 @@ class VmxUnit(wiring.Component):
             cache.install_page.eq(page),
             cache.install_launch.eq(region.fill_launch),
         ]
-        with m.If(region.owns_cache):
-            m.d.comb += [
-                cache.rd_slot.eq(region.cache_rd_slot),
-                cache.rd_en.eq(region.cache_rd_en),
-                cache.wr_slot.eq(region.cache_wr_slot),
-                cache.wr_word.eq(region.cache_wr_word),
-                cache.wr_en.eq(region.cache_wr_en),
-            ]
-        with m.Else():
-            m.d.comb += [
-                cache.rd_slot.eq(Mux(checking, checker.rd_slot, dec.slot)),
-                cache.rd_en.eq(Mux(checking, checker.rd_en, eng_rd_en)),
-                cache.wr_slot.eq(eng_wr_slot),
-                cache.wr_word.eq(eng_wr_word),
-                cache.wr_en.eq(eng_wr_en),
-            ]
 
         # -- helpers that emit the statements of an outcome -------------------
         def respond(status, *, error=0, vector=0, result=None, source=_ValueSource.REGISTER):
@@ -312,7 +302,7 @@ class VmxUnit(wiring.Component):
         m.d.comb += [state.rd_id.eq(element), state.wr_id.eq(element), state.wr_value.eq(value)]
 
         # -- the on-die VMREAD result ------------------------------------------
-        slot = cache.rd_data
+        slot = engine_cache.rd_data
         one_word = Signal(32)
         m.d.comb += one_word.eq(Mux(dec.half, slot[32:], slot[:32]))
         field_value = Signal(64)
@@ -682,7 +672,6 @@ class VmxUnit(wiring.Component):
                     respond(Status.SUCCEED)
 
             with m.State("ENTRY_CHECKS"):
-                m.d.comb += checking.eq(1)
                 with m.If(checker.done):
                     with m.If(checker.error != VmError.NONE):
                         fail_valid(checker.error)
