@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..arch.layout import SLOTS_PER_VMCS
 
-__all__ = ["CachePortSignature", "CacheArbiter", "SLOT_BITS", "check_entries"]
+__all__ = ["CachePortSignature", "CacheArbiter", "SLOT_BITS", "check_entries", "check_clients"]
 
 SLOT_BITS = (SLOTS_PER_VMCS - 1).bit_length()
 
@@ -31,6 +31,19 @@ def check_entries(entries: int) -> int:
     if entries < 2 or entries & (entries - 1):
         raise ValueError(f"Cache entries must be a power of two, at least 2, not {entries!r}")
     return (entries - 1).bit_length()
+
+
+def check_clients(clients: Sequence[str], *, reserved: str) -> tuple[str, ...]:
+    """The client names of an arbiter, as a tuple, if they are valid port names besides ``reserved``."""
+    clients = tuple(clients)
+    if not clients:
+        raise ValueError("An arbiter needs at least one client")
+    for name in clients:
+        if not isinstance(name, str) or not name.isidentifier() or name == reserved:
+            raise ValueError(f"Client names must be identifiers other than {reserved!r}, not {name!r}")
+    if len(set(clients)) != len(clients):
+        raise ValueError(f"Client names must be distinct, not {clients!r}")
+    return clients
 
 
 class CachePortSignature(wiring.Signature):
@@ -129,15 +142,7 @@ class CacheArbiter(wiring.Component):
     """
 
     def __init__(self, entries: int, clients: Sequence[str]):
-        clients = tuple(clients)
-        if not clients:
-            raise ValueError("A cache arbiter needs at least one client")
-        for name in clients:
-            if not isinstance(name, str) or not name.isidentifier() or name == "cache":
-                raise ValueError(f"Client names must be identifiers other than 'cache', not {name!r}")
-        if len(set(clients)) != len(clients):
-            raise ValueError(f"Client names must be distinct, not {clients!r}")
-        self.clients = clients
+        self.clients = check_clients(clients, reserved="cache")
         signature = CachePortSignature(entries)
         super().__init__({"cache": Out(signature), **{name: In(signature) for name in clients}})
 

@@ -61,9 +61,9 @@ def _rom_init() -> list[int]:
 class FieldDecoder(wiring.Component):
     """Decodes a VMCS component encoding from a ROM generated from the field table.
 
-    Latency: 1 cycle. Present the 64-bit encoding register on ``encoding`` with
-    ``en`` high; the outputs describe it from the next cycle on and hold while
-    ``en`` is low. A 32-bit operand reaches the decoder zero-extended.
+    Latency: 1 cycle (``latency``). Present the 64-bit encoding register on
+    ``encoding`` with ``en`` high; the outputs describe it from the next cycle
+    on and hold while ``en`` is low. A 32-bit operand reaches the decoder zero-extended.
 
     Members
     -------
@@ -99,6 +99,10 @@ class FieldDecoder(wiring.Component):
     half: Out(1)
     pair: Out(1)
     on_die_half: Out(2)
+
+    @property
+    def latency(self) -> int:
+        return 1
 
     def elaborate(self, platform):
         m = Module()

@@ -44,7 +44,7 @@ from ..arch.state import CR4, EFER
 from ..vmcs.cache_port import CachePortSignature
 from .predicates import bits_set, fixed_ok, valid_memory_types
 
-__all__ = ["EntryChecker", "STEPS"]
+__all__ = ["EntryChecker", "CheckSignature", "STEPS"]
 
 CONTROL = VmError.ENTRY_INVALID_CONTROL_FIELD
 HOST = VmError.ENTRY_INVALID_HOST_STATE
@@ -279,21 +279,56 @@ def _final_checks(regs: _Registers, efer_lma, in_smm):
     return control, host
 
 
-class EntryChecker(wiring.Component):
-    """Walks STEPS over the current VMCS and reports the first failing group.
+class CheckSignature(wiring.Signature):
+    """A walk of the entry checks, seen from the block that asks for it.
 
-    Latency: ``len(STEPS) + 3`` cycles from ``start`` to ``done`` (``latency``).
-    It reads the fields of cache entry ``entry`` through ``cache``, one read a
-    cycle while it walks, and never writes. ``error`` is 0 when every check
-    passes, else error 7 if any control check failed, else 8.
+    Parameters
+    ----------
+    entries : int
+        VMCSs the cache holds (``CachePortSignature``): sizes ``entry``.
 
     Members
     -------
-    start : In(1)
-    done : Out(1)
-    error : Out(VmError)
-    entry : In(entry_bits)
-        The cache entry of the VMCS to check (held from ``start`` to ``done``).
+    start : Out(1)
+        Walk the checks over the VMCS in cache entry ``entry``.
+    entry : Out(entry_bits)
+        Held from ``start`` to ``done``.
+    done : In(1)
+        The verdict is in ``error``; high for one cycle.
+    error : In(VmError)
+        0 when every check passed, else 7 (a control check failed) or 8 (only host-state checks failed).
+    """
+
+    def __init__(self, entries: int):
+        self.entries = entries
+        super().__init__(
+            {
+                "start": Out(1),
+                "entry": Out(CachePortSignature(entries).entry_bits),
+                "done": In(1),
+                "error": In(VmError),
+            }
+        )
+
+    def __eq__(self, other):
+        return isinstance(other, CheckSignature) and self.entries == other.entries
+
+    def __repr__(self):
+        return f"CheckSignature(entries={self.entries})"
+
+
+class EntryChecker(wiring.Component):
+    """Walks STEPS over a cached VMCS and reports the first failing group.
+
+    Latency: ``len(STEPS) + 3`` cycles from ``checks.start`` to
+    ``checks.done`` (``latency``). It reads the fields of cache entry
+    ``checks.entry`` through ``cache``, one read a cycle while it walks, and
+    never writes. ``checks.error`` is 0 when every check passes, else error 7
+    if any control check failed, else 8.
+
+    Members
+    -------
+    checks : In(CheckSignature(entries))
     cache : Out(CachePortSignature(entries))
     efer_lma : In(1)
         The processor is in IA-32e mode (26.2.4).
@@ -301,14 +336,10 @@ class EntryChecker(wiring.Component):
     """
 
     def __init__(self, entries: int = CACHE_ENTRIES):
-        cache = CachePortSignature(entries)
         super().__init__(
             {
-                "start": In(1),
-                "done": Out(1),
-                "error": Out(VmError),
-                "entry": In(cache.entry_bits),
-                "cache": Out(cache),
+                "checks": In(CheckSignature(entries)),
+                "cache": Out(CachePortSignature(entries)),
                 "efer_lma": In(1),
                 "in_smm": In(1),
             }
@@ -327,20 +358,22 @@ class EntryChecker(wiring.Component):
         control_failed = Signal()
         host_failed = Signal()
 
-        with m.If(self.start & ~busy):
+        with m.If(self.checks.start & ~busy):
             m.d.sync += [busy.eq(1), step.eq(0), control_failed.eq(0), host_failed.eq(0)]
         with m.Elif(busy):
             m.d.sync += step.eq(step + 1)
 
-        # Issue the read of step k while testing step k-1.
+        # Issue the read of step k while testing step k-1. The port is read in every busy
+        # cycle, also in the last two, whose data nobody tests: the read enable is a
+        # register, which keeps the step decode off the cache arbiter's select.
         with m.Switch(step):
             for k, s in enumerate(STEPS):
                 loc = LOCATION[FIELD_BY_NAME[s.field].encoding]
                 if loc.storage != Storage.ON_DIE:
                     raise ValueError(f"entry check reads {s.field}, which is not on-die")
                 with m.Case(k):
-                    m.d.comb += [self.cache.rd_slot.eq(loc.slot), self.cache.rd_en.eq(busy)]
-        m.d.comb += self.cache.rd_entry.eq(self.entry)
+                    m.d.comb += self.cache.rd_slot.eq(loc.slot)
+        m.d.comb += [self.cache.rd_en.eq(busy), self.cache.rd_entry.eq(self.checks.entry)]
 
         # The slot read for step k arrives at step k+1 and is tested, registered, at step k+2:
         # its word (the upper one for a 32-bit field there), and the facts about the upper
@@ -381,11 +414,11 @@ class EntryChecker(wiring.Component):
                     control, host = _final_checks(regs, self.efer_lma, self.in_smm)
                     control_now = control_failed | control
                     host_now = host_failed | host
-                    m.d.comb += self.done.eq(1)
+                    m.d.comb += self.checks.done.eq(1)
                     with m.If(control_now):
-                        m.d.comb += self.error.eq(CONTROL)
+                        m.d.comb += self.checks.error.eq(CONTROL)
                     with m.Elif(host_now):
-                        m.d.comb += self.error.eq(HOST)
+                        m.d.comb += self.checks.error.eq(HOST)
                     m.d.sync += busy.eq(0)
         for reg, test in facts.values():
             m.d.sync += reg.eq(test(self.cache.rd_data[32:]))

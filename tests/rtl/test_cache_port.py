@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The VMCS cache's data port: its signature, the arbiter joining its clients, the cache's read latency.
 
 The arbiter adds no latency (``CacheArbiter.latency``): a client's read or
@@ -46,7 +47,7 @@ def test_signature_members_and_widths():
 @pytest.mark.parametrize(
     ("clients", "message"),
     [
-        ((), r"^A cache arbiter needs at least one client$"),
+        ((), r"^An arbiter needs at least one client$"),
         (("a", "a"), r"^Client names must be distinct, not \('a', 'a'\)$"),
         (("cache",), r"^Client names must be identifiers other than 'cache', not 'cache'$"),
         (("not a name",), r"^Client names must be identifiers other than 'cache', not 'not a name'$"),
