@@ -106,7 +106,7 @@ class MsrAccess(wiring.Component):
                 element.eq(Mux(is_msr_op, row, number[:ID_BITS])),
                 value_sets_reserved_fc_bits.eq(
                     bits_set(request.value[:32], ~FEATURE_CONTROL_VALID & (2**32 - 1))
-                    | (request.value[32:] != 0)  # shared with the pointer block's bad_address
+                    | (request.value[32:] != 0)  # a term of the pointer block's bad_address too: synthesis shares it
                 ),
             ]
 
