@@ -437,7 +437,8 @@ def add_bench(subparsers: Any) -> None:
         "bench",
         help="measure the latency of each operation in RTL simulation",
         description="Run one operation of each kind on the RTL (checked against the model) and print its latency "
-        "in clock cycles, with the latency targets met or not.",
+        "in clock cycles, with the latency targets met or not, and each row of the unit's latency table met or not "
+        "(exit status 1 if a measured latency differs from the table).",
     )
     parser.add_argument(
         "--sim", choices=("icarus", "verilator"), help="the simulator (default: verilator when usable, else icarus)"
@@ -465,7 +466,26 @@ def bench_targets(rows: list[dict[str, Any]]) -> list[tuple[str, int, list[int],
     return verdicts
 
 
+def bench_table(rows: list[dict[str, Any]]) -> list[tuple[str, int | None, int | None, str]]:
+    """Each row of the unit's latency table with the cycles measured for it, then every measured row it lacks.
+
+    A verdict is "met" when the measured cycles equal the table's, "not met" when they differ,
+    "not measured" for a table row the bench did not run, "not in the table" for a measured row.
+    """
+    from vmxu.sim.cocotb.bench import latency_table
+
+    table = latency_table()
+    measured = {row["operation"]: row["cycles"] for row in rows}
+    verdicts: list[tuple[str, int | None, int | None, str]] = []
+    for what, cycles in table.items():
+        got = measured.get(what)
+        verdicts.append((what, cycles, got, "not measured" if got is None else "met" if got == cycles else "not met"))
+    verdicts += [(what, None, got, "not in the table") for what, got in measured.items() if what not in table]
+    return verdicts
+
+
 def run_bench_command(args: argparse.Namespace) -> int:
+    from vmxu.sim.cocotb.bench import SUBJECTS
     from vmxu.sim.cocotb.runner import run_bench
 
     sim = args.sim or _default_simulator()
@@ -476,13 +496,16 @@ def run_bench_command(args: argparse.Namespace) -> int:
         raise
     except (ValueError, RuntimeError) as error:
         raise CommandError(f"the {sim} run failed: {error}") from None
+    table = bench_table(rows)
+    status = 0 if all(verdict == "met" for *_, verdict in table) else EXIT_MISMATCH
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
+        return status
     print(f"VMX unit latency in clock cycles, RTL simulated on {sim} (each result checked against the model)")
     print("counted from the clock edge that accepts a request to the edge that takes its response;")
     print("bus: a zero-wait-state Wishbone slave that acknowledges one clock after the strobe;")
     print("the requester takes every response at once")
+    print(f"measured on: {SUBJECTS}")
     print()
     width = max(len("operation"), *(len(row["operation"]) for row in rows))
     print(f"{'operation':<{width}}  cycles")
@@ -494,7 +517,15 @@ def run_bench_command(args: argparse.Namespace) -> int:
         verdict = "not measured" if met is None else "met" if met else "not met"
         measured = ", ".join(str(c) for c in cycles) or "-"
         print(f"  {what} <= {limit} cycles: {verdict} (measured {measured})")
-    return 0
+    print()
+    print("latency table (VmxUnit.latency, docs/unit.md): each row's cycles, measured:")
+    for what, cycles, got, verdict in table:
+        expected = "-" if cycles is None else cycles
+        print(f"  {what}: {expected}, measured {'-' if got is None else got}: {verdict}")
+    if status:
+        failed = sum(verdict != "met" for *_, verdict in table)
+        print(f"vmxu bench: {failed} row(s) of the latency table not met", file=sys.stderr)
+    return status
 
 
 # -- vmxu synth --------------------------------------------------------------------

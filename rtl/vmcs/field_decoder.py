@@ -9,7 +9,8 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.fields import FIELDS, MAX_INDEX, AccessType, FieldEncoding, FieldType, FieldWidth
-from ..arch.layout import IMAGE_FIRST_WORD, LOCATION, REGION_WORDS_USED, SLOTS_PER_VMCS, Storage
+from ..arch.layout import IMAGE_FIRST_WORD, LOCATION, REGION_WORDS_USED, Storage
+from .cache_port import SLOT_BITS
 
 __all__ = ["FieldDecoder", "INDEX_BITS", "WORD_BITS", "SLOT_BITS"]
 
@@ -17,7 +18,6 @@ __all__ = ["FieldDecoder", "INDEX_BITS", "WORD_BITS", "SLOT_BITS"]
 INDEX_BITS = MAX_INDEX.bit_length()
 #: Bits of a region word offset.
 WORD_BITS = (REGION_WORDS_USED - 1).bit_length()
-SLOT_BITS = (SLOTS_PER_VMCS - 1).bit_length()
 
 
 class _RomEntry(data.Struct):
@@ -61,9 +61,9 @@ def _rom_init() -> list[int]:
 class FieldDecoder(wiring.Component):
     """Decodes a VMCS component encoding from a ROM generated from the field table.
 
-    Latency: 1 cycle. Present the 64-bit encoding register on ``encoding`` with
-    ``en`` high; the outputs describe it from the next cycle on and hold while
-    ``en`` is low. A 32-bit operand reaches the decoder zero-extended.
+    Latency: 1 cycle (``latency``). Present the 64-bit encoding register on
+    ``encoding`` with ``en`` high; the outputs describe it from the next cycle
+    on and hold while ``en`` is low. A 32-bit operand reaches the decoder zero-extended.
 
     Members
     -------
@@ -99,6 +99,10 @@ class FieldDecoder(wiring.Component):
     half: Out(1)
     pair: Out(1)
     on_die_half: Out(2)
+
+    @property
+    def latency(self) -> int:
+        return 1
 
     def elaborate(self, platform):
         m = Module()

@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ..arch.controls import ENTRY, EXIT, PIN, PROC, PROC2, ControlField
 from ..arch.errors import VmError
 from ..arch.fields import FIELD_BY_NAME, FieldWidth
-from ..arch.layout import LOCATION, Storage
+from ..arch.layout import CACHE_ENTRIES, LOCATION, Storage
 from ..arch.msrs import (
     CR0_FIXED0,
     CR0_FIXED1,
@@ -41,10 +41,10 @@ from ..arch.msrs import (
     PERF_GLOBAL_CTRL_VALID,
 )
 from ..arch.state import CR4, EFER
-from ..vmcs.vmcs_cache import SLOT_BITS
+from ..vmcs.cache_port import CachePortSignature
 from .predicates import bits_set, fixed_ok, valid_memory_types
 
-__all__ = ["EntryChecker", "STEPS"]
+__all__ = ["EntryChecker", "CheckSignature", "STEPS"]
 
 CONTROL = VmError.ENTRY_INVALID_CONTROL_FIELD
 HOST = VmError.ENTRY_INVALID_HOST_STATE
@@ -279,35 +279,71 @@ def _final_checks(regs: _Registers, efer_lma, in_smm):
     return control, host
 
 
-class EntryChecker(wiring.Component):
-    """Walks STEPS over the current VMCS and reports the first failing group.
+class CheckSignature(wiring.Signature):
+    """A walk of the entry checks, seen from the block that asks for it.
 
-    Latency: ``len(STEPS) + 3`` cycles from ``start`` to ``done``. While busy it
-    owns the cache read port (``rd_slot``/``rd_en``, data on ``rd_data`` one
-    cycle later). ``error`` is 0 when every check passes, else error 7 if any
-    control check failed, else 8.
+    Parameters
+    ----------
+    entries : int
+        VMCSs the cache holds (``CachePortSignature``): sizes ``entry``.
 
     Members
     -------
-    start : In(1)
-    done : Out(1)
-    error : Out(VmError)
-    rd_slot : Out(SLOT_BITS)
-    rd_en : Out(1)
-    rd_data : In(64)
+    start : Out(1)
+        Walk the checks over the VMCS in cache entry ``entry``.
+    entry : Out(entry_bits)
+        Held from ``start`` to ``done``.
+    done : In(1)
+        The verdict is in ``error``; high for one cycle.
+    error : In(VmError)
+        0 when every check passed, else 7 (a control check failed) or 8 (only host-state checks failed).
+    """
+
+    def __init__(self, entries: int):
+        self.entries = entries
+        super().__init__(
+            {
+                "start": Out(1),
+                "entry": Out(CachePortSignature(entries).entry_bits),
+                "done": In(1),
+                "error": In(VmError),
+            }
+        )
+
+    def __eq__(self, other):
+        return isinstance(other, CheckSignature) and self.entries == other.entries
+
+    def __repr__(self):
+        return f"CheckSignature(entries={self.entries})"
+
+
+class EntryChecker(wiring.Component):
+    """Walks STEPS over a cached VMCS and reports the first failing group.
+
+    Latency: ``len(STEPS) + 3`` cycles from ``checks.start`` to
+    ``checks.done`` (``latency``). It reads the fields of cache entry
+    ``checks.entry`` through ``cache``, one read a cycle while it walks, and
+    never writes. ``checks.error`` is 0 when every check passes, else error 7
+    if any control check failed, else 8.
+
+    Members
+    -------
+    checks : In(CheckSignature(entries))
+    cache : Out(CachePortSignature(entries))
     efer_lma : In(1)
         The processor is in IA-32e mode (26.2.4).
     in_smm : In(1)
     """
 
-    start: In(1)
-    done: Out(1)
-    error: Out(VmError)
-    rd_slot: Out(SLOT_BITS)
-    rd_en: Out(1)
-    rd_data: In(64)
-    efer_lma: In(1)
-    in_smm: In(1)
+    def __init__(self, entries: int = CACHE_ENTRIES):
+        super().__init__(
+            {
+                "checks": In(CheckSignature(entries)),
+                "cache": Out(CachePortSignature(entries)),
+                "efer_lma": In(1),
+                "in_smm": In(1),
+            }
+        )
 
     @property
     def latency(self) -> int:
@@ -322,19 +358,22 @@ class EntryChecker(wiring.Component):
         control_failed = Signal()
         host_failed = Signal()
 
-        with m.If(self.start & ~busy):
+        with m.If(self.checks.start & ~busy):
             m.d.sync += [busy.eq(1), step.eq(0), control_failed.eq(0), host_failed.eq(0)]
         with m.Elif(busy):
             m.d.sync += step.eq(step + 1)
 
-        # Issue the read of step k while testing step k-1.
+        # Issue the read of step k while testing step k-1. The port is read in every busy
+        # cycle, also in the last two, whose data nobody tests: the read enable is a
+        # register, which keeps the step decode off the cache arbiter's select.
         with m.Switch(step):
             for k, s in enumerate(STEPS):
                 loc = LOCATION[FIELD_BY_NAME[s.field].encoding]
                 if loc.storage != Storage.ON_DIE:
                     raise ValueError(f"entry check reads {s.field}, which is not on-die")
                 with m.Case(k):
-                    m.d.comb += [self.rd_slot.eq(loc.slot), self.rd_en.eq(busy)]
+                    m.d.comb += self.cache.rd_slot.eq(loc.slot)
+        m.d.comb += [self.cache.rd_en.eq(busy), self.cache.rd_entry.eq(self.checks.entry)]
 
         # The slot read for step k arrives at step k+1 and is tested, registered, at step k+2:
         # its word (the upper one for a 32-bit field there), and the facts about the upper
@@ -346,7 +385,7 @@ class EntryChecker(wiring.Component):
                     with m.Case(k + 1):
                         m.d.comb += upper_half.eq(1)
         word = Signal(32)
-        m.d.sync += word.eq(Mux(upper_half, self.rd_data[32:], self.rd_data[:32]))
+        m.d.sync += word.eq(Mux(upper_half, self.cache.rd_data[32:], self.cache.rd_data[:32]))
         facts = {}  # key -> (register, test); registered every cycle (below, outside the step cases)
 
         def fact(key, test):
@@ -375,12 +414,12 @@ class EntryChecker(wiring.Component):
                     control, host = _final_checks(regs, self.efer_lma, self.in_smm)
                     control_now = control_failed | control
                     host_now = host_failed | host
-                    m.d.comb += self.done.eq(1)
+                    m.d.comb += self.checks.done.eq(1)
                     with m.If(control_now):
-                        m.d.comb += self.error.eq(CONTROL)
+                        m.d.comb += self.checks.error.eq(CONTROL)
                     with m.Elif(host_now):
-                        m.d.comb += self.error.eq(HOST)
+                        m.d.comb += self.checks.error.eq(HOST)
                     m.d.sync += busy.eq(0)
         for reg, test in facts.values():
-            m.d.sync += reg.eq(test(self.rd_data[32:]))
+            m.d.sync += reg.eq(test(self.cache.rd_data[32:]))
         return m

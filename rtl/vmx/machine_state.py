@@ -15,7 +15,7 @@ the VMX fixed bits) are mirrored in flip-flops, updated on every write.
 """
 
 from amaranth import Const, Module, Mux, Signal
-from amaranth.lib import memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1, MSRS, MsrKind
@@ -23,7 +23,7 @@ from ..arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUP
 from ..bram import NO_RW_CHECK, registered_read
 from .predicates import bits_set, canonical, fixed_ok, valid_memory_types
 
-__all__ = ["MachineState", "ID_BITS", "ROW_BITS", "constant_row"]
+__all__ = ["MachineState", "StatePortSignature", "Mode", "ID_BITS", "ROW_BITS", "constant_row"]
 
 ID_BITS = (len(ELEMENTS) - 1).bit_length()
 #: Bits of a read row: an element number, or a constant MSR's row.
@@ -41,73 +41,120 @@ _RFLAGS_BITS = 22
 _RFLAGS_ID = element_id("rflags")
 
 
+class StatePortSignature(wiring.Signature):
+    """The element port of the machine state, seen from the block that reads and writes elements.
+
+    Reads have a latency of one cycle; the write rules are combinational
+    (``MachineState`` has the contract).
+
+    Members
+    -------
+    rd_id : Out(ROW_BITS)
+        An element number, or ``constant_row`` of a constant MSR.
+    rd_en : Out(1)
+        Read row ``rd_id`` in this cycle.
+    rd_data : In(64)
+        The row read, from the cycle after ``rd_en``; holds while ``rd_en`` is low.
+    wr_id : Out(ID_BITS)
+        The element to write.
+    wr_value : Out(64)
+        The value to write (before the rules' forced bits).
+    wr_fault : In(1)
+        Writing ``wr_value`` to ``wr_id`` would raise #GP (reserved bit,
+        non-canonical, bad memory type, CR0 PG/PE or NW/CD, VMX fixed bits,
+        value wider than the element).
+    wr_en : Out(1)
+        Store ``wr_value`` in ``wr_id``, with the forced bits applied.
+    """
+
+    def __init__(self):
+        super().__init__(
+            {
+                "rd_id": Out(ROW_BITS),
+                "rd_en": Out(1),
+                "rd_data": In(64),
+                "wr_id": Out(ID_BITS),
+                "wr_value": Out(64),
+                "wr_fault": In(1),
+                "wr_en": Out(1),
+            }
+        )
+
+    def __eq__(self, other):
+        return isinstance(other, StatePortSignature)
+
+    def __repr__(self):
+        return "StatePortSignature()"
+
+
+class Mode(data.Struct):
+    """The bits of machine state the instruction checks test every cycle, mirrored in flip-flops."""
+
+    cr0_pe: 1
+    cr4_vmxe: 1
+    efer_lma: 1
+    cs_l: 1
+    vm86: 1
+    movss_blocking: 1
+    cpl: 2
+    #: CR0 and CR4 both satisfy the VMX fixed-bit MSRs.
+    cr0_cr4_fixed_ok: 1
+
+
 class MachineState(wiring.Component):
     """The machine-state elements, with the write rules of MOV/WRMSR.
 
     Latency: reads (of an element, or of a constant MSR's row) take 1 cycle
-    (``rd_data`` holds while ``rd_en`` is low); a write takes effect at the
-    next edge; a read of the row written in the same cycle returns an
-    undefined value (``bram.registered_read``). The write rules are
-    combinational: present ``wr_id`` and ``wr_value``, read ``wr_fault``;
-    assert ``wr_en`` (in that cycle or a later one, with the same id and
-    value) to store the value with the rules' forced bits applied. Only a
-    value that passes the rules may be stored: ``wr_en`` with ``wr_fault``
-    high stores an undefined value (a value wider than the element is not
-    cut to its width). After reset the block restores the power-up values,
-    one element per cycle, with ``ready`` low (``len(ELEMENTS)`` cycles).
+    (``read_latency``; ``rd_data`` holds while ``rd_en`` is low); a write
+    takes effect at the next edge; a read of the row written in the same
+    cycle returns an undefined value (``bram.registered_read``). The write
+    rules are combinational: present ``wr_id`` and ``wr_value``, read
+    ``wr_fault``; assert ``wr_en`` (in that cycle or a later one, with the
+    same id and value) to store the value with the rules' forced bits
+    applied. Only a value that passes the rules may be stored: ``wr_en`` with
+    ``wr_fault`` high stores an undefined value (a value wider than the
+    element is not cut to its width). After reset the block restores the
+    power-up values, one element per cycle, with ``ready`` low
+    (``len(ELEMENTS)`` cycles).
+
+    One block holds the element port today (MSR and element access). The
+    transition sequencer will be a second: it loads and stores elements as VM
+    entries and exits do, without the MOV rules, so it needs a write that
+    bypasses them (and the forced bits) before an arbiter like
+    ``CacheArbiter`` can join the two on ``port``.
 
     Members
     -------
     ready : Out(1)
-    rd_id : In(ROW_BITS)
-        An element number, or ``constant_row`` of a constant MSR.
-    rd_en : In(1)
-    rd_data : Out(64)
-    wr_id : In(ID_BITS)
-    wr_value : In(64)
+    port : In(StatePortSignature())
     in_vmx : In(1)
         The CR0/CR4 fixed bits are enforced in VMX operation.
-    wr_fault : Out(1)
-        The write would raise #GP (reserved bit, non-canonical, bad memory
-        type, CR0 PG/PE or NW/CD, VMX fixed bits, value wider than the element).
-    wr_en : In(1)
     flags_en : In(1)
     flags : In(64)
         With ``flags_en``, RFLAGS' six arithmetic flags := these bits of ``flags``.
     rflags : Out(64)
-    cr0_pe, cr4_vmxe, efer_lma, cs_l, vm86, movss_blocking : Out(1)
-    cpl : Out(2)
-    cr0_cr4_fixed_ok : Out(1)
-        CR0 and CR4 both satisfy the VMX fixed-bit MSRs.
+    mode : Out(Mode)
     """
 
     ready: Out(1)
-    rd_id: In(ROW_BITS)
-    rd_en: In(1)
-    rd_data: Out(64)
-    wr_id: In(ID_BITS)
-    wr_value: In(64)
+    port: In(StatePortSignature())
     in_vmx: In(1)
-    wr_fault: Out(1)
-    wr_en: In(1)
     flags_en: In(1)
     flags: In(64)
     rflags: Out(64)
-    cr0_pe: Out(1)
-    cr4_vmxe: Out(1)
-    efer_lma: Out(1)
-    cs_l: Out(1)
-    vm86: Out(1)
-    movss_blocking: Out(1)
-    cpl: Out(2)
-    cr0_cr4_fixed_ok: Out(1)
+    mode: Out(Mode)
+
+    @property
+    def read_latency(self) -> int:
+        return 1
 
     def elaborate(self, platform):
         m = Module()
+        port = self.port
         resets = [e.reset for e in ELEMENTS] + [0] * (2**ID_BITS - len(ELEMENTS))
         constants = [msr.value for msr in _CONSTANT_MSRS]
         m.submodules.ram = ram = memory.Memory(shape=64, depth=2**ROW_BITS, init=resets + constants, attrs=NO_RW_CHECK)
-        rd_data = registered_read(m, ram, addr=self.rd_id, en=self.rd_en, name="ram_rd_data")
+        rd_data = registered_read(m, ram, addr=port.rd_id, en=port.rd_en, name="ram_rd_data")
         wr = ram.write_port()
 
         # Power-up values, restored after every reset.
@@ -125,8 +172,8 @@ class MachineState(wiring.Component):
         m.d.comb += self.ready.eq(~restoring)
 
         # Write rules, one case per element, generated from the table.
-        value = self.wr_value
-        with m.Switch(self.wr_id):
+        value = port.wr_value
+        with m.Switch(port.wr_id):
             for i, e in enumerate(ELEMENTS):
                 with m.Case(i):
                     fault = value[e.bits :].any() if e.bits < 64 else 0
@@ -142,23 +189,23 @@ class MachineState(wiring.Component):
                         fault = fault | pg_without_pe | nw_without_cd
                     if e.vmx_fixed:
                         fault = fault | (self.in_vmx & ~fixed_ok(value, *e.vmx_fixed))
-                    m.d.comb += self.wr_fault.eq(fault)
+                    m.d.comb += port.wr_fault.eq(fault)
             with m.Default():
-                m.d.comb += self.wr_fault.eq(1)
+                m.d.comb += port.wr_fault.eq(1)
         # A value that passes the rules has no bit above the element's width: only the
         # forced bits change what is stored.
         stored = value
         for i, e in enumerate(ELEMENTS):
             if e.force1 or e.force0:
-                stored = Mux(self.wr_id == i, (value | e.force1) & ~e.force0, stored)
+                stored = Mux(port.wr_id == i, (value | e.force1) & ~e.force0, stored)
 
         # One write path: the restore walk after reset, or a checked write.
         w_en = Signal()
         w_id = Signal(ID_BITS)
         w_data = Signal(64)
         m.d.comb += [
-            w_en.eq(restoring | self.wr_en),
-            w_id.eq(Mux(restoring, restore_id, self.wr_id)),
+            w_en.eq(restoring | port.wr_en),
+            w_id.eq(Mux(restoring, restore_id, port.wr_id)),
             w_data.eq(Mux(restoring, restore_value, stored)),
             wr.addr.eq(w_id),
             wr.data.eq(w_data),
@@ -169,9 +216,9 @@ class MachineState(wiring.Component):
         rflags = Signal(_RFLAGS_BITS)
         m.d.comb += self.rflags.eq(rflags)
         read_rflags = Signal()
-        with m.If(self.rd_en):
-            m.d.sync += read_rflags.eq(self.rd_id == _RFLAGS_ID)
-        m.d.comb += self.rd_data.eq(Mux(read_rflags, rflags, rd_data))
+        with m.If(port.rd_en):
+            m.d.sync += read_rflags.eq(port.rd_id == _RFLAGS_ID)
+        m.d.comb += port.rd_data.eq(Mux(read_rflags, rflags, rd_data))
         with m.If(w_en & (w_id == _RFLAGS_ID)):
             m.d.sync += rflags.eq(w_data)
         with m.Elif(self.flags_en):
@@ -181,23 +228,24 @@ class MachineState(wiring.Component):
         # of their element (the restore walk included).
         cr0_fixed = Signal()
         cr4_fixed = Signal()
+        mirrored = Signal(Mode)  # the mode bits that are registers (vm86 and the fixed bits are not)
         # A mirror is a function of its element's value; it is computed from the written
         # value itself (none of these elements has forced bits, and a value that passes the
         # rules fits the element), not from the stored-value multiplexer, and from the
         # power-up value (a constant) during the restore walk.
         mirrors = {
             "cr0": [
-                (self.cr0_pe, lambda v: bits_set(v, CR0.PE)),
+                (mirrored.cr0_pe, lambda v: bits_set(v, CR0.PE)),
                 (cr0_fixed, lambda v: fixed_ok(v, CR0_FIXED0, CR0_FIXED1)),
             ],
             "cr4": [
-                (self.cr4_vmxe, lambda v: bits_set(v, CR4.VMXE)),
+                (mirrored.cr4_vmxe, lambda v: bits_set(v, CR4.VMXE)),
                 (cr4_fixed, lambda v: fixed_ok(v, CR4_FIXED0, CR4_FIXED1)),
             ],
-            "efer": [(self.efer_lma, lambda v: bits_set(v, EFER.LMA))],
-            "cs.ar": [(self.cs_l, lambda v: bits_set(v, AR.L))],
-            "ss.ar": [(self.cpl, lambda v: v[AR.DPL_SHIFT : AR.DPL_SHIFT + 2])],
-            "interruptibility": [(self.movss_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS))],
+            "efer": [(mirrored.efer_lma, lambda v: bits_set(v, EFER.LMA))],
+            "cs.ar": [(mirrored.cs_l, lambda v: bits_set(v, AR.L))],
+            "ss.ar": [(mirrored.cpl, lambda v: v[AR.DPL_SHIFT : AR.DPL_SHIFT + 2])],
+            "interruptibility": [(mirrored.movss_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS))],
         }
         for name, pairs in mirrors.items():
             element = ELEMENT_BY_NAME[name]
@@ -205,10 +253,11 @@ class MachineState(wiring.Component):
                 raise ValueError(f"mirrored element {name} has forced bits: mirror the stored value")
             with m.If(restoring & (restore_id == element_id(name))):
                 m.d.sync += [mirror.eq(new(Const(element.reset, 64))) for mirror, new in pairs]
-            with m.Elif(self.wr_en & (self.wr_id == element_id(name))):
-                m.d.sync += [mirror.eq(new(self.wr_value)) for mirror, new in pairs]
+            with m.Elif(port.wr_en & (port.wr_id == element_id(name))):
+                m.d.sync += [mirror.eq(new(port.wr_value)) for mirror, new in pairs]
         m.d.comb += [
-            self.vm86.eq(bits_set(rflags, RFLAGS.VM)),
-            self.cr0_cr4_fixed_ok.eq(cr0_fixed & cr4_fixed),
+            self.mode.eq(mirrored),
+            self.mode.vm86.eq(bits_set(rflags, RFLAGS.VM)),
+            self.mode.cr0_cr4_fixed_ok.eq(cr0_fixed & cr4_fixed),
         ]
         return m

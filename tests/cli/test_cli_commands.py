@@ -131,21 +131,44 @@ def test_bench_json_rows_cover_every_operation_kind():
         assert cycles, f"no measured row for the target {what!r}"
 
 
+def _bench_rows(monkeypatch, rows):
+    module = types.ModuleType("vmxu.sim.cocotb.runner")
+    module.run_bench = lambda sim: rows
+    monkeypatch.setitem(sys.modules, "vmxu.sim.cocotb.runner", module)
+
+
 def test_bench_table_says_whether_each_target_is_met(monkeypatch, capsys):
     rows = [
         {"operation": "VMREAD on-die (GUEST_RIP, 64-bit)", "cycles": 2, "status": "succeed"},
         {"operation": "VMWRITE on-die (GUEST_RIP, 64-bit)", "cycles": 3, "status": "succeed"},
         {"operation": "VMPTRLD (cached)", "cycles": 4, "status": "succeed"},
     ]
-    module = types.ModuleType("vmxu.sim.cocotb.runner")
-    module.run_bench = lambda sim: rows
-    monkeypatch.setitem(sys.modules, "vmxu.sim.cocotb.runner", module)
-    assert cli.main(["bench", "--sim", "icarus"]) == 0
+    _bench_rows(monkeypatch, rows)
+    assert cli.main(["bench", "--sim", "icarus"]) == cli.EXIT_MISMATCH
     out = capsys.readouterr().out
     assert "icarus" in out and "acknowledges one clock after the strobe" in out
     assert re.search(r"VMPTRLD \(cached\) +4\n", out)
     assert "VMREAD/VMWRITE of an on-die field <= 2 cycles: not met (measured 2, 3)" in out
     assert "VMPTRLD of a cached VMCS <= 4 cycles: met (measured 4)" in out
+    # The latency table: the one row measured is met, the others were not measured.
+    assert "  VMPTRLD (cached): 4, measured 4: met\n" in out
+    assert "  VMXON: 4, measured -: not measured\n" in out
+    assert "  VMWRITE on-die (GUEST_RIP, 64-bit): -, measured 3: not in the table\n" in out
+
+
+def test_bench_exits_0_only_when_every_row_of_the_latency_table_is_met(monkeypatch, capsys):
+    from vmxu.sim.cocotb.bench import latency_table
+
+    table = latency_table()
+    rows = [{"operation": what, "cycles": cycles, "status": "succeed"} for what, cycles in table.items()]
+    _bench_rows(monkeypatch, rows)
+    assert cli.main(["bench", "--sim", "icarus"]) == 0
+    assert "not met" not in capsys.readouterr().out.split("latency table")[1]
+    slower = [dict(row, cycles=row["cycles"] + 1) if row["operation"] == "VMPTRST" else row for row in rows]
+    _bench_rows(monkeypatch, slower)
+    assert cli.main(["bench", "--sim", "icarus", "--json"]) == cli.EXIT_MISMATCH
+    assert cli.main(["bench", "--sim", "icarus"]) == cli.EXIT_MISMATCH
+    assert f"  VMPTRST: {table['VMPTRST']}, measured {table['VMPTRST'] + 1}: not met\n" in capsys.readouterr().out
 
 
 # -- missing tools ----------------------------------------------------------------

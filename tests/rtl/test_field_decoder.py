@@ -60,3 +60,26 @@ def test_reserved_bits_and_bits_63_32_make_a_field_unsupported():
     bad = [guest_rip | 1 << 12, guest_rip | 1 << 15, guest_rip | 1 << 31, guest_rip | 1 << 32, guest_rip | 1 << 63]
     seen = _decode_all(bad)
     assert not any(out["valid"] for out in seen.values())
+
+
+def test_the_decoder_answers_latency_cycles_after_en_and_holds():
+    dut = FieldDecoder()
+    guest_rip, unsupported = 0x681E, 0x7FFE
+
+    async def testbench(ctx):
+        assert dut.latency == 1
+        for encoding, valid in ((guest_rip, 1), (unsupported, 0), (guest_rip, 1)):
+            ctx.set(dut.en, 1)
+            ctx.set(dut.encoding, encoding)
+            assert ctx.get(dut.valid) != valid, "the answer is not there before the clock edge"
+            await ctx.tick()
+            ctx.set(dut.en, 0)
+            ctx.set(dut.encoding, unsupported if valid else guest_rip)
+            for _ in range(3):
+                assert ctx.get(dut.valid) == valid
+                await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()

@@ -1,0 +1,277 @@
+"""The VMX unit's dispatcher: its request/response port, the checks instructions start with, the outcome conventions.
+
+# Ref: Intel SDM vol. 3C, 30.3 "VMX instructions" (the start of every VMX
+# instruction's operation: #UD outside VMX operation, in real-address or
+# virtual-8086 mode, or in compatibility mode; #GP(0) at CPL > 0; VMXON's and
+# VMCALL's own variants of these), 30.2 "Conventions" (VMsucceed,
+# VMfailInvalid, VMfailValid: the error number goes to the current VMCS, the
+# arithmetic flags to RFLAGS); vol. 4 (RDMSR/WRMSR: #GP(0) at CPL > 0).
+"""
+
+from collections.abc import Mapping, Sequence
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.errors import VmError
+from ..arch.fields import FIELD_BY_NAME
+from ..arch.layout import LOCATION, Storage
+from ..arch.ops import Op, Status, Vector, flags_for
+from ..vmcs.cache_port import CachePortSignature
+from .machine_state import Mode
+from .operation import OperationSignature, Outcome, Request, finish, vmfail
+from .port import RequestSignature, ResponseSignature
+
+__all__ = ["Dispatcher"]
+
+_ERROR_FIELD = LOCATION[FIELD_BY_NAME["VM_INSTRUCTION_ERROR"].encoding]
+assert _ERROR_FIELD.storage == Storage.ON_DIE
+
+#: Operations the dispatcher answers itself: VMCALL is VMfail(1) until the SMM capability
+#: (dual-monitor activation needs IA32_SMM_MONITOR_CTL.valid, writable only in SMM).
+_OWN = (Op.VMCALL,)
+
+_MEMBERS = (
+    "req",
+    "resp",
+    "ready",
+    "mode",
+    "in_vmx",
+    "current_valid",
+    "current",
+    "vmxon_allowed",
+    "cache",
+    "mark_dirty",
+    "flags_en",
+    "flags",
+)
+
+
+class Dispatcher(wiring.Component):
+    """Takes one request at a time, runs the checks it starts with, hands it to its block, answers.
+
+    Each operation but VMCALL belongs to one block (``blocks``: name ->
+    operations); the block holds an ``OperationSignature`` port named after
+    it. In the cycle after a request is accepted (DISPATCH) the dispatcher
+    runs the instruction's first checks: the common ones of the VMX
+    instructions (#UD, then #GP), VMXON's and VMCALL's variants, CPL > 0 for
+    RDMSR/WRMSR, none for GET/SET. A check that fails answers FAULT; else
+    the block starts. Its outcome is registered in the cycle of its ``done``
+    and answered in RESPOND, where a VMfailValid writes its error number to
+    the current VMCS (on-die, through ``cache``; the VMCS becomes dirty:
+    ``mark_dirty``) and every VMX outcome writes the arithmetic flags.
+
+    Latency: 2 cycles for an operation whose block decides in the cycle of
+    its start (DISPATCH, RESPOND), L + 2 for a block that takes L cycles from
+    start to done: ``latency`` is the dispatcher's share, 2. ``req.ready`` is
+    low while the machine state restores its power-up values (``ready``).
+
+    Where the next blocks plug in: a block that carries out new operations is
+    one more entry of ``blocks``. The exit decision of VMX non-root operation
+    (SDM 25.1: which instructions cause VM exits) belongs between the first
+    checks and the block's start, as a block of its own consulted in DISPATCH.
+
+    Parameters
+    ----------
+    entries : int
+        VMCSs the cache holds (sizes ``current`` and ``cache``).
+    blocks : mapping of str to sequence of Op
+        Each block's name and the operations it carries out; together every
+        operation but VMCALL, each once.
+
+    Members
+    -------
+    req : In(RequestSignature())
+    resp : Out(ResponseSignature())
+    <block> : Out(OperationSignature())
+        One per entry of ``blocks``.
+    ready : In(1)
+        The machine state is ready (after reset).
+    mode : In(Mode)
+    in_vmx : In(1)
+    current_valid : In(1)
+    current : In(entry_bits)
+        The cache entry of the current VMCS, for VMfailValid's error number.
+    vmxon_allowed : In(1)
+        IA32_FEATURE_CONTROL is locked and enables VMXON outside SMX.
+    cache : Out(CachePortSignature(entries))
+        Writes VMfailValid's error number.
+    mark_dirty : Out(1)
+        The current VMCS was written (the error number).
+    flags_en : Out(1)
+    flags : Out(64)
+        With ``flags_en``: RFLAGS' arithmetic flags := these bits.
+    """
+
+    def __init__(self, entries: int, blocks: Mapping[str, Sequence[Op]]):
+        self.blocks = {name: tuple(ops) for name, ops in blocks.items()}
+        seen = list(_OWN)
+        for name, ops in self.blocks.items():
+            if not isinstance(name, str) or not name.isidentifier() or name in _MEMBERS:
+                raise ValueError(f"Block names must be identifiers other than the dispatcher's members, not {name!r}")
+            for op in ops:
+                if op in seen:
+                    raise ValueError(f"Operation {op.name} is carried out by two blocks (or is the dispatcher's own)")
+                seen.append(op)
+        missing = [op.name for op in Op if op not in seen]
+        if missing:
+            raise ValueError(f"No block carries out {', '.join(missing)}")
+        cache = CachePortSignature(entries)
+        super().__init__(
+            {
+                "req": In(RequestSignature()),
+                "resp": Out(ResponseSignature()),
+                **{name: Out(OperationSignature()) for name in self.blocks},
+                "ready": In(1),
+                "mode": In(Mode),
+                "in_vmx": In(1),
+                "current_valid": In(1),
+                "current": In(cache.entry_bits),
+                "vmxon_allowed": In(1),
+                "cache": Out(cache),
+                "mark_dirty": Out(1),
+                "flags_en": Out(1),
+                "flags": Out(64),
+            }
+        )
+
+    @property
+    def latency(self) -> int:
+        return 2
+
+    def elaborate(self, platform):
+        m = Module()
+        ports = [getattr(self, name) for name in self.blocks]
+        mode = self.mode
+
+        # The request, and the operation accepted last (held until the next one).
+        accept = Signal()
+        request = Signal(Request)
+        operation = Signal(Request)
+        m.d.comb += [
+            request.op.eq(self.req.op),
+            request.size.eq(self.req.size),
+            request.index.eq(self.req.index),
+            request.value.eq(self.req.value),
+        ]
+        with m.If(accept):
+            m.d.sync += operation.eq(request)
+        op = operation.op
+        for port in ports:
+            m.d.comb += [port.accept.eq(accept), port.request.eq(request), port.operation.eq(operation)]
+
+        # Mode checks, registered: the state they read changes at least two cycles
+        # before the next DISPATCH (an element write, VMXON and VMXOFF all respond first).
+        compatibility_mode = mode.efer_lma & ~mode.cs_l
+        ud_prefix = Signal()  # the common start of the VMX instructions (SDM 30.3)
+        vmxon_ud = Signal()
+        vmcall_ud = Signal()
+        cpl_nonzero = Signal()
+        m.d.sync += [
+            ud_prefix.eq(~self.in_vmx | ~mode.cr0_pe | mode.vm86 | compatibility_mode),
+            vmxon_ud.eq(~mode.cr0_pe | ~mode.cr4_vmxe | mode.vm86 | compatibility_mode),
+            vmcall_ud.eq(~self.in_vmx | mode.vm86 | compatibility_mode),
+            cpl_nonzero.eq(mode.cpl != 0),
+        ]
+        ud = Signal()
+        gp = Signal()
+        with m.Switch(op):
+            with m.Case(Op.VMXON):
+                vmxon_gp = ~self.in_vmx & (~mode.cr0_cr4_fixed_ok | ~self.vmxon_allowed)
+                m.d.comb += [ud.eq(vmxon_ud), gp.eq(cpl_nonzero | vmxon_gp)]
+            with m.Case(Op.VMCALL):
+                m.d.comb += [ud.eq(vmcall_ud), gp.eq(cpl_nonzero)]
+            with m.Case(Op.RDMSR, Op.WRMSR):
+                m.d.comb += gp.eq(cpl_nonzero)
+            with m.Case(Op.GET, Op.SET):
+                pass
+            with m.Default():
+                m.d.comb += [ud.eq(ud_prefix), gp.eq(cpl_nonzero)]
+
+        # The dispatcher's own outcomes, and the blocks', joined by an OR (OperationSignature).
+        own = OperationSignature().flip().create(path=("dispatcher",))
+        done = own.done
+        outcome = own.outcome.as_value()
+        result = own.result
+        result_en = own.result_en
+        for port in ports:
+            done = done | port.done
+            outcome = outcome | port.outcome.as_value()
+            result = result | port.result
+            result_en = result_en | port.result_en
+
+        r_outcome = Signal(Outcome)
+        r_read = [Signal(name=f"r_read_{name}") for name in self.blocks]  # the value is that block's read_value
+        r_value = Signal(64)
+        with m.If(result_en[0]):
+            m.d.sync += r_value[:32].eq(result[:32])
+        with m.If(result_en[1]):
+            m.d.sync += r_value[32:].eq(result[32:])
+
+        def take_outcome():
+            """Register the joined outcome in every cycle the operation may end, respond after ``done``.
+
+            While no block is done the outcome is 0; registering it anyway keeps ``done`` off the
+            registers' enable, the end of the path from the bus through a block's decision.
+            """
+            m.d.sync += r_outcome.eq(outcome)
+            m.d.sync += [read.eq(port.outcome.read) for read, port in zip(r_read, ports, strict=True)]
+            with m.If(done):
+                m.next = "RESPOND"
+
+        with m.FSM(name="dispatcher"):
+            with m.State("ACCEPT"):
+                m.d.comb += [self.req.ready.eq(self.ready), accept.eq(self.req.valid & self.ready)]
+                with m.If(accept):
+                    m.next = "DISPATCH"
+
+            with m.State("DISPATCH"):
+                with m.If(ud):
+                    finish(m, own, Status.FAULT, vector=Vector.UD)
+                with m.Elif(gp):
+                    finish(m, own, Status.FAULT, vector=Vector.GP)
+                with m.Elif(op == Op.VMCALL):
+                    vmfail(m, own, VmError.VMCALL_IN_ROOT, current_valid=self.current_valid)
+                with m.Else():
+                    for port, ops in zip(ports, self.blocks.values(), strict=True):
+                        m.d.comb += port.start.eq(op.as_value().matches(*ops))
+                m.next = "AWAIT_BLOCK"
+                take_outcome()
+
+            with m.State("AWAIT_BLOCK"):
+                take_outcome()
+
+            with m.State("RESPOND"):
+                m.d.comb += self.resp.valid.eq(1)
+                # VMfailValid: the error number to the current VMCS, which becomes dirty
+                # (idempotent while the response waits).
+                with m.If(r_outcome.status == Status.FAIL_VALID):
+                    m.d.comb += [self.cache.wr_en.eq(1 << _ERROR_FIELD.half), self.mark_dirty.eq(1)]
+                # VMX outcomes write the six arithmetic flags (idempotent while we wait).
+                with m.Switch(r_outcome.status):
+                    for status in (Status.SUCCEED, Status.FAIL_INVALID, Status.FAIL_VALID):
+                        with m.Case(status):
+                            m.d.comb += [self.flags_en.eq(1), self.flags.eq(flags_for(status))]
+                with m.If(self.resp.ready):
+                    m.next = "ACCEPT"
+
+        m.d.comb += [
+            self.cache.wr_entry.eq(self.current),
+            self.cache.wr_slot.eq(_ERROR_FIELD.slot),
+            self.cache.wr_word.eq(r_outcome.error),
+            self.cache.rd_entry.eq(self.current),
+            self.cache.rd_en.eq(0),
+        ]
+
+        # The response's fields; they mean something while resp.valid is high (RESPOND).
+        value = r_value
+        for read, port in zip(reversed(r_read), reversed(ports), strict=True):
+            value = Mux(read, port.read_value, value)
+        m.d.comb += [
+            self.resp.status.eq(r_outcome.status),
+            self.resp.error.eq(r_outcome.error),
+            self.resp.vector.eq(r_outcome.vector),
+            self.resp.value.eq(value),
+        ]
+        return m

@@ -1,0 +1,179 @@
+"""RDMSR, WRMSR, GET and SET: the MSRs the unit implements, and the machine-state elements behind them.
+
+# Ref: Intel SDM vol. 3C, appendix A "VMX capability reporting facility" (the
+# capability MSRs, read-only), 23.7 "Enabling and entering VMX operation"
+# (IA32_FEATURE_CONTROL: lock bit, VMX outside SMX; writes #GP once locked),
+# 32.15.5 (IA32_SMM_MONITOR_CTL, writable only in SMM); vol. 4 (RDMSR/WRMSR
+# of an MSR the processor does not implement: #GP). rtl/arch/msrs.py is the table.
+"""
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.msrs import (
+    FEATURE_CONTROL_LOCK,
+    FEATURE_CONTROL_VALID,
+    FEATURE_CONTROL_VMX_OUTSIDE_SMX,
+    MSRS,
+    MsrKind,
+)
+from ..arch.ops import Op, Status, Vector
+from ..arch.state import ELEMENT_BY_MSR, element_id
+from .machine_state import ID_BITS, ROW_BITS, StatePortSignature, constant_row
+from .operation import OperationSignature, finish
+from .predicates import bits_set
+
+__all__ = ["MsrAccess"]
+
+
+class MsrAccess(wiring.Component):
+    """RDMSR/WRMSR of the MSRs in the table, and GET/SET of machine-state elements.
+
+    The MSR number is decoded from the table when the request is accepted
+    (the number's 4-KiB page once, then the number within it): an element
+    MSR names a machine-state element, a constant (capability) MSR a read-only
+    row of the machine state's block RAM; IA32_FEATURE_CONTROL is a register
+    here. Element reads and writes go through ``state`` with the write rules
+    of MOV/WRMSR, which the machine state checks (a write that breaks them is
+    #GP and changes nothing).
+
+    Latency, from ``op.start`` to ``op.done`` (``latency``): 0 for RDMSR, GET,
+    WRMSR of IA32_FEATURE_CONTROL and every #GP (an element's value is
+    ``op.read_value`` from the next cycle); 1 for SET and WRMSR of an element
+    MSR (its rules are decided in the start cycle, the write is in the next).
+
+    Members
+    -------
+    op : In(OperationSignature())
+        RDMSR, WRMSR, GET, SET (CPL > 0 was the dispatcher's #GP).
+    state : Out(StatePortSignature())
+    vmxon_allowed : Out(1)
+        IA32_FEATURE_CONTROL is locked and enables VMXON outside SMX.
+    """
+
+    op: In(OperationSignature())
+    state: Out(StatePortSignature())
+    vmxon_allowed: Out(1)
+
+    @property
+    def latency(self) -> dict[str, int]:
+        return {"RDMSR (capability MSR)": 0, "GET": 0, "SET": 1}
+
+    def elaborate(self, platform):
+        m = Module()
+        op = self.op
+        state = self.state
+        request = op.request
+        value = op.operation.value
+
+        feature_control = Signal(3)
+        m.d.comb += self.vmxon_allowed.eq(
+            (feature_control & FEATURE_CONTROL_LOCK != 0) & (feature_control & FEATURE_CONTROL_VMX_OUTSIDE_SMX != 0)
+        )
+
+        # -- MSR decode (from the table), registered with the request ------------
+        msr_known = Signal()
+        msr_kind = Signal(MsrKind)
+        element = Signal(ROW_BITS)  # the state row SET, GET or an element or constant MSR names
+        element_fault = Signal()  # the element write would raise #GP (decided in the start cycle)
+        value_sets_reserved_fc_bits = Signal()
+
+        number = request.index
+        known = Signal()
+        kind = Signal(MsrKind)
+        row = Signal(ROW_BITS)
+        pages = {}
+        for msr in MSRS:
+            pages.setdefault(msr.number >> 12, []).append(msr)
+        # MSR numbers cluster in a few 4-KiB pages of the number space: the page is compared
+        # once, then the number within it.
+        for i, (msr_page, msrs) in enumerate(pages.items()):
+            with (m.If if i == 0 else m.Elif)(number[12:] == msr_page):
+                with m.Switch(number[:12]):
+                    for msr in msrs:
+                        with m.Case(msr.number & 0xFFF):
+                            m.d.comb += [known.eq(1), kind.eq(msr.kind)]
+                            if msr.kind == MsrKind.ELEMENT:
+                                m.d.comb += row.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
+                            elif msr.kind == MsrKind.CONSTANT:
+                                m.d.comb += row.eq(constant_row(msr.number))
+        is_msr_op = (request.op == Op.RDMSR) | (request.op == Op.WRMSR)
+        with m.If(op.accept):
+            m.d.sync += [
+                msr_known.eq(known),
+                msr_kind.eq(kind),
+                element.eq(Mux(is_msr_op, row, number[:ID_BITS])),
+                value_sets_reserved_fc_bits.eq(
+                    bits_set(request.value[:32], ~FEATURE_CONTROL_VALID & (2**32 - 1))
+                    | (request.value[32:] != 0)  # a term of the pointer block's bad_address too: synthesis shares it
+                ),
+            ]
+
+        m.d.comb += [
+            state.rd_id.eq(element),
+            state.wr_id.eq(element),
+            state.wr_value.eq(value),
+            op.read_value.eq(state.rd_data),
+        ]
+
+        def fault():
+            finish(m, op, Status.FAULT, vector=Vector.GP)
+
+        # SET, or WRMSR of an element MSR: the rules are decided in the start cycle (registered
+        # in element_fault), the write is in the next (element_write). A flag rather than a
+        # two-state FSM: its next value does not depend on itself, which yosys would make a
+        # synchronous reset fed by the flip-flop's own output (an ECP5 TRELLIS_FF whose LSR
+        # abc9 takes for a combinational loop).
+        element_write = Signal()
+        m.d.sync += element_write.eq(0)
+        with m.If(op.start):
+            with m.Switch(op.operation.op):
+                with m.Case(Op.RDMSR):
+                    with m.If(~msr_known):
+                        fault()
+                    with m.Else():
+                        with m.Switch(msr_kind):
+                            with m.Case(MsrKind.FEATURE_CONTROL):
+                                finish(m, op, Status.OK, result=feature_control)
+                            with m.Case(MsrKind.SMM_MONITOR_CTL):
+                                finish(m, op, Status.OK, result=0)
+                            with m.Case(MsrKind.SMBASE):
+                                fault()  # readable only in SMM
+                            with m.Case(MsrKind.ELEMENT, MsrKind.CONSTANT):
+                                m.d.comb += state.rd_en.eq(1)
+                                finish(m, op, Status.OK, read=True)
+
+                with m.Case(Op.WRMSR):
+                    with m.If(~msr_known):
+                        fault()
+                    with m.Else():
+                        with m.Switch(msr_kind):
+                            with m.Case(MsrKind.FEATURE_CONTROL):
+                                locked = feature_control & FEATURE_CONTROL_LOCK != 0
+                                with m.If(locked | value_sets_reserved_fc_bits):
+                                    fault()
+                                with m.Else():
+                                    m.d.sync += feature_control.eq(value)
+                                    finish(m, op, Status.OK)
+                            with m.Case(MsrKind.ELEMENT):
+                                m.d.sync += [element_fault.eq(state.wr_fault), element_write.eq(1)]
+                            with m.Default():
+                                # Capability MSRs are read-only; IA32_SMM_MONITOR_CTL is
+                                # writable only in SMM; IA32_SMBASE never.
+                                fault()
+
+                with m.Case(Op.GET):
+                    m.d.comb += state.rd_en.eq(1)
+                    finish(m, op, Status.OK, read=True)
+
+                with m.Case(Op.SET):
+                    m.d.sync += [element_fault.eq(state.wr_fault), element_write.eq(1)]
+
+        with m.If(element_write):
+            with m.If(element_fault):
+                fault()
+            with m.Else():
+                m.d.comb += state.wr_en.eq(1)
+                finish(m, op, Status.OK)
+        return m

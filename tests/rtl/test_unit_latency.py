@@ -1,0 +1,252 @@
+# amaranth: UnusedElaboratable=no
+"""The unit's latency table and every block's latency property, pinned in Amaranth's simulator.
+
+One scenario plays the benchmark's operations (sim/cocotb/bench.py) on a
+``VmxUnit`` with a memory that acknowledges one clock after the strobe and a
+requester that takes each response at once. For every operation it pins the
+unit's latency (``VmxUnit.latency``), the dispatcher's share
+(``Dispatcher.latency``) and the latency of the block that carried it out,
+from its ``start`` to its ``done``; and every region command, entry-check walk
+and transition the scenario caused against ``RegionPort.latency``,
+``EntryChecker.latency`` and ``EntryTransition.latency``.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+from amaranth import Value
+from amaranth.sim import Simulator
+
+from vmxu.rtl.arch import msrs
+from vmxu.rtl.arch.fields import FIELD_BY_NAME
+from vmxu.rtl.arch.ops import Op, OperandSize, Status
+from vmxu.rtl.arch.state import element_id
+from vmxu.rtl.vmcs.region import RegionCommand
+from vmxu.rtl.vmx.unit import BLOCKS, VmxUnit
+from vmxu.sim.cocotb.bench import MEMORY_FIELD, ON_DIE_FIELD
+from vmxu.sim.cocotb.stimulus import VMCS_REGIONS, MemoryWrite, RandomProgram, entry_ready_fields
+
+
+@dataclass(frozen=True)
+class Measured:
+    name: str
+    status: Status
+    unit_cycles: int
+    block: str | None
+    block_cycles: int | None
+
+
+def _simulate(entries: int):
+    unit = VmxUnit(cache_entries=entries)
+    memory: dict[int, int] = {}
+    watched = {
+        "accept": unit.req.valid & unit.req.ready,
+        "respond": unit.resp.valid & unit.resp.ready,
+        "status": unit.resp.status.as_value(),
+        "region_start": unit.region.command.start,
+        "region_done": unit.region.command.done,
+        "region_cmd": unit.region.command.cmd.as_value(),
+        "checks_start": unit.checker.checks.start,
+        "checks_done": unit.checker.checks.done,
+        "transition_start": unit.transition.op.start,
+        "transition_done": unit.transition.op.done,
+    }
+    for name in BLOCKS:
+        port = getattr(unit.dispatcher, name)
+        watched[f"{name}_start"] = port.start
+        watched[f"{name}_done"] = port.done
+    trace: list[dict[str, int]] = []
+    measured: list[Measured] = []
+
+    async def testbench(ctx):
+        slave = {"ack": False, "pending": False}
+
+        async def cycle():
+            """Record this cycle, let the clock tick, then play the bus slave for the next cycle."""
+            trace.append({name: ctx.get(Value.cast(signal)) for name, signal in watched.items()})
+            await ctx.tick()
+            strobe = ctx.get(unit.bus.cyc) and ctx.get(unit.bus.stb)
+            if slave["ack"]:
+                ctx.set(unit.bus.ack, 0)
+                slave["ack"], slave["pending"] = False, bool(strobe)
+            elif slave["pending"]:
+                address = ctx.get(unit.bus.adr)
+                if ctx.get(unit.bus.we):
+                    memory[address] = ctx.get(unit.bus.dat_w)
+                else:
+                    ctx.set(unit.bus.dat_r, memory.get(address, 0))
+                ctx.set(unit.bus.ack, 1)
+                slave["ack"], slave["pending"] = True, False
+            elif strobe:
+                slave["pending"] = True
+
+        async def execute(op, index=0, value=0, size=OperandSize.S64, *, name=None, expect=None):
+            ctx.set(unit.req.op, op)
+            ctx.set(unit.req.size, size)
+            ctx.set(unit.req.index, index)
+            ctx.set(unit.req.value, value)
+            ctx.set(unit.req.valid, 1)
+            while not ctx.get(unit.req.ready):
+                await cycle()
+            await cycle()
+            accepted = len(trace) - 1
+            ctx.set(unit.req.valid, 0)
+            while not ctx.get(unit.resp.valid):
+                await cycle()
+            await cycle()
+            answered = len(trace) - 1
+            status = Status(trace[answered]["status"])
+            if expect is not None:
+                assert status == expect, f"{name}: {status}"
+            window = range(accepted + 1, answered + 1)
+            block = block_cycles = None
+            for block_name in BLOCKS:
+                starts = [i for i in window if trace[i][f"{block_name}_start"]]
+                if starts:
+                    done = next(i for i in window if i >= starts[0] and trace[i][f"{block_name}_done"])
+                    block, block_cycles = block_name, done - starts[0]
+            if name is not None:
+                measured.append(Measured(name, status, answered - accepted, block, block_cycles))
+
+        ctx.set(unit.resp.ready, 1)
+        setup = list(RandomProgram(0).setup())
+        for step in setup[:-1]:
+            if isinstance(step, MemoryWrite):
+                memory[step.addr // 4] = step.value
+            else:
+                await execute(step.op, step.index, step.value, step.size)
+        vmxon = setup[-1].value
+        on_die = FIELD_BY_NAME[ON_DIE_FIELD].encoding
+        in_memory = FIELD_BY_NAME[MEMORY_FIELD].encoding
+        first, *others = VMCS_REGIONS
+        await execute(Op.VMXON, value=vmxon, name="VMXON", expect=Status.SUCCEED)
+        await execute(Op.VMCLEAR, value=first, name="VMCLEAR (not cached)", expect=Status.SUCCEED)
+        await execute(Op.VMPTRLD, value=first, name="VMPTRLD (not cached: fill)", expect=Status.SUCCEED)
+        await execute(Op.VMPTRLD, value=first, name="VMPTRLD (cached)", expect=Status.SUCCEED)
+        await execute(Op.VMWRITE, on_die, 0x1234, name="VMWRITE on-die (64-bit)", expect=Status.SUCCEED)
+        await execute(Op.VMREAD, on_die, name="VMREAD on-die (64-bit)", expect=Status.SUCCEED)
+        await execute(Op.VMREAD, on_die, size=OperandSize.S32, name="VMREAD on-die (32-bit)", expect=Status.SUCCEED)
+        await execute(Op.VMWRITE, in_memory, 0x5000, name="VMWRITE memory (64-bit)", expect=Status.SUCCEED)
+        await execute(Op.VMREAD, in_memory, name="VMREAD memory (64-bit)", expect=Status.SUCCEED)
+        await execute(Op.VMREAD, in_memory, size=OperandSize.S32, name="VMREAD memory (32-bit)", expect=Status.SUCCEED)
+        await execute(Op.VMREAD, 0x7FFE, name="VMREAD unsupported (VMfailValid 12)", expect=Status.FAIL_VALID)
+        await execute(Op.VMPTRST, name="VMPTRST", expect=Status.SUCCEED)
+        await execute(Op.VMLAUNCH, name="VMLAUNCH (checks' verdict)", expect=Status.FAIL_VALID)
+        # A VMCS that passes every check: the transition answers, in the checks' time.
+        for field, value in entry_ready_fields().items():
+            await execute(Op.VMWRITE, FIELD_BY_NAME[field].encoding, value, expect=Status.SUCCEED)
+        verdict = "VMLAUNCH (checks' verdict)"
+        await execute(Op.VMLAUNCH, name=verdict, expect=Status.ENTRY_NOT_IMPLEMENTED)
+        # Fill the cache with dirty VMCSs: the least recently used one (the first) is the victim.
+        filled = others[: entries - 1]
+        for region in filled:
+            await execute(Op.VMPTRLD, value=region)
+            await execute(Op.VMWRITE, on_die, region)
+        newest = others[entries - 1]
+        await execute(Op.VMPTRLD, value=newest, name="VMPTRLD (not cached: write-back + fill)", expect=Status.SUCCEED)
+        await execute(Op.VMCLEAR, value=filled[-1], name="VMCLEAR (cached, dirty: write-back)", expect=Status.SUCCEED)
+        await execute(Op.VMCLEAR, value=newest, name="VMCLEAR (cached, clean)", expect=Status.SUCCEED)
+        await execute(Op.RDMSR, msrs.IA32_VMX_BASIC, name="RDMSR (capability MSR)", expect=Status.OK)
+        await execute(Op.GET, element_id("cr0"), name="GET", expect=Status.OK)
+        await execute(Op.SET, element_id("rsp"), 0x8000, name="SET", expect=Status.OK)
+        await execute(Op.VMXOFF, name=f"VMXOFF ({entries - 2} dirty)", expect=Status.SUCCEED)
+        await execute(Op.VMXON, value=vmxon, expect=Status.SUCCEED)
+        await execute(Op.VMXOFF, name="VMXOFF (nothing to write back)", expect=Status.SUCCEED)
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return unit, trace, measured
+
+
+@pytest.fixture(scope="module", params=[2, 4], ids=lambda n: f"{n}-entries")
+def simulated(request):
+    return _simulate(request.param)
+
+
+def test_every_operation_takes_the_latency_of_the_table(simulated):
+    unit, _, measured = simulated
+    table = unit.latency
+    for m in measured:
+        if m.name.startswith("VMXOFF (") and m.name.endswith(" dirty)"):
+            dirty = unit.cache_entries - 2
+            expected = unit.dispatcher.latency + unit.pointers.vmxoff_latency(dirty=dirty)
+            if dirty == 2:
+                assert table["VMXOFF (two dirty VMCSs written back)"] == expected
+        else:
+            expected = table[m.name]
+        assert m.unit_cycles == expected, m
+    names = {m.name for m in measured}
+    assert set(table) - names <= {"VMXOFF (two dirty VMCSs written back)"}
+
+
+def test_the_table_is_the_dispatchers_share_plus_the_blocks(simulated):
+    unit, _, measured = simulated
+    for m in measured:
+        assert m.block is not None, m
+        assert m.unit_cycles == unit.dispatcher.latency + m.block_cycles, m
+        block = getattr(unit, m.block)
+        if m.name in block.latency:
+            assert m.block_cycles == block.latency[m.name], m
+        else:
+            assert m.block_cycles == unit.pointers.vmxoff_latency(dirty=unit.cache_entries - 2), m
+
+
+def test_the_table_with_four_entries_is_what_the_bench_measured_before_the_split():
+    """The numbers `vmxu bench` printed for the one-FSM engine (4 cache entries): no operation got slower."""
+    assert VmxUnit(cache_entries=4).latency == {
+        "VMXON": 4,
+        "VMCLEAR (not cached)": 4,
+        "VMPTRLD (not cached: fill)": 380,
+        "VMPTRLD (cached)": 4,
+        "VMWRITE on-die (64-bit)": 2,
+        "VMREAD on-die (64-bit)": 2,
+        "VMREAD on-die (32-bit)": 2,
+        "VMWRITE memory (64-bit)": 6,
+        "VMREAD memory (64-bit)": 6,
+        "VMREAD memory (32-bit)": 4,
+        "VMREAD unsupported (VMfailValid 12)": 2,
+        "VMPTRST": 2,
+        "VMLAUNCH (checks' verdict)": 44,
+        "VMPTRLD (not cached: write-back + fill)": 848,
+        "VMCLEAR (cached, dirty: write-back)": 472,
+        "VMCLEAR (cached, clean)": 4,
+        "RDMSR (capability MSR)": 2,
+        "GET": 2,
+        "SET": 3,
+        "VMXOFF (two dirty VMCSs written back)": 946,
+        "VMXOFF (nothing to write back)": 10,
+    }
+
+
+def _spans(trace, start, done):
+    """(first cycle, last cycle) of each command on a start/done handshake; a start may run on into the next."""
+    spans, begin = [], None
+    for i, sample in enumerate(trace):
+        if begin is None and sample[start]:
+            begin = i
+        if begin is not None and sample[done]:
+            spans.append((begin, i))
+            begin = None
+    return spans
+
+
+def test_region_commands_take_the_region_ports_latency(simulated):
+    unit, trace, _ = simulated
+    spans = _spans(trace, "region_start", "region_done")
+    seen = set()
+    for begin, end in spans:
+        command = RegionCommand(trace[begin]["region_cmd"])
+        seen.add(command)
+        assert end - begin + 1 == unit.region.latency[command], (command, begin)
+    assert seen == set(RegionCommand)
+
+
+def test_entry_checks_and_transition_take_their_latency(simulated):
+    unit, trace, _ = simulated
+    checks = _spans(trace, "checks_start", "checks_done")
+    assert len(checks) == 2 and all(end - begin == unit.checker.latency for begin, end in checks)
+    transitions = _spans(trace, "transition_start", "transition_done")
+    assert len(transitions) == 1 and all(end - begin == unit.transition.latency for begin, end in transitions)
+    assert unit.entry.latency == {"VMLAUNCH (checks' verdict)": unit.checker.latency + unit.transition.latency}
