@@ -13,13 +13,14 @@ port with ``wiring.connect``.
 
 from collections.abc import Sequence
 
-from amaranth import Module, Mux
+from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..arbiter import check_clients, join_by_priority
 from ..arch.layout import SLOTS_PER_VMCS
 
-__all__ = ["CachePortSignature", "CacheArbiter", "SLOT_BITS", "check_entries", "check_clients"]
+__all__ = ["CachePortSignature", "CacheArbiter", "SLOT_BITS", "check_entries"]
 
 SLOT_BITS = (SLOTS_PER_VMCS - 1).bit_length()
 
@@ -31,19 +32,6 @@ def check_entries(entries: int) -> int:
     if entries < 2 or entries & (entries - 1):
         raise ValueError(f"Cache entries must be a power of two, at least 2, not {entries!r}")
     return (entries - 1).bit_length()
-
-
-def check_clients(clients: Sequence[str], *, reserved: str) -> tuple[str, ...]:
-    """The client names of an arbiter, as a tuple, if they are valid port names besides ``reserved``."""
-    clients = tuple(clients)
-    if not clients:
-        raise ValueError("An arbiter needs at least one client")
-    for name in clients:
-        if not isinstance(name, str) or not name.isidentifier() or name == reserved:
-            raise ValueError(f"Client names must be identifiers other than {reserved!r}, not {name!r}")
-    if len(set(clients)) != len(clients):
-        raise ValueError(f"Client names must be distinct, not {clients!r}")
-    return clients
 
 
 class CachePortSignature(wiring.Signature):
@@ -74,10 +62,11 @@ class CachePortSignature(wiring.Signature):
         The cache entry to write.
     wr_slot : Out(SLOT_BITS)
         The slot of that entry to write.
-    wr_word : Out(32)
+    wr_data : Out(64)
         The word to write, to either half.
     wr_en : Out(2)
-        Halves to write ``wr_word`` to: bit 0 is bits 31:0, bit 1 bits 63:32.
+        Halves of ``wr_data`` to write: bit 0 is bits 31:0, bit 1 bits 63:32 (a client writing
+        one 32-bit word puts it in both halves and enables one).
     """
 
     def __init__(self, entries: int):
@@ -91,7 +80,7 @@ class CachePortSignature(wiring.Signature):
                 "rd_data": In(64),
                 "wr_entry": Out(self.entry_bits),
                 "wr_slot": Out(SLOT_BITS),
-                "wr_word": Out(32),
+                "wr_data": Out(64),
                 "wr_en": Out(2),
             }
         )
@@ -104,7 +93,7 @@ class CachePortSignature(wiring.Signature):
 
 
 _READ = ("rd_entry", "rd_slot")
-_WRITE = ("wr_entry", "wr_slot", "wr_word")
+_WRITE = ("wr_entry", "wr_slot", "wr_data")
 
 
 class CacheArbiter(wiring.Component):
@@ -113,7 +102,7 @@ class CacheArbiter(wiring.Component):
     Ownership is decided per half of the port, every cycle: the read half
     (``rd_entry``, ``rd_slot``) goes to the first client, in the order of
     ``clients``, whose ``rd_en`` is high, and the write half (``wr_entry``,
-    ``wr_slot``, ``wr_word``) to the first whose ``wr_en`` is not zero. When
+    ``wr_slot``, ``wr_data``) to the first whose ``wr_en`` is not zero. When
     no earlier client enables, the last client owns the half whatever its own
     enable, so its addresses reach the cache without passing through its
     enable (the field-access block's VMREAD address comes from the field
@@ -153,18 +142,5 @@ class CacheArbiter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         ports = [getattr(self, name) for name in self.clients]
-        for enable, members in (("rd_en", _READ), ("wr_en", _WRITE)):
-            # The last client is the default; earlier ones take over when enabled.
-            for member in members:
-                value = getattr(ports[-1], member)
-                for port in reversed(ports[:-1]):
-                    value = Mux(getattr(port, enable).any(), getattr(port, member), value)
-                m.d.comb += getattr(self.cache, member).eq(value)
-            enables = [getattr(port, enable) for port in ports]
-            either = enables[0]
-            for other in enables[1:]:
-                either = either | other
-            m.d.comb += getattr(self.cache, enable).eq(either)
-        for port in ports:
-            m.d.comb += port.rd_data.eq(self.cache.rd_data)
+        join_by_priority(m, self.cache, ports, {"rd_en": _READ, "wr_en": _WRITE}, ("rd_data",))
         return m

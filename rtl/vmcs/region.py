@@ -13,10 +13,11 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..arbiter import check_clients
 from ..arch.layout import CACHE_ENTRIES, IMAGE_FIRST_WORD, LAUNCH_WORD, SLOTS_USED
 from ..wishbone import Signature as WishboneSignature
 from ..wishbone import WordMaster
-from .cache_port import CachePortSignature, check_clients
+from .cache_port import CachePortSignature
 from .field_decoder import WORD_BITS
 from .vmcs_cache import PAGE_BITS
 
@@ -150,7 +151,7 @@ class RegionPort(wiring.Component):
             cache.rd_slot.eq(image_word[1:]),
             cache.wr_entry.eq(command.entry),
             cache.wr_slot.eq(image_word[1:]),
-            cache.wr_word.eq(master.dat_r),
+            cache.wr_data.eq(Cat(master.dat_r, master.dat_r)),
         ]
         m.d.comb += command.rdata.eq(master.dat_r)
 

@@ -9,7 +9,7 @@ else the least recently *touched* one (an entry is touched when it becomes
 current).
 """
 
-from amaranth import Array, Cat, Module, Signal
+from amaranth import Array, Module, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -147,7 +147,7 @@ class VmcsCache(wiring.Component):
         m.d.comb += [
             port.rd_data.eq(rd_data),
             wr.addr.eq((port.wr_entry << SLOT_BITS) | port.wr_slot),
-            wr.data.eq(Cat(port.wr_word, port.wr_word)),
+            wr.data.eq(port.wr_data),
             wr.en.eq(port.wr_en),
         ]
 

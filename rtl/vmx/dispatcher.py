@@ -10,8 +10,8 @@
 
 from collections.abc import Mapping, Sequence
 
-from amaranth import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.errors import VmError
@@ -23,7 +23,7 @@ from .machine_state import Mode
 from .operation import OperationSignature, Outcome, Request, finish, vmfail
 from .port import RequestSignature, ResponseSignature
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "GuestDecisionSignature", "GUEST_BLOCK"]
 
 _ERROR_FIELD = LOCATION[FIELD_BY_NAME["VM_INSTRUCTION_ERROR"].encoding]
 assert _ERROR_FIELD.storage == Storage.ON_DIE
@@ -45,7 +45,43 @@ _MEMBERS = (
     "mark_dirty",
     "flags_en",
     "flags",
+    "non_root",
+    "guest",
 )
+#: The block that decides VM exits: every request goes to it in VMX non-root operation.
+GUEST_BLOCK = "events"
+
+
+class GuestDecisionSignature(wiring.Signature):
+    """What the dispatcher and the exit-deciding block (``GuestEvents``) tell each other, from the dispatcher.
+
+    Members
+    -------
+    ud : Out(1)
+        The request, a VMX instruction, raises #UD (CR0.PE = 0, RFLAGS.VM = 1, compatibility mode; VMXON
+        also with CR4.VMXE = 0), which in VMX non-root operation comes before its exit (SDM 25.1.1).
+    cpl_nonzero : Out(1)
+    raise_fault : Out(1)
+        With the block's start: the request, passed on, faulted with ``fault_vector``.
+    fault_vector : Out(8)
+    pass_on : In(1)
+        With the block's done: carry the request out in its own block, with the block's ``result`` as
+        its value when ``result_en`` is set.
+    raise_on_fault : In(1)
+        With ``pass_on``: bring a fault of that block back (``raise_fault``).
+    """
+
+    def __init__(self):
+        super().__init__(
+            {
+                "ud": Out(1),
+                "cpl_nonzero": Out(1),
+                "raise_fault": Out(1),
+                "fault_vector": Out(8),
+                "pass_on": In(1),
+                "raise_on_fault": In(1),
+            }
+        )
 
 
 class Dispatcher(wiring.Component):
@@ -102,6 +138,11 @@ class Dispatcher(wiring.Component):
     flags_en : Out(1)
     flags : Out(64)
         With ``flags_en``: RFLAGS' arithmetic flags := these bits.
+    non_root : In(1)
+        VMX non-root operation: every request goes to the ``events`` block, which decides VM exits.
+    guest : Out(GuestDecisionSignature())
+        The first checks' verdicts for that block, and its ``pass_on`` of a request to the request's own
+        block (with a fault brought back when it asks: ``raise_on_fault``).
     """
 
     def __init__(self, entries: int, blocks: Mapping[str, Sequence[Op]]):
@@ -133,6 +174,8 @@ class Dispatcher(wiring.Component):
                 "mark_dirty": Out(1),
                 "flags_en": Out(1),
                 "flags": Out(64),
+                "non_root": In(1),
+                "guest": Out(GuestDecisionSignature()),
             }
         )
 
@@ -154,6 +197,9 @@ class Dispatcher(wiring.Component):
             request.size.eq(self.req.size),
             request.index.eq(self.req.index),
             request.value.eq(self.req.value),
+            request.length.eq(self.req.length),
+            request.gpr.eq(self.req.gpr),
+            request.io_size.eq(self.req.io_size),
         ]
         with m.If(accept):
             m.d.sync += operation.eq(request)
@@ -176,6 +222,11 @@ class Dispatcher(wiring.Component):
         ]
         ud = Signal()
         gp = Signal()
+        guest = self.guest
+        m.d.comb += [
+            guest.ud.eq(Mux(op == Op.VMXON, vmxon_ud, Mux(op == Op.VMCALL, 0, ud_prefix))),
+            guest.cpl_nonzero.eq(cpl_nonzero),
+        ]
         with m.Switch(op):
             with m.Case(Op.VMXON):
                 vmxon_gp = ~self.in_vmx & (~mode.cr0_cr4_fixed_ok | ~self.vmxon_allowed)
@@ -184,8 +235,8 @@ class Dispatcher(wiring.Component):
                 m.d.comb += [ud.eq(vmcall_ud), gp.eq(cpl_nonzero)]
             with m.Case(Op.RDMSR, Op.WRMSR):
                 m.d.comb += gp.eq(cpl_nonzero)
-            with m.Case(Op.GET, Op.SET):
-                pass
+            with m.Case(Op.GET, Op.SET, *self.blocks.get(GUEST_BLOCK, ())):
+                pass  # the guest events' checks are their block's
             with m.Default():
                 m.d.comb += [ud.eq(ud_prefix), gp.eq(cpl_nonzero)]
 
@@ -201,6 +252,9 @@ class Dispatcher(wiring.Component):
             result = result | port.result
             result_en = result_en | port.result_en
 
+        raise_pending = Signal()  # a passed-on request's fault goes back to the guest block
+        fault_vector = Signal(8)
+        m.d.comb += guest.fault_vector.eq(fault_vector)
         r_outcome = Signal(Outcome)
         r_read = [Signal(name=f"r_read_{name}") for name in self.blocks]  # the value is that block's read_value
         r_value = Signal(64)
@@ -220,14 +274,32 @@ class Dispatcher(wiring.Component):
             with m.If(done):
                 m.next = "RESPOND"
 
+        def settle():
+            """In a cycle a block may be done: its outcome, or a guest's request passed on to its own block
+            (with the value the decision gave), or that block's fault brought back to the exception bitmap."""
+            with m.If(guest.pass_on):
+                m.d.sync += raise_pending.eq(guest.raise_on_fault)
+                with m.If(result_en.any()):
+                    m.d.sync += operation.value.eq(result)
+                m.next = "PASS_ON"
+            joined = data.View(Outcome, outcome)
+            with m.Elif(raise_pending & done & (joined.status == Status.FAULT)):
+                m.d.sync += [raise_pending.eq(0), fault_vector.eq(joined.vector)]
+                m.next = "RAISE"
+            with m.Else():
+                take_outcome()
+
         with m.FSM(name="dispatcher"):
             with m.State("ACCEPT"):
                 m.d.comb += [self.req.ready.eq(self.ready), accept.eq(self.req.valid & self.ready)]
+                m.d.sync += raise_pending.eq(0)
                 with m.If(accept):
                     m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
-                with m.If(ud):
+                with m.If(self.non_root):
+                    m.d.comb += getattr(self, GUEST_BLOCK).start.eq(1)
+                with m.Elif(ud):
                     finish(m, own, Status.FAULT, vector=Vector.UD)
                 with m.Elif(gp):
                     finish(m, own, Status.FAULT, vector=Vector.GP)
@@ -237,10 +309,21 @@ class Dispatcher(wiring.Component):
                     for port, ops in zip(ports, self.blocks.values(), strict=True):
                         m.d.comb += port.start.eq(op.as_value().matches(*ops))
                 m.next = "AWAIT_BLOCK"
-                take_outcome()
+                settle()
 
             with m.State("AWAIT_BLOCK"):
-                take_outcome()
+                settle()
+
+            with m.State("PASS_ON"):
+                for port, ops in zip(ports, self.blocks.values(), strict=True):
+                    m.d.comb += port.start.eq(op.as_value().matches(*ops))
+                m.next = "AWAIT_BLOCK"
+                settle()
+
+            with m.State("RAISE"):
+                m.d.comb += [getattr(self, GUEST_BLOCK).start.eq(1), guest.raise_fault.eq(1)]
+                m.next = "AWAIT_BLOCK"
+                settle()
 
             with m.State("RESPOND"):
                 m.d.comb += self.resp.valid.eq(1)
@@ -256,10 +339,13 @@ class Dispatcher(wiring.Component):
                 with m.If(self.resp.ready):
                     m.next = "ACCEPT"
 
+        error_word = Signal(32)
+        m.d.comb += error_word.eq(r_outcome.error)
         m.d.comb += [
             self.cache.wr_entry.eq(self.current),
             self.cache.wr_slot.eq(_ERROR_FIELD.slot),
-            self.cache.wr_word.eq(r_outcome.error),
+            # The error number's word in both halves: the enable chooses the error field's.
+            self.cache.wr_data.eq(Cat(error_word, error_word)),
             self.cache.rd_entry.eq(self.current),
             self.cache.rd_en.eq(0),
         ]

@@ -23,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.controls import ENTRY, EXIT, PIN, PROC, PROC2, ControlField
 from ..arch.errors import VmError
+from ..arch.events import InterruptionInfo
 from ..arch.fields import FIELD_BY_NAME, FieldWidth
 from ..arch.layout import CACHE_ENTRIES, LOCATION, Storage
 from ..arch.msrs import (
@@ -44,7 +45,7 @@ from ..arch.state import CR4, EFER
 from ..vmcs.cache_port import CachePortSignature
 from .predicates import bits_set, fixed_ok, valid_memory_types
 
-__all__ = ["EntryChecker", "CheckSignature", "STEPS"]
+__all__ = ["EntryChecker", "CheckSignature", "Controls", "STEPS"]
 
 CONTROL = VmError.ENTRY_INVALID_CONTROL_FIELD
 HOST = VmError.ENTRY_INVALID_HOST_STATE
@@ -64,6 +65,8 @@ class _Registers:
         self.instruction_length_ok = Signal()  # VM-entry instruction length is 1..15
         self.host_cr4_pae = Signal()
         self.host_cr4_pcide = Signal()
+        self.intr_info = Signal(32)
+        self.exception_bitmap = Signal(32)
 
     def ctl(self, field: ControlField, name: str):
         reg = {
@@ -231,7 +234,9 @@ STEPS: tuple[Step, ...] = (
     # 26.2.1.3: event injection.
     Step("VM_ENTRY_EXCEPTION_ERROR_CODE", load=lambda r, v: r.error_code_high.eq(v[16:32] != 0)),
     Step("VM_ENTRY_INSTRUCTION_LEN", load=lambda r, v: r.instruction_length_ok.eq(v[:4].any() & ~v[4:32].any())),
-    Step("VM_ENTRY_INTR_INFO_FIELD", CONTROL, _event_injection),
+    Step("VM_ENTRY_INTR_INFO_FIELD", CONTROL, _event_injection, lambda r, v: r.intr_info.eq(v)),
+    # Not checked: loaded for the exit decisions of the guest that may follow.
+    Step("EXCEPTION_BITMAP", load=lambda r, v: r.exception_bitmap.eq(v)),
     # 26.2.2: host control registers and MSRs.
     Step("HOST_CR0", HOST, lambda r, v: ~_fixed_ok(v, CR0_FIXED0, CR0_FIXED1)),
     Step(
@@ -279,6 +284,19 @@ def _final_checks(regs: _Registers, efer_lma, in_smm):
     return control, host
 
 
+class Controls(data.Struct):
+    """The current VMCS's control fields as the entry checks loaded them (they hold while a guest runs: no
+    VMWRITE reaches the VMCS in VMX non-root operation)."""
+
+    pin: 32
+    proc: 32
+    exit: 32
+    entry: 32
+    #: The VM-entry interruption information.
+    intr_info: InterruptionInfo
+    exception_bitmap: 32
+
+
 class CheckSignature(wiring.Signature):
     """A walk of the entry checks, seen from the block that asks for it.
 
@@ -297,6 +315,8 @@ class CheckSignature(wiring.Signature):
         The verdict is in ``error``; high for one cycle.
     error : In(VmError)
         0 when every check passed, else 7 (a control check failed) or 8 (only host-state checks failed).
+    controls : In(Controls)
+        The control fields the walk loaded, from ``done`` until the next ``start``.
     """
 
     def __init__(self, entries: int):
@@ -307,6 +327,7 @@ class CheckSignature(wiring.Signature):
                 "entry": Out(CachePortSignature(entries).entry_bits),
                 "done": In(1),
                 "error": In(VmError),
+                "controls": In(Controls),
             }
         )
 
@@ -352,6 +373,15 @@ class EntryChecker(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         regs = _Registers()
+        controls = self.checks.controls
+        m.d.comb += [
+            controls.pin.eq(regs.pin),
+            controls.proc.eq(regs.proc),
+            controls.exit.eq(regs.exit),
+            controls.entry.eq(regs.entry),
+            controls.intr_info.eq(regs.intr_info),
+            controls.exception_bitmap.eq(regs.exception_bitmap),
+        ]
         n = len(STEPS)
         step = Signal(range(n + 3))
         busy = Signal()

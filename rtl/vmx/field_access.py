@@ -8,7 +8,7 @@
 
 from collections.abc import Mapping
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -128,7 +128,7 @@ class FieldAccess(wiring.Component):
             cache.rd_slot.eq(dec.slot),
             cache.wr_entry.eq(self.current),
             cache.wr_slot.eq(dec.slot),
-            cache.wr_word.eq(vmwrite_data),
+            cache.wr_data.eq(Cat(vmwrite_data, vmwrite_data)),
         ]
 
         # The on-die VMREAD result.

@@ -14,16 +14,19 @@ EFER.LMA, CS.L, the CPL, blocking by MOV SS, and whether CR0 and CR4 satisfy
 the VMX fixed bits) are mirrored in flip-flops, updated on every write.
 """
 
+from collections.abc import Sequence
+
 from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..arbiter import check_clients, join_by_priority
 from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1, MSRS, MsrKind
 from ..arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
 from ..bram import NO_RW_CHECK, registered_read
 from .predicates import bits_set, canonical, fixed_ok, valid_memory_types
 
-__all__ = ["MachineState", "StatePortSignature", "Mode", "ID_BITS", "ROW_BITS", "constant_row"]
+__all__ = ["MachineState", "StateArbiter", "StatePortSignature", "Mode", "ID_BITS", "ROW_BITS", "constant_row"]
 
 ID_BITS = (len(ELEMENTS) - 1).bit_length()
 #: Bits of a read row: an element number, or a constant MSR's row.
@@ -96,6 +99,10 @@ class Mode(data.Struct):
     cs_l: 1
     vm86: 1
     movss_blocking: 1
+    sti_blocking: 1
+    #: Blocking by NMI (virtual-NMI blocking with "virtual NMIs"): interruptibility bit 3.
+    nmi_blocking: 1
+    cr4_tsd: 1
     cpl: 2
     #: CR0 and CR4 both satisfy the VMX fixed-bit MSRs.
     cr0_cr4_fixed_ok: 1
@@ -240,12 +247,17 @@ class MachineState(wiring.Component):
             ],
             "cr4": [
                 (mirrored.cr4_vmxe, lambda v: bits_set(v, CR4.VMXE)),
+                (mirrored.cr4_tsd, lambda v: bits_set(v, CR4.TSD)),
                 (cr4_fixed, lambda v: fixed_ok(v, CR4_FIXED0, CR4_FIXED1)),
             ],
             "efer": [(mirrored.efer_lma, lambda v: bits_set(v, EFER.LMA))],
             "cs.ar": [(mirrored.cs_l, lambda v: bits_set(v, AR.L))],
             "ss.ar": [(mirrored.cpl, lambda v: v[AR.DPL_SHIFT : AR.DPL_SHIFT + 2])],
-            "interruptibility": [(mirrored.movss_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS))],
+            "interruptibility": [
+                (mirrored.movss_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)),
+                (mirrored.sti_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_STI)),
+                (mirrored.nmi_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_NMI)),
+            ],
         }
         for name, pairs in mirrors.items():
             element = ELEMENT_BY_NAME[name]
@@ -260,4 +272,42 @@ class MachineState(wiring.Component):
             self.mode.vm86.eq(bits_set(rflags, RFLAGS.VM)),
             self.mode.cr0_cr4_fixed_ok.eq(cr0_fixed & cr4_fixed),
         ]
+        return m
+
+
+class StateArbiter(wiring.Component):
+    """Joins the element port's clients onto the machine state's one port, by fixed priority (rtl/arbiter.py).
+
+    The write group (``wr_id``, ``wr_value``) goes to the first client whose
+    ``wr_en`` is set, else to the last client: the last one is the block that
+    presents a value to learn whether its rules fault before it writes
+    (``MsrAccess``). Latency: none (``latency`` is 0).
+
+    Parameters
+    ----------
+    clients : sequence of str
+        Names of the client ports, highest priority first.
+
+    Members
+    -------
+    state : Out(StatePortSignature())
+        To the machine state.
+    <client> : In(StatePortSignature())
+        One per name in ``clients``.
+    """
+
+    def __init__(self, clients: Sequence[str]):
+        self.clients = check_clients(clients, reserved="state")
+        signature = StatePortSignature()
+        super().__init__({"state": Out(signature), **{name: In(signature) for name in self.clients}})
+
+    @property
+    def latency(self) -> int:
+        return 0
+
+    def elaborate(self, platform):
+        m = Module()
+        ports = [getattr(self, name) for name in self.clients]
+        groups = {"rd_en": ("rd_id",), "wr_en": ("wr_id", "wr_value")}
+        join_by_priority(m, self.state, ports, groups, ("rd_data", "wr_fault"))
         return m

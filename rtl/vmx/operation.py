@@ -26,6 +26,9 @@ class Request(data.Struct):
     size: OperandSize
     index: 64
     value: 64
+    length: 4
+    gpr: 4
+    io_size: 2
 
 
 class Outcome(data.Struct):

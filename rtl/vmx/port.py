@@ -29,6 +29,12 @@ class RequestSignature(wiring.Signature):
     size : Out(OperandSize)
     index : Out(64)
     value : Out(64)
+    length : Out(4)
+        The instruction's length, which a VM exit it causes records (1-15).
+    gpr : Out(4)
+        The general-purpose register of a MOV to or from a control register (a CR-access exit records it).
+    io_size : Out(2)
+        IN/OUT: the access's bytes minus 1 (0, 1 or 3), as the I/O exit qualification has it.
     """
 
     def __init__(self):
@@ -40,6 +46,9 @@ class RequestSignature(wiring.Signature):
                 "size": Out(OperandSize),
                 "index": Out(64),
                 "value": Out(64),
+                "length": Out(4),
+                "gpr": Out(4),
+                "io_size": Out(2),
             }
         )
 
@@ -56,6 +65,9 @@ class ResponseSignature(wiring.Signature):
     error : Out(VmError)
     vector : Out(8)
     value : Out(64)
+        What the operation reads; for ENTERED the injected event's interruption information (bits
+        31:0) and error code (bits 63:32), for EXITED the basic exit reason, for ENTRY_FAILED the
+        full exit reason, for SHUTDOWN the VMX-abort indicator.
     """
 
     def __init__(self):

@@ -24,10 +24,11 @@ from ..wishbone import Signature as WishboneSignature
 from .dispatcher import Dispatcher
 from .entry_checks import EntryChecker
 from .field_access import FieldAccess
-from .machine_state import MachineState
+from .guest_events import EVENT_OPS, GuestEvents
+from .machine_state import MachineState, StateArbiter
 from .msr_access import MsrAccess
 from .port import RequestSignature, ResponseSignature
-from .transition import EntryTransition
+from .transitions import Transitions, TransitionStub
 from .vm_entry import VmEntry
 from .vmcs_pointers import VmcsPointers
 
@@ -39,6 +40,7 @@ BLOCKS = {
     "fields": (Op.VMREAD, Op.VMWRITE),
     "entry": (Op.VMLAUNCH, Op.VMRESUME),
     "msrs": (Op.RDMSR, Op.WRMSR, Op.GET, Op.SET),
+    "events": EVENT_OPS,
 }
 
 
@@ -69,29 +71,48 @@ class VmxUnit(wiring.Component):
     resp : Out(ResponseSignature())
     bus : Out(wishbone.Signature(addr_width=30))
         Wishbone B4 classic master, 32-bit data, for VMCS and VMXON regions.
+    tsc : In(64)
+        The platform's time-stamp counter (RDTSC reads it; RUN counts the preemption timer from it).
     """
 
-    def __init__(self, *, cache_entries: int = CACHE_ENTRIES):
+    def __init__(self, *, cache_entries: int = CACHE_ENTRIES, guests: bool = True):
         self.cache_entries = n = cache_entries
+        #: False leaves VM entries and exits out (VMLAUNCH/VMRESUME answer ENTRY_NOT_IMPLEMENTED after
+        #: their checks): the SoC's core does not run guests yet, and the iCE40 has no room for them.
+        self.guests = guests
         self.cache = VmcsCache(n)
         self.region = RegionPort(n)
         self.state = MachineState()
         self.checker = EntryChecker(n)
-        self.transition = EntryTransition()
+        self.transitions = Transitions(n) if guests else TransitionStub()
+        self.events = GuestEvents(n, guests=guests)
         self.dispatcher = Dispatcher(n, BLOCKS)
         self.pointers = VmcsPointers(n, region_latency=self.region.latency)
         self.fields = FieldAccess(n, region_latency=self.region.latency)
-        self.entry = VmEntry(n, checks_latency=self.checker.latency, transition_latency=self.transition.latency)
+        entered = self.transitions.latency["entered"]
+        self.entry = VmEntry(n, checks_latency=self.checker.latency, transition_latency=entered)
         self.msrs = MsrAccess()
-        # Cache data port: the region port during fill and write-back, the checker while it
-        # walks, the dispatcher's VMfailValid error number, else VMREAD/VMWRITE (the default).
-        self.cache_arbiter = CacheArbiter(n, ("region", "checker", "dispatcher", "fields"))
-        self.region_arbiter = RegionArbiter(n, ("pointers", "fields"))
+        # Cache data port: the region port during fill and write-back, the checker while it walks, the
+        # transitions' walk and their exit information, the exit decision's reads, the dispatcher's
+        # VMfailValid error number, else VMREAD/VMWRITE (the default).
+        cache_clients = ("region", "checker", "walk", "transitions", "events", "dispatcher", "fields")
+        region_clients = ("pointers", "transitions", "events", "fields")
+        # Element port: the transitions' walk, the guest events (HLT, shadowed CR reads), else the MSR
+        # and element block, which presents a value to learn whether it faults before it writes.
+        state_clients = ("transitions", "events", "msrs")
+        if not guests:
+            cache_clients = ("region", "checker", "dispatcher", "fields")
+            region_clients = ("pointers", "fields")
+            state_clients = ("events", "msrs")
+        self.cache_arbiter = CacheArbiter(n, cache_clients)
+        self.region_arbiter = RegionArbiter(n, region_clients)
+        self.state_arbiter = StateArbiter(state_clients)
         super().__init__(
             {
                 "req": In(RequestSignature()),
                 "resp": Out(ResponseSignature()),
                 "bus": Out(WishboneSignature(addr_width=30)),
+                "tsc": In(64),
             }
         )
 
@@ -101,6 +122,10 @@ class VmxUnit(wiring.Component):
         table = {}
         for block in (self.pointers, self.fields, self.entry, self.msrs):
             table.update({what: self.dispatcher.latency + cycles for what, cycles in block.latency.items()})
+        if self.guests:
+            entered = self.entry.latency["VMLAUNCH (checks' verdict)"]
+            table["VMRESUME to entered"] = self.dispatcher.latency + entered
+            table["VM exit (VMCALL)"] = self.dispatcher.latency + self.transitions.latency["exited"]
         two_dirty = self.pointers.vmxoff_latency(dirty=2)
         table["VMXOFF (two dirty VMCSs written back)"] = self.dispatcher.latency + two_dirty
         return table
@@ -111,7 +136,8 @@ class VmxUnit(wiring.Component):
         m.submodules.region = region = self.region
         m.submodules.state = state = self.state
         m.submodules.checker = checker = self.checker
-        m.submodules.transition = transition = self.transition
+        m.submodules.transitions = transitions = self.transitions
+        m.submodules.events = events = self.events
         m.submodules.dispatcher = dispatcher = self.dispatcher
         m.submodules.pointers = pointers = self.pointers
         m.submodules.fields = fields = self.fields
@@ -119,6 +145,7 @@ class VmxUnit(wiring.Component):
         m.submodules.msrs = msrs = self.msrs
         m.submodules.cache_arbiter = cache_arbiter = self.cache_arbiter
         m.submodules.region_arbiter = region_arbiter = self.region_arbiter
+        m.submodules.state_arbiter = state_arbiter = self.state_arbiter
 
         wiring.connect(m, wiring.flipped(self.req), dispatcher.req)
         wiring.connect(m, dispatcher.resp, wiring.flipped(self.resp))
@@ -129,7 +156,8 @@ class VmxUnit(wiring.Component):
         wiring.connect(m, dispatcher.fields, fields.op)
         wiring.connect(m, dispatcher.entry, entry.op)
         wiring.connect(m, dispatcher.msrs, msrs.op)
-        wiring.connect(m, entry.transition, transition.op)
+        wiring.connect(m, dispatcher.events, events.op)
+        wiring.connect(m, entry.transition, transitions.entry)
         wiring.connect(m, entry.checks, checker.checks)
 
         # Storage and the ports its clients hold.
@@ -142,11 +170,32 @@ class VmxUnit(wiring.Component):
         wiring.connect(m, region_arbiter.port, region.command)
         wiring.connect(m, pointers.region, region_arbiter.pointers)
         wiring.connect(m, fields.region, region_arbiter.fields)
-        wiring.connect(m, msrs.state, state.port)
+        wiring.connect(m, state_arbiter.state, state.port)
+        wiring.connect(m, msrs.state, state_arbiter.msrs)
+        wiring.connect(m, events.state, state_arbiter.events)
+        controls = checker.checks.controls
+        m.d.comb += [
+            events.controls.eq(controls),
+            events.mode.eq(state.mode),
+            events.rflags.eq(state.rflags),
+            events.current.eq(pointers.current),
+            events.tsc.eq(self.tsc),
+            events.ud.eq(dispatcher.guest.ud),
+            events.cpl_nonzero.eq(dispatcher.guest.cpl_nonzero),
+            events.raise_fault.eq(dispatcher.guest.raise_fault),
+            events.fault_vector.eq(dispatcher.guest.fault_vector),
+            dispatcher.guest.pass_on.eq(events.pass_on),
+            dispatcher.guest.raise_on_fault.eq(events.raise_on_fault),
+        ]
+        if self.guests:
+            self._connect_transitions(m, controls)
+        else:
+            # Nothing reads these without guests: the stub never enters one.
+            m.d.comb += [events.non_root.eq(0), events.timer.eq(0)]
 
         # The state the blocks share: the current VMCS, VMX operation, the mode bits.
         m.d.comb += [
-            pointers.mark_dirty.eq(fields.mark_dirty | dispatcher.mark_dirty),
+            pointers.mark_dirty.eq(fields.mark_dirty | dispatcher.mark_dirty | self._transitions_dirty()),
             dispatcher.ready.eq(state.ready),
             dispatcher.mode.eq(state.mode),
             dispatcher.in_vmx.eq(pointers.in_vmx),
@@ -167,3 +216,31 @@ class VmxUnit(wiring.Component):
             checker.in_smm.eq(0),  # SMM arrives with the SMM capability
         ]
         return m
+
+    def _transitions_dirty(self):
+        return self.transitions.mark_dirty if self.guests else 0
+
+    def _connect_transitions(self, m: Module, controls) -> None:
+        """The transitions' ports: the cache, the bus and the element port, the exit the guest events ask
+        for, non-root operation and the preemption timer, the launch state."""
+        transitions, events, dispatcher = self.transitions, self.events, self.dispatcher
+        wiring.connect(m, transitions.walk_cache, self.cache_arbiter.walk)
+        wiring.connect(m, transitions.cache, self.cache_arbiter.transitions)
+        wiring.connect(m, events.cache, self.cache_arbiter.events)
+        wiring.connect(m, transitions.region, self.region_arbiter.transitions)
+        wiring.connect(m, events.region, self.region_arbiter.events)
+        wiring.connect(m, transitions.state, self.state_arbiter.transitions)
+        wiring.connect(m, events.exit, transitions.exit)
+        m.d.comb += [
+            transitions.controls.eq(controls),
+            transitions.mode.eq(self.state.mode),
+            transitions.rflags.eq(self.state.rflags),
+            transitions.current.eq(self.pointers.current),
+            transitions.current_page.eq(self.pointers.current_page),
+            transitions.timer_write.eq(events.timer_write),
+            transitions.timer_value.eq(events.timer_value),
+            self.pointers.set_launched.eq(transitions.set_launched),
+            events.non_root.eq(transitions.non_root),
+            events.timer.eq(transitions.timer),
+            dispatcher.non_root.eq(transitions.non_root),
+        ]

@@ -70,6 +70,8 @@ class VmcsPointers(wiring.Component):
     tag_port : Out(TagPortSignature(entries))
     mark_dirty : In(1)
         The current VMCS was written (a VMWRITE, a VMfailValid error number): mark it dirty.
+    set_launched : In(1)
+        A VMLAUNCH entered the guest: the current VMCS's launch state becomes launched (and dirty).
     in_vmx : Out(1)
         In VMX operation (after VMXON, before VMXOFF).
     current_valid : Out(1)
@@ -92,6 +94,7 @@ class VmcsPointers(wiring.Component):
                 "region": Out(RegionCommandSignature(entries)),
                 "tag_port": Out(TagPortSignature(entries)),
                 "mark_dirty": In(1),
+                "set_launched": In(1),
                 "in_vmx": Out(1),
                 "current_valid": Out(1),
                 "current": Out(entry_bits),
@@ -165,10 +168,12 @@ class VmcsPointers(wiring.Component):
                 lookup_victim.eq(tags.victim),
             ]
 
-        # Tag commands act on the target, unless another block marks the current VMCS dirty.
+        # Tag commands act on the target, unless another block marks the current VMCS dirty or launched.
         m.d.comb += [
-            tags.cmd_entry.eq(Mux(self.mark_dirty, current, target)),
+            tags.cmd_entry.eq(Mux(self.mark_dirty | self.set_launched, current, target)),
             tags.mark_dirty.eq(self.mark_dirty),
+            tags.set_launch.eq(self.set_launched),
+            tags.launch.eq(LAUNCH_LAUNCHED),
             # A fill installs the region the operand names, with the launch state it read.
             tags.install_page.eq(page),
             tags.install_launch.eq(region.fill_launch),

@@ -34,5 +34,4 @@ class RtlPlatform:
             return Outcome(Status.OK, value=self.tb.memory.read(addr, nbytes))
         request = to_request(operation)
         runner = self.scoreboard if self.scoreboard is not None else self.tb
-        # The RTL's port carries op, index, value and size; guest events arrive with VM entries and exits.
-        return (await runner.execute(request.op, request.index, request.value, request.size)).outcome
+        return (await runner.perform(request)).outcome

@@ -20,13 +20,14 @@ from cocotb.utils import get_sim_time
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.sim.model.memory import PhysicalMemory
 from vmxu.sim.model.outcome import Outcome
+from vmxu.sim.model.request import Request
 from vmxu.sim.model.vmx import VmxModel
 
 __all__ = ["UnitTB", "Timed", "Scoreboard", "Mismatch"]
 
 CLOCK_NS = 10
 #: Operations whose response carries a value (when they succeed).
-_VALUE_OPS = frozenset({Op.VMREAD, Op.VMPTRST, Op.RDMSR, Op.GET})
+_VALUE_OPS = frozenset({Op.VMREAD, Op.VMPTRST, Op.RDMSR, Op.GET, Op.RDTSC, Op.IN})
 
 
 def _high(signal) -> bool:
@@ -59,6 +60,8 @@ class UnitTB:
         self.rng = rng or random.Random(0)
         self.bus_words_read = 0
         self.bus_words_written = 0
+        #: The platform's time-stamp counter: the cycles of the RUN requests so far (docs/semantics.md "Time").
+        self.tsc = 0
 
     async def start(self) -> None:
         dut = self.dut
@@ -103,12 +106,21 @@ class UnitTB:
 
     async def execute(self, op: Op, index: int = 0, value: int = 0, size: OperandSize = OperandSize.S64) -> Timed:
         """One request on the port; returns the outcome and its latency in cycles."""
+        return await self.perform(Request(op, index, value, size))
+
+    async def perform(self, request: Request) -> Timed:
+        """One request, with every member of the port (instruction length, register, I/O size)."""
         dut = self.dut
+        op = request.op
         await FallingEdge(dut.clk)
+        dut.tsc.value = self.tsc
         dut.req__op.value = op.value
-        dut.req__size.value = size.value
-        dut.req__index.value = index
-        dut.req__value.value = value
+        dut.req__size.value = request.size.value
+        dut.req__index.value = request.index
+        dut.req__value.value = request.value
+        dut.req__length.value = request.instruction_length
+        dut.req__gpr.value = request.gpr
+        dut.req__io_size.value = request.io_size - 1
         dut.req__valid.value = 1
         while not _high(dut.req__ready):
             await FallingEdge(dut.clk)
@@ -127,18 +139,31 @@ class UnitTB:
         outcome = self._read_response(op)
         await FallingEdge(dut.clk)
         dut.resp__ready.value = 0
+        if op == Op.RUN and outcome.status != Status.SHUTDOWN:
+            self.tsc = (self.tsc + request.value) & ((1 << 64) - 1)
         return Timed(outcome, round((answered - accepted) / CLOCK_NS))
 
     def _read_response(self, op: Op) -> Outcome:
+        """The response as an ``Outcome``; its value means what rtl/vmx/port.py says for each status."""
         dut = self.dut
         status = Status(int(dut.resp__status.value))
         value = int(dut.resp__value.value)
         has_value = op in _VALUE_OPS and status in (Status.SUCCEED, Status.OK)
+        keys = {}
+        if status in (Status.EXITED, Status.ENTRY_FAILED):
+            keys["reason"] = value & 0xFFFF_FFFF
+        elif status == Status.SHUTDOWN:
+            keys["abort"] = value & 0x7
+        elif status == Status.ENTERED and value >> 31 & 1:
+            keys["event"] = value & 0xFFFF_FFFF
+            if value >> 11 & 1:
+                keys["error_code"] = value >> 32
         return Outcome(
             status,
             error=int(dut.resp__error.value) if status == Status.FAIL_VALID else 0,
             vector=int(dut.resp__vector.value) if status == Status.FAULT else 0,
             value=value if has_value else None,
+            **keys,
         )
 
 
@@ -159,20 +184,28 @@ class Scoreboard:
 
     def __init__(self, tb: UnitTB, *, model: VmxModel | None = None):
         self.tb = tb
-        # The RTL has no VM-entry transition yet (ENTRY_NOT_IMPLEMENTED): compare it with that model.
-        self.model = model if model is not None else VmxModel(PhysicalMemory(tb.memory.size), transitions=False)
+        self.model = model if model is not None else VmxModel(PhysicalMemory(tb.memory.size))
         self.operations = 0
         #: How often each (operation, outcome) occurred: the coverage of a run.
         self.coverage: Counter[str] = Counter()
 
     async def execute(self, op: Op, index: int = 0, value: int = 0, size: OperandSize = OperandSize.S64) -> Timed:
         """The RTL's outcome and latency, after checking both against the model."""
-        expected = self.model.execute(op, index, value, size)
-        timed = await self.tb.execute(op, index, value, size)
+        return await self.perform(Request(op, index, value, size))
+
+    async def perform(self, request: Request) -> Timed:
+        """``execute`` of a whole ``Request``."""
+        op = request.op
+        self.tb.tsc = self.model.tsc
+        expected = self.model.perform(request)
+        timed = await self.tb.perform(request)
         got = timed.outcome
         self.operations += 1
         self.coverage[f"{op.name} {_outcome_kind(expected)}"] += 1
-        request = f"#{self.operations} {op.name} index={index:#x} value={value:#x} size={size.bits}"
+        request = (
+            f"#{self.operations} {op.name} index={request.index:#x} value={request.value:#x} "
+            f"size={request.size.bits} len={request.instruction_length} gpr={request.gpr} io={request.io_size}"
+        )
         if got != expected:
             raise Mismatch(f"{request}: RTL {got}, model {expected}")
         rtl_words, model_words = self.tb.memory.words(), self.model.memory.words()

@@ -61,7 +61,7 @@ async def _apply(sb: Scoreboard, step) -> None:
     if isinstance(step, MemoryWrite):
         sb.write_memory(step.addr, step.nbytes, step.value)
     else:
-        await sb.execute(step.op, step.index, step.value, step.size)
+        await sb.perform(step)
 
 
 @cocotb.test(skip=not _VECTOR_NAMES)

@@ -140,7 +140,7 @@ class ExitDecision:
         return self._pin("NMI_EXITING") and not interruptibility & blocking
 
     def nmi_window(self, interruptibility: int) -> bool:
-        """"NMI-window exiting" (which needs "virtual NMIs") with no virtual-NMI blocking and no blocking by
+        """ "NMI-window exiting" (which needs "virtual NMIs") with no virtual-NMI blocking and no blocking by
         MOV SS (25.2; blocking by STI does not hold NMIs here)."""
         blocked = interruptibility & (INTERRUPTIBILITY.BLOCKING_BY_NMI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)
         return self._proc("NMI_WINDOW_EXITING") and not blocked

@@ -1,0 +1,495 @@
+"""VM entries and VM exits: the transitions between VMX root and non-root operation.
+
+# Ref: Intel SDM vol. 3C, 26.3 "Checking and loading guest state", 26.6-26.7
+# (event injection, exits before the first guest instruction), 26.8 "VM-entry
+# failures during or after loading guest state", 27.2 "Recording VM-exit
+# information", 27.3 "Saving guest state", 27.5 "Loading host state";
+# docs/semantics.md "VM entry" and "VM exit".
+
+``Transitions`` takes VMLAUNCH/VMRESUME from ``VmEntry`` once the checks on
+the controls and the host state passed (``entry``), and the VM exits the guest
+events decide (``exit``). It walks the state-action table with a
+``TransitionWalk``, checks the guest state in the same reads with a
+``GuestStateChecker``, reads the VMCS link pointer and the PDPTEs over the
+bus, writes the exit information, and keeps the state of non-root operation:
+``non_root``, the VMX-preemption timer.
+"""
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.controls import ENTRY, PIN, PROC
+from ..arch.errors import EXIT_REASON_ENTRY_FAILURE, ExitReason
+from ..arch.events import EntryFailureQualification
+from ..arch.msrs import VMCS_REVISION_ID
+from ..arch.ops import Op, Status
+from ..vmcs.cache_port import CachePortSignature
+from ..vmcs.region import RegionCommand, RegionCommandSignature
+from .entry_checks import Controls
+from .guest_checks import GuestStateChecker
+from .machine_state import Mode, StatePortSignature
+from .operation import OperationSignature, finish
+from .transition_steps import FieldSlot
+from .transition_walk import TransitionKind, TransitionWalk
+
+__all__ = ["Transitions", "ExitCause", "ExitSignature", "TransitionStub"]
+
+#: A PAE PDPTE's reserved bits with MAXPHYADDR 32, low word (8:5, 2:1); the whole high word is reserved.
+_PDPTE_RESERVED_LOW = 0x1E6
+
+
+class ExitCause(data.Struct):
+    """What a VM exit records (SDM 27.2) and how it saves the guest (27.3)."""
+
+    reason: 16
+    qualification: 32
+    intr_info: 32
+    error_code: 32
+    #: VM_EXIT_INTR_ERROR_CODE is written.
+    error_code_valid: 1
+    length: 4
+    #: VM_EXIT_INSTRUCTION_LEN is written.
+    length_valid: 1
+    #: VMX_INSTRUCTION_INFO is written (with 0).
+    info_valid: 1
+    #: An instruction caused the exit (RFLAGS.RF saved as 0).
+    instruction: 1
+    #: A fault-class exception caused the exit (RF saved as 1).
+    fault: 1
+    #: An NMI caused the exit (NMIs stay blocked in the host).
+    nmi: 1
+
+
+class ExitSignature(wiring.Signature):
+    """A VM exit, seen from the block that decides it.
+
+    Members
+    -------
+    start : Out(1)
+        Exit now, for ``cause`` (held until ``done``).
+    cause : Out(ExitCause)
+    done : In(1)
+        The exit is complete (one cycle): ``status`` EXITED (``value``: the
+        basic exit reason) or SHUTDOWN (a VMX abort; ``value``: the indicator).
+    status : In(Status)
+    value : In(32)
+    """
+
+    def __init__(self):
+        super().__init__(
+            {
+                "start": Out(1),
+                "cause": Out(ExitCause),
+                "done": In(1),
+                "status": In(Status),
+                "value": In(32),
+            }
+        )
+
+    def __eq__(self, other):
+        return isinstance(other, ExitSignature)
+
+    def __repr__(self):
+        return "ExitSignature()"
+
+
+def _info_writes() -> list[tuple[FieldSlot, str]]:
+    """The exit-information writes (27.2), in order: (field, where its value comes from)."""
+    return [
+        (FieldSlot.of("VM_EXIT_REASON"), "reason"),
+        (FieldSlot.of("EXIT_QUALIFICATION"), "qualification"),
+        (FieldSlot.of("VM_EXIT_INTR_INFO"), "intr_info"),
+        (FieldSlot.of("VM_EXIT_INTR_ERROR_CODE"), "error_code"),
+        (FieldSlot.of("IDT_VECTORING_INFO_FIELD"), "zero"),
+        (FieldSlot.of("VM_EXIT_INSTRUCTION_LEN"), "length"),
+        (FieldSlot.of("VMX_INSTRUCTION_INFO"), "info"),
+        (FieldSlot.of("VM_ENTRY_INTR_INFO_FIELD"), "entry_intr_info"),
+        (FieldSlot.of(ENTRY.vmcs_field), "entry_controls"),
+    ]
+
+
+_INFO_WRITES = _info_writes()
+#: A VM-entry failure writes the first two only (26.8).
+_FAILURE_WRITES = 2
+_ERROR_CODE_FIELD = FieldSlot.of("VM_ENTRY_EXCEPTION_ERROR_CODE")
+
+
+def _halves(slot: FieldSlot) -> int:
+    """The cache write enables of a field: both halves of a 64-bit one, else its half."""
+    return 0b11 if slot.words == 2 else 1 << slot.half
+
+
+class Transitions(wiring.Component):
+    """VM entry after the checks of 26.2 passed, and VM exits, between the VMCS cache and the machine state.
+
+    A VM entry (``entry.start``): the entry walk (its fields checked by the
+    guest-state checker as they load), the VMCS link pointer's dword and the
+    PDPTEs read over the bus when the checks ask for them, then either a
+    VM-entry failure (exit reason and qualification written, the host walk)
+    or the deferred loads, the launch state, non-root operation and the
+    exits before the guest's first instruction; ENTERED reports the injected
+    event (``result``: interruption information, and the error code in bits
+    63:32). A VM exit (``exit.start``): the exit-information writes, then the
+    exit walk (each element's store and load), back to root operation.
+
+    Latency (``latency``), from ``entry.start`` to ``entry.done``, with a bus
+    slave that acknowledges one clock after the strobe: ``entered`` for an
+    entry that injects nothing and reads no link pointer or PDPTE; from
+    ``exit.start`` to ``exit.done``: ``exited``.
+
+    Members
+    -------
+    entry : In(OperationSignature())
+        VMLAUNCH, VMRESUME whose checks on the controls and host state passed.
+    exit : In(ExitSignature())
+    walk_cache, cache : Out(CachePortSignature(entries))
+        The walk's reads and writes; the exit information and single field reads.
+    state : Out(StatePortSignature())
+        The walk's.
+    region : Out(RegionCommandSignature(entries))
+        The link pointer's dword, the PDPTEs.
+    controls : In(Controls)
+        The current VMCS's controls, as the entry checks loaded them.
+    mode : In(Mode)
+    rflags : In(64)
+    current : In(entry_bits)
+    current_page : In(20)
+    set_launched : Out(1)
+        The current VMCS's launch state becomes launched (a VMLAUNCH that entered).
+    mark_dirty : Out(1)
+        The current VMCS was written.
+    non_root : Out(1)
+        In VMX non-root operation.
+    timer : Out(32)
+        The VMX-preemption timer.
+    timer_write : In(1)
+    timer_value : In(32)
+        With ``timer_write``: the timer := ``timer_value`` (the guest events count it down).
+    """
+
+    def __init__(self, entries: int):
+        self.entries = entries
+        self.walker = TransitionWalk(entries)
+        self.checker = GuestStateChecker()
+        cache = CachePortSignature(entries)
+        super().__init__(
+            {
+                "entry": In(OperationSignature()),
+                "exit": In(ExitSignature()),
+                "walk_cache": Out(cache),
+                "cache": Out(cache),
+                "state": Out(StatePortSignature()),
+                "region": Out(RegionCommandSignature(entries)),
+                "controls": In(Controls),
+                "mode": In(Mode),
+                "rflags": In(64),
+                "current": In(cache.entry_bits),
+                "current_page": In(20),
+                "set_launched": Out(1),
+                "mark_dirty": Out(1),
+                "non_root": Out(1),
+                "timer": Out(32),
+                "timer_write": In(1),
+                "timer_value": In(32),
+            }
+        )
+
+    @property
+    def latency(self) -> dict[str, int]:
+        walk = self.walker.latency
+        # Entry: the walk, the checker's 2 cycles after the last field (one after the walk's done),
+        # the verdict, the commit walk, the launch and the immediate-exit test, the answer.
+        entered = walk(TransitionKind.ENTRY) + 1 + 1 + walk(TransitionKind.COMMIT) + 1
+        # Exit: the exit-information writes, the exit walk, the answer.
+        exited = len(_INFO_WRITES) + walk(TransitionKind.EXIT) + 1
+        return {"entered": entered, "exited": exited}
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.walker = walker = self.walker
+        m.submodules.checker = checker = self.checker
+        controls = self.controls
+        mode = self.mode
+
+        wiring.connect(m, walker.cache, wiring.flipped(self.walk_cache))
+        wiring.connect(m, walker.state, wiring.flipped(self.state))
+        m.d.comb += [
+            checker.valid.eq(walker.walk.valid),
+            checker.index.eq(walker.walk.index),
+            checker.word.eq(walker.walk.word),
+            checker.entry_controls.eq(controls.entry),
+            checker.pin_controls.eq(controls.pin),
+            checker.intr_info.eq(controls.intr_info),
+            checker.in_smm.eq(0),  # SMM arrives with the SMM capability
+            checker.current_page.eq(self.current_page),
+            walker.entry.eq(self.current),
+            walker.entry_controls.eq(controls.entry),
+            walker.exit_controls.eq(controls.exit),
+            walker.pin_controls.eq(controls.pin),
+            walker.vectoring.eq(controls.intr_info.valid),
+        ]
+
+        non_root = Signal()
+        timer = Signal(32)
+        m.d.comb += [self.non_root.eq(non_root), self.timer.eq(timer), walker.timer.eq(timer)]
+        with m.If(walker.timer_load):
+            m.d.sync += timer.eq(walker.timer_value)
+        with m.Elif(self.timer_write):
+            m.d.sync += timer.eq(self.timer_value)
+
+        # The exit under way (or the entry failure's) and how it saves the guest.
+        cause = Signal(ExitCause)
+        movss_at_exit = Signal()
+        nmi_before_entry = Signal()
+        from_entry = Signal()  # the answer goes to the entry port (an entry that exits or fails)
+        launch = Signal()
+        failure = Signal()  # the exit is a VM-entry failure
+        qualification = Signal(3)
+        kind = Signal(TransitionKind)
+        m.d.comb += [
+            walker.kind.eq(kind),
+            walker.instruction.eq(cause.instruction),
+            walker.fault.eq(cause.fault),
+            walker.mov_ss_blocking.eq(movss_at_exit),
+            walker.nmi_blocking.eq(Mux(failure, nmi_before_entry, cause.nmi)),
+        ]
+
+        # The cache port of this block: the exit information, and the error code of an injected event.
+        cache = self.cache
+        m.d.comb += [cache.rd_entry.eq(self.current), cache.wr_entry.eq(self.current)]
+        info_step = Signal(range(len(_INFO_WRITES) + 1))
+        entry_controls = Cat(
+            controls.entry[: ENTRY.bits["IA32E_MODE"]],
+            mode.efer_lma,
+            controls.entry[ENTRY.bits["IA32E_MODE"] + 1 :],
+        )
+        sources = {
+            "reason": Mux(failure, EXIT_REASON_ENTRY_FAILURE | cause.reason, cause.reason),
+            "qualification": Mux(failure, qualification, cause.qualification),
+            "intr_info": cause.intr_info,
+            "error_code": cause.error_code,
+            "zero": 0,
+            "length": cause.length,
+            "info": 0,
+            "entry_intr_info": controls.intr_info.as_value() & 0x7FFF_FFFF,
+            "entry_controls": entry_controls,
+        }
+        enabled = {"error_code": cause.error_code_valid, "length": cause.length_valid, "info": cause.info_valid}
+        info_value = Signal(32)
+        info_write = Signal()
+        with m.Switch(info_step):
+            for i, (slot, source) in enumerate(_INFO_WRITES):
+                with m.Case(i):
+                    m.d.comb += [
+                        info_value.eq(sources[source]),
+                        cache.wr_slot.eq(slot.slot),
+                        cache.wr_en.eq(Mux(info_write & enabled.get(source, 1), _halves(slot), 0)),
+                    ]
+        # A natural-width field (the qualification) gets bits 63:32 = 0; a one-word field its word on both halves.
+        m.d.comb += cache.wr_data.eq(Cat(info_value, Mux(info_step == 1, 0, info_value)))
+
+        # The bus: the link pointer's dword, the PDPTEs.
+        region = self.region
+        read_page = Signal(20)
+        read_word = Signal(10)
+        m.d.comb += [
+            region.cmd.eq(RegionCommand.READ_WORD),
+            region.page.eq(read_page),
+            region.word.eq(read_word),
+            region.entry.eq(self.current),
+        ]
+        pdpte = Signal(range(8))
+        pdpte_present = Signal()
+        pdpte_low_reserved = Signal()
+        pdpte_bad = Signal()
+
+        entry_op = self.entry
+        exit_port = self.exit
+        answer_value = Signal(64)
+
+        def start_walk(walk_kind, next_state):
+            m.d.sync += kind.eq(walk_kind)
+            m.d.comb += walker.start.eq(1)
+            m.next = next_state
+
+        def start_exit(reason, *, entering):
+            """An exit before the guest's first instruction (from an entry), or one the guest events asked for."""
+            m.d.sync += [
+                info_step.eq(0),
+                movss_at_exit.eq(mode.movss_blocking),
+                failure.eq(0),
+                from_entry.eq(entering),
+            ]
+            if reason is not None:
+                m.d.sync += cause.eq(0)
+                m.d.sync += cause.reason.eq(reason)
+            m.next = "EXIT_INFORMATION"
+
+        def fail_entry(qual):
+            m.d.sync += [failure.eq(1), qualification.eq(qual), info_step.eq(0), cause.eq(0)]
+            m.d.sync += cause.reason.eq(ExitReason.ENTRY_FAILURE_GUEST_STATE)
+            m.next = "FAILURE_INFORMATION"
+
+        with m.FSM(name="transitions"):
+            with m.State("IDLE"):
+                with m.If(entry_op.start):
+                    m.d.sync += [
+                        launch.eq(entry_op.operation.op == Op.VMLAUNCH),
+                        nmi_before_entry.eq(mode.nmi_blocking),
+                        from_entry.eq(1),
+                    ]
+                    m.d.comb += checker.start.eq(1)
+                    start_walk(TransitionKind.ENTRY, "ENTRY_WALK")
+                with m.Elif(exit_port.start):
+                    m.d.sync += cause.eq(exit_port.cause)
+                    start_exit(None, entering=False)
+
+            with m.State("ENTRY_WALK"):
+                with m.If(checker.done):
+                    with m.If(checker.failed):
+                        fail_entry(EntryFailureQualification.DEFAULT)
+                    with m.Elif(checker.link_failed):
+                        fail_entry(EntryFailureQualification.VMCS_LINK_POINTER)
+                    with m.Elif(checker.link_read):
+                        m.d.sync += [read_page.eq(checker.link_pointer[12:]), read_word.eq(0)]
+                        m.next = "LINK_POINTER"
+                    with m.Elif(checker.pdpte_read):
+                        m.d.sync += [
+                            read_page.eq(checker.pdpte_base[12:]),
+                            read_word.eq(checker.pdpte_base[2:12]),
+                            pdpte.eq(0),
+                            pdpte_bad.eq(0),
+                        ]
+                        m.next = "PDPTES"
+                    with m.Else():
+                        start_walk(TransitionKind.COMMIT, "COMMIT")
+
+            with m.State("LINK_POINTER"):
+                m.d.comb += region.start.eq(1)
+                with m.If(region.done):
+                    with m.If(region.rdata != VMCS_REVISION_ID):
+                        fail_entry(EntryFailureQualification.VMCS_LINK_POINTER)
+                    with m.Elif(checker.pdpte_read):
+                        m.d.sync += [
+                            read_page.eq(checker.pdpte_base[12:]),
+                            read_word.eq(checker.pdpte_base[2:12]),
+                            pdpte.eq(0),
+                            pdpte_bad.eq(0),
+                        ]
+                        m.next = "PDPTES"
+                    with m.Else():
+                        start_walk(TransitionKind.COMMIT, "COMMIT")
+
+            with m.State("PDPTES"):
+                # Eight words: each PDPTE's low word, then its high word (26.3.1.6).
+                m.d.comb += region.start.eq(1)
+                with m.If(region.done):
+                    m.d.sync += [pdpte.eq(pdpte + 1), read_word.eq(read_word + 1)]
+                    with m.If(~pdpte[0]):
+                        m.d.sync += [
+                            pdpte_present.eq(region.rdata[0]),
+                            pdpte_low_reserved.eq((region.rdata & _PDPTE_RESERVED_LOW) != 0),
+                        ]
+                    bad_now = pdpte_bad | (pdpte[0] & pdpte_present & (pdpte_low_reserved | (region.rdata != 0)))
+                    m.d.sync += pdpte_bad.eq(bad_now)
+                    with m.If(pdpte == 7):
+                        with m.If(bad_now):
+                            fail_entry(EntryFailureQualification.PDPTE)
+                        with m.Else():
+                            start_walk(TransitionKind.COMMIT, "COMMIT")
+
+            with m.State("COMMIT"):
+                with m.If(walker.done):
+                    m.d.comb += self.set_launched.eq(launch)
+                    m.d.sync += non_root.eq(1)
+                    m.next = "FIRST_INSTRUCTION"
+
+            with m.State("FIRST_INSTRUCTION"):
+                # 26.7.4-26.7.6: a preemption timer of 0, an open NMI window, an open interrupt window.
+                timer_zero = controls.pin[PIN.bits["ACTIVATE_PREEMPTION_TIMER"]] & (timer == 0)
+                nmi_window = controls.proc[PROC.bits["NMI_WINDOW_EXITING"]] & ~mode.nmi_blocking & ~mode.movss_blocking
+                interrupt_window = (
+                    controls.proc[PROC.bits["INTR_WINDOW_EXITING"]]
+                    & self.rflags[9]
+                    & ~mode.sti_blocking
+                    & ~mode.movss_blocking
+                )
+                with m.If(timer_zero):
+                    start_exit(ExitReason.PREEMPTION_TIMER, entering=True)
+                with m.Elif(nmi_window):
+                    start_exit(ExitReason.NMI_WINDOW, entering=True)
+                with m.Elif(interrupt_window):
+                    start_exit(ExitReason.INTERRUPT_WINDOW, entering=True)
+                with m.Elif(controls.intr_info.valid & controls.intr_info.deliver_error_code):
+                    m.d.comb += [cache.rd_slot.eq(_ERROR_CODE_FIELD.slot), cache.rd_en.eq(1)]
+                    m.next = "ERROR_CODE"
+                with m.Else():
+                    info = Mux(controls.intr_info.valid, controls.intr_info.as_value(), 0)
+                    finish(m, entry_op, Status.ENTERED, result=info)
+                    m.next = "IDLE"
+
+            with m.State("ERROR_CODE"):
+                code = cache.rd_data.word_select(_ERROR_CODE_FIELD.half, 32)
+                finish(m, entry_op, Status.ENTERED, result=Cat(controls.intr_info.as_value(), code))
+                m.next = "IDLE"
+
+            with m.State("FAILURE_INFORMATION"):
+                m.d.comb += [info_write.eq(1), self.mark_dirty.eq(1)]
+                m.d.sync += info_step.eq(info_step + 1)
+                with m.If(info_step == _FAILURE_WRITES - 1):
+                    start_walk(TransitionKind.HOST, "HOST_WALK")
+
+            with m.State("EXIT_INFORMATION"):
+                m.d.comb += [info_write.eq(1), self.mark_dirty.eq(1)]
+                m.d.sync += info_step.eq(info_step + 1)
+                with m.If(info_step == len(_INFO_WRITES) - 1):
+                    start_walk(TransitionKind.EXIT, "EXIT_WALK")
+
+            with m.State("EXIT_WALK"):
+                m.d.comb += self.mark_dirty.eq(1)
+                with m.If(walker.done):
+                    m.d.sync += [non_root.eq(0), answer_value.eq(cause.reason)]
+                    m.next = "ANSWER_EXIT"
+
+            with m.State("HOST_WALK"):
+                with m.If(walker.done):
+                    m.d.sync += [non_root.eq(0), answer_value.eq(EXIT_REASON_ENTRY_FAILURE | cause.reason)]
+                    m.next = "ANSWER_FAILURE"
+
+            with m.State("ANSWER_EXIT"):
+                with m.If(from_entry):
+                    finish(m, entry_op, Status.EXITED, result=answer_value)
+                with m.Else():
+                    m.d.comb += [exit_port.done.eq(1), exit_port.status.eq(Status.EXITED)]
+                    m.d.comb += exit_port.value.eq(answer_value)
+                m.next = "IDLE"
+
+            with m.State("ANSWER_FAILURE"):
+                finish(m, entry_op, Status.ENTRY_FAILED, result=answer_value)
+                m.next = "IDLE"
+
+        return m
+
+
+class TransitionStub(wiring.Component):
+    """The VM-entry transition of a unit built without guests (``VmxUnit(guests=False)``).
+
+    It answers ``Status.ENTRY_NOT_IMPLEMENTED`` in the cycle of ``entry.start``
+    and changes nothing: the SoC's core does not run guests yet, and the iCE40
+    has no room for the transitions next to it.
+
+    Latency: 0 cycles from ``entry.start`` to ``entry.done`` (``latency``).
+    """
+
+    entry: In(OperationSignature())
+
+    @property
+    def latency(self) -> dict[str, int]:
+        return {"entered": 0}
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.entry.start):
+            finish(m, self.entry, Status.ENTRY_NOT_IMPLEMENTED)
+        return m
