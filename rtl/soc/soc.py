@@ -113,7 +113,8 @@ class Soc(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = ResetInserter(self.hold)(Core(reset_vector=RAM.base))
-        m.submodules.unit = unit = VmxUnit(cache_entries=self.cache_entries)
+        # The core does not run guests yet: the unit without VM entries and exits (docs/soc.md).
+        m.submodules.unit = unit = VmxUnit(cache_entries=self.cache_entries, guests=False)
         m.submodules.arbiter = arbiter = Arbiter(2)
         m.submodules.decoder = decoder = Decoder(
             [
@@ -131,6 +132,7 @@ class Soc(wiring.Component):
         m.submodules.post = post = PostPort()
 
         wiring.connect(m, core.vmx_req, unit.req)
+        m.d.comb += unit.tsc.eq(self.cycles)
         wiring.connect(m, unit.resp, core.vmx_resp)
         wiring.connect(m, core.bus, arbiter.masters[0])
         wiring.connect(m, unit.bus, arbiter.masters[1])

@@ -18,14 +18,13 @@ from ..arch.layout import CACHE_ENTRIES, IMAGE_FIRST_WORD, LAUNCH_WORD, SLOTS_US
 from ..wishbone import Signature as WishboneSignature
 from ..wishbone import WordMaster
 from .cache_port import CachePortSignature
-from .field_decoder import WORD_BITS
 from .vmcs_cache import PAGE_BITS
 
-__all__ = ["RegionPort", "RegionCommand", "RegionCommandSignature", "RegionArbiter"]
+__all__ = ["RegionPort", "RegionCommand", "RegionCommandSignature", "RegionArbiter", "PAGE_WORD_BITS"]
 
 _IMAGE_WORDS = 2 * SLOTS_USED
 #: Word-address bits within a 4-KiB page: a region address is Cat(word, page).
-_PAGE_WORD_BITS = (4096 // 4 - 1).bit_length()
+PAGE_WORD_BITS = (4096 // 4 - 1).bit_length()
 
 
 class RegionCommand(enum.Enum, shape=2):
@@ -54,8 +53,9 @@ class RegionCommandSignature(wiring.Signature):
     cmd : Out(RegionCommand)
     page : Out(PAGE_BITS)
         The region: physical address bits 31:12.
-    word : Out(WORD_BITS)
-        The word of READ_WORD/WRITE_WORD within the region.
+    word : Out(PAGE_WORD_BITS)
+        The word of READ_WORD/WRITE_WORD within the region's 4-KiB page (any word: a VMCS's
+        memory-resident field, a bitmap's word, an MSR-list entry's).
     wdata : Out(32)
         WRITE_WORD: the word to write; WRITE_BACK: the launch word to write.
     entry : Out(entry_bits)
@@ -76,7 +76,7 @@ class RegionCommandSignature(wiring.Signature):
                 "start": Out(1),
                 "cmd": Out(RegionCommand),
                 "page": Out(PAGE_BITS),
-                "word": Out(WORD_BITS),
+                "word": Out(PAGE_WORD_BITS),
                 "wdata": Out(32),
                 "entry": Out(entry_bits),
                 "done": In(1),
@@ -138,7 +138,7 @@ class RegionPort(wiring.Component):
         m.submodules.master = master = WordMaster(addr_width=30)
         wiring.connect(m, wiring.flipped(self.bus), master.bus)
 
-        word = Signal(_PAGE_WORD_BITS)  # word of the access under way within the 4-KiB page
+        word = Signal(PAGE_WORD_BITS)  # word of the access under way within the 4-KiB page
         image_word = Signal(range(_IMAGE_WORDS + 1))  # the image word a fill or write-back is at
         m.d.comb += master.adr.eq(Cat(word, command.page))
         # Defaults, which the states below override: the command's word and data. The image

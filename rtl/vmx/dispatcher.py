@@ -47,6 +47,8 @@ _MEMBERS = (
     "flags",
     "non_root",
     "guest",
+    "shutdown",
+    "abort",
 )
 #: The block that decides VM exits: every request goes to it in VMX non-root operation.
 GUEST_BLOCK = "events"
@@ -140,6 +142,9 @@ class Dispatcher(wiring.Component):
         With ``flags_en``: RFLAGS' arithmetic flags := these bits.
     non_root : In(1)
         VMX non-root operation: every request goes to the ``events`` block, which decides VM exits.
+    shutdown : In(1)
+    abort : In(3)
+        After a VMX abort every request answers SHUTDOWN with the indicator (SDM 27.7).
     guest : Out(GuestDecisionSignature())
         The first checks' verdicts for that block, and its ``pass_on`` of a request to the request's own
         block (with a fault brought back when it asks: ``raise_on_fault``).
@@ -176,6 +181,8 @@ class Dispatcher(wiring.Component):
                 "flags": Out(64),
                 "non_root": In(1),
                 "guest": Out(GuestDecisionSignature()),
+                "shutdown": In(1),
+                "abort": In(3),
             }
         )
 
@@ -297,7 +304,9 @@ class Dispatcher(wiring.Component):
                     m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
-                with m.If(self.non_root):
+                with m.If(self.shutdown):
+                    finish(m, own, Status.SHUTDOWN, result=self.abort)
+                with m.Elif(self.non_root):
                     m.d.comb += getattr(self, GUEST_BLOCK).start.eq(1)
                 with m.Elif(ud):
                     finish(m, own, Status.FAULT, vector=Vector.UD)

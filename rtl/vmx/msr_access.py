@@ -24,7 +24,44 @@ from .machine_state import ID_BITS, ROW_BITS, StatePortSignature, constant_row
 from .operation import OperationSignature, finish
 from .predicates import bits_set
 
-__all__ = ["MsrAccess"]
+__all__ = ["MsrAccess", "MsrListSignature"]
+
+
+class MsrListSignature(wiring.Signature):
+    """An entry of a VM-entry or VM-exit MSR list, carried out as RDMSR/WRMSR at CPL 0 (SDM 26.4, 27.4, 27.6).
+
+    Members
+    -------
+    start : Out(1)
+        Read (``write`` 0) or write MSR ``index``; one cycle.
+    write : Out(1)
+    index : Out(32)
+    value : Out(64)
+        What a write writes (held until ``done``).
+    done : In(1)
+        One cycle; with ``fault`` when the access would #GP, else a read's value on ``rdata``.
+    fault : In(1)
+    rdata : In(64)
+    """
+
+    def __init__(self):
+        super().__init__(
+            {
+                "start": Out(1),
+                "write": Out(1),
+                "index": Out(32),
+                "value": Out(64),
+                "done": In(1),
+                "fault": In(1),
+                "rdata": In(64),
+            }
+        )
+
+    def __eq__(self, other):
+        return isinstance(other, MsrListSignature)
+
+    def __repr__(self):
+        return "MsrListSignature()"
 
 
 class MsrAccess(wiring.Component):
@@ -47,12 +84,17 @@ class MsrAccess(wiring.Component):
     -------
     op : In(OperationSignature())
         RDMSR, WRMSR, GET, SET (CPL > 0 was the dispatcher's #GP).
+    msr_list : In(MsrListSignature())
+        The MSR lists' entries (the transitions): the same RDMSR/WRMSR, decoded when
+        ``msr_list.start``, done in the next cycle (a write of an element) or the one after (a
+        read of one).
     state : Out(StatePortSignature())
     vmxon_allowed : Out(1)
         IA32_FEATURE_CONTROL is locked and enables VMXON outside SMX.
     """
 
     op: In(OperationSignature())
+    msr_list: In(MsrListSignature())
     state: Out(StatePortSignature())
     vmxon_allowed: Out(1)
 
@@ -79,7 +121,8 @@ class MsrAccess(wiring.Component):
         element_fault = Signal()  # the element write would raise #GP (decided in the start cycle)
         value_sets_reserved_fc_bits = Signal()
 
-        number = request.index
+        listing = self.msr_list
+        number = Mux(listing.start, listing.index, request.index[:32])
         known = Signal()
         kind = Signal(MsrKind)
         row = Signal(ROW_BITS)
@@ -98,8 +141,8 @@ class MsrAccess(wiring.Component):
                                 m.d.comb += row.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
                             elif msr.kind == MsrKind.CONSTANT:
                                 m.d.comb += row.eq(constant_row(msr.number))
-        is_msr_op = (request.op == Op.RDMSR) | (request.op == Op.WRMSR)
-        with m.If(op.accept):
+        is_msr_op = (request.op == Op.RDMSR) | (request.op == Op.WRMSR) | listing.start
+        with m.If(op.accept | listing.start):
             m.d.sync += [
                 msr_known.eq(known),
                 msr_kind.eq(kind),
@@ -110,11 +153,23 @@ class MsrAccess(wiring.Component):
                 ),
             ]
 
+        # An MSR-list entry: decoded in its start cycle, carried out in the next (list_go).
+        list_go = Signal()
+        list_write = Signal()
+        list_value = Signal(64)
+        list_read = Signal()  # an element's value arrives in this cycle
+        m.d.sync += [list_go.eq(listing.start), list_read.eq(0)]
+        with m.If(listing.start):
+            m.d.sync += [list_write.eq(listing.write), list_value.eq(listing.value)]
+
         m.d.comb += [
             state.rd_id.eq(element),
             state.wr_id.eq(element),
-            state.wr_value.eq(value),
+            state.wr_value.eq(Mux(list_go, list_value, value)),
             op.read_value.eq(state.rd_data),
+            listing.rdata.eq(
+                Mux(list_read, state.rd_data, Mux(msr_kind == MsrKind.FEATURE_CONTROL, feature_control, 0))
+            ),
         ]
 
         def fault():
@@ -176,4 +231,34 @@ class MsrAccess(wiring.Component):
             with m.Else():
                 m.d.comb += state.wr_en.eq(1)
                 finish(m, op, Status.OK)
+
+        # The lists' RDMSR/WRMSR at CPL 0: what the instructions do, answered on msr_list.
+        def list_done(fault):
+            m.d.comb += [listing.done.eq(1), listing.fault.eq(fault)]
+
+        with m.If(list_read):
+            list_done(0)
+        with m.If(list_go):
+            with m.If(~msr_known):
+                list_done(1)
+            with m.Elif(~list_write):
+                with m.Switch(msr_kind):
+                    with m.Case(MsrKind.ELEMENT, MsrKind.CONSTANT):
+                        m.d.comb += state.rd_en.eq(1)
+                        m.d.sync += list_read.eq(1)
+                    with m.Case(MsrKind.FEATURE_CONTROL):
+                        list_done(0)
+                    with m.Default():
+                        # IA32_SMM_MONITOR_CTL reads 0 here, but no list stores it (it is not the
+                        # processor's); IA32_SMBASE is readable only in SMM.
+                        list_done(msr_kind != MsrKind.SMM_MONITOR_CTL)
+            with m.Elif(msr_kind == MsrKind.ELEMENT):
+                with m.If(state.wr_fault):
+                    list_done(1)
+                with m.Else():
+                    m.d.comb += state.wr_en.eq(1)
+                    list_done(0)
+            with m.Else():
+                # IA32_FEATURE_CONTROL is locked in VMX operation; the others are not writable.
+                list_done(1)
         return m

@@ -16,19 +16,29 @@ bus, writes the exit information, and keeps the state of non-root operation:
 """
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.controls import ENTRY, PIN, PROC
 from ..arch.errors import EXIT_REASON_ENTRY_FAILURE, ExitReason
-from ..arch.events import EntryFailureQualification
-from ..arch.msrs import VMCS_REVISION_ID
+from ..arch.events import EntryFailureQualification, VmxAbort
+from ..arch.layout import ABORT_WORD
+from ..arch.msrs import (
+    IA32_EFER,
+    IA32_FS_BASE,
+    IA32_GS_BASE,
+    IA32_SMBASE,
+    IA32_SMM_MONITOR_CTL,
+    MSR_LIST_MAX_ENTRIES,
+    VMCS_REVISION_ID,
+)
 from ..arch.ops import Op, Status
 from ..vmcs.cache_port import CachePortSignature
 from ..vmcs.region import RegionCommand, RegionCommandSignature
 from .entry_checks import Controls
 from .guest_checks import GuestStateChecker
 from .machine_state import Mode, StatePortSignature
+from .msr_access import MsrListSignature
 from .operation import OperationSignature, finish
 from .transition_steps import FieldSlot
 from .transition_walk import TransitionKind, TransitionWalk
@@ -109,6 +119,19 @@ def _info_writes() -> list[tuple[FieldSlot, str]]:
     ]
 
 
+class MsrListKind(enum.Enum, shape=2):
+    ENTRY_LOAD = 0
+    EXIT_STORE = 1
+    EXIT_LOAD = 2
+
+
+#: Each list's count and address fields.
+_LIST_FIELDS = {
+    MsrListKind.ENTRY_LOAD: (FieldSlot.of("VM_ENTRY_MSR_LOAD_COUNT"), FieldSlot.of("VM_ENTRY_MSR_LOAD_ADDR")),
+    MsrListKind.EXIT_STORE: (FieldSlot.of("VM_EXIT_MSR_STORE_COUNT"), FieldSlot.of("VM_EXIT_MSR_STORE_ADDR")),
+    MsrListKind.EXIT_LOAD: (FieldSlot.of("VM_EXIT_MSR_LOAD_COUNT"), FieldSlot.of("VM_EXIT_MSR_LOAD_ADDR")),
+}
+
 _INFO_WRITES = _info_writes()
 #: A VM-entry failure writes the first two only (26.8).
 _FAILURE_WRITES = 2
@@ -166,6 +189,11 @@ class Transitions(wiring.Component):
     timer_write : In(1)
     timer_value : In(32)
         With ``timer_write``: the timer := ``timer_value`` (the guest events count it down).
+    msr_list : Out(MsrListSignature())
+        The MSR lists' RDMSR/WRMSR (``MsrAccess`` carries them out).
+    shutdown : Out(1)
+    abort : Out(3)
+        After a VMX abort (27.7): the processor is shut down, with this indicator.
     """
 
     def __init__(self, entries: int):
@@ -192,6 +220,9 @@ class Transitions(wiring.Component):
                 "timer": Out(32),
                 "timer_write": In(1),
                 "timer_value": In(32),
+                "msr_list": Out(MsrListSignature()),
+                "shutdown": Out(1),
+                "abort": Out(3),
             }
         )
 
@@ -245,7 +276,7 @@ class Transitions(wiring.Component):
         from_entry = Signal()  # the answer goes to the entry port (an entry that exits or fails)
         launch = Signal()
         failure = Signal()  # the exit is a VM-entry failure
-        qualification = Signal(3)
+        qualification = Signal(10)  # a VM-entry failure's: 0, 2, 4, or the failing MSR-load entry's number
         kind = Signal(TransitionKind)
         m.d.comb += [
             walker.kind.eq(kind),
@@ -289,14 +320,17 @@ class Transitions(wiring.Component):
         # A natural-width field (the qualification) gets bits 63:32 = 0; a one-word field its word on both halves.
         m.d.comb += cache.wr_data.eq(Cat(info_value, Mux(info_step == 1, 0, info_value)))
 
-        # The bus: the link pointer's dword, the PDPTEs.
+        # The bus: the link pointer's dword, the PDPTEs, the MSR lists, the VMX-abort indicator.
         region = self.region
         read_page = Signal(20)
         read_word = Signal(10)
+        bus_write = Signal()
+        bus_wdata = Signal(32)
         m.d.comb += [
-            region.cmd.eq(RegionCommand.READ_WORD),
+            region.cmd.eq(Mux(bus_write, RegionCommand.WRITE_WORD, RegionCommand.READ_WORD)),
             region.page.eq(read_page),
             region.word.eq(read_word),
+            region.wdata.eq(bus_wdata),
             region.entry.eq(self.current),
         ]
         pdpte = Signal(range(8))
@@ -307,6 +341,25 @@ class Transitions(wiring.Component):
         entry_op = self.entry
         exit_port = self.exit
         answer_value = Signal(64)
+
+        # The MSR lists (26.4, 27.4, 27.6): one entry after the other, each a RDMSR/WRMSR at CPL 0.
+        msr = self.msr_list
+        list_kind = Signal(MsrListKind)
+        list_count = Signal(32)
+        list_entry = Signal(32)  # the entry's address
+        list_number = Signal(range(MSR_LIST_MAX_ENTRIES + 2))  # entries done
+        list_index = Signal(32)
+        list_data = Signal(64)
+        store_count_zero = Signal()  # the exit has no MSR-store list: one walk stores and loads
+        shutdown = Signal()
+        abort = Signal(3)
+        m.d.comb += [
+            self.shutdown.eq(shutdown),
+            self.abort.eq(abort),
+            msr.index.eq(list_index),
+            msr.value.eq(list_data),
+            msr.write.eq(list_kind != MsrListKind.EXIT_STORE),
+        ]
 
         def start_walk(walk_kind, next_state):
             m.d.sync += kind.eq(walk_kind)
@@ -326,10 +379,58 @@ class Transitions(wiring.Component):
                 m.d.sync += cause.reason.eq(reason)
             m.next = "EXIT_INFORMATION"
 
-        def fail_entry(qual):
+        def fail_entry(qual, reason=ExitReason.ENTRY_FAILURE_GUEST_STATE):
             m.d.sync += [failure.eq(1), qualification.eq(qual), info_step.eq(0), cause.eq(0)]
-            m.d.sync += cause.reason.eq(ExitReason.ENTRY_FAILURE_GUEST_STATE)
+            m.d.sync += cause.reason.eq(reason)
             m.next = "FAILURE_INFORMATION"
+
+        def start_list(kind):
+            """Read the list's count, then its address, then walk its entries (MSR_LIST_*)."""
+            m.d.sync += [list_kind.eq(kind), list_number.eq(0)]
+            read(_LIST_FIELDS[kind][0])
+            m.next = "MSR_LIST_COUNT"
+
+        def read(slot):
+            m.d.comb += [cache.rd_slot.eq(slot.slot), cache.rd_en.eq(1)]
+
+        def bus(word, *, write=False, data=0):
+            m.d.sync += [
+                read_page.eq(list_entry[12:]),
+                read_word.eq(list_entry[2:12] + word),
+                bus_write.eq(write),
+                bus_wdata.eq(data),
+            ]
+
+        def list_failed():
+            """The entry numbered ``list_number`` + 1 failed: a VM-entry failure (34) or a VMX abort (1, 4)."""
+            with m.Switch(list_kind):
+                with m.Case(MsrListKind.ENTRY_LOAD):
+                    fail_entry(list_number + 1, ExitReason.ENTRY_FAILURE_MSR_LOADING)
+                with m.Case(MsrListKind.EXIT_STORE):
+                    vmx_abort(VmxAbort.MSR_STORE)
+                with m.Default():
+                    vmx_abort(VmxAbort.MSR_LOAD)
+
+        def list_done():
+            with m.Switch(list_kind):
+                with m.Case(MsrListKind.ENTRY_LOAD):
+                    m.next = "LAUNCH"
+                with m.Case(MsrListKind.EXIT_STORE):
+                    start_walk(TransitionKind.HOST, "HOST_WALK")
+                with m.Default():
+                    m.d.sync += non_root.eq(0)
+                    m.next = "ANSWER"
+
+        def vmx_abort(indicator):
+            """27.7: the indicator to offset 4 of the current VMCS's region, then shutdown."""
+            m.d.sync += [
+                read_page.eq(self.current_page),
+                read_word.eq(ABORT_WORD),
+                bus_write.eq(1),
+                bus_wdata.eq(indicator),
+                abort.eq(indicator),
+            ]
+            m.next = "VMX_ABORT"
 
         with m.FSM(name="transitions"):
             with m.State("IDLE"):
@@ -401,9 +502,108 @@ class Transitions(wiring.Component):
 
             with m.State("COMMIT"):
                 with m.If(walker.done):
-                    m.d.comb += self.set_launched.eq(launch)
-                    m.d.sync += non_root.eq(1)
-                    m.next = "FIRST_INSTRUCTION"
+                    start_list(MsrListKind.ENTRY_LOAD)
+
+            with m.State("LAUNCH"):
+                m.d.comb += self.set_launched.eq(launch)
+                m.d.sync += non_root.eq(1)
+                m.next = "FIRST_INSTRUCTION"
+
+            with m.State("MSR_LIST_COUNT"):
+                with m.Switch(list_kind):
+                    for each, (count_slot, addr_slot) in _LIST_FIELDS.items():
+                        with m.Case(each):
+                            m.d.sync += list_count.eq(cache.rd_data.word_select(count_slot.half, 32))
+                            read(addr_slot)
+                m.next = "MSR_LIST_ADDRESS"
+
+            with m.State("MSR_LIST_ADDRESS"):
+                m.d.sync += list_entry.eq(cache.rd_data[:32])
+                m.next = "MSR_LIST_NEXT"
+
+            with m.State("MSR_LIST_NEXT"):
+                with m.If(list_number == list_count):
+                    list_done()
+                with m.Elif(list_number == MSR_LIST_MAX_ENTRIES):
+                    list_failed()
+                with m.Else():
+                    bus(0)
+                    m.next = "MSR_LIST_INDEX"
+
+            with m.State("MSR_LIST_INDEX"):
+                m.d.comb += region.start.eq(1)
+                with m.If(region.done):
+                    m.d.sync += list_index.eq(region.rdata)
+                    bus(1)
+                    m.next = "MSR_LIST_RESERVED"
+
+            with m.State("MSR_LIST_RESERVED"):
+                m.d.comb += region.start.eq(1)
+                with m.If(region.done):
+                    x2apic = list_index[8:] == 0x8
+                    loads = list_kind != MsrListKind.EXIT_STORE
+                    refused_load = list_index.matches(IA32_FS_BASE, IA32_GS_BASE, IA32_SMM_MONITOR_CTL)
+                    refused = x2apic | Mux(loads, refused_load, list_index == IA32_SMBASE)
+                    with m.If((region.rdata != 0) | refused):
+                        list_failed()
+                    with m.Elif(loads):
+                        bus(2)
+                        m.next = "MSR_LIST_DATA_LOW"
+                    with m.Else():
+                        m.d.comb += msr.start.eq(1)
+                        m.next = "MSR_LIST_ACCESS"
+
+            with m.State("MSR_LIST_DATA_LOW"):
+                m.d.comb += region.start.eq(1)
+                with m.If(region.done):
+                    m.d.sync += list_data[:32].eq(region.rdata)
+                    bus(3)
+                    m.next = "MSR_LIST_DATA_HIGH"
+
+            with m.State("MSR_LIST_DATA_HIGH"):
+                m.d.comb += region.start.eq(1)
+                with m.If(region.done):
+                    m.d.sync += list_data[32:].eq(region.rdata)
+                    m.next = "MSR_LIST_WRITE"
+
+            with m.State("MSR_LIST_WRITE"):
+                # The lists may not change EFER.LMA (docs/semantics.md choice 19).
+                changes_lma = (list_index == IA32_EFER) & (list_data[10] != mode.efer_lma)
+                with m.If(changes_lma):
+                    list_failed()
+                with m.Else():
+                    m.d.comb += msr.start.eq(1)
+                    m.next = "MSR_LIST_ACCESS"
+
+            with m.State("MSR_LIST_ACCESS"):
+                with m.If(msr.done):
+                    with m.If(msr.fault):
+                        list_failed()
+                    with m.Elif(list_kind == MsrListKind.EXIT_STORE):
+                        m.d.sync += list_data.eq(msr.rdata)
+                        bus(2, write=True, data=msr.rdata[:32])
+                        m.next = "MSR_LIST_STORE_LOW"
+                    with m.Else():
+                        m.d.sync += [list_number.eq(list_number + 1), list_entry.eq(list_entry + 16)]
+                        m.next = "MSR_LIST_NEXT"
+
+            with m.State("MSR_LIST_STORE_LOW"):
+                m.d.comb += region.start.eq(1)
+                with m.If(region.done):
+                    bus(3, write=True, data=list_data[32:])
+                    m.next = "MSR_LIST_STORE_HIGH"
+
+            with m.State("MSR_LIST_STORE_HIGH"):
+                m.d.comb += region.start.eq(1)
+                with m.If(region.done):
+                    m.d.sync += [list_number.eq(list_number + 1), list_entry.eq(list_entry + 16), bus_write.eq(0)]
+                    m.next = "MSR_LIST_NEXT"
+
+            with m.State("VMX_ABORT"):
+                m.d.comb += region.start.eq(1)
+                with m.If(region.done):
+                    m.d.sync += [shutdown.eq(1), non_root.eq(0), bus_write.eq(0), answer_value.eq(abort)]
+                    m.next = "ANSWER_SHUTDOWN"
 
             with m.State("FIRST_INSTRUCTION"):
                 # 26.7.4-26.7.6: a preemption timer of 0, an open NMI window, an open interrupt window.
@@ -443,30 +643,48 @@ class Transitions(wiring.Component):
             with m.State("EXIT_INFORMATION"):
                 m.d.comb += [info_write.eq(1), self.mark_dirty.eq(1)]
                 m.d.sync += info_step.eq(info_step + 1)
+                # Meanwhile: is there an MSR-store list (its MSRs are read between the store and the load)?
+                with m.If(info_step == 0):
+                    read(_LIST_FIELDS[MsrListKind.EXIT_STORE][0])
+                with m.If(info_step == 1):
+                    store_count = cache.rd_data.word_select(_LIST_FIELDS[MsrListKind.EXIT_STORE][0].half, 32)
+                    m.d.sync += store_count_zero.eq(store_count == 0)
                 with m.If(info_step == len(_INFO_WRITES) - 1):
-                    start_walk(TransitionKind.EXIT, "EXIT_WALK")
+                    with m.If(store_count_zero):
+                        start_walk(TransitionKind.EXIT, "EXIT_WALK")
+                    with m.Else():
+                        start_walk(TransitionKind.STORE, "STORE_WALK")
 
             with m.State("EXIT_WALK"):
                 m.d.comb += self.mark_dirty.eq(1)
                 with m.If(walker.done):
-                    m.d.sync += [non_root.eq(0), answer_value.eq(cause.reason)]
-                    m.next = "ANSWER_EXIT"
+                    start_list(MsrListKind.EXIT_LOAD)
+
+            with m.State("STORE_WALK"):
+                m.d.comb += self.mark_dirty.eq(1)
+                with m.If(walker.done):
+                    start_list(MsrListKind.EXIT_STORE)
 
             with m.State("HOST_WALK"):
                 with m.If(walker.done):
-                    m.d.sync += [non_root.eq(0), answer_value.eq(EXIT_REASON_ENTRY_FAILURE | cause.reason)]
-                    m.next = "ANSWER_FAILURE"
+                    start_list(MsrListKind.EXIT_LOAD)
 
-            with m.State("ANSWER_EXIT"):
-                with m.If(from_entry):
-                    finish(m, entry_op, Status.EXITED, result=answer_value)
+            with m.State("ANSWER"):
+                with m.If(failure):
+                    finish(m, entry_op, Status.ENTRY_FAILED, result=EXIT_REASON_ENTRY_FAILURE | cause.reason)
+                with m.Elif(from_entry):
+                    finish(m, entry_op, Status.EXITED, result=cause.reason)
                 with m.Else():
                     m.d.comb += [exit_port.done.eq(1), exit_port.status.eq(Status.EXITED)]
-                    m.d.comb += exit_port.value.eq(answer_value)
+                    m.d.comb += exit_port.value.eq(cause.reason)
                 m.next = "IDLE"
 
-            with m.State("ANSWER_FAILURE"):
-                finish(m, entry_op, Status.ENTRY_FAILED, result=answer_value)
+            with m.State("ANSWER_SHUTDOWN"):
+                with m.If(from_entry):
+                    finish(m, entry_op, Status.SHUTDOWN, result=answer_value)
+                with m.Else():
+                    m.d.comb += [exit_port.done.eq(1), exit_port.status.eq(Status.SHUTDOWN)]
+                    m.d.comb += exit_port.value.eq(answer_value)
                 m.next = "IDLE"
 
         return m

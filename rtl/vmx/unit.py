@@ -231,6 +231,7 @@ class VmxUnit(wiring.Component):
         wiring.connect(m, events.region, self.region_arbiter.events)
         wiring.connect(m, transitions.state, self.state_arbiter.transitions)
         wiring.connect(m, events.exit, transitions.exit)
+        wiring.connect(m, transitions.msr_list, self.msrs.msr_list)
         m.d.comb += [
             transitions.controls.eq(controls),
             transitions.mode.eq(self.state.mode),
@@ -243,4 +244,6 @@ class VmxUnit(wiring.Component):
             events.non_root.eq(transitions.non_root),
             events.timer.eq(transitions.timer),
             dispatcher.non_root.eq(transitions.non_root),
+            dispatcher.shutdown.eq(transitions.shutdown),
+            dispatcher.abort.eq(transitions.abort),
         ]

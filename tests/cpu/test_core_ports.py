@@ -43,7 +43,7 @@ class _CoreAndUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = Core()
-        m.submodules.unit = unit = VmxUnit()
+        m.submodules.unit = unit = VmxUnit(guests=False)
         wiring.connect(m, core.vmx_req, unit.req)
         wiring.connect(m, unit.resp, core.vmx_resp)
         wiring.connect(m, wiring.flipped(self.bus), core.bus)

@@ -37,7 +37,7 @@ def test_signature_members_and_widths():
         "rd_data": (in_, 64),
         "wr_entry": (out, 2),
         "wr_slot": (out, SLOT_BITS),
-        "wr_word": (out, 32),
+        "wr_data": (out, 64),
         "wr_en": (out, 2),
     }
     assert signature == CachePortSignature(4) and signature != CachePortSignature(2)
@@ -100,11 +100,11 @@ def test_the_arbiter_passes_the_enabled_client_in_the_same_cycle():
         ctx.set(dut.second.rd_en, 1)
         ctx.set(dut.first.wr_slot, 9)
         ctx.set(dut.first.wr_entry, 1)
-        ctx.set(dut.first.wr_word, 0xCAFE)
+        ctx.set(dut.first.wr_data, 0xCAFE)
         ctx.set(dut.first.wr_en, 0b10)
         # In this same cycle: the second client owns the read half, the first the write half.
         assert (ctx.get(ports.rd_slot), ctx.get(ports.rd_en)) == (7, 1)
-        assert (ctx.get(ports.wr_slot), ctx.get(ports.wr_entry), ctx.get(ports.wr_word)) == (9, 1, 0xCAFE)
+        assert (ctx.get(ports.wr_slot), ctx.get(ports.wr_entry), ctx.get(ports.wr_data)) == (9, 1, 0xCAFE)
         assert ctx.get(ports.wr_en) == 0b10
         ctx.set(dut.second.wr_slot, 3)
         ctx.set(dut.second.wr_en, 0b01)
@@ -117,7 +117,7 @@ def test_a_read_returns_what_another_client_wrote_one_cycle_after_it_is_issued()
     async def testbench(ctx, dut):
         ctx.set(dut.first.wr_entry, 1)
         ctx.set(dut.first.wr_slot, 4)
-        ctx.set(dut.first.wr_word, 0x1234_5678)
+        ctx.set(dut.first.wr_data, 0x1234_5678)
         ctx.set(dut.first.wr_en, 0b11)
         await ctx.tick()
         ctx.set(dut.first.wr_en, 0)
