@@ -429,6 +429,8 @@ def _run_and_report(image: Path, backend: str, *, max_cycles: int, waves=None, t
 BENCH_TARGETS: tuple[tuple[str, Callable[[str], bool], int], ...] = (
     ("VMREAD/VMWRITE of an on-die field", lambda op: op.startswith(("VMREAD on-die", "VMWRITE on-die")), 2),
     ("VMPTRLD of a cached VMCS", lambda op: op == "VMPTRLD (cached)", 4),
+    ("VM exit (VMCALL, no MSR lists)", lambda op: op == "VM exit (VMCALL)", 96),
+    ("VMRESUME to the guest's first instruction", lambda op: op == "VMRESUME to entered", 128),
 )
 
 

@@ -107,8 +107,9 @@ def _proc(controls, name):
 class GuestEvents(wiring.Component):
     """Decides VM exits for the requests of a guest, and carries out the guest-event requests (module docstring).
 
-    Latency (``latency``), from ``op.start`` to ``op.done``, for a decision that
-    reads nothing: 0 (an exit adds the exit's); a CR access reads its mask and
+    Latency (``latency``), from ``op.start`` to ``exit.start`` for an exit
+    decided on the request alone: 1 (``exit``; the exit itself then takes
+    ``Transitions.latency["exited"]``); a CR access reads its mask and
     shadow (3 cycles more), an I/O or MSR bitmap one field and one word per
     port (4 cycles a port).
 
@@ -172,7 +173,7 @@ class GuestEvents(wiring.Component):
 
     @property
     def latency(self) -> dict[str, int]:
-        return {"decision": 0}
+        return {"exit": 1}
 
     def elaborate(self, platform):
         m = Module()

@@ -23,19 +23,26 @@ from ``start`` to ``done``. Walks:
   VM-exit MSR-store list, whose MSRs must be read between the two; a VM-entry
   failure, which stores nothing).
 
+The steps live in one ROM with a row per element (its entry load, exit store
+and exit load, from ``ENTRY_STEPS`` and ``EXIT_STEPS``), and for each walk
+that skips rows a small ROM from position to row. A step's row is decoded once,
+in the cycle of its reads, for the walk under way, and the decoded step is
+carried down the pipeline to its writes.
+
 The sequencer owns its cache port and the machine-state port from ``start``
 to ``done``.
 """
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import enum, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.controls import ENTRY, EXIT, PIN
 from ..arch.state import AR, CR4, EFER, INTERRUPTIBILITY
 from ..arch.state_actions import CR0_KEPT_BITS, ENTRY_WALK, UNUSABLE_AR
-from ..vmcs.cache_port import CachePortSignature
-from .machine_state import StatePortSignature
+from ..values import struct_value
+from ..vmcs.cache_port import SLOT_BITS, CachePortSignature
+from .machine_state import ID_BITS, StatePortSignature
 from .transition_steps import (
     CONDITIONS,
     CONSTANTS,
@@ -94,6 +101,110 @@ def _walks() -> dict[TransitionKind, list[ElementStep | None]]:
 
 WALKS = _walks()
 _MAX_STEPS = max(len(steps) for steps in WALKS.values())
+
+# The RTL's ROM has one row per element, with what its entry and its exit do: the entry's and the exit's
+# steps are the same elements in the same order, and a store writes the field the entry loads.
+_ROWS = len(EXIT_STEPS)
+assert [s.element for s in ENTRY_STEPS] == [s.element for s in EXIT_STEPS]
+assert all(x.store_field in (None, e.load_field) for e, x in zip(ENTRY_STEPS, EXIT_STEPS, strict=True))
+_ROW_OF = {s.element: row for row, s in enumerate(EXIT_STEPS)}
+#: The rows each walk visits, by position (None: position = row); the link pointer's is row ``_ROWS``.
+_WALK_ROWS = {
+    k: None if k in (TransitionKind.ENTRY, TransitionKind.EXIT) else tuple(_ROW_OF[s.element] for s in steps)
+    for k, steps in WALKS.items()
+}
+assert [None if s is None else _ROW_OF[s.element] for s in WALKS[TransitionKind.ENTRY]] == [*range(_ROWS), None]
+
+
+class _FieldRead(data.Struct):
+    """A field's place in the cache: ``slot``, its ``half``; ``pair``: 64 bits (both halves); ``narrow``: 16."""
+
+    valid: 1
+    slot: SLOT_BITS
+    half: 1
+    pair: 1
+    narrow: 1
+
+
+class _Load(data.Struct):
+    """A load: ``op`` when condition number ``condition`` holds, else ``otherwise``."""
+
+    op: LoadOp
+    otherwise: LoadOp
+    condition: range(len(CONDITIONS))
+
+
+class _Row(data.Struct):
+    """A row of the ROM: an element's entry load (of a ``guest`` field), exit store (to it) and exit load
+    (of a ``host`` field)."""
+
+    element: ID_BITS
+    has_element: 1
+    guest: _FieldRead
+    host: _FieldRead
+    entry: _Load
+    exit: _Load
+    constant: range(len(CONSTANTS))
+    store_op: StoreOp
+    store_condition: range(len(CONDITIONS))
+    selector: 1  # a segment's selector: its access rights, the next row, load after it
+    timer: 1  # the preemption timer, a register of the walk's user rather than an element
+    deferred: 1  # loaded by COMMIT, not during the entry walk
+
+
+class _Decoded(data.Struct):
+    """What a step does in the walk under way, carried from its reads to its writes."""
+
+    read: _FieldRead
+    load_op: LoadOp
+    constant: range(len(CONSTANTS))
+    element: ID_BITS
+    selector: 1
+    timer: 1
+    store_op: StoreOp
+    store_on: 1
+    store: _FieldRead
+
+
+def _field_read(slot: FieldSlot | None):
+    if slot is None:
+        return 0
+    return struct_value(
+        _FieldRead, valid=1, slot=slot.slot, half=slot.half, pair=slot.words == 2, narrow=slot.bits == 16
+    )
+
+
+def _load(step: ElementStep):
+    return struct_value(_Load, op=step.load_op.value, otherwise=step.load_else.value, condition=step.load_condition)
+
+
+def _row_rom() -> list:
+    rom = []
+    for entry, exit_ in zip(ENTRY_STEPS, EXIT_STEPS, strict=True):
+        if entry.constant and entry.constant != exit_.constant:
+            raise ValueError(f"{entry.element}: the entry and the exit load different constants")
+        rom.append(
+            struct_value(
+                _Row,
+                element=entry.row or 0,
+                has_element=entry.row is not None,
+                guest=_field_read(entry.load_field),
+                host=_field_read(exit_.load_field),
+                entry=_load(entry),
+                exit=_load(exit_),
+                constant=exit_.constant,
+                store_op=exit_.store_op.value,
+                store_condition=exit_.store_condition,
+                selector=entry.element.endswith(".selector"),
+                timer=entry.row is None,
+                deferred=entry.element in DEFERRED_ENTRY_ELEMENTS,
+            )
+        )
+    rom.append(struct_value(_Row, guest=_field_read(_LINK_POINTER)))  # streamed to the checker, not loaded
+    return rom
+
+
+_ROW_ROM = _row_rom()
 
 
 class TransitionWalk(wiring.Component):
@@ -180,114 +291,127 @@ class TransitionWalk(wiring.Component):
             with m.If(step == last):
                 m.d.sync += busy.eq(0)
                 m.d.comb += self.done.eq(1)
-
-        # The conditions of the actions, from the control fields.
-        controls = {ENTRY.vmcs_field: self.entry_controls, EXIT.vmcs_field: self.exit_controls}
-        controls[PIN.vmcs_field] = self.pin_controls
-        condition = Signal(len(CONDITIONS))
-        m.d.comb += condition[0].eq(1)
-        for i, control in enumerate(CONDITIONS[1:], start=1):
-            m.d.comb += condition[i].eq(controls[control.field.vmcs_field][control.field.bits[control.name]])
-        hass = self.exit_controls[EXIT.bits["HOST_ADDR_SPACE_SIZE"]]
-        ia32e_guest = self.entry_controls[ENTRY.bits["IA32E_MODE"]]
-
-        # Stage 0 (cycle of the step): the reads, from each walk's ROM.
-        def rom(stage_step, emit):
-            """``emit(step, walk_kind, position)`` for the walk step at ``stage_step`` of the current kind."""
-            with m.Switch(kind):
-                for k, steps in WALKS.items():
-                    with m.Case(k):
-                        with m.Switch(stage_step):
-                            for position, s in enumerate(steps):
-                                with m.Case(position):
-                                    emit(s, k, position)
-
         reading = busy & (step < last - 1)
 
-        def issue(s, k, position):
-            store_only = k == TransitionKind.STORE
-            load_field = _LINK_POINTER if s is None else (None if store_only else s.load_field)
-            if load_field is not None:
-                m.d.comb += [self.cache.rd_slot.eq(load_field.slot), self.cache.rd_en.eq(reading)]
-            if s is not None and s.row is not None:
-                m.d.comb += [self.state.rd_id.eq(s.row), self.state.rd_en.eq(reading)]
+        # Stage 0 (the cycle of the step): the step's row, what the row does in this kind of walk, the reads.
+        row = Signal(range(_ROWS + 1))
+        with m.Switch(kind):
+            for k, rows in _WALK_ROWS.items():
+                with m.Case(k):
+                    if rows is None:
+                        m.d.comb += row.eq(step)
+                    else:
+                        with m.Switch(step):
+                            for position, r in enumerate(rows):
+                                with m.Case(position):
+                                    m.d.comb += row.eq(r)
+        info = Signal(_Row)
+        with m.Switch(row):
+            for r, value in enumerate(_ROW_ROM):
+                with m.Case(r):
+                    m.d.comb += info.as_value().eq(value)
 
-        rom(step, issue)
-        m.d.comb += [self.cache.rd_entry.eq(self.entry), self.cache.wr_entry.eq(self.entry)]
+        condition = self._conditions(m)
+        entry_side = kind.as_value().matches(TransitionKind.ENTRY, TransitionKind.COMMIT)
+        loads = (kind != TransitionKind.STORE) & ~((kind == TransitionKind.ENTRY) & info.deferred)
+        stores = kind.as_value().matches(TransitionKind.EXIT, TransitionKind.STORE)
+        side = _Load(Mux(entry_side, info.entry.as_value(), info.exit.as_value()))
+        read = _FieldRead(Mux(entry_side, info.guest.as_value(), info.host.as_value()))
+        load_op = Mux(condition.bit_select(side.condition, 1), side.op, side.otherwise)
+        decoded = Signal(_Decoded)
+        m.d.comb += decoded.as_value().eq(
+            struct_value(
+                _Decoded,
+                read=Mux(kind == TransitionKind.STORE, 0, read.as_value()),
+                load_op=Mux(loads, load_op, LoadOp.NONE),
+                constant=info.constant,
+                element=info.element,
+                selector=info.selector,
+                timer=info.timer,
+                store_op=Mux(stores, info.store_op, StoreOp.NONE),
+                store_on=condition.bit_select(info.store_condition, 1),
+                store=info.guest.as_value(),
+            )
+        )
+        m.d.comb += [
+            self.cache.rd_entry.eq(self.entry),
+            self.cache.wr_entry.eq(self.entry),
+            self.cache.rd_slot.eq(decoded.read.slot),
+            self.cache.rd_en.eq(reading & decoded.read.valid),
+            self.state.rd_id.eq(info.element),
+            self.state.rd_en.eq(reading & info.has_element),
+        ]
 
         # Stage 1: the slot becomes the field's value (its half, its width); registered with the element.
         step1 = Signal.like(step)
         step2 = Signal.like(step)
         valid1 = Signal()
         valid2 = Signal()
+        decoded1 = Signal(_Decoded)
+        decoded2 = Signal(_Decoded)
         m.d.sync += [step1.eq(step), step2.eq(step1), valid1.eq(reading), valid2.eq(valid1)]
-        field1 = Signal(64)
+        m.d.sync += [decoded1.eq(decoded), decoded2.eq(decoded1)]
         slot = self.cache.rd_data
-
-        def shape(s, k, position):
-            load_field = _LINK_POINTER if s is None else (None if k == TransitionKind.STORE else s.load_field)
-            if load_field is None:
-                return
-            if load_field.words == 2:
-                m.d.comb += field1.eq(slot)
-            else:
-                word = slot.word_select(load_field.half, 32)
-                m.d.comb += field1.eq(word[: load_field.bits])
-
-        rom(step1, shape)
+        word = slot.word_select(decoded1.read.half, 32)
+        field1 = Mux(decoded1.read.pair, slot, Mux(decoded1.read.narrow, word[:16], word))
         field = Signal(64)
         old = Signal(64)
         m.d.sync += [field.eq(field1), old.eq(self.state.rd_data)]
 
         # Stage 2: the values, and the writes.
-        load_value = Signal(64)
-        load_op = Signal(LoadOp)
-        store_value = Signal(64)
-        store_op = Signal(StoreOp)
-        store_on = Signal()
-        constant = Signal(range(len(CONSTANTS)))
-        selector_row = Signal()  # a host selector load: DATA_AR_HOST of its segment's access rights needs it
-        store_pair = Signal()  # the stored field is 64 bits (both halves of its slot)
+        loading = valid2 & (decoded2.load_op != LoadOp.NONE)
+        load_value = self._load_value(m, decoded2, field, old, loading)
+        timer_load = valid2 & decoded2.timer & (decoded2.load_op == LoadOp.FIELD)
+        m.d.comb += [
+            self.timer_load.eq(timer_load),
+            self.timer_value.eq(field[:32]),
+            self.state.wr_id.eq(decoded2.element),
+            self.state.wr_value.eq(load_value),
+            self.state.wr_en.eq(loading & ~decoded2.timer),
+        ]
+        store_value = self._store_value(m, decoded2.store_op, old)
+        store = decoded2.store
+        halves = Mux(store.pair, 0b11, Mux(store.half, 0b10, 0b01))
+        m.d.comb += [
+            self.cache.wr_slot.eq(store.slot),
+            self.cache.wr_en.eq(Mux(valid2 & decoded2.store_on & (decoded2.store_op != StoreOp.NONE), halves, 0)),
+            # A one-word field goes to either half: the word on both, the enables choose.
+            self.cache.wr_data.eq(Mux(store.pair, store_value, Cat(store_value[:32], store_value[:32]))),
+        ]
 
-        def decide(s, k, position):
-            if s is None:  # the link pointer: streamed, not loaded
-                return
-            loads = k in (TransitionKind.ENTRY, TransitionKind.COMMIT, TransitionKind.EXIT, TransitionKind.HOST)
-            stores = k in (TransitionKind.EXIT, TransitionKind.STORE)
-            if k == TransitionKind.ENTRY and s.element in DEFERRED_ENTRY_ELEMENTS:
-                loads = False
-            if loads:
-                m.d.comb += [
-                    load_op.eq(Mux(condition[s.load_condition], s.load_op, s.load_else)),
-                    constant.eq(s.constant),
-                ]
-                if s.row is not None:
-                    m.d.comb += self.state.wr_id.eq(s.row)
-                m.d.comb += selector_row.eq(s.element.endswith(".selector"))
-            if stores and s.store_op != StoreOp.NONE:
-                m.d.comb += [
-                    store_op.eq(s.store_op),
-                    store_on.eq(condition[s.store_condition]),
-                    self.cache.wr_slot.eq(s.store_field.slot),
-                ]
-                halves = 1 << s.store_field.half if s.store_field.words == 1 else 0b11
-                m.d.comb += [
-                    self.cache.wr_en.eq(Mux(store_on & valid2, halves, 0)),
-                    store_pair.eq(s.store_field.words == 2),
-                ]
-            if s.row is None:
-                # The preemption timer: a register, not an element.
-                m.d.comb += self.timer_load.eq(valid2 & loads & (load_op == LoadOp.FIELD))
+        # The entry walk's fields, to the guest-state checker.
+        m.d.comb += [
+            self.walk.valid.eq(valid2 & (kind == TransitionKind.ENTRY)),
+            self.walk.index.eq(step2),
+            self.walk.word.eq(field),
+        ]
+        return m
 
-        rom(step2, decide)
+    def _conditions(self, m):
+        """The conditions of the actions (``CONDITIONS``), from the control fields: bit 0 is "always"."""
+        controls = {ENTRY.vmcs_field: self.entry_controls, EXIT.vmcs_field: self.exit_controls}
+        controls[PIN.vmcs_field] = self.pin_controls
+        condition = Signal(len(CONDITIONS))
+        m.d.comb += condition[0].eq(1)
+        for i, control in enumerate(CONDITIONS[1:], start=1):
+            m.d.comb += condition[i].eq(controls[control.field.vmcs_field][control.field.bits[control.name]])
+        return condition
 
+    def _load_value(self, m, decoded, field, old, loading):
+        """An element's new value, by its ``LoadOp``."""
+        hass = self.exit_controls[EXIT.bits["HOST_ADDR_SPACE_SIZE"]]
+        ia32e_guest = self.entry_controls[ENTRY.bits["IA32E_MODE"]]
         constants = Signal(32)
-        with m.Switch(constant):
+        with m.Switch(decoded.constant):
             for i, value in enumerate(CONSTANTS):
                 with m.Case(i):
                     m.d.comb += constants.eq(value)
+        # A host segment's selector step comes before its access-rights step (state.py's order).
         selector_zero = Signal()  # the host selector of the segment whose access rights come next
-        with m.Switch(load_op):
+        with m.If(loading & decoded.selector):
+            m.d.sync += selector_zero.eq(field[:16] == 0)
+        load_value = Signal(64)
+        with m.Switch(decoded.load_op):
             with m.Case(LoadOp.FIELD):
                 m.d.comb += load_value.eq(field)
             with m.Case(LoadOp.CONSTANT):
@@ -297,7 +421,7 @@ class TransitionWalk(wiring.Component):
             with m.Case(LoadOp.CR4_HOST):
                 m.d.comb += load_value.eq(field | Mux(hass, CR4.PAE, 0))
             with m.Case(LoadOp.EFER_FROM_IA32E_MODE_GUEST, LoadOp.EFER_FROM_HOST_ADDRESS_SPACE_SIZE):
-                on = Mux(load_op == LoadOp.EFER_FROM_IA32E_MODE_GUEST, ia32e_guest, hass)
+                on = Mux(decoded.load_op == LoadOp.EFER_FROM_IA32E_MODE_GUEST, ia32e_guest, hass)
                 both = EFER.LMA | EFER.LME
                 m.d.comb += load_value.eq((old & ~both) | Mux(on, both, 0))
             with m.Case(LoadOp.ACTIVITY_ENTRY):
@@ -310,15 +434,11 @@ class TransitionWalk(wiring.Component):
                 m.d.comb += load_value.eq(_CS_AR_HOST | Mux(hass, AR.L, AR.DB))
             with m.Case(LoadOp.DATA_AR_HOST):
                 m.d.comb += load_value.eq(Mux(selector_zero, UNUSABLE_AR, _DATA_AR_HOST))
-        # A host segment's selector step comes before its access-rights step (state.py's order).
-        with m.If(valid2 & selector_row):
-            m.d.sync += selector_zero.eq(field[:16] == 0)
-        m.d.comb += [
-            self.state.wr_value.eq(load_value),
-            self.state.wr_en.eq(valid2 & (load_op != LoadOp.NONE) & ~self.timer_load),
-            self.timer_value.eq(field[:32]),
-        ]
+        return load_value
 
+    def _store_value(self, m, store_op, old):
+        """The value an exit stores in a guest field, by its ``StoreOp``."""
+        store_value = Signal(64)
         with m.Switch(store_op):
             with m.Case(StoreOp.ELEMENT):
                 m.d.comb += store_value.eq(old)
@@ -333,13 +453,4 @@ class TransitionWalk(wiring.Component):
                 m.d.comb += store_value.eq(old & ~INTERRUPTIBILITY.BLOCKING_BY_SMI)
             with m.Case(StoreOp.PENDING_DEBUG_SAVED):
                 m.d.comb += store_value.eq(Mux(self.mov_ss_blocking, old, 0))
-        # A one-word field goes to either half: the word on both, the enables choose.
-        m.d.comb += self.cache.wr_data.eq(Mux(store_pair, store_value, Cat(store_value[:32], store_value[:32])))
-
-        # The entry walk's fields, to the guest-state checker.
-        m.d.comb += [
-            self.walk.valid.eq(valid2 & (kind == TransitionKind.ENTRY)),
-            self.walk.index.eq(step2),
-            self.walk.word.eq(field),
-        ]
-        return m
+        return store_value

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (Transitions makes its walker and checker when it is made, so that its latency can read theirs.)
 """VM entries and VM exits: the transitions between VMX root and non-root operation.
 
 # Ref: Intel SDM vol. 3C, 26.3 "Checking and loading guest state", 26.6-26.7
@@ -157,8 +159,9 @@ class Transitions(wiring.Component):
     exit walk (each element's store and load), back to root operation.
 
     Latency (``latency``), from ``entry.start`` to ``entry.done``, with a bus
-    slave that acknowledges one clock after the strobe: ``entered`` for an
-    entry that injects nothing and reads no link pointer or PDPTE; from
+    slave that acknowledges one clock after the strobe, with no MSR lists:
+    ``entered`` for an entry that injects nothing and reads no link pointer
+    or PDPTE, ``failed`` for one whose guest state fails a check; from
     ``exit.start`` to ``exit.done``: ``exited``.
 
     Members
@@ -229,12 +232,17 @@ class Transitions(wiring.Component):
     @property
     def latency(self) -> dict[str, int]:
         walk = self.walker.latency
-        # Entry: the walk, the checker's 2 cycles after the last field (one after the walk's done),
-        # the verdict, the commit walk, the launch and the immediate-exit test, the answer.
-        entered = walk(TransitionKind.ENTRY) + 1 + 1 + walk(TransitionKind.COMMIT) + 1
-        # Exit: the exit-information writes, the exit walk, the answer.
-        exited = len(_INFO_WRITES) + walk(TransitionKind.EXIT) + 1
-        return {"entered": entered, "exited": exited}
+        # An empty MSR list: its count read, its address read, the test that it is done.
+        empty_list = 3
+        # The entry walk, then the checker's verdict on the last field.
+        verdict = walk(TransitionKind.ENTRY) + self.checker.latency
+        # Entered: the commit walk, the MSR-load list, LAUNCH, FIRST_INSTRUCTION (which answers).
+        entered = verdict + walk(TransitionKind.COMMIT) + empty_list + 2
+        # Failed: the failure information, the host walk, the MSR-load list, ANSWER.
+        failed = verdict + _FAILURE_WRITES + walk(TransitionKind.HOST) + empty_list + 1
+        # Exited: the exit information, the exit walk (store and load), the MSR-load list, ANSWER.
+        exited = len(_INFO_WRITES) + walk(TransitionKind.EXIT) + empty_list + 1
+        return {"entered": entered, "failed": failed, "exited": exited}
 
     def elaborate(self, platform):
         m = Module()
@@ -704,7 +712,7 @@ class TransitionStub(wiring.Component):
 
     @property
     def latency(self) -> dict[str, int]:
-        return {"entered": 0}
+        return {}
 
     def elaborate(self, platform):
         m = Module()

@@ -89,8 +89,7 @@ class VmxUnit(wiring.Component):
         self.dispatcher = Dispatcher(n, BLOCKS)
         self.pointers = VmcsPointers(n, region_latency=self.region.latency)
         self.fields = FieldAccess(n, region_latency=self.region.latency)
-        entered = self.transitions.latency["entered"]
-        self.entry = VmEntry(n, checks_latency=self.checker.latency, transition_latency=entered)
+        self.entry = VmEntry(n, checks_latency=self.checker.latency, transition_latency=self.transitions.latency)
         self.msrs = MsrAccess()
         # Cache data port: the region port during fill and write-back, the checker while it walks, the
         # transitions' walk and their exit information, the exit decision's reads, the dispatcher's
@@ -123,9 +122,9 @@ class VmxUnit(wiring.Component):
         for block in (self.pointers, self.fields, self.entry, self.msrs):
             table.update({what: self.dispatcher.latency + cycles for what, cycles in block.latency.items()})
         if self.guests:
-            entered = self.entry.latency["VMLAUNCH (checks' verdict)"]
-            table["VMRESUME to entered"] = self.dispatcher.latency + entered
-            table["VM exit (VMCALL)"] = self.dispatcher.latency + self.transitions.latency["exited"]
+            # An instruction that exits unconditionally: the decision, then the exit.
+            exit_ = self.dispatcher.latency + self.events.latency["exit"] + self.transitions.latency["exited"]
+            table |= {"VM exit (VMCALL)": exit_, "VM exit (CPUID)": exit_}
         two_dirty = self.pointers.vmxoff_latency(dirty=2)
         table["VMXOFF (two dirty VMCSs written back)"] = self.dispatcher.latency + two_dirty
         return table

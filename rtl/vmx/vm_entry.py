@@ -6,6 +6,8 @@
 # (errors 7 and 8: EntryChecker).
 """
 
+from collections.abc import Mapping
+
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -33,8 +35,9 @@ class VmEntry(wiring.Component):
     block's.
 
     Latency, from ``op.start`` to ``op.done`` (``latency``): the checker's
-    latency to its verdict, plus the transition's when the checks pass; 0
-    for a basic check that fails.
+    latency to its verdict ("VMLAUNCH (checks' verdict)", a failing check),
+    plus the transition's when the checks pass (entered, or failed on the
+    guest state); 0 for a basic check that fails.
 
     Parameters
     ----------
@@ -42,8 +45,8 @@ class VmEntry(wiring.Component):
         VMCSs the cache holds.
     checks_latency : int
         ``EntryChecker.latency``.
-    transition_latency : int
-        ``EntryTransition.latency``.
+    transition_latency : Mapping[str, int]
+        ``Transitions.latency`` (its ``entered`` and ``failed``; empty for a unit without guests).
 
     Members
     -------
@@ -60,7 +63,7 @@ class VmEntry(wiring.Component):
     transition : Out(OperationSignature())
     """
 
-    def __init__(self, entries: int, *, checks_latency: int, transition_latency: int):
+    def __init__(self, entries: int, *, checks_latency: int, transition_latency: Mapping[str, int]):
         self.checks_latency = checks_latency
         self.transition_latency = transition_latency
         super().__init__(
@@ -77,7 +80,12 @@ class VmEntry(wiring.Component):
 
     @property
     def latency(self) -> dict[str, int]:
-        return {"VMLAUNCH (checks' verdict)": self.checks_latency + self.transition_latency}
+        table = {"VMLAUNCH (checks' verdict)": self.checks_latency}
+        if "entered" in self.transition_latency:
+            entered = self.checks_latency + self.transition_latency["entered"]
+            table |= {"VMLAUNCH to entered": entered, "VMRESUME to entered": entered}
+            table["VM-entry failure (guest state)"] = self.checks_latency + self.transition_latency["failed"]
+        return table
 
     def elaborate(self, platform):
         m = Module()

@@ -17,6 +17,8 @@ from vmxu.rtl.arch.layout import LOCATION, Storage
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.rtl.arch.state import element_id
 from vmxu.rtl.vmx.unit import VmxUnit
+from vmxu.sim import presets
+from vmxu.sim.model.request import Request
 
 from .stimulus import VMCS_REGIONS, RandomProgram
 from .unit_tb import Scoreboard
@@ -25,13 +27,17 @@ __all__ = ["measure_latencies", "latency_table", "SUBJECTS", "ON_DIE_FIELD", "ME
 
 ON_DIE_FIELD = "GUEST_RIP"
 MEMORY_FIELD = "EPT_POINTER"
+#: A guest-state field whose breaking fails the entry's guest-state checks (RFLAGS bit 1 is reserved as 1).
+BROKEN_GUEST_FIELD = "GUEST_RFLAGS"
 CAPABILITY_MSR = "IA32_VMX_BASIC"
 assert LOCATION[FIELD_BY_NAME[ON_DIE_FIELD].encoding].storage == Storage.ON_DIE
 assert LOCATION[FIELD_BY_NAME[MEMORY_FIELD].encoding].storage == Storage.MEMORY
 #: What the rows measure, where the class leaves a choice.
 SUBJECTS = (
     f"on-die field {ON_DIE_FIELD}, memory-resident field {MEMORY_FIELD} (both 64-bit), "
-    f"capability MSR {CAPABILITY_MSR}, elements cr0 (GET) and rsp (SET)"
+    f"capability MSR {CAPABILITY_MSR}, elements cr0 (GET) and rsp (SET); "
+    f"a guest of sim/presets.py launchable_fields, no MSR lists, nothing injected; "
+    f"guest state broken by {BROKEN_GUEST_FIELD} bit 1 = 0"
 )
 
 
@@ -44,8 +50,11 @@ async def measure_latencies(sb: Scoreboard) -> list[dict]:
     rows: list[dict] = []
 
     async def measure(name: str, op: Op, index: int = 0, value: int = 0, size=OperandSize.S64, expect=None):
-        timed = await sb.execute(op, index, value, size)
-        if expect is not None and timed.outcome.status != expect:
+        await measure_request(name, Request(op, index, value, size), expect)
+
+    async def measure_request(name: str, request: Request, expect: Status):
+        timed = await sb.perform(request)
+        if timed.outcome.status != expect:
             raise AssertionError(f"{name}: expected {expect.name}, got {timed.outcome}")
         rows.append({"operation": name, "cycles": timed.cycles, "status": timed.outcome.status.name.lower()})
 
@@ -85,4 +94,22 @@ async def measure_latencies(sb: Scoreboard) -> list[dict]:
     await measure("VMXOFF (two dirty VMCSs written back)", Op.VMXOFF, expect=Status.SUCCEED)
     await sb.execute(Op.VMXON, value=setup[-1].value)
     await measure("VMXOFF (nothing to write back)", Op.VMXOFF, expect=Status.SUCCEED)
+    await sb.execute(Op.VMXON, value=setup[-1].value)
+    await _measure_guest(measure_request, sb, f)
     return rows
+
+
+async def _measure_guest(measure_request, sb: Scoreboard, region: int) -> None:
+    """VM entries and exits of a guest in ``region``, which nothing is cached for."""
+    await sb.execute(Op.VMCLEAR, value=region)
+    await sb.execute(Op.VMPTRLD, value=region)
+    fields = presets.launchable_fields()
+    for name, value in fields.items():
+        await sb.execute(Op.VMWRITE, FIELD_BY_NAME[name].encoding, value)
+    await measure_request("VMLAUNCH to entered", Request(Op.VMLAUNCH), Status.ENTERED)
+    await measure_request("VM exit (VMCALL)", Request(Op.VMCALL), Status.EXITED)
+    await measure_request("VMRESUME to entered", Request(Op.VMRESUME), Status.ENTERED)
+    await measure_request("VM exit (CPUID)", Request(Op.CPUID), Status.EXITED)
+    broken = FIELD_BY_NAME[BROKEN_GUEST_FIELD].encoding
+    await sb.execute(Op.VMWRITE, broken, fields[BROKEN_GUEST_FIELD] & ~0b10)
+    await measure_request("VM-entry failure (guest state)", Request(Op.VMRESUME), Status.ENTRY_FAILED)

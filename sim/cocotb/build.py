@@ -99,19 +99,47 @@ def _for_simulator(text: str, sim: str) -> str:
 _built: dict[tuple[str, str, bool], Path] = {}
 
 
-def _build(design: Design, sim: str, waves: bool) -> tuple[object, Path]:
-    from cocotb_tools.runner import get_runner
+def _top_ports_only(toplevel: str, build_dir: Path) -> Path:
+    """A Verilator control file that makes only the top module's signals visible to VPI.
 
+    cocotb's runner passes ``--public-flat-rw``, which keeps every signal of every module
+    public: Verilator then registers each one in a single constructor that g++ takes many
+    minutes to compile, and cannot optimise any of them away. The benches drive and read
+    only the top-level ports, and ``--trace`` still records every signal in the waveforms."""
+    path = build_dir.parent / f"{toplevel}.vlt"
+    path.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+    return path
+
+
+def _runner(sim: str):
+    from cocotb_tools.runner import Verilator, get_runner
+
+    if sim != "verilator":
+        return get_runner(sim)
+
+    class TopPortsVerilator(Verilator):
+        def _build_command(self):
+            commands = super()._build_command()
+            commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+            return commands
+
+    return TopPortsVerilator()
+
+
+def _build(design: Design, sim: str, waves: bool) -> tuple[object, Path]:
     prepare_simulator(sim)
     text, digest = _verilog(design)
     build_dir = build_root() / f"{design.toplevel}-{digest}" / (f"{sim}-waves" if waves else sim)
     source = build_dir.parent / f"{design.toplevel}.{sim}.v"
-    runner = get_runner(sim)
+    runner = _runner(sim)
     with locked(build_dir.parent / f".{sim}.lock"):
         if not source.exists():
             source.write_text(_for_simulator(text, sim))
+        sources = [source]
+        if sim == "verilator":
+            sources.insert(0, _top_ports_only(design.toplevel, build_dir))
         runner.build(
-            sources=[source],
+            sources=sources,
             hdl_toplevel=design.toplevel,
             build_dir=build_dir,
             timescale=TIMESCALE,

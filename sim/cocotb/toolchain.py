@@ -52,8 +52,9 @@ def _verilator() -> dict[str, str]:
     if not path.startswith(str(root / "bin")):
         env["PATH"] = f"{root / 'bin'}{os.pathsep}{path}"
     # The wheel's verilated.mk leaves the precompiled-header include flag empty,
-    # so g++ takes the header as a linker input; give make the flag g++ needs.
-    env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"
+    # so g++ takes the header as a linker input; give make the flag g++ needs. The code
+    # that runs once (construction, initial settle) is compiled without optimisation.
+    env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O0"
     return env
 
 

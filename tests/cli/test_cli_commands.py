@@ -125,6 +125,13 @@ def test_bench_json_rows_cover_every_operation_kind():
         assert op in first_words
     operations = [row["operation"] for row in rows]
     assert "VMPTRLD (cached)" in operations
+    for guest_row in (
+        "VMLAUNCH to entered",
+        "VMRESUME to entered",
+        "VM exit (VMCALL)",
+        "VM-entry failure (guest state)",
+    ):
+        assert guest_row in operations
     assert any(op.startswith("VMREAD on-die") for op in operations)
     assert any(op.startswith("VMREAD memory") for op in operations)
     for what, _limit, cycles, _met in cli.bench_targets(rows):

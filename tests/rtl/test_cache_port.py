@@ -117,7 +117,7 @@ def test_a_read_returns_what_another_client_wrote_one_cycle_after_it_is_issued()
     async def testbench(ctx, dut):
         ctx.set(dut.first.wr_entry, 1)
         ctx.set(dut.first.wr_slot, 4)
-        ctx.set(dut.first.wr_data, 0x1234_5678)
+        ctx.set(dut.first.wr_data, 0x1234_5678_9ABC_DEF0)
         ctx.set(dut.first.wr_en, 0b11)
         await ctx.tick()
         ctx.set(dut.first.wr_en, 0)
@@ -128,7 +128,7 @@ def test_a_read_returns_what_another_client_wrote_one_cycle_after_it_is_issued()
             await ctx.tick()
         ctx.set(dut.last.rd_en, 0)
         ctx.set(dut.last.rd_slot, 0)
-        expected = 0x1234_5678_1234_5678
+        expected = 0x1234_5678_9ABC_DEF0
         # rd_data reaches every client, and holds while nobody reads.
         for _ in range(3):
             assert [ctx.get(getattr(dut, n).rd_data) for n in ("first", "second", "last")] == [expected] * 3
