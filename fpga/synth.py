@@ -7,8 +7,10 @@ register fed by one pin, and every output is folded into one registered XOR
 bit, so nothing is optimized away and every path into and out of the unit
 starts and ends at a flip-flop. Fmax is what nextpnr reports for that design
 after routing (seed 1). A design that misses the target frequency is a result,
-not an error (``--timing-allow-fail``); a tool that fails raises ``RuntimeError``
-with the tail of its log, and a tool that is not installed raises ``ToolMissing``.
+not an error (``--timing-allow-fail``); so is a harness that needs more LUT4s
+than the device has: nextpnr is not run, and the report says it does not fit
+(``fits``, no Fmax). A tool that fails raises ``RuntimeError`` with the tail of
+its log, and a tool that is not installed raises ``ToolMissing``.
 
 LUT4 counts are yosys's LUT4 cells, counted as fpga/reports.py says (an ECP5
 carry cell holds two).
@@ -99,6 +101,11 @@ class SynthReport:
     device: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
+    def fits(self) -> bool:
+        """Whether the harness fits the device's LUT4s (nextpnr places and routes only one that does)."""
+        return self.harness_luts <= self.target.luts
+
+    @property
     def timing_met(self) -> bool | None:
         """Whether the harness reaches the target frequency (None when nextpnr reported no Fmax)."""
         return None if self.fmax_mhz is None else self.fmax_mhz >= self.target.target_mhz
@@ -106,6 +113,8 @@ class SynthReport:
     def lines(self) -> list[str]:
         t = self.target
         fmax = f"{self.fmax_mhz:.1f} MHz" if self.fmax_mhz is not None else "n/a"
+        if not self.fits:
+            fmax = f"n/a: does not fit ({self.harness_luts} LUT4 in the harness)"
         return [
             f"{t.name}: {self.luts} LUT4 ({100 * self.luts / t.luts:.0f}% of {t.luts}), "
             f"{self.flip_flops} FF, {self.brams} BRAM ({t.bram_kbits} kbit each, of {t.brams}); "
@@ -143,6 +152,21 @@ def synthesize(
             run.result()
     cells = cell_counts(work_dir / "unit.json", "unit")
     harness_cells = cell_counts(work_dir / "harness.json", "top")
+    report = SynthReport(
+        target=target,
+        cells=cells,
+        luts=lut4s(cells, target.family),
+        flip_flops=flip_flops(cells, target.family),
+        brams=block_rams(cells, target.family),
+        fmax_mhz=None,
+        seconds=0.0,
+        harness_luts=lut4s(harness_cells, target.family),
+        log_dir=work_dir,
+    )
+    if not report.fits:
+        progress(f"{target.name}: {report.harness_luts} LUT4 in the harness, {target.luts} on the device: no nextpnr")
+        report.seconds = time.monotonic() - start
+        return report
 
     progress(f"{target.name}: nextpnr place and route of the harness")
     report_json = work_dir / "nextpnr-report.json"
@@ -168,15 +192,7 @@ def synthesize(
         progress,
     )
     placed = read_nextpnr_report(report_json)
-    return SynthReport(
-        target=target,
-        cells=cells,
-        luts=lut4s(cells, target.family),
-        flip_flops=flip_flops(cells, target.family),
-        brams=block_rams(cells, target.family),
-        fmax_mhz=placed.fmax_mhz,
-        seconds=time.monotonic() - start,
-        harness_luts=lut4s(harness_cells, target.family),
-        log_dir=work_dir,
-        device=placed.utilisation,
-    )
+    report.fmax_mhz = placed.fmax_mhz
+    report.device = placed.utilisation
+    report.seconds = time.monotonic() - start
+    return report

@@ -533,6 +533,18 @@ def run_bench_command(args: argparse.Namespace) -> int:
 # -- vmxu synth --------------------------------------------------------------------
 
 
+#: The units ``vmxu synth`` measures: the unit, and the unit the SoC holds (``VmxUnit(guests=False)``: no VM
+#: entries or exits, the configuration that fits the iCEBreaker's UP5K beside the core).
+SYNTH_UNITS = {"unit": {}, "unit-without-guests": {"guests": False}}
+
+#: The issues' synthesis targets: what, which unit and FPGA, and whether a report meets it.
+SYNTH_TARGETS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
+    ("the unit with transitions <= 2,600 LUT4", "unit", "ice40-up5k", lambda r: r.luts <= 2600),
+    ("the unit's Fmax >= 80 MHz", "unit", "ecp5-25f", lambda r: r.fmax_mhz is not None and r.fmax_mhz >= 80),
+    ("the unit's Fmax >= 30 MHz", "unit", "ice40-up5k", lambda r: r.fmax_mhz is not None and r.fmax_mhz >= 30),
+)
+
+
 def add_synth(subparsers: Any) -> None:
     from vmxu.fpga.synth import TARGETS
 
@@ -540,24 +552,36 @@ def add_synth(subparsers: Any) -> None:
         "synth",
         help="synthesize the unit for iCE40 UP5K / ECP5-25F: area and Fmax",
         description="Map the VMX unit with yosys (its LUT4, flip-flop and block-RAM counts) and place and route "
-        "it in a test harness with nextpnr (its Fmax), with the YoWASP tools from PyPI.",
+        "it in a test harness with nextpnr (its Fmax), with the YoWASP tools from PyPI; for the unit with VM "
+        "entries and exits and for the unit the SoC holds (without them). Prints the synthesis targets as met "
+        "or not met.",
     )
     parser.add_argument("--target", choices=(*TARGETS, "all"), default="all", help="the FPGA (default: all)")
+    parser.add_argument(
+        "--unit",
+        choices=(*SYNTH_UNITS, "all"),
+        default="all",
+        help="unit: with VM entries and exits; unit-without-guests: the SoC's (default: all)",
+    )
     parser.add_argument(
         "--work-dir",
         type=Path,
         metavar="DIR",
-        help="where the netlists and logs go, one directory per target (default: synth/ under the build cache)",
+        help="where the netlists and logs go, one directory per unit and target (default: synth/ under the build "
+        "cache)",
     )
     parser.set_defaults(run=run_synth_command)
 
 
 def run_synth_command(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from vmxu.fpga.synth import TARGETS, synthesize
     from vmxu.rtl.vmx.unit import VmxUnit
     from vmxu.sim.cocotb.build import build_root
 
     names = list(TARGETS) if args.target == "all" else [args.target]
+    units = list(SYNTH_UNITS) if args.unit == "all" else [args.unit]
     work_dir = args.work_dir if args.work_dir is not None else build_root() / "synth"
     start = time.monotonic()
 
@@ -566,29 +590,44 @@ def run_synth_command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"[{time.monotonic() - start:6.1f} s] {message}\n")
         sys.stderr.flush()
 
-    reports = []
-    for name in names:
-        try:
-            reports.append(synthesize(name, VmxUnit, work_dir / name, progress))
-        except ToolMissing:
-            raise
-        except RuntimeError as error:
-            print(f"vmxu synth: {name}: {error}", file=sys.stderr)
-            return EXIT_MISMATCH
+    reports: list[tuple[str, Any]] = []
+    for unit in units:
+        for name in names:
+            progress(f"{unit} on {name}")
+            try:
+                report = synthesize(name, partial(VmxUnit, **SYNTH_UNITS[unit]), work_dir / unit / name, progress)
+            except ToolMissing:
+                raise
+            except RuntimeError as error:
+                print(f"vmxu synth: {unit} on {name}: {error}", file=sys.stderr)
+                return EXIT_MISMATCH
+            reports.append((unit, report))
     print(format_synth_table(reports))
     return 0
 
 
-def format_synth_table(reports: list[Any]) -> str:
-    """The numbers of each fpga.synth.SynthReport, one row per target, with what they measure and the logs."""
-    header = ("target", "LUT4 used/avail", "%", "FF", "BRAM used/avail", "Fmax", "target", "timing", "seconds")
+def synth_targets(reports: list[tuple[str, Any]]) -> list[tuple[str, str, bool | None]]:
+    """Each of SYNTH_TARGETS with its FPGA and whether it is met (None: not measured in this run)."""
+    verdicts = []
+    for what, unit, target, met in SYNTH_TARGETS:
+        found = [r for u, r in reports if u == unit and r.target.name == target]
+        verdicts.append((what, target, met(found[0]) if found else None))
+    return verdicts
+
+
+def format_synth_table(reports: list[tuple[str, Any]]) -> str:
+    """The numbers of each (unit, fpga.synth.SynthReport), one row each, the targets, what they measure, the logs."""
+    header = ("unit", "target", "LUT4 used/avail", "%", "FF", "BRAM used/avail", "Fmax", "target", "timing", "seconds")
     rows = [header]
-    for r in reports:
+    for unit, r in reports:
         t = r.target
         fmax = "n/a" if r.fmax_mhz is None else f"{r.fmax_mhz:.1f} MHz"
         timing = {True: "met", False: "not met", None: "unknown"}[r.timing_met]
+        if not r.fits:
+            fmax, timing = "n/a", f"does not fit ({r.harness_luts} LUT4 with the harness)"
         rows.append(
             (
+                unit,
                 t.name,
                 f"{r.luts}/{t.luts}",
                 f"{100 * r.luts / t.luts:.0f}%",
@@ -602,15 +641,20 @@ def format_synth_table(reports: list[Any]) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines += ["", "targets:"]
+    for what, target, met in synth_targets(reports):
+        verdict = {True: "met", False: "not met", None: "not measured"}[met]
+        lines.append(f"  {what} on {target}: {verdict}")
     lines += [
         "",
         "LUT4, FF, BRAM: the unit alone, as yosys maps it (synth_ice40 / synth_ecp5; an ECP5 carry cell counts as"
         " 2 LUT4).",
         "Fmax: nextpnr (seed 1) on a harness around the unit (inputs from a scan chain, outputs registered and"
-        " XOR-ed into one pin: fpga/synth.py), so every path starts and ends at a flip-flop.",
+        " XOR-ed into one pin: fpga/synth.py), so every path starts and ends at a flip-flop; a harness with more"
+        " LUT4s than the device is not placed.",
         "logs (yosys-unit.log, yosys-harness.log, nextpnr.log, nextpnr-report.json):",
     ]
-    lines += [f"  {r.target.name}: {r.log_dir}" for r in reports]
+    lines += [f"  {unit} on {r.target.name}: {r.log_dir}" for unit, r in reports]
     return "\n".join(lines)
 
 

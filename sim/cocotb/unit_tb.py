@@ -17,7 +17,10 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
+from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
+from vmxu.rtl.arch.state import ELEMENT_BY_NAME, element_id
+from vmxu.rtl.vmx.transition_steps import EXIT_STEPS
 from vmxu.sim.model.memory import PhysicalMemory
 from vmxu.sim.model.outcome import Outcome
 from vmxu.sim.model.request import Request
@@ -28,6 +31,10 @@ __all__ = ["UnitTB", "Timed", "Scoreboard", "Mismatch"]
 CLOCK_NS = 10
 #: Operations whose response carries a value (when they succeed).
 _VALUE_OPS = frozenset({Op.VMREAD, Op.VMPTRST, Op.RDMSR, Op.GET, Op.RDTSC, Op.IN})
+#: Outcomes after which the scoreboard compares machine state and the VMCS fields the transition wrote.
+_TRANSITIONS = frozenset({Status.ENTERED, Status.EXITED, Status.ENTRY_FAILED})
+#: The elements the state-action table moves: every transition's are compared, changed or not.
+_TABLE_ELEMENTS = tuple(s.element for s in EXIT_STEPS if s.element in ELEMENT_BY_NAME)
 
 
 def _high(signal) -> bool:
@@ -180,12 +187,21 @@ def _outcome_kind(outcome: Outcome) -> str:
 
 
 class Scoreboard:
-    """Runs every operation through the model too and compares outcome and memory, operation by operation."""
+    """Runs every operation through the model too and compares outcome and memory, operation by operation.
 
-    def __init__(self, tb: UnitTB, *, model: VmxModel | None = None):
+    After every transition (an entry, an exit, a failed entry) it also compares the machine state and the
+    VMCS: a GET of every element the state-action table moves and of every element the model changed, and
+    after a return to root operation a VMREAD of every field the model wrote (both run on the RTL and the
+    model like any operation; VMREAD's RFLAGS changes happen on both). ``checks`` counts those operations,
+    which ``operations`` leaves out.
+    """
+
+    def __init__(self, tb: UnitTB, *, model: VmxModel | None = None, check_transitions: bool = True):
         self.tb = tb
         self.model = model if model is not None else VmxModel(PhysicalMemory(tb.memory.size))
+        self.check_transitions = check_transitions
         self.operations = 0
+        self.checks = 0
         #: How often each (operation, outcome) occurred: the coverage of a run.
         self.coverage: Counter[str] = Counter()
 
@@ -195,15 +211,38 @@ class Scoreboard:
 
     async def perform(self, request: Request) -> Timed:
         """``execute`` of a whole ``Request``."""
+        self.operations += 1
+        timed, expected = await self._compare(request, f"#{self.operations}")
+        self.coverage[f"{request.op.name} {_outcome_kind(expected)}"] += 1
+        if self.check_transitions and expected.status in _TRANSITIONS:
+            await self._compare_state(expected, f"after #{self.operations} {request.op.name}")
+        return timed
+
+    async def _compare_state(self, transition: Outcome, after: str) -> None:
+        elements = dict.fromkeys(_TABLE_ELEMENTS)
+        fields = {}
+        for change in transition.changes:
+            if change.kind == "element":
+                elements[change.key] = None
+            elif change.kind == "field":
+                fields[change.key] = None
+        for name in elements:
+            await self._compare(Request(Op.GET, element_id(name)), f"{after}: GET {name}")
+        if transition.status != Status.ENTERED:
+            for name in fields:
+                await self._compare(Request(Op.VMREAD, FIELD_BY_NAME[name].encoding), f"{after}: VMREAD {name}")
+
+    async def _compare(self, request: Request, label: str) -> tuple[Timed, Outcome]:
+        """One request on the model and the RTL; a Mismatch unless outcome and memory agree."""
         op = request.op
+        if not label.startswith("#"):
+            self.checks += 1
         self.tb.tsc = self.model.tsc
         expected = self.model.perform(request)
         timed = await self.tb.perform(request)
         got = timed.outcome
-        self.operations += 1
-        self.coverage[f"{op.name} {_outcome_kind(expected)}"] += 1
         request = (
-            f"#{self.operations} {op.name} index={request.index:#x} value={request.value:#x} "
+            f"{label} {op.name} index={request.index:#x} value={request.value:#x} "
             f"size={request.size.bits} len={request.instruction_length} gpr={request.gpr} io={request.io_size}"
         )
         if got != expected:
@@ -217,7 +256,7 @@ class Scoreboard:
                 f"{a * 4:#x}: RTL {rtl_words.get(a, 0):#x} model {model_words.get(a, 0):#x}" for a in addresses[:6]
             )
             raise Mismatch(f"{request}: memory differs at {len(addresses)} words: {shown}")
-        return timed
+        return timed, expected
 
     def write_memory(self, addr: int, nbytes: int, value: int) -> None:
         """A platform memory write, done to both memories."""

