@@ -15,10 +15,9 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from vmxu.fpga import synth, toolchain
 from vmxu.cli import SYNTH_UNITS
+from vmxu.fpga import synth, toolchain
 from vmxu.rtl.vmx.unit import VmxUnit
-
 
 #: (unit, target): the unit with transitions on the ECP5 and the SoC's unit on the UP5K run by default; the
 #: other two (the unit with transitions does not fit the UP5K) behind the slow marker.
