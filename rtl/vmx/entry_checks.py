@@ -341,8 +341,11 @@ class CheckSignature(wiring.Signature):
 class EntryChecker(wiring.Component):
     """Walks STEPS over a cached VMCS and reports the first failing group.
 
-    Latency: ``len(STEPS) + 3`` cycles from ``checks.start`` to
-    ``checks.done`` (``latency``). It reads the fields of cache entry
+    Latency: ``len(STEPS) + 5`` cycles from ``checks.start`` to
+    ``checks.done`` (``latency``): ``start`` is registered first, so that the
+    dispatcher's decisions, which ``start`` hangs off, end at one flip-flop
+    here rather than run on through the walk's logic, and so is the verdict,
+    so that the entry and the response start from one. It reads the fields of cache entry
     ``checks.entry`` through ``cache``, one read a cycle while it walks, and
     never writes. ``checks.error`` is 0 when every check passes, else error 7
     if any control check failed, else 8.
@@ -368,7 +371,7 @@ class EntryChecker(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return len(STEPS) + 3
+        return len(STEPS) + 5
 
     def elaborate(self, platform):
         m = Module()
@@ -383,12 +386,15 @@ class EntryChecker(wiring.Component):
             controls.exception_bitmap.eq(regs.exception_bitmap),
         ]
         n = len(STEPS)
-        step = Signal(range(n + 3))
+        step = Signal(range(n + 4))
+        verdict = Signal(VmError)
         busy = Signal()
         control_failed = Signal()
         host_failed = Signal()
 
-        with m.If(self.checks.start & ~busy):
+        starting = Signal()
+        m.d.sync += starting.eq(self.checks.start & ~busy & ~starting)
+        with m.If(starting):
             m.d.sync += [busy.eq(1), step.eq(0), control_failed.eq(0), host_failed.eq(0)]
         with m.Elif(busy):
             m.d.sync += step.eq(step + 1)
@@ -441,14 +447,16 @@ class EntryChecker(wiring.Component):
                             with m.If(s.fails(regs, v)):
                                 m.d.sync += flag.eq(1)
                 with m.Case(n + 2):
+                    # The verdict is registered: what follows it (the entry, the response) starts at a flip-flop.
                     control, host = _final_checks(regs, self.efer_lma, self.in_smm)
-                    control_now = control_failed | control
-                    host_now = host_failed | host
-                    m.d.comb += self.checks.done.eq(1)
-                    with m.If(control_now):
-                        m.d.comb += self.checks.error.eq(CONTROL)
-                    with m.Elif(host_now):
-                        m.d.comb += self.checks.error.eq(HOST)
+                    with m.If(control_failed | control):
+                        m.d.sync += verdict.eq(CONTROL)
+                    with m.Elif(host_failed | host):
+                        m.d.sync += verdict.eq(HOST)
+                    with m.Else():
+                        m.d.sync += verdict.eq(VmError.NONE)
+                with m.Case(n + 3):
+                    m.d.comb += [self.checks.done.eq(1), self.checks.error.eq(verdict)]
                     m.d.sync += busy.eq(0)
         for reg, test in facts.values():
             m.d.sync += reg.eq(test(self.cache.rd_data[32:]))

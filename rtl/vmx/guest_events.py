@@ -578,13 +578,14 @@ class GuestEvents(wiring.Component):
 
     @staticmethod
     def _halt(m, op, request, state):
-        """HLT that does not exit: RIP moves past it (its value read in the cycle before), activity HLT (1)."""
+        """HLT that does not exit: RIP moves past it (its value read in the cycle before), activity HLT (1).
+        The sum is registered before it is written: the element port's write path stays free of the adder."""
+        next_rip = Signal(64)
         with m.State("HALT"):
-            m.d.comb += [
-                state.wr_id.eq(_RIP),
-                state.wr_value.eq(state.rd_data + request.length),
-                state.wr_en.eq(1),
-            ]
+            m.d.sync += next_rip.eq(state.rd_data + request.length)
+            m.next = "HALT_RIP"
+        with m.State("HALT_RIP"):
+            m.d.comb += [state.wr_id.eq(_RIP), state.wr_value.eq(next_rip), state.wr_en.eq(1)]
             m.next = "HALT_ACTIVITY"
         with m.State("HALT_ACTIVITY"):
             m.d.comb += [state.wr_id.eq(_ACTIVITY), state.wr_value.eq(1), state.wr_en.eq(1)]

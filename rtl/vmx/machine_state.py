@@ -16,7 +16,7 @@ the VMX fixed bits) are mirrored in flip-flops, updated on every write.
 
 from collections.abc import Sequence
 
-from amaranth import Const, Module, Mux, Signal
+from amaranth import Const, Module, Mux, Signal, Value
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,7 +26,16 @@ from ..arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUP
 from ..bram import NO_RW_CHECK, registered_read
 from .predicates import bits_set, canonical, fixed_ok, valid_memory_types
 
-__all__ = ["MachineState", "StateArbiter", "StatePortSignature", "Mode", "ID_BITS", "ROW_BITS", "constant_row"]
+__all__ = [
+    "MachineState",
+    "StateArbiter",
+    "StatePortSignature",
+    "Mode",
+    "ID_BITS",
+    "ROW_BITS",
+    "constant_row",
+    "write_fault",
+]
 
 ID_BITS = (len(ELEMENTS) - 1).bit_length()
 #: Bits of a read row: an element number, or a constant MSR's row.
@@ -40,6 +49,33 @@ def constant_row(number: int) -> int:
     return 2**ID_BITS + [msr.number for msr in _CONSTANT_MSRS].index(number)
 
 
+def write_fault(m: Module, wr_id: Value, value: Value, in_vmx: Value) -> Signal:
+    """Whether MOV/WRMSR writing ``value`` to element ``wr_id`` raises #GP (reserved bit, non-canonical, bad
+    memory type, CR0 PG without PE or NW without CD, the VMX fixed bits in VMX operation, a value wider than the
+    element); combinational, one case per element, generated from the table."""
+    fault_signal = Signal()
+    with m.Switch(wr_id):
+        for i, e in enumerate(ELEMENTS):
+            with m.Case(i):
+                fault = value[e.bits :].any() if e.bits < 64 else 0
+                if e.reserved:
+                    fault = fault | bits_set(value, e.reserved)
+                if e.canonical:
+                    fault = fault | ~canonical(value)
+                if e.memory_types:
+                    fault = fault | ~valid_memory_types(value)
+                if e.cr0_rules:
+                    pg_without_pe = bits_set(value, CR0.PG) & ~bits_set(value, CR0.PE)
+                    nw_without_cd = bits_set(value, CR0.NW) & ~bits_set(value, CR0.CD)
+                    fault = fault | pg_without_pe | nw_without_cd
+                if e.vmx_fixed:
+                    fault = fault | (in_vmx & ~fixed_ok(value, *e.vmx_fixed))
+                m.d.comb += fault_signal.eq(fault)
+        with m.Default():
+            m.d.comb += fault_signal.eq(1)
+    return fault_signal
+
+
 _RFLAGS_BITS = 22
 _RFLAGS_ID = element_id("rflags")
 
@@ -47,8 +83,9 @@ _RFLAGS_ID = element_id("rflags")
 class StatePortSignature(wiring.Signature):
     """The element port of the machine state, seen from the block that reads and writes elements.
 
-    Reads have a latency of one cycle; the write rules are combinational
-    (``MachineState`` has the contract).
+    Reads have a latency of one cycle; a write stores what it is given, with the
+    forced bits applied (``MachineState`` has the contract): a block that
+    writes under the MOV/WRMSR rules checks them first (``write_fault``).
 
     Members
     -------
@@ -62,10 +99,6 @@ class StatePortSignature(wiring.Signature):
         The element to write.
     wr_value : Out(64)
         The value to write (before the rules' forced bits).
-    wr_fault : In(1)
-        Writing ``wr_value`` to ``wr_id`` would raise #GP (reserved bit,
-        non-canonical, bad memory type, CR0 PG/PE or NW/CD, VMX fixed bits,
-        value wider than the element).
     wr_en : Out(1)
         Store ``wr_value`` in ``wr_id``, with the forced bits applied.
     """
@@ -78,7 +111,6 @@ class StatePortSignature(wiring.Signature):
                 "rd_data": In(64),
                 "wr_id": Out(ID_BITS),
                 "wr_value": Out(64),
-                "wr_fault": In(1),
                 "wr_en": Out(1),
             }
         )
@@ -114,28 +146,20 @@ class MachineState(wiring.Component):
     Latency: reads (of an element, or of a constant MSR's row) take 1 cycle
     (``read_latency``; ``rd_data`` holds while ``rd_en`` is low); a write
     takes effect at the next edge; a read of the row written in the same
-    cycle returns an undefined value (``bram.registered_read``). The write
-    rules are combinational: present ``wr_id`` and ``wr_value``, read
-    ``wr_fault``; assert ``wr_en`` (in that cycle or a later one, with the
-    same id and value) to store the value with the rules' forced bits
-    applied. Only a value that passes the rules may be stored: ``wr_en`` with
-    ``wr_fault`` high stores an undefined value (a value wider than the
+    cycle returns an undefined value (``bram.registered_read``). ``wr_en``
+    stores ``wr_value`` in ``wr_id`` with the rules' forced bits applied. The
+    MOV/WRMSR rules are ``write_fault``, which the block writing under them
+    (``MsrAccess``) applies to its own value before it writes: only a value
+    that passes them may be stored by that block (a value wider than the
     element is not cut to its width). After reset the block restores the
     power-up values, one element per cycle, with ``ready`` low
-    (``len(ELEMENTS)`` cycles).
-
-    One block holds the element port today (MSR and element access). The
-    transition sequencer will be a second: it loads and stores elements as VM
-    entries and exits do, without the MOV rules, so it needs a write that
-    bypasses them (and the forced bits) before an arbiter like
-    ``CacheArbiter`` can join the two on ``port``.
+    (``len(ELEMENTS)`` cycles). The blocks that share ``port`` are joined by
+    a ``StateArbiter``.
 
     Members
     -------
     ready : Out(1)
     port : In(StatePortSignature())
-    in_vmx : In(1)
-        The CR0/CR4 fixed bits are enforced in VMX operation.
     flags_en : In(1)
     flags : In(64)
         With ``flags_en``, RFLAGS' six arithmetic flags := these bits of ``flags``.
@@ -145,7 +169,6 @@ class MachineState(wiring.Component):
 
     ready: Out(1)
     port: In(StatePortSignature())
-    in_vmx: In(1)
     flags_en: In(1)
     flags: In(64)
     rflags: Out(64)
@@ -178,29 +201,9 @@ class MachineState(wiring.Component):
                 m.d.sync += restoring.eq(0)
         m.d.comb += self.ready.eq(~restoring)
 
-        # Write rules, one case per element, generated from the table.
-        value = port.wr_value
-        with m.Switch(port.wr_id):
-            for i, e in enumerate(ELEMENTS):
-                with m.Case(i):
-                    fault = value[e.bits :].any() if e.bits < 64 else 0
-                    if e.reserved:
-                        fault = fault | bits_set(value, e.reserved)
-                    if e.canonical:
-                        fault = fault | ~canonical(value)
-                    if e.memory_types:
-                        fault = fault | ~valid_memory_types(value)
-                    if e.cr0_rules:
-                        pg_without_pe = bits_set(value, CR0.PG) & ~bits_set(value, CR0.PE)
-                        nw_without_cd = bits_set(value, CR0.NW) & ~bits_set(value, CR0.CD)
-                        fault = fault | pg_without_pe | nw_without_cd
-                    if e.vmx_fixed:
-                        fault = fault | (self.in_vmx & ~fixed_ok(value, *e.vmx_fixed))
-                    m.d.comb += port.wr_fault.eq(fault)
-            with m.Default():
-                m.d.comb += port.wr_fault.eq(1)
         # A value that passes the rules has no bit above the element's width: only the
         # forced bits change what is stored.
+        value = port.wr_value
         stored = value
         for i, e in enumerate(ELEMENTS):
             if e.force1 or e.force0:
@@ -309,5 +312,5 @@ class StateArbiter(wiring.Component):
         m = Module()
         ports = [getattr(self, name) for name in self.clients]
         groups = {"rd_en": ("rd_id",), "wr_en": ("wr_id", "wr_value")}
-        join_by_priority(m, self.state, ports, groups, ("rd_data", "wr_fault"))
+        join_by_priority(m, self.state, ports, groups, ("rd_data",))
         return m

@@ -20,7 +20,7 @@ from ..arch.msrs import (
 )
 from ..arch.ops import Op, Status, Vector
 from ..arch.state import ELEMENT_BY_MSR, element_id
-from .machine_state import ID_BITS, ROW_BITS, StatePortSignature, constant_row
+from .machine_state import ID_BITS, ROW_BITS, StatePortSignature, constant_row, write_fault
 from .operation import OperationSignature, finish
 from .predicates import bits_set
 
@@ -91,12 +91,15 @@ class MsrAccess(wiring.Component):
     state : Out(StatePortSignature())
     vmxon_allowed : Out(1)
         IA32_FEATURE_CONTROL is locked and enables VMXON outside SMX.
+    in_vmx : In(1)
+        In VMX operation: the CR0/CR4 fixed bits are enforced on writes (``write_fault``).
     """
 
     op: In(OperationSignature())
     msr_list: In(MsrListSignature())
     state: Out(StatePortSignature())
     vmxon_allowed: Out(1)
+    in_vmx: In(1)
 
     @property
     def latency(self) -> dict[str, int]:
@@ -162,10 +165,13 @@ class MsrAccess(wiring.Component):
         with m.If(listing.start):
             m.d.sync += [list_write.eq(listing.write), list_value.eq(listing.value)]
 
+        # The MOV/WRMSR rules on this block's own value: no path through the other clients of the port.
+        wr_value = Mux(list_go, list_value, value)
+        wr_fault = write_fault(m, element, wr_value, self.in_vmx)
         m.d.comb += [
             state.rd_id.eq(element),
             state.wr_id.eq(element),
-            state.wr_value.eq(Mux(list_go, list_value, value)),
+            state.wr_value.eq(wr_value),
             op.read_value.eq(state.rd_data),
             listing.rdata.eq(
                 Mux(list_read, state.rd_data, Mux(msr_kind == MsrKind.FEATURE_CONTROL, feature_control, 0))
@@ -212,7 +218,7 @@ class MsrAccess(wiring.Component):
                                     m.d.sync += feature_control.eq(value)
                                     finish(m, op, Status.OK)
                             with m.Case(MsrKind.ELEMENT):
-                                m.d.sync += [element_fault.eq(state.wr_fault), element_write.eq(1)]
+                                m.d.sync += [element_fault.eq(wr_fault), element_write.eq(1)]
                             with m.Default():
                                 # Capability MSRs are read-only; IA32_SMM_MONITOR_CTL is
                                 # writable only in SMM; IA32_SMBASE never.
@@ -223,7 +229,7 @@ class MsrAccess(wiring.Component):
                     finish(m, op, Status.OK, read=True)
 
                 with m.Case(Op.SET):
-                    m.d.sync += [element_fault.eq(state.wr_fault), element_write.eq(1)]
+                    m.d.sync += [element_fault.eq(wr_fault), element_write.eq(1)]
 
         with m.If(element_write):
             with m.If(element_fault):
@@ -253,7 +259,7 @@ class MsrAccess(wiring.Component):
                         # processor's); IA32_SMBASE is readable only in SMM.
                         list_done(msr_kind != MsrKind.SMM_MONITOR_CTL)
             with m.Elif(msr_kind == MsrKind.ELEMENT):
-                with m.If(state.wr_fault):
+                with m.If(wr_fault):
                     list_done(1)
                 with m.Else():
                     m.d.comb += state.wr_en.eq(1)

@@ -201,7 +201,7 @@ class VmxUnit(wiring.Component):
             dispatcher.current_valid.eq(pointers.current_valid),
             dispatcher.current.eq(pointers.current),
             dispatcher.vmxon_allowed.eq(msrs.vmxon_allowed),
-            state.in_vmx.eq(pointers.in_vmx),
+            msrs.in_vmx.eq(pointers.in_vmx),
             state.flags_en.eq(dispatcher.flags_en),
             state.flags.eq(dispatcher.flags),
             fields.current_valid.eq(pointers.current_valid),
