@@ -91,6 +91,8 @@ class RFLAGS:
 
 class CR0:
     PE = 1 << 0
+    MP = 1 << 1
+    TS = 1 << 3
     NE = 1 << 5
     NW = 1 << 29
     CD = 1 << 30

@@ -21,6 +21,8 @@ Outside non-root operation it carries out the guest-event requests themselves
 (CPUID ... RUN), which are the processor's own there.
 """
 
+from collections.abc import Mapping
+
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -107,11 +109,13 @@ def _proc(controls, name):
 class GuestEvents(wiring.Component):
     """Decides VM exits for the requests of a guest, and carries out the guest-event requests (module docstring).
 
-    Latency (``latency``), from ``op.start`` to ``exit.start`` for an exit
-    decided on the request alone: 1 (``exit``; the exit itself then takes
-    ``Transitions.latency["exited"]``); a CR access reads its mask and
-    shadow (3 cycles more), an I/O or MSR bitmap one field and one word per
-    port (4 cycles a port).
+    Latency (``latency``), from ``op.start`` to ``exit.start``, by what the
+    decision reads (the exit itself then takes ``Transitions.latency["exited"]``):
+    nothing (the request and the controls alone) 1; the MSR bitmap's field and
+    word 2 + W; the I/O bitmap's field and word for a one-byte access 3 + W
+    (2 + W more for each further port); a CR's guest/host mask and read shadow
+    3; RUN's end of STI and MOV SS blocking before the preemption timer 3. W is
+    the region port's word read.
 
     Members
     -------
@@ -142,7 +146,8 @@ class GuestEvents(wiring.Component):
     fault_vector : In(8)
     """
 
-    def __init__(self, entries: int, *, guests: bool = True):
+    def __init__(self, entries: int, *, region_latency: Mapping[RegionCommand, int], guests: bool = True):
+        self.region_latency = dict(region_latency)
         #: False: a unit that never enters a guest (``VmxUnit(guests=False)``): the root behaviour only.
         self.guests = guests
         cache = CachePortSignature(entries)
@@ -173,7 +178,14 @@ class GuestEvents(wiring.Component):
 
     @property
     def latency(self) -> dict[str, int]:
-        return {"exit": 1}
+        word = self.region_latency[RegionCommand.READ_WORD]
+        return {
+            "exit": 1,
+            "MSR bitmap": 2 + word,
+            "I/O bitmap": 3 + word,
+            "CR mask and shadow": 3,
+            "preemption timer": 3,
+        }
 
     def elaborate(self, platform):
         m = Module()

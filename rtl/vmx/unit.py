@@ -32,7 +32,7 @@ from .transitions import Transitions, TransitionStub
 from .vm_entry import VmEntry
 from .vmcs_pointers import VmcsPointers
 
-__all__ = ["VmxUnit"]
+__all__ = ["VmxUnit", "BLOCKS", "EXIT_ROWS"]
 
 #: The blocks the dispatcher hands operations to, and their operations (VMCALL is its own).
 BLOCKS = {
@@ -41,6 +41,23 @@ BLOCKS = {
     "entry": (Op.VMLAUNCH, Op.VMRESUME),
     "msrs": (Op.RDMSR, Op.WRMSR, Op.GET, Op.SET),
     "events": EVENT_OPS,
+}
+
+#: The latency table's VM-exit rows (``vmxu bench`` measures each), by the ``GuestEvents.latency`` decision
+#: that precedes the exit.
+EXIT_ROWS = {
+    "VM exit (VMCALL)": "exit",
+    "VM exit (CPUID)": "exit",
+    "VM exit (HLT)": "exit",
+    "VM exit (RDTSC)": "exit",
+    "VM exit (OUT, unconditional I/O exiting)": "exit",
+    "VM exit (IN, I/O bitmap)": "I/O bitmap",
+    "VM exit (RDMSR, MSR bitmap)": "MSR bitmap",
+    "VM exit (MOV to CR0, guest/host mask)": "CR mask and shadow",
+    "VM exit (#GP, exception bitmap)": "exit",
+    "VM exit (external interrupt)": "exit",
+    "VM exit (NMI)": "exit",
+    "VM exit (preemption timer)": "preemption timer",
 }
 
 
@@ -85,7 +102,7 @@ class VmxUnit(wiring.Component):
         self.state = MachineState()
         self.checker = EntryChecker(n)
         self.transitions = Transitions(n) if guests else TransitionStub()
-        self.events = GuestEvents(n, guests=guests)
+        self.events = GuestEvents(n, guests=guests, region_latency=self.region.latency)
         self.dispatcher = Dispatcher(n, BLOCKS)
         self.pointers = VmcsPointers(n, region_latency=self.region.latency)
         self.fields = FieldAccess(n, region_latency=self.region.latency)
@@ -122,9 +139,10 @@ class VmxUnit(wiring.Component):
         for block in (self.pointers, self.fields, self.entry, self.msrs):
             table.update({what: self.dispatcher.latency + cycles for what, cycles in block.latency.items()})
         if self.guests:
-            # An instruction that exits unconditionally: the decision, then the exit.
-            exit_ = self.dispatcher.latency + self.events.latency["exit"] + self.transitions.latency["exited"]
-            table |= {"VM exit (VMCALL)": exit_, "VM exit (CPUID)": exit_}
+            # A VM exit: the guest events' decision (by what it reads), then the exit.
+            exited = self.transitions.latency["exited"]
+            for row, decision in EXIT_ROWS.items():
+                table[row] = self.dispatcher.latency + self.events.latency[decision] + exited
         two_dirty = self.pointers.vmxoff_latency(dirty=2)
         table["VMXOFF (two dirty VMCSs written back)"] = self.dispatcher.latency + two_dirty
         return table

@@ -12,10 +12,12 @@ compares it with.
 """
 
 from vmxu.rtl.arch import msrs
+from vmxu.rtl.arch.controls import PIN, PROC
+from vmxu.rtl.arch.events import ExceptionVector
 from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.rtl.arch.layout import LOCATION, Storage
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
-from vmxu.rtl.arch.state import element_id
+from vmxu.rtl.arch.state import CR0, element_id
 from vmxu.rtl.vmx.unit import VmxUnit
 from vmxu.sim import presets
 from vmxu.sim.model.request import Request
@@ -23,7 +25,16 @@ from vmxu.sim.model.request import Request
 from .stimulus import VMCS_REGIONS, RandomProgram
 from .unit_tb import Scoreboard
 
-__all__ = ["measure_latencies", "latency_table", "SUBJECTS", "ON_DIE_FIELD", "MEMORY_FIELD"]
+__all__ = [
+    "measure_latencies",
+    "latency_table",
+    "guest_exits",
+    "SUBJECTS",
+    "ON_DIE_FIELD",
+    "MEMORY_FIELD",
+    "BROKEN_GUEST_FIELD",
+    "EXIT_MEMORY",
+]
 
 ON_DIE_FIELD = "GUEST_RIP"
 MEMORY_FIELD = "EPT_POINTER"
@@ -110,6 +121,71 @@ async def _measure_guest(measure_request, sb: Scoreboard, region: int) -> None:
     await measure_request("VM exit (VMCALL)", Request(Op.VMCALL), Status.EXITED)
     await measure_request("VMRESUME to entered", Request(Op.VMRESUME), Status.ENTERED)
     await measure_request("VM exit (CPUID)", Request(Op.CPUID), Status.EXITED)
+    for name, controls, event in guest_exits(fields):
+        for field, value in controls.items():
+            await sb.execute(Op.VMWRITE, FIELD_BY_NAME[field].encoding, value)
+        for addr, value in EXIT_MEMORY.items():
+            sb.write_memory(addr, 4, value)
+        await sb.execute(Op.VMRESUME)
+        await measure_request(name, event, Status.EXITED)
     broken = FIELD_BY_NAME[BROKEN_GUEST_FIELD].encoding
     await sb.execute(Op.VMWRITE, broken, fields[BROKEN_GUEST_FIELD] & ~0b10)
     await measure_request("VM-entry failure (guest state)", Request(Op.VMRESUME), Status.ENTRY_FAILED)
+
+
+#: The bitmaps of the conditional exits: I/O port 0x80 and RDMSR of IA32_SYSENTER_CS (0x174) exit.
+IO_BITMAP, MSR_BITMAP = 0x6000, 0x7000
+
+
+def _bitmap_word(base: int, bit: int) -> tuple[int, int]:
+    """The 32-bit word of a bitmap at ``base`` that holds bit ``bit``, with only that bit set."""
+    return base + 4 * (bit // 32), 1 << (bit % 32)
+
+
+#: Word address -> value: the bits of the bitmaps above.
+EXIT_MEMORY = dict([_bitmap_word(IO_BITMAP, 0x80), _bitmap_word(MSR_BITMAP, 0x174)])
+
+
+def guest_exits(fields: dict[str, int]) -> list[tuple[str, dict[str, int], Request]]:
+    """Each kind of VM exit but VMCALL and CPUID: its row, the controls it needs, the guest event."""
+    proc = fields["CPU_BASED_VM_EXEC_CONTROL"]
+    pin = fields["PIN_BASED_VM_EXEC_CONTROL"]
+
+    def with_proc(*names):
+        return {"CPU_BASED_VM_EXEC_CONTROL": proc | sum(PROC.bit(n) for n in names)}
+
+    def with_pin(*names):
+        return {"PIN_BASED_VM_EXEC_CONTROL": pin | sum(PIN.bit(n) for n in names)}
+
+    return [
+        ("VM exit (HLT)", with_proc("HLT_EXITING"), Request(Op.HLT)),
+        ("VM exit (RDTSC)", with_proc("RDTSC_EXITING"), Request(Op.RDTSC)),
+        ("VM exit (OUT, unconditional I/O exiting)", with_proc("UNCOND_IO_EXITING"), Request(Op.OUT, 0x80)),
+        (
+            "VM exit (IN, I/O bitmap)",
+            {**with_proc("USE_IO_BITMAPS"), "IO_BITMAP_A": IO_BITMAP, "IO_BITMAP_B": IO_BITMAP + 0x1000},
+            Request(Op.IN, 0x80),
+        ),
+        (
+            "VM exit (RDMSR, MSR bitmap)",
+            {**with_proc("USE_MSR_BITMAPS"), "MSR_BITMAP": MSR_BITMAP},
+            Request(Op.RDMSR, 0x174),
+        ),
+        (
+            "VM exit (MOV to CR0, guest/host mask)",
+            {**with_proc(), "CR0_GUEST_HOST_MASK": CR0.TS, "CR0_READ_SHADOW": 0},
+            Request(Op.SET, element_id("cr0"), fields["GUEST_CR0"] | CR0.TS),
+        ),
+        (
+            "VM exit (#GP, exception bitmap)",
+            {**with_proc(), "EXCEPTION_BITMAP": 1 << ExceptionVector.GP},
+            Request(Op.EXCEPTION, ExceptionVector.GP),
+        ),
+        ("VM exit (external interrupt)", with_pin("EXT_INTR_EXITING"), Request(Op.INTERRUPT, 0x20)),
+        ("VM exit (NMI)", with_pin("NMI_EXITING"), Request(Op.NMI)),
+        (
+            "VM exit (preemption timer)",
+            {**with_pin("ACTIVATE_PREEMPTION_TIMER"), "VMX_PREEMPTION_TIMER_VALUE": 1},
+            Request(Op.RUN, value=1 << 12),
+        ),
+    ]

@@ -22,9 +22,9 @@ from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.rtl.arch.state import element_id
 from vmxu.rtl.vmcs.region import RegionCommand
-from vmxu.rtl.vmx.unit import BLOCKS, VmxUnit
+from vmxu.rtl.vmx.unit import BLOCKS, EXIT_ROWS, VmxUnit
 from vmxu.sim import presets
-from vmxu.sim.cocotb.bench import BROKEN_GUEST_FIELD, MEMORY_FIELD, ON_DIE_FIELD
+from vmxu.sim.cocotb.bench import BROKEN_GUEST_FIELD, EXIT_MEMORY, MEMORY_FIELD, ON_DIE_FIELD, guest_exits
 from vmxu.sim.cocotb.stimulus import VMCS_REGIONS, MemoryWrite, RandomProgram
 
 
@@ -144,6 +144,13 @@ def _simulate(entries: int):
         await execute(Op.VMCALL, name="VM exit (VMCALL)", expect=Status.EXITED)
         await execute(Op.VMRESUME, name="VMRESUME to entered", expect=Status.ENTERED)
         await execute(Op.CPUID, name="VM exit (CPUID)", expect=Status.EXITED)
+        for address, value in EXIT_MEMORY.items():
+            memory[address // 4] = value
+        for name, controls, event in guest_exits(fields):
+            for field, value in controls.items():
+                await execute(Op.VMWRITE, FIELD_BY_NAME[field].encoding, value, expect=Status.SUCCEED)
+            await execute(Op.VMRESUME, expect=Status.ENTERED)
+            await execute(event.op, event.index, event.value, event.size, name=name, expect=Status.EXITED)
         broken = FIELD_BY_NAME[BROKEN_GUEST_FIELD].encoding
         await execute(Op.VMWRITE, broken, fields[BROKEN_GUEST_FIELD] & ~0b10, expect=Status.SUCCEED)
         await execute(Op.VMRESUME, name="VM-entry failure (guest state)", expect=Status.ENTRY_FAILED)
@@ -197,10 +204,10 @@ def test_the_table_is_the_dispatchers_share_plus_the_blocks(simulated):
         assert m.block is not None, m
         assert m.unit_cycles == unit.dispatcher.latency + m.block_cycles, m
         block = getattr(unit, m.block)
-        if m.name.startswith("VM exit ("):
+        if m.name in EXIT_ROWS:
             # The guest events decide, the transitions exit.
             assert m.block == "events", m
-            exit_cycles = block.latency["exit"] + unit.transitions.latency["exited"]
+            exit_cycles = block.latency[EXIT_ROWS[m.name]] + unit.transitions.latency["exited"]
             assert m.block_cycles == exit_cycles, m
         elif m.name in block.latency:
             assert m.block_cycles == block.latency[m.name], m
@@ -232,6 +239,16 @@ def test_the_table_with_four_entries_is_what_the_bench_measured():
         "VM-entry failure (guest state)": 167,
         "VM exit (VMCALL)": 72,
         "VM exit (CPUID)": 72,
+        "VM exit (HLT)": 72,
+        "VM exit (RDTSC)": 72,
+        "VM exit (OUT, unconditional I/O exiting)": 72,
+        "VM exit (IN, I/O bitmap)": 76,
+        "VM exit (RDMSR, MSR bitmap)": 75,
+        "VM exit (MOV to CR0, guest/host mask)": 74,
+        "VM exit (#GP, exception bitmap)": 72,
+        "VM exit (external interrupt)": 72,
+        "VM exit (NMI)": 72,
+        "VM exit (preemption timer)": 74,
         "VMPTRLD (not cached: write-back + fill)": 848,
         "VMCLEAR (cached, dirty: write-back)": 472,
         "VMCLEAR (cached, clean)": 4,
@@ -269,13 +286,14 @@ def test_region_commands_take_the_region_ports_latency(simulated):
 def test_entry_checks_and_transition_take_their_latency(simulated):
     unit, trace, _ = simulated
     checks = _spans(trace, "checks_start", "checks_done")
-    assert len(checks) == 4  # the failing VMLAUNCH, the two entries, the failed entry
+    assert len(checks) == 4 + len(EXIT_ROWS) - 2  # the failing VMLAUNCH, the entries, the failed entry
     assert all(end - begin == unit.checker.latency for begin, end in checks)
     entries = _spans(trace, "transition_start", "transition_done")
     outcomes = [Status(trace[end]["transition_status"]) for _, end in entries]
-    assert outcomes == [Status.ENTERED, Status.ENTERED, Status.ENTRY_FAILED]
+    entered = len(EXIT_ROWS)  # the VMLAUNCH, and a VMRESUME before each exit but the first
+    assert outcomes == [Status.ENTERED] * entered + [Status.ENTRY_FAILED]
     cycles = [end - begin for begin, end in entries]
     latency = unit.transitions.latency
-    assert cycles == [latency["entered"], latency["entered"], latency["failed"]]
+    assert cycles == [latency["entered"]] * entered + [latency["failed"]]
     exits = _spans(trace, "exit_start", "exit_done")
-    assert [end - begin for begin, end in exits] == [latency["exited"]] * 2
+    assert [end - begin for begin, end in exits] == [latency["exited"]] * len(EXIT_ROWS)
