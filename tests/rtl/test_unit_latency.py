@@ -218,8 +218,8 @@ def test_the_table_is_the_dispatchers_share_plus_the_blocks(simulated):
 def test_the_table_with_four_entries_is_what_the_bench_measured():
     """The numbers `vmxu bench` printed (4 cache entries). Against the one-FSM engine before the split, no
     operation got slower but the checks' verdict, three cycles more: the check walk also loads the exception
-    bitmap for the exit decision, and the checker registers its start and its verdict (off the critical paths of the dispatcher).
-    The guest rows are the first transitions' numbers."""
+    bitmap for the exit decision, and the checker registers its start and its verdict (off the critical paths
+    of the dispatcher). The guest rows are the first transitions' numbers."""
     assert VmxUnit(cache_entries=4).latency == {
         "VMXON": 4,
         "VMCLEAR (not cached)": 4,
