@@ -209,7 +209,7 @@ class GuestEvents(wiring.Component):
         cause = Signal(ExitCause)
         m.d.comb += exit_port.cause.eq(cause)
         field = cache.rd_data  # the slot read in the previous cycle
-        mask = Signal(64)  # CR guest/host mask, or the #PF error-code mask
+        mask = Signal(64)  # CR guest/host mask, the #PF error-code mask, or the TSC offset
         shadow = Signal(64)  # CR read shadow, or the #PF error-code match
         value = request.value
         cr = Signal(4)
@@ -497,8 +497,12 @@ class GuestEvents(wiring.Component):
             self._halt(m, op, request, state)
 
             with m.State("TSC_OFFSET"):
-                offset = Mux(_proc(controls, "USE_TSC_OFFSETTING"), field, 0)
-                finish(m, op, Status.OK, result=self.tsc + offset)
+                # The offset is registered before the sum: no adder on the cache's read data.
+                m.d.sync += mask.eq(Mux(_proc(controls, "USE_TSC_OFFSETTING"), field, 0))
+                m.next = "TSC_SUM"
+
+            with m.State("TSC_SUM"):
+                finish(m, op, Status.OK, result=self.tsc + mask)
                 m.next = "IDLE"
 
             with m.State("IO_BITMAP"):
