@@ -58,6 +58,8 @@
 
 /* x86 register bits (rtl/arch/state.py). */
 #define X86_CR0_PE 0x1u
+#define X86_CR0_MP 0x2u
+#define X86_CR0_TS 0x8u
 #define X86_CR0_NE 0x20u
 #define X86_CR0_NW 0x20000000u
 #define X86_CR0_CD 0x40000000u

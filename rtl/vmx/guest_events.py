@@ -148,7 +148,8 @@ class GuestEvents(wiring.Component):
 
     def __init__(self, entries: int, *, region_latency: Mapping[RegionCommand, int], guests: bool = True):
         self.region_latency = dict(region_latency)
-        #: False: a unit that never enters a guest (``VmxUnit(guests=False)``): the root behaviour only.
+        #: False: a unit that never enters a guest (``VmxUnit(guests=False)``, the SoC's): every request
+        #: this block carries out answers #UD (a fault, nothing changed); the SoC's core issues none.
         self.guests = guests
         cache = CachePortSignature(entries)
         super().__init__(
@@ -283,11 +284,9 @@ class GuestEvents(wiring.Component):
         blocked_by_movss = mode.movss_blocking
 
         if not self.guests:
-            with m.FSM(name="guest_events"):
-                with m.State("IDLE"):
-                    with m.If(op.start):
-                        self._root(m, op, request, mode, state)
-                self._halt(m, op, request, state)
+            # The SoC's core issues no guest-event request: each answers #UD, and the iCE40 keeps the room.
+            with m.If(op.start):
+                finish(m, op, Status.FAULT, vector=ExceptionVector.UD)
             return m
 
         with m.FSM(name="guest_events"):

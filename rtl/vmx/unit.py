@@ -95,7 +95,8 @@ class VmxUnit(wiring.Component):
     def __init__(self, *, cache_entries: int = CACHE_ENTRIES, guests: bool = True):
         self.cache_entries = n = cache_entries
         #: False leaves VM entries and exits out (VMLAUNCH/VMRESUME answer ENTRY_NOT_IMPLEMENTED after
-        #: their checks): the SoC's core does not run guests yet, and the iCE40 has no room for them.
+        #: their checks) and the guest-event requests (CPUID to RUN answer #UD): the SoC's core does not
+        #: run guests yet or issue those requests, and the iCE40 has no room for them.
         self.guests = guests
         self.cache = VmcsCache(n)
         self.region = RegionPort(n)
