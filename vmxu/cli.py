@@ -4,7 +4,8 @@
 script (shared/vmx/REPLAY.md) on the reference model or an RTL simulator;
 ``vmxu fields`` prints the VMCS field table or decodes one encoding; ``vmxu
 bench`` measures operation latencies in RTL simulation; ``vmxu synth`` maps the
-unit to iCE40 and ECP5 FPGAs; ``vmxu build`` makes a board's bitstream. A subcommand is one ``add_*`` function that
+unit to iCE40 and ECP5 FPGAs; ``vmxu build`` makes a board's bitstream; ``vmxu wave`` decodes a waveform
+(vmxu/wave_command.py). A subcommand is one ``add_*`` function that
 builds its parser and sets ``run``; register it in ``SUBCOMMANDS``.
 """
 
@@ -18,9 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vmxu.errors import CommandError
 from vmxu.rtl.arch import fields as vmcs_fields
 from vmxu.rtl.arch import layout
 from vmxu.sim.cocotb.toolchain import ToolMissing
+from vmxu.wave_command import add_wave
 
 __all__ = ["main", "SUBCOMMANDS"]
 
@@ -32,10 +35,6 @@ EXIT_MISMATCH = 1
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 SIMULATORS = ("model", "icarus", "verilator")
-
-
-class CommandError(Exception):
-    """A clear error for the user: printed as ``vmxu <command>: message``, exit status 2."""
 
 
 # -- vmxu replay -----------------------------------------------------------------
@@ -54,7 +53,9 @@ def add_replay(subparsers: Any) -> None:
         action="store_true",
         help="run the model and an RTL simulator (--sim, icarus by default) and stop at the first difference",
     )
-    parser.add_argument("--waves", type=Path, metavar="PATH", help="write the RTL simulation's waveform to PATH")
+    parser.add_argument(
+        "--waves", type=Path, metavar="PATH", help="write the RTL simulation's waveform to PATH (.vcd or .fst)"
+    )
     parser.set_defaults(run=run_replay_command)
 
 
@@ -372,7 +373,7 @@ def add_run(subparsers: Any) -> None:
     parser.add_argument(
         "--max-cycles", type=int, default=50_000_000, help="stop after this many cycles (instructions on the ISS)"
     )
-    parser.add_argument("--waves", type=Path, metavar="PATH", help="write a waveform (icarus: .fst, verilator: .vcd)")
+    parser.add_argument("--waves", type=Path, metavar="PATH", help="write a waveform (.vcd or .fst)")
     parser.add_argument("--trace", action="store_true", help="print the retired-instruction trace after the console")
     parser.add_argument(
         "--lockstep", action="store_true", help="check every retired instruction against the ISS (RTL only)"
@@ -446,6 +447,9 @@ def add_bench(subparsers: Any) -> None:
         "--sim", choices=("icarus", "verilator"), help="the simulator (default: verilator when usable, else icarus)"
     )
     parser.add_argument("--json", action="store_true", help="print the measured rows as JSON")
+    parser.add_argument(
+        "--waves", type=Path, metavar="PATH", help="write the benchmark's waveform to PATH (.vcd or .fst)"
+    )
     parser.set_defaults(run=run_bench_command)
 
 
@@ -493,7 +497,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     sim = args.sim or _default_simulator()
     print(f"vmxu bench: running the benchmark on {sim}", file=sys.stderr)
     try:
-        rows = run_bench(sim)
+        rows = run_bench(sim, waves=args.waves)
     except ToolMissing:
         raise
     except (ValueError, RuntimeError) as error:
@@ -727,6 +731,7 @@ SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
     "bench": add_bench,
     "synth": add_synth,
     "build": add_build,
+    "wave": add_wave,
 }
 
 

@@ -1,34 +1,25 @@
 """Entry points that run the cocotb harness from the command line (``vmxu replay``, ``vmxu bench``, ``vmxu run``)."""
 
 import json
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .build import SOC, UNIT, Design, run_cocotb
+from .build import SOC, UNIT, Design, run_cocotb, wave_suffix
 
-__all__ = ["run_replay", "run_bench", "run_image", "WAVE_FORMATS"]
+__all__ = ["run_replay", "run_bench", "run_image"]
 
 _UNIT_MODULE = "vmxu.sim.cocotb.unit_tests"
 _SOC_MODULE = "vmxu.sim.cocotb.soc_tests"
-#: The waveform format each simulator writes.
-WAVE_FORMATS = {"icarus": ".fst", "verilator": ".vcd"}
 
 
 def _run(design: Design, module: str, test: str, sim: str, env: dict[str, str], waves: Path | None, what: str):
-    """Run one cocotb test; with ``waves``, save the run's waveform there (in the simulator's format)."""
-    if waves is not None and waves.suffix != WAVE_FORMATS[sim]:
-        raise ValueError(
-            f"{sim} writes {WAVE_FORMATS[sim]} waveforms: give --waves a path ending in {WAVE_FORMATS[sim]}"
-        )
-    results = run_cocotb(design, sim, module, testcase=[test], extra_env=env, waves=waves is not None, run_name=test)
+    """Run one cocotb test; with ``waves``, record the run's waveform there (VCD or FST after its suffix)."""
+    if waves is not None:
+        wave_suffix(waves)  # a bad suffix is refused before anything is built
+    results = run_cocotb(design, sim, module, testcase=[test], extra_env=env, waves=waves, run_name=test)
     if results.failed:
         raise RuntimeError(f"the {sim} {what} failed:\n{results.summary()}")
-    if waves is not None:
-        if results.waves is None:
-            raise RuntimeError(f"the {sim} run wrote no waveform (see {results.log})")
-        shutil.copyfile(results.waves, waves)
 
 
 def run_replay(script: Path, sim: str, waves: Path | None = None) -> list[dict[str, Any]]:
@@ -40,11 +31,11 @@ def run_replay(script: Path, sim: str, waves: Path | None = None) -> list[dict[s
         return [json.loads(line) for line in out.read_text().splitlines()]
 
 
-def run_bench(sim: str) -> list[dict[str, Any]]:
+def run_bench(sim: str, waves: Path | None = None) -> list[dict[str, Any]]:
     """Latency in cycles of each operation class (sim/cocotb/bench.py)."""
     with tempfile.TemporaryDirectory(prefix="vmxu-bench-") as tmp:
         out = Path(tmp) / "bench.json"
-        _run(UNIT, _UNIT_MODULE, "bench", sim, {"VMXU_BENCH_RESULTS": str(out)}, None, "benchmark")
+        _run(UNIT, _UNIT_MODULE, "bench", sim, {"VMXU_BENCH_RESULTS": str(out)}, waves, "benchmark")
         return json.loads(out.read_text())
 
 

