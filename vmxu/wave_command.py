@@ -90,9 +90,9 @@ def _lines(waves, args: argparse.Namespace) -> list[str]:  # noqa: ANN001 - a Wa
 
         return [f"wrote {path}" for path in write_gtkw(waves, args.gtkw)]
     if args.wavedrom:
-        from vmxu.sim.waves.wavedrom import DEFAULT_LANES, render_svg, wavejson
+        from vmxu.sim.waves.wavedrom import DEFAULT_LANES, render_svg, signal_lane, wavejson
 
-        lanes = [*DEFAULT_LANES, *((name, name) for name in args.signal)]
+        lanes = [*DEFAULT_LANES, *(signal_lane(waves, scope, name) for name in args.signal)]
         diagram = wavejson(waves, scope, args.start, args.end, lanes)
         if args.output is not None and args.output.suffix.lower() == ".svg":
             render_svg(diagram, args.output)

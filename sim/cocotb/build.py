@@ -210,7 +210,7 @@ def _build(design: Design, sim: str, waves: str | None) -> tuple[object, Path]:
 def waves_for_test(directory: Path, sim: str, run_name: str) -> Path:
     """Where a run records its waveform under ``$VMXU_WAVES``: named after the pytest test running it
     (``$PYTEST_CURRENT_TEST``) or else the run, and the simulator; FST unless ``$VMXU_WAVES_FORMAT`` is vcd."""
-    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0] or run_name
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0].rsplit("/", 1)[-1] or run_name
     name = re.sub(r"[^\w.\-]+", "_", test.replace(".py::", "-").replace("::", "-")).strip("_")
     if sim not in name:
         name = f"{name}-{sim}"

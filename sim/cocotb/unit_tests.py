@@ -19,6 +19,7 @@ import random
 from pathlib import Path
 
 import cocotb
+from cocotb.triggers import ClockCycles
 
 from vmxu.sim.replay.result import format_outcome, format_rejected
 from vmxu.sim.replay.script import Rejected, parse_script
@@ -88,6 +89,7 @@ async def replay(dut):
             results.append(format_rejected(item))
         else:
             results.append(format_outcome(item, await platform.perform(item)))
+    await ClockCycles(dut.clk, 4)  # a waveform (--waves) shows the unit idle after the last response
     Path(os.environ["VMXU_REPLAY_RESULTS"]).write_text("".join(json.dumps(r) + "\n" for r in results))
 
 

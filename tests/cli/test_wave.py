@@ -128,3 +128,15 @@ def test_script_and_text_and_wavedrom_from_the_command(tmp_path):
     drawn = json.loads(_vmxu("wave", str(waves_path), *window).stdout)
     op_lane = next(lane for lane in drawn["signal"] if lane["name"] == "req.op")
     assert len(op_lane["wave"]) == 6 and lines[0]["op"].upper() in op_lane["data"]
+
+
+def test_vmxu_waves_records_every_run_named_after_its_test(tmp_path, monkeypatch):
+    monkeypatch.setenv("VMXU_WAVES", str(tmp_path))
+    monkeypatch.setenv("VMXU_WAVES_FORMAT", "vcd")
+    run_replay(EXAMPLES / "vmcs-basics.jsonl", "icarus")
+    name = "test_wave-test_vmxu_waves_records_every_run_named_after_its_test-icarus.vcd"
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert decode(Waves(tmp_path / name))
+    monkeypatch.setenv("VMXU_WAVES_FORMAT", "ghw")
+    with pytest.raises(ValueError, match="VCD or FST"):
+        run_replay(EXAMPLES / "vmcs-basics.jsonl", "icarus")
