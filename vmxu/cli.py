@@ -353,7 +353,8 @@ def run_replay_demo() -> int:
 
 #: Exit status of `vmxu run` when the cycle (or instruction) limit ends the run, as timeout(1) does.
 EXIT_LIMIT = 124
-#: Exit status for finisher codes that do not fit below EXIT_LIMIT (the code itself is printed).
+#: Exit status for finisher codes of EXIT_LIMIT and more: 124-127 and 128 + n have shell meanings, and a status
+#: keeps only 8 bits. The code itself is on the line ``vmxu run: the program exited with code N``.
 EXIT_LARGE_CODE = 125
 
 
@@ -362,9 +363,10 @@ def add_run(subparsers: Any) -> None:
         "run",
         help="run a firmware image (ELF or raw binary) on the SoC or the ISS",
         description="Run a firmware image on the RTL SoC (Icarus or Verilator) or on the instruction-set "
-        "simulator; print its console output, then the cycle and instruction counts. Exit status: the test "
-        f"finisher's code (0: passed; codes of {EXIT_LIMIT} and more exit {EXIT_LARGE_CODE}), {EXIT_LIMIT} when "
-        "the cycle limit ends the run.",
+        "simulator; print its console output, then the cycle and instruction counts and the line 'vmxu run: the "
+        "program exited with code N'. Exit status: the test finisher's code N (0: passed; codes of "
+        f"{EXIT_LIMIT} and more exit {EXIT_LARGE_CODE}), {EXIT_LIMIT} when the cycle limit ends the run, "
+        f"{EXIT_MISMATCH} when the simulator fails, {EXIT_USAGE} when the image or a tool is missing.",
     )
     parser.add_argument("image", type=Path, help="an ELF, or a raw binary loaded at address 0")
     parser.add_argument(
@@ -409,6 +411,11 @@ def _run_and_report(image: Path, backend: str, *, max_cycles: int, waves=None, t
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
+    except RuntimeError as error:
+        if isinstance(error, ToolMissing):
+            raise
+        print(f"vmxu run: {image.name} on {_backend_label(backend)}: {error}", file=sys.stderr)
+        return EXIT_MISMATCH
     if outcome.console and not outcome.console.endswith("\n"):
         print()
     for line in outcome.trace or []:
@@ -421,7 +428,10 @@ def _run_and_report(image: Path, backend: str, *, max_cycles: int, waves=None, t
     print(f"vmxu run: {image.name} on {_backend_label(backend)}: {counts}; {outcome.reason}{checked}", file=sys.stderr)
     if outcome.exit_code == EXIT_CYCLE_LIMIT:
         return EXIT_LIMIT
-    return outcome.exit_code if outcome.exit_code < EXIT_LIMIT else EXIT_LARGE_CODE
+    status = outcome.exit_code if outcome.exit_code < EXIT_LIMIT else EXIT_LARGE_CODE
+    stands_for = "" if status == outcome.exit_code else f" (exit status {status}: codes of {EXIT_LIMIT} and more)"
+    print(f"vmxu run: the program exited with code {outcome.exit_code}{stands_for}", file=sys.stderr)
+    return status
 
 
 # -- vmxu bench --------------------------------------------------------------------

@@ -43,7 +43,12 @@ class SocTB:
     console: list[str] = field(default_factory=list)
 
     async def start(self, image: bytes) -> None:
-        """Reset, load ``image`` (the bytes of RAM from address 0) while the core is held, release the core."""
+        """Load ``image`` (the bytes of RAM from address 0) with the SoC in reset and the core held, then release
+        both: the next rising edge is the core's first cycle, the first that ``cycles`` counts.
+
+        Reset and hold fall together, so every register starts from its reset state whatever the load took
+        (sim/native/soc_main.cpp does the same; docs/tools.md).
+        """
         dut = self.dut
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start())
         dut.rst.value = 1
@@ -52,7 +57,6 @@ class SocTB:
         dut.uart_rx.value = 1
         await FallingEdge(dut.clk)
         await FallingEdge(dut.clk)
-        dut.rst.value = 0
         words = len(image) // 4 + (1 if len(image) % 4 else 0)
         padded = image + bytes(4 * words - len(image))
         dut.load_en.value = 1
@@ -62,9 +66,9 @@ class SocTB:
             dut.load_data.value = int.from_bytes(padded[4 * i : 4 * i + 4], "little")
             await FallingEdge(dut.clk)
         dut.load_en.value = 0
-        cocotb.start_soon(self._capture_console())
-        await FallingEdge(dut.clk)
+        dut.rst.value = 0
         dut.hold.value = 0
+        cocotb.start_soon(self._capture_console())
 
     async def _capture_console(self) -> None:
         dut = self.dut

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from vmxu.cli import EXIT_LIMIT
+from vmxu import cli
+from vmxu.cli import EXIT_LARGE_CODE, EXIT_LIMIT, EXIT_MISMATCH
 from vmxu.rtl.arch.soc import FINISHER, FINISHER_PASS, IO_PORTS, finisher_fail
 from vmxu.sim.iss.run import build_firmware
 from vmxu.sim.rv32 import asm
@@ -45,9 +46,21 @@ def test_exit_status_is_the_finishers_code(sim, tmp_path):
     passing = vmxu("run", image(tmp_path, "pass", print_and_finish("ok\n", FINISHER_PASS)), "--sim", sim)
     assert passing.returncode == 0, passing.stderr
     assert passing.stdout == "ok\n"
+    assert "vmxu run: the program exited with code 0\n" in passing.stderr
     failing = vmxu("run", image(tmp_path, "fail", print_and_finish("no\n", finisher_fail(3))), "--sim", sim)
     assert failing.returncode == 3, failing.stderr
     assert "failed with code 3" in failing.stderr
+    assert "vmxu run: the program exited with code 3\n" in failing.stderr
+
+
+@pytest.mark.parametrize("sim", ["iss", "icarus", "verilator"])
+def test_codes_from_124_up_exit_125_and_the_code_is_printed(sim, tmp_path):
+    """124-127 and 128 + n mean something to a shell, and a status keeps 8 bits (docs/tools.md)."""
+    for code, status in ((123, 123), (124, EXIT_LARGE_CODE), (0xFFFF, EXIT_LARGE_CODE)):
+        done = vmxu("run", image(tmp_path, f"fail{code}", print_and_finish("", finisher_fail(code))), "--sim", sim)
+        assert done.returncode == status, done.stderr
+        printed = re.findall(r"^vmxu run: the program exited with code (\d+)", done.stderr, re.MULTILINE)
+        assert printed == [str(code)], done.stderr
 
 
 @pytest.mark.parametrize("sim", ["iss", "icarus", "verilator"])
@@ -55,6 +68,18 @@ def test_the_cycle_limit_has_its_own_exit_status(sim, tmp_path):
     done = vmxu("run", image(tmp_path, "loop", asm.jal(0, 0)), "--sim", sim, "--max-cycles", "2000")
     assert done.returncode == EXIT_LIMIT, done.stderr
     assert "limit was reached" in done.stderr
+    assert "exited with code" not in done.stderr
+
+
+def test_a_simulator_failure_exits_1_with_its_message(tmp_path, monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise RuntimeError("the Verilator SoC run failed: out of memory")
+
+    monkeypatch.setattr("vmxu.sim.firmware_run.run_firmware", fail)
+    program = image(tmp_path, "pass", print_and_finish("", FINISHER_PASS))
+    assert cli.main(["run", program, "--sim", "verilator"]) == EXIT_MISMATCH
+    stderr = capsys.readouterr().err
+    assert stderr == "vmxu run: pass.bin on the RTL SoC (verilator): the Verilator SoC run failed: out of memory\n"
 
 
 def test_rtl_reports_cycles_instructions_and_speed(tmp_path):
