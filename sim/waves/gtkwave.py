@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (the groups read the signatures of blocks made only for that: MachineState, Uart, Finisher.)
 """GTKWave save files that speak VMX: the unit's signals in groups, encodings shown by name.
 
 ``write_gtkw(waves, out)`` writes a save file ``out`` (``W.gtkw``) for a waveform of

@@ -69,12 +69,12 @@ def test_waves_round_trip_to_the_replay(sim, suffix, tmp_path, replayed):
 
 def test_exit_latencies_in_the_log_are_the_bench_latencies(tmp_path):
     """The decoder's latency is the bench's measure: a VM exit and an entry take their latency-table cycles."""
-    from vmxu.rtl.vmx.unit import VmxUnit
+    from vmxu.sim.cocotb.bench import latency_table
 
     waves_path = tmp_path / "replay.fst"
     run_replay(SCRIPT, "icarus", waves=waves_path)
     decoded = results(decode(Waves(waves_path)))
-    latency = VmxUnit().latency
+    latency = latency_table()
     vmcalls = [r for r in decoded if r["op"] == "vmcall" and r["status"] == "exited"]
     entries = [r for r in decoded if r["op"] == "vmresume" and r["status"] == "entered"]
     assert vmcalls and entries
@@ -126,7 +126,8 @@ def test_script_and_text_and_wavedrom_from_the_command(tmp_path):
     first = lines[0]["cycle"]
     window = ("--wavedrom", "--from", str(first), "--to", str(first + 5))
     drawn = json.loads(_vmxu("wave", str(waves_path), *window).stdout)
-    op_lane = next(lane for lane in drawn["signal"] if lane["name"] == "req.op")
+    lanes = [lane for entry in drawn["signal"] for lane in (entry[1:] if isinstance(entry, list) else [entry])]
+    op_lane = next(lane for lane in lanes if lane["name"] == "req.op")
     assert len(op_lane["wave"]) == 6 and lines[0]["op"].upper() in op_lane["data"]
 
 
