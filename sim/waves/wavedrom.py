@@ -22,6 +22,7 @@ from .reader import WaveError, Waves
 
 __all__ = ["Lane", "DEFAULT_LANES", "signal_lane", "wavejson", "render_svg"]
 
+
 @dataclass(frozen=True)
 class Lane:
     """One lane: its ``label``, the unit's ``member`` it draws, the ``valid`` member outside of which the
