@@ -38,6 +38,11 @@ __all__ = [
     "CSR_BY_NAME",
     "TrapCause",
     "VECTOR_TO_CAUSE",
+    "GuestException",
+    "GUEST_EXCEPTIONS",
+    "INTERRUPT_VECTORS",
+    "injected_cause",
+    "BANKED_CSRS",
     "IoSize",
 ]
 
@@ -213,3 +218,55 @@ class TrapCause(enum.IntEnum, shape=32):
 
 #: The trap an x86 exception vector from the VMX unit becomes (mtval: the instruction word).
 VECTOR_TO_CAUSE = {6: TrapCause.ILLEGAL_INSTRUCTION, 13: TrapCause.GENERAL_PROTECTION}
+
+
+@dataclass(frozen=True)
+class GuestException:
+    """The x86 exception a guest's trap is, for the exception bitmap (docs/guests.md): ``vector``, and the
+    ``error_code`` it pushes (None for vectors without one)."""
+
+    vector: int
+    error_code: int | None = None
+
+
+#: A guest's synchronous traps as x86 exceptions: the unit's EXCEPTION request decides whether they
+#: exit (the exception bitmap; #PF with the error-code mask and match). An access fault is a #PF of a
+#: page that is not present (error code bit 0 = 0), bit 1 set for a write, bit 4 for a fetch (SDM 4.7);
+#: a misaligned access is #AC(0), a misaligned jump target #GP(0). ECALL is the guest's system call,
+#: as INT n with n >= 32 is on x86: never in the exception bitmap, always the guest's own trap.
+GUEST_EXCEPTIONS: dict[TrapCause, GuestException] = {
+    # The first trap of each vector is the one an injected event of that vector is delivered as.
+    TrapCause.ILLEGAL_INSTRUCTION: GuestException(6),
+    TrapCause.BREAKPOINT: GuestException(3),
+    TrapCause.GENERAL_PROTECTION: GuestException(13, 0),
+    TrapCause.LOAD_ACCESS_FAULT: GuestException(14, 0),
+    TrapCause.LOAD_MISALIGNED: GuestException(17, 0),
+    TrapCause.INSTRUCTION_MISALIGNED: GuestException(13, 0),
+    TrapCause.INSTRUCTION_ACCESS_FAULT: GuestException(14, 0x10),
+    TrapCause.STORE_MISALIGNED: GuestException(17, 0),
+    TrapCause.STORE_ACCESS_FAULT: GuestException(14, 0x2),
+}
+
+#: The vectors of the core's interrupts as external interrupts (the INTERRUPT request, "external-interrupt
+#: exiting"; with "acknowledge interrupt on exit" the exit's interruption information carries it).
+INTERRUPT_VECTORS: dict[TrapCause, int] = {
+    TrapCause.MACHINE_TIMER_INTERRUPT: 32,
+    TrapCause.MACHINE_EXTERNAL_INTERRUPT: 33,
+}
+
+#: The trap registers that x86 keeps no VMCS field for: one bank for root operation, one for the guest
+#: (as the H extension banks them), swapped by VM entries and exits. mtvec is IDTR.base (a VMCS field).
+BANKED_CSRS = (Csr.MEPC, Csr.MCAUSE, Csr.MTVAL, Csr.MSCRATCH, Csr.MSTATUS)
+
+
+def injected_cause(vector: int) -> int:
+    """The mcause a VM entry that injects ``vector`` delivers to the guest's trap vector: the first trap of
+    ``GUEST_EXCEPTIONS`` (or ``INTERRUPT_VECTORS``) that is that vector; another vector is delivered with
+    mcause = the vector itself (docs/guests.md)."""
+    for cause, exception in GUEST_EXCEPTIONS.items():
+        if exception.vector == vector:
+            return int(cause)
+    for cause, interrupt_vector in INTERRUPT_VECTORS.items():
+        if interrupt_vector == vector:
+            return int(cause)
+    return vector

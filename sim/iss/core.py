@@ -32,7 +32,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from vmxu.rtl.arch.isa import CSR_ELEMENT, VECTOR_TO_CAUSE, Csr, Group, Instruction, IoSize, Operand, TrapCause, decode
+from vmxu.rtl.arch.isa import (
+    CSR_ELEMENT,
+    GUEST_EXCEPTIONS,
+    INTERRUPT_VECTORS,
+    VECTOR_TO_CAUSE,
+    Csr,
+    Group,
+    Instruction,
+    IoSize,
+    Operand,
+    TrapCause,
+    decode,
+)
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.rtl.arch.riscv import (
     MCAUSE_CODE_BITS,
@@ -50,6 +62,7 @@ from vmxu.rtl.cpu.cpuid import CPUID_LEAVES
 from vmxu.sim.model import VmxModel
 
 from .devices import Finisher, FinisherResult, PortBus, PostPort, SmiPort, Timer, Uart16550
+from .guests import TRANSITIONS, Guests
 from .memory import SystemRam
 from .trace import Retired, Store
 
@@ -131,6 +144,16 @@ class _Trap(Exception):
         self.vmx_status = vmx_status
 
 
+class _Moved(Exception):
+    """Raised by a request after which the core continues elsewhere (a VM entry, exit or failed entry):
+    the instruction retires with ``status`` and nothing else, and the core goes on at ``pc``."""
+
+    def __init__(self, pc: int, status: Status) -> None:
+        super().__init__(pc)
+        self.pc = pc
+        self.status = status
+
+
 class _Decoded:
     """An instruction word split into what its handler needs (cached per word)."""
 
@@ -187,6 +210,7 @@ class Iss:
         reset_vector: int = 0,
         lockstep: bool = False,
         cpuid_leaves: Mapping[int, tuple[int, int, int, int]] = CPUID_LEAVES,
+        guests: bool = False,
     ) -> None:
         if reset_vector & 3:
             raise ValueError(f"the reset vector {reset_vector:#x} is not a multiple of 4")
@@ -194,8 +218,9 @@ class Iss:
         segments = {ram.base: image} if isinstance(image, bytes | bytearray) else image
         for addr, data in segments.items():
             self.ram.load_image(addr, bytes(data))
-        # The core does not run guests yet: its VMLAUNCH/VMRESUME trap with cause 25 after the checks.
-        self.vmx = VmxModel(self.ram, transitions=False)
+        # The SoC's core does not run guests yet (its VMLAUNCH/VMRESUME trap with cause 25 after the
+        # checks); ``guests=True`` runs them as docs/guests.md says (sim/iss/guests.py).
+        self.vmx = VmxModel(self.ram, transitions=guests)
         self.timer = Timer()
         self.finisher = Finisher()
         self.uart = Uart16550()
@@ -219,6 +244,7 @@ class Iss:
         self.minstret = 0
         self.xhi = 0
         self.records = 0
+        self.guests = Guests(self, {"mstatus": MSTATUS_MPP_M, "mepc": 0, "mcause": 0, "mtval": 0, "mscratch": 0})
 
         self._decoded: dict[int, _Decoded] = {}
         self._read_override: int | None = None
@@ -247,6 +273,8 @@ class Iss:
         self._mcycle_written = self._minstret_written = False
         if override is not None and override.interrupt is not None:
             record = self._inject(override.interrupt)
+        elif not self.lockstep and self.vmx.non_root and (exited := self._interrupt_exit()) is not None:
+            record = exited
         elif not self.lockstep and (cause := self.pending_interrupt()) is not None:
             record = self._take_interrupt(cause)
         else:
@@ -294,6 +322,22 @@ class Iss:
             code = stop.code
         return RunResult(self.console, self.records - start, code, reason)
 
+    def _interrupt_exit(self) -> Retired | None:
+        """In a guest, a pending interrupt is an external interrupt for the unit, whatever the guest's
+        mstatus.MIE (x86: "external-interrupt exiting" exits whatever RFLAGS.IF): its record if it exits."""
+        pending = self.mip & self.mie
+        causes = [c for c in (TrapCause.MACHINE_EXTERNAL_INTERRUPT, TrapCause.MACHINE_TIMER_INTERRUPT)]
+        cause = next((c for c in causes if pending & 1 << Mcause.from_bits(int(c)).code), None)
+        if cause is None:
+            return None
+        pc = self.pc
+        try:
+            self._request(pc, Op.INTERRUPT, INTERRUPT_VECTORS[cause])
+        except _Moved as moved:
+            self.pc = moved.pc
+            return Retired(pc=pc, insn=0, trap=int(cause), vmx_status=moved.status)
+        return None
+
     def _inject(self, cause: int) -> Retired:
         mcause = Mcause.from_bits(cause)
         if not mcause.interrupt:
@@ -305,10 +349,11 @@ class Iss:
 
     def _take_interrupt(self, cause: int) -> Retired:
         pc = self.pc
-        self._enter_trap(pc, cause, 0)
+        self.enter_trap(pc, cause, 0)
         return Retired(pc=pc, insn=0, trap=cause)
 
-    def _enter_trap(self, pc: int, cause: int, tval: int) -> None:
+    def enter_trap(self, pc: int, cause: int, tval: int) -> None:
+        """Take a trap in the current mode's bank: mepc, mcause, mtval, mstatus; continue at mtvec."""
         self.mepc = pc & ~3
         self.mcause = cause
         self.mtval = tval
@@ -319,8 +364,7 @@ class Iss:
     def _execute(self) -> Retired:
         pc = self.pc
         if not self.ram.contains(pc, 4):
-            self._enter_trap(pc, TrapCause.INSTRUCTION_ACCESS_FAULT, pc)
-            return Retired(pc=pc, insn=0, trap=TrapCause.INSTRUCTION_ACCESS_FAULT)
+            return self._trap(pc, 0, int(TrapCause.INSTRUCTION_ACCESS_FAULT), pc, None)
         word = self.ram.load(pc, 4)
         d = self._decoded.get(word)
         if d is None:
@@ -328,8 +372,10 @@ class Iss:
         try:
             next_pc, value, store, vmx_status = d.handler(pc, word, d)
         except _Trap as trap:
-            self._enter_trap(pc, trap.cause, trap.tval)
-            return Retired(pc=pc, insn=word, trap=int(trap.cause), vmx_status=trap.vmx_status)
+            return self._trap(pc, word, int(trap.cause), trap.tval, trap.vmx_status)
+        except _Moved as moved:
+            self.pc = moved.pc
+            return Retired(pc=pc, insn=word, vmx_status=moved.status)
         rd = d.rd if value is not None else 0
         if rd:
             self.x[rd] = value
@@ -339,6 +385,29 @@ class Iss:
         if not self.lockstep:
             self.timer.mtime = (self.timer.mtime + 1) & _U64
         return Retired(pc=pc, insn=word, rd=rd, rd_value=value if rd else 0, vmx_status=vmx_status, store=store)
+
+    def _trap(self, pc: int, word: int, cause: int, tval: int, vmx_status: Status | None) -> Retired:
+        """A synchronous trap; in a guest first an x86 exception for the unit, which may exit (docs/guests.md)."""
+        exception = GUEST_EXCEPTIONS.get(cause) if self.vmx.non_root else None
+        if exception is not None:
+            try:
+                self._request(pc, Op.EXCEPTION, exception.vector, exception.error_code or 0)
+            except _Moved as moved:
+                self.pc = moved.pc
+                return Retired(pc=pc, insn=word, trap=cause, vmx_status=moved.status)
+        self.enter_trap(pc, cause, tval)
+        return Retired(pc=pc, insn=word, trap=cause, vmx_status=vmx_status)
+
+    def _request(self, pc: int, op: Op, index: int = 0, value: int = 0, **operands):  # noqa: ANN202 - Outcome
+        """A request to the VMX unit by the instruction at ``pc`` (a 4-byte instruction, 32-bit operands);
+        in a guest the unit sees the core's RIP, RSP and IDTR.base first. _Moved when the processor moved
+        between host and guest."""
+        if self.vmx.non_root:
+            self.guests.save(pc)
+        outcome = self.vmx.execute(op, index, value, OperandSize.S32, length=4, **operands)
+        if outcome.status in TRANSITIONS:
+            raise _Moved(self.guests.move(outcome), outcome.status)
+        return outcome
 
     # -- decoding ------------------------------------------------------------------
 
@@ -558,6 +627,10 @@ class Iss:
         return self.mepc, None, None, None
 
     def _wfi(self, pc: int, word: int, d: _Decoded) -> tuple:
+        if self.vmx.non_root:
+            # HLT for the unit ("HLT exiting"); a guest that goes on waits as WFI does, and is active after.
+            self._request(pc, Op.HLT)
+            self.vmx.state.store("activity", 0)
         # Architecturally a no-op. Standalone, waiting for the timer is skipping to its compare value.
         # (mtimecmp all ones: the timer never fires, and WFI is left a no-op.)
         timer = self.timer
@@ -583,10 +656,10 @@ class Iss:
 
     def _x86_csr(self, pc: int, word: int, d: _Decoded, element: int, kind: int, operand: int, writes: bool) -> tuple:
         """xcr0/3/4, xflags: a GET of bits 31:0, a SET of the new value zero-extended; #GP when refused."""
-        old = self._unit_ok(self.vmx.execute(Op.GET, element), word) & _M32
+        old = self._unit_ok(self._request(pc, Op.GET, element, gpr=d.rd & 15), word) & _M32
         if writes:
             new = operand if kind == 1 else old | operand if kind == 2 else old & ~operand & _M32
-            self._unit_ok(self.vmx.execute(Op.SET, element, new), word)
+            self._unit_ok(self._request(pc, Op.SET, element, new, gpr=d.rs1 & 15), word)
         return pc + 4, old, None, None
 
     def _unit_ok(self, outcome, word: int) -> int:  # noqa: ANN001 - sim.model.Outcome
@@ -668,34 +741,40 @@ class Iss:
         x = self.x
         match insn.group:
             case Group.VMX:
-                value, status = self._vmx_instruction(insn, word, d)
+                value, status = self._vmx_instruction(pc, insn, word, d)
                 return pc + 4, value, None, status
             case Group.MSR:
                 if insn.unit_op == Op.RDMSR:
-                    outcome = self.vmx.execute(Op.RDMSR, x[d.rs1], 0, OperandSize.S32)
+                    outcome = self._request(pc, Op.RDMSR, x[d.rs1])
                     self._unit_trap(outcome, word)
                     self.xhi = outcome.value >> 32
                     return pc + 4, outcome.value & _M32, None, outcome.status
-                outcome = self.vmx.execute(Op.WRMSR, x[d.rs1], self.xhi << 32 | x[d.rs2], OperandSize.S32)
+                outcome = self._request(pc, Op.WRMSR, x[d.rs1], self.xhi << 32 | x[d.rs2])
                 self._unit_trap(outcome, word)
                 return pc + 4, None, None, outcome.status
             case Group.CPUID:
+                if self.vmx.non_root:
+                    self._request(pc, Op.CPUID, x[d.rs1], x[d.rs2])  # exits unconditionally (SDM 25.1.2)
                 registers = self.cpuid_leaves.get(x[d.rs1], (0, 0, 0, 0))
                 return pc + 4, registers[x[d.rs2] & 3], None, None
             case Group.IN:
                 size = IoSize(d.funct7).bytes
+                if self.vmx.non_root:
+                    self._request(pc, Op.IN, x[d.rs1] & 0xFFFF, io_size=size)
                 value = self.ports.read(x[d.rs1] & 0xFFFF, size)
                 if self._read_override is not None:
                     value = self._read_override & _M32
                 return pc + 4, value, None, None
             case Group.OUT:
                 size = IoSize(d.funct7).bytes
+                if self.vmx.non_root:
+                    self._request(pc, Op.OUT, x[d.rs1] & 0xFFFF, x[d.rs2] & ((1 << (8 * size)) - 1), io_size=size)
                 self.ports.write(x[d.rs1] & 0xFFFF, size, x[d.rs2] & ((1 << (8 * size)) - 1))
                 return pc + 4, None, None, None
         # RSM: the core never is in SMM yet (x86 #UD).
         raise _Trap(TrapCause.ILLEGAL_INSTRUCTION, word)
 
-    def _vmx_instruction(self, insn: Instruction, word: int, d: _Decoded) -> tuple[int | None, Status]:
+    def _vmx_instruction(self, pc: int, insn: Instruction, word: int, d: _Decoded) -> tuple[int | None, Status]:
         """A VMX instruction as a 32-bit-operand request: rd's new value (None unless a VMREAD/VMPTRST
         succeeded) and the outcome's status."""
         x = self.x
@@ -706,18 +785,17 @@ class Iss:
             index = x[d.rs1]
             if insn.rs2 == Operand.VALUE:
                 value = x[d.rs2]
-        outcome = self.vmx.execute(insn.unit_op, index, value, OperandSize.S32)
+        outcome = self._request(pc, insn.unit_op, index, value)
         self._unit_trap(outcome, word)
         if outcome.status == Status.SUCCEED and insn.rd == Operand.RESULT:
             return outcome.value & _M32, outcome.status
         return None, outcome.status
 
     def _unit_trap(self, outcome, word: int) -> None:  # noqa: ANN001 - sim.model.Outcome
-        """A FAULT becomes #UD/#GP, ENTRY_NOT_IMPLEMENTED cause 25; mtval is the instruction word."""
+        """A FAULT becomes #UD/#GP, ENTRY_NOT_IMPLEMENTED cause 25; mtval is the instruction word.
+        (Entries and exits never come here: ``_request`` raises _Moved for them.)"""
         match outcome.status:
             case Status.FAULT:
                 raise _Trap(VECTOR_TO_CAUSE[outcome.vector], word, outcome.status)
             case Status.ENTRY_NOT_IMPLEMENTED:
                 raise _Trap(TrapCause.ENTRY_NOT_IMPLEMENTED, word, outcome.status)
-            case Status.ENTERED | Status.ENTRY_FAILED | Status.EXITED:
-                raise NotImplementedError(f"the ISS has no VM entry yet (outcome {outcome})")
