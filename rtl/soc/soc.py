@@ -134,7 +134,15 @@ class Soc(wiring.Component):
         wiring.connect(m, core.vmx_req, unit.req)
         m.d.comb += unit.tsc.eq(self.cycles)
         wiring.connect(m, unit.resp, core.vmx_resp)
-        wiring.connect(m, core.bus, arbiter.masters[0])
+        # While held, the core's first fetch is kept off the bus: the RAM then has no acknowledge
+        # waiting when hold falls, and the first fetch takes the same cycles however long the hold.
+        master = arbiter.masters[0]
+        for name, member in core.bus.signature.members.items():
+            if member.flow == Out:
+                value = getattr(core.bus, name)
+                m.d.comb += getattr(master, name).eq(value & ~self.hold if name in ("cyc", "stb") else value)
+            else:
+                m.d.comb += getattr(core.bus, name).eq(getattr(master, name))
         wiring.connect(m, unit.bus, arbiter.masters[1])
         wiring.connect(m, arbiter.bus, decoder.bus)
         wiring.connect(m, decoder.slaves[0], ram.bus)
