@@ -43,6 +43,8 @@ class Guests:
         self.other_bank = dict(reset_bank)
         #: Whether the guest's bank is the one in use (the core runs a guest).
         self.in_guest = False
+        #: (mcause, mtval) of an event the last VM entry injected, delivered before the next instruction.
+        self.injection: tuple[int, int] | None = None
 
     def save(self, pc: int) -> None:
         """Before a request in non-root operation: the guest's RIP, RSP and IDTR.base into the unit."""
@@ -62,12 +64,21 @@ class Guests:
         state = iss.vmx.state
         iss.x[2] = state["rsp"] & _M32
         iss.mtvec = state["idtr.base"] & _M32 & ~3
-        pc = state["rip"] & _M32
         if outcome.status == Status.ENTERED and outcome.event is not None:
-            # The injected event, delivered as a trap of the guest (mtval: its error code, if any).
-            iss.enter_trap(pc, injected_cause(outcome.event & 0xFF), outcome.error_code or 0)
-            return iss.mtvec
-        return pc
+            # The injected event: a trap of the guest before its first instruction, a record of its own
+            # (mtval: the error code, if any).
+            self.injection = (injected_cause(outcome.event & 0xFF), outcome.error_code or 0)
+        return state["rip"] & _M32
+
+    def inject(self):  # noqa: ANN201 - a Retired
+        """Deliver the event the last VM entry injected: its record (insn 0, as an interrupt's)."""
+        from .trace import Retired
+
+        cause, error_code = self.injection
+        self.injection = None
+        pc = self.iss.pc
+        self.iss.enter_trap(pc, cause, error_code)
+        return Retired(pc=pc, insn=0, trap=cause)
 
     def _swap(self) -> None:
         iss = self.iss

@@ -25,7 +25,7 @@ from vmxu.rtl.arch.isa import GUEST_EXCEPTIONS, TrapCause
 from vmxu.rtl.arch.ops import Op, Status
 from vmxu.rtl.arch.riscv import Interrupt
 from vmxu.sim import presets
-from vmxu.sim.iss import Iss
+from vmxu.sim.iss import Iss, Retired
 from vmxu.sim.rv32 import asm
 
 GUEST_CODE, GUEST_STACK, GUEST_VECTOR = 0x2000, 0x3000, 0x2800
@@ -134,12 +134,15 @@ def test_a_trap_in_the_bitmap_exits_and_one_outside_it_is_the_guests():
 def test_an_injected_exception_is_a_trap_of_the_guest():
     """SDM 26.6.1: the event is delivered after the entry, before the guest's first instruction; here as a
     trap to the guest's trap vector with the mapped cause (injected_cause), mepc the guest's RIP."""
-    event = interruption_info(6, InterruptionType.HARDWARE_EXCEPTION)
-    iss = launched([], fields={"VM_ENTRY_INTR_INFO_FIELD": event})
+    event = interruption_info(13, InterruptionType.HARDWARE_EXCEPTION, error_code=True)
+    iss = launched([], fields={"VM_ENTRY_INTR_INFO_FIELD": event, "VM_ENTRY_EXCEPTION_ERROR_CODE": 0x18})
     record = enter(iss)
-    assert record.pc == steps(PREFIX) * 4
+    assert record.pc == steps(PREFIX) * 4 and iss.pc == GUEST_CODE
+    # Delivered as a record of its own, before the guest's first instruction (the RTL's TRAP cycle).
+    delivered = iss.step()
+    assert delivered == Retired(pc=GUEST_CODE, insn=0, trap=TrapCause.GENERAL_PROTECTION)
     assert iss.pc == GUEST_VECTOR and iss.vmx.non_root
-    assert (iss.mcause, iss.mepc) == (TrapCause.ILLEGAL_INSTRUCTION, GUEST_CODE)
+    assert (iss.mcause, iss.mepc, iss.mtval) == (TrapCause.GENERAL_PROTECTION, GUEST_CODE, 0x18)
 
 
 def test_wfi_is_hlt_for_the_unit():
@@ -192,3 +195,23 @@ def test_every_synchronous_trap_but_ecall_is_an_x86_exception():
         assert (exception.error_code is not None) == (exception.vector in EXCEPTIONS_WITH_ERROR_CODE)
     assert isa.injected_cause(14) == TrapCause.LOAD_ACCESS_FAULT and isa.injected_cause(13) == 24
     assert isa.injected_cause(32) == TrapCause.MACHINE_TIMER_INTERRUPT and isa.injected_cause(77) == 77
+
+
+def test_a_guests_cycle_read_is_rdtsc():
+    """REPLAY.md "Guest events": RDTSC exits with "RDTSC exiting" (16); otherwise it reads the TSC plus the
+    TSC offset with "use TSC offsetting" (SDM 25.3); the core's cycle counter is the TSC."""
+    offsetting = PROC.true_allowed0 | PROC.bit("USE_TSC_OFFSETTING")
+    iss = launched(
+        [asm.csrr(10, "cycle"), asm.csrr(11, "cycleh")],
+        fields={"CPU_BASED_VM_EXEC_CONTROL": offsetting, "TSC_OFFSET": 0x1_0000_0000 - 5},
+    )
+    enter(iss)
+    cycles = iss.mcycle
+    iss.step()
+    assert iss.x[10] == (cycles + 0x1_0000_0000 - 5) & 0xFFFF_FFFF
+    iss.step()
+    assert iss.x[11] == (cycles + 1 + 0x1_0000_0000 - 5) >> 32
+    exiting = PROC.true_allowed0 | PROC.bit("RDTSC_EXITING")
+    iss = launched([asm.csrr(10, "cycle")], fields={"CPU_BASED_VM_EXEC_CONTROL": exiting})
+    enter(iss)
+    assert iss.step().vmx_status == Status.EXITED and vmread(iss, "VM_EXIT_REASON") == ExitReason.RDTSC
