@@ -277,6 +277,8 @@ class Iss:
             record = self.guests.inject()
         elif override is not None and override.interrupt is not None:
             record = self._inject(override.interrupt)
+        elif not self.lockstep and self.vmx.non_root and (exited := self._guest_time_exit()) is not None:
+            record = exited
         elif not self.lockstep and self.vmx.non_root and (exited := self._interrupt_exit()) is not None:
             record = exited
         elif not self.lockstep and (cause := self.pending_interrupt()) is not None:
@@ -325,6 +327,18 @@ class Iss:
             reason = StopReason.PASS if stop.result == FinisherResult.PASS else StopReason.FAIL
             code = stop.code
         return RunResult(self.console, self.records - start, code, reason)
+
+    def _guest_time_exit(self) -> Retired | None:
+        """In a guest, each instruction boundary is a cycle of the guest's time for the unit (RUN): the
+        VMX-preemption timer counts it down and exits at zero (52), interrupt-window exiting exits once
+        RFLAGS.IF allows (7). Its record if it exits: insn 0 at the boundary, as an interrupt's."""
+        pc = self.pc
+        try:
+            self._request(pc, Op.RUN, value=1)
+        except _Moved as moved:
+            self.pc = moved.pc
+            return Retired(pc=pc, insn=0, vmx_status=moved.status)
+        return None
 
     def _interrupt_exit(self) -> Retired | None:
         """In a guest, a pending interrupt is an external interrupt for the unit, whatever the guest's

@@ -215,3 +215,22 @@ def test_a_guests_cycle_read_is_rdtsc():
     iss = launched([asm.csrr(10, "cycle")], fields={"CPU_BASED_VM_EXEC_CONTROL": exiting})
     enter(iss)
     assert iss.step().vmx_status == Status.EXITED and vmread(iss, "VM_EXIT_REASON") == ExitReason.RDTSC
+
+
+def test_the_preemption_timer_exits_after_its_count_of_guest_cycles():
+    """SDM 25.5.1: the VMX-preemption timer counts down at the TSC rate divided by 2 ** IA32_VMX_MISC[4:0]
+    and exits (52) at zero; on the ISS's core a guest's instruction boundary is a cycle."""
+    from vmxu.rtl.arch.msrs import VMX_MISC
+
+    pin = PIN.true_allowed0 | PIN.bit("ACTIVATE_PREEMPTION_TIMER")
+    rate = 1 << (VMX_MISC.as_value().value & 0x1F)
+    loop = [asm.addi(5, 5, 1), asm.jal(0, -4)]
+    iss = launched(loop, fields={"PIN_BASED_VM_EXEC_CONTROL": pin, "VMX_PREEMPTION_TIMER_VALUE": 3})
+    enter(iss)
+    records = []
+    while iss.vmx.non_root and len(records) < 10 * rate:
+        records.append(iss.step())
+    assert records[-1].vmx_status == Status.EXITED and records[-1].insn == 0
+    assert vmread(iss, "VM_EXIT_REASON") == ExitReason.PREEMPTION_TIMER
+    assert 2 * rate <= len(records) - 1 <= 4 * rate  # 3 ticks, the first one partial
+    assert vmread(iss, "GUEST_RIP") == records[-1].pc
