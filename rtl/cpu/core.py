@@ -40,6 +40,7 @@ from .. import wishbone
 from ..arch.isa import VECTOR_TO_CAUSE, IoSize, TrapCause
 from ..arch.ops import Op, OperandSize, Status
 from ..arch.riscv import MCAUSE_CODE_BITS, Mcause
+from ..arch.state import element_id
 from ..bram import NO_RW_CHECK
 from ..vmx.port import RequestSignature, ResponseSignature
 from .alu import Alu
@@ -116,10 +117,12 @@ class Core(wiring.Component):
     irq_external: In(1)
     trace: Out(TraceSignature())
 
-    def __init__(self, *, reset_vector: int = 0):
+    def __init__(self, *, reset_vector: int = 0, guests: bool = False):
         if not isinstance(reset_vector, int) or not 0 <= reset_vector < (1 << 32) or reset_vector % 4:
             raise ValueError(f"Reset vector must be a 4-byte aligned 32-bit address, not {reset_vector!r}")
         self.reset_vector = reset_vector
+        #: Whether the core runs guests (docs/guests.md): its unit must have the VM-entry capability.
+        self.guests = guests
         super().__init__()
 
     @property
@@ -131,7 +134,7 @@ class Core(wiring.Component):
         m = Module()
         m.submodules.decoder = decoder = Decoder()
         m.submodules.alu = alu = Alu()
-        m.submodules.csr = csr = CsrFile()
+        m.submodules.csr = csr = CsrFile(banked=self.guests)
         # x0..x31 in block RAM. The read ports are asynchronous into a register that yosys folds
         # into the RAM's own output register. The core only uses what the ports read in the
         # cycle a fetch ends, never in WRITE_BACK, the one cycle it writes: no_rw_check tells
@@ -165,6 +168,13 @@ class Core(wiring.Component):
         shift_count = Signal(5)
         branch_taken = Signal()
         set_phase = Signal()  # the x86 CSR's SET follows its GET
+        non_root = Signal()  # the core runs a guest (docs/guests.md)
+        step = Signal(2)  # which of RIP, RSP, IDTR.base SAVE writes and MOVE reads
+        saving = Signal()  # SAVE: the unit gets the guest's RIP, RSP, IDTR.base before a request
+        moving = Signal()  # MOVE: the core takes RIP, RSP, IDTR.base after an entry or exit
+        # CPUID in a guest: a request (leaf rs1, subleaf rs2), which exits.
+        cpuid_request = Signal()
+        m.d.comb += cpuid_request.eq((dec.computed == Computed.CPUID) & non_root)
         unit_status = Signal(Status)
         vmx_record = Signal()  # the record is a VMX-extension instruction's
         trap_code = Signal(MCAUSE_CODE_BITS)
@@ -177,7 +187,8 @@ class Core(wiring.Component):
 
         m.d.comb += [
             decoder.insn.eq(ir),
-            rs1_port.addr.eq(self.bus.dat_r[15:20]),
+            # Outside a fetch, rs1's port reads sp (x2): a guest's RSP for the unit (SAVE).
+            rs1_port.addr.eq(Mux(fetching, self.bus.dat_r[15:20], 2) if self.guests else self.bus.dat_r[15:20]),
             rs2_port.addr.eq(Mux(fetching, self.bus.dat_r[20:25], ir[20:25])),
             csr.id.eq(dec.csr),
             csr.irq_timer.eq(self.irq_timer),
@@ -282,18 +293,28 @@ class Core(wiring.Component):
 
         # -- VMX unit request operands --------------------------------------------------------
         req = self.vmx_req
-        m.d.comb += [
-            req.op.eq(Mux(set_phase, Op.SET, dec.unit_op)),
-            req.size.eq(OperandSize.S32),
-            req.index.eq(Mux(dec.index_rs1, rs1, dec.element)),
-        ]
+        op = Mux(set_phase, Op.SET, dec.unit_op)
+        index = Mux(dec.index_rs1, rs1, dec.element)
         # Bits 31:0: what EXECUTE left in result (rs1, rs2 or 0), or the x86 CSR's new value (SET).
-        m.d.comb += req.value[:32].eq(Mux(set_phase, csr_modified, result))
-        with m.Switch(dec.value_high):
-            with m.Case(ValueHigh.RS2):
-                m.d.comb += req.value[32:].eq(rs2)
-            with m.Case(ValueHigh.XHI):
-                m.d.comb += req.value[32:].eq(csr.xhi)
+        value_low = Mux(set_phase, csr_modified, result)
+        if self.guests:
+            # SAVE and MOVE: SET and GET of RIP, RSP, IDTR.base (step 0, 1, 2); CPUID in a guest.
+            state = Mux(step == 0, element_id("rip"), Mux(step == 1, element_id("rsp"), element_id("idtr.base")))
+            core_value = Mux(step == 0, pc, Mux(step == 1, rs1_read, csr.mtvec))
+            op = Mux(moving, Op.GET, Mux(saving, Op.SET, Mux(cpuid_request, Op.CPUID, op)))
+            index = Mux(saving | moving, state, Mux(cpuid_request, rs1, index))
+            value_low = Mux(saving, core_value, Mux(cpuid_request, rs2, value_low))
+        m.d.comb += [req.op.eq(op), req.size.eq(OperandSize.S32), req.index.eq(index), req.value[:32].eq(value_low)]
+        if self.guests:
+            # What a VM exit records: every instruction is 4 bytes; MOV CR's register (x86 has 16: rd or
+            # rs1 mod 16, docs/guests.md).
+            m.d.comb += [req.length.eq(4), req.gpr.eq(Mux(set_phase, ir[15:19], ir[7:11]))]
+        with m.If(~saving):
+            with m.Switch(dec.value_high):
+                with m.Case(ValueHigh.RS2):
+                    m.d.comb += req.value[32:].eq(rs2)
+                with m.Case(ValueHigh.XHI):
+                    m.d.comb += req.value[32:].eq(csr.xhi)
 
         # -- Port I/O -------------------------------------------------------------------------
         io = self.io
@@ -414,6 +435,13 @@ class Core(wiring.Component):
                             m.next = "CSR_MODIFY"
                         with m.Case(Kind.X86_CSR, Kind.UNIT):
                             m.next = "UNIT_REQUEST"
+                            if self.guests:
+                                with m.If(non_root):
+                                    m.next = "SAVE_REQUEST"
+                        if self.guests:
+                            with m.Case(Kind.ALU):
+                                with m.If(cpuid_request):
+                                    m.next = "SAVE_REQUEST"
                         with m.Case(Kind.ECALL):
                             trap(TrapCause.ECALL_M, _TrapValue.ZERO)
                         with m.Case(Kind.EBREAK):
@@ -494,6 +522,14 @@ class Core(wiring.Component):
                             trap(cause, _TrapValue.INSN)
                         with m.Case(Status.ENTRY_NOT_IMPLEMENTED):
                             trap(TrapCause.ENTRY_NOT_IMPLEMENTED, _TrapValue.INSN)
+                        if self.guests:
+                            with m.Case(Status.ENTERED, Status.EXITED, Status.ENTRY_FAILED):
+                                # The processor moved between host and guest: the instruction retires
+                                # with the status and nothing else; MOVE takes RIP, RSP, IDTR.base.
+                                entered = resp.status == Status.ENTERED
+                                m.d.sync += [non_root.eq(entered), step.eq(0), vmx_record.eq(1), writes_rd.eq(0)]
+                                m.d.comb += csr.swap.eq(entered != non_root)
+                                m.next = "MOVE_REQUEST"
                         with m.Default():
                             # VMsucceed for a VMX instruction, OK for RDMSR/WRMSR.
                             completed = Mux(dec.platform_op, resp.status == Status.OK, resp.status == Status.SUCCEED)
@@ -511,6 +547,9 @@ class Core(wiring.Component):
                                 m.next = "WRITE_BACK"
                             with m.Else():
                                 m.next = "CSR_MODIFY"
+
+            if self.guests:
+                self._save_and_move(m, req, self.vmx_resp, step, saving, moving, next_pc, rd_port, csr)
 
             with m.State("PORT_IO"):
                 m.d.comb += io.valid.eq(1)
@@ -570,3 +609,38 @@ class Core(wiring.Component):
                 m.next = "FETCH"
 
         return m
+
+    @staticmethod
+    def _save_and_move(m, req, resp, step, saving, moving, next_pc, rd_port, csr) -> None:  # noqa: ANN001
+        """SAVE: before a guest's request, SET of the unit's RIP, RSP, IDTR.base to pc, sp, mtvec; then the
+        request. MOVE: after an entry or exit, GET of them into next_pc, sp, mtvec; then WRITE_BACK."""
+        with m.State("SAVE_REQUEST"):
+            m.d.comb += [saving.eq(1), req.valid.eq(1)]
+            with m.If(req.ready):
+                m.next = "SAVE_RESPONSE"
+        with m.State("SAVE_RESPONSE"):
+            m.d.comb += resp.ready.eq(1)
+            with m.If(resp.valid):
+                m.d.sync += step.eq(step + 1)
+                m.next = "SAVE_REQUEST"
+                with m.If(step == 2):
+                    m.d.sync += step.eq(0)
+                    m.next = "UNIT_REQUEST"
+        with m.State("MOVE_REQUEST"):
+            m.d.comb += [moving.eq(1), req.valid.eq(1)]
+            with m.If(req.ready):
+                m.next = "MOVE_RESPONSE"
+        with m.State("MOVE_RESPONSE"):
+            m.d.comb += resp.ready.eq(1)
+            with m.If(resp.valid):
+                m.d.sync += step.eq(step + 1)
+                m.next = "MOVE_REQUEST"
+                with m.Switch(step):
+                    with m.Case(0):
+                        m.d.sync += next_pc.eq(resp.value[:32])
+                    with m.Case(1):
+                        m.d.comb += [rd_port.en.eq(1), rd_port.addr.eq(2), rd_port.data.eq(resp.value[:32])]
+                    with m.Case(2):
+                        m.d.comb += [csr.mtvec_load.eq(1), csr.mtvec_value.eq(resp.value[:32])]
+                        m.d.sync += step.eq(0)
+                        m.next = "WRITE_BACK"

@@ -119,6 +119,12 @@ class CsrFile(wiring.Component):
         RDMSR's bits 63:32.
     irq_timer, irq_external : In(1)
         The interrupt lines (registered into mip.MTIP and mip.MEIP).
+    swap : In(1)
+        With ``banked``: exchange mstatus (MIE, MPIE), mscratch, mepc, mcause and mtval with their other
+        bank (the host's and a guest's, docs/guests.md); takes precedence over every other write.
+    mtvec_load : In(1)
+    mtvec_value : In(32)
+        mtvec := the value (a VM entry or exit loads IDTR.base).
     mtvec, mepc, xhi : Out(32)
     wake : Out(1)
         An interrupt is pending and enabled in mie (what WFI waits for).
@@ -143,12 +149,20 @@ class CsrFile(wiring.Component):
     xhi_data: In(32)
     irq_timer: In(1)
     irq_external: In(1)
+    swap: In(1)
+    mtvec_load: In(1)
+    mtvec_value: In(32)
     mtvec: Out(32)
     mepc: Out(32)
     xhi: Out(32)
     wake: Out(1)
     interrupt: Out(1)
     interrupt_cause: Out(Mcause)
+
+    def __init__(self, *, banked: bool = False):
+        #: Whether the trap registers without a VMCS field have a second bank (a core that runs guests).
+        self.banked = banked
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -246,6 +260,16 @@ class CsrFile(wiring.Component):
                 ]
             with m.If(writes(CsrId.MTVAL)):
                 m.d.sync += mtval.eq(data)
+
+        with m.If(self.mtvec_load):
+            m.d.sync += mtvec.eq(self.mtvec_value[2:])
+
+        if self.banked:
+            # Last, so that a swap wins over the writes above (none happens in a swap's cycle).
+            for register in (mie, mpie, mscratch, mepc, mcause_interrupt, mcause_code, mtval):
+                other = Signal.like(register, name=f"{register.name}_other_bank")
+                with m.If(self.swap):
+                    m.d.sync += [register.eq(other), other.eq(register)]
 
         with m.If(self.xhi_write):
             m.d.sync += xhi.eq(self.xhi_data)

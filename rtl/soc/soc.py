@@ -82,11 +82,14 @@ class Soc(wiring.Component):
         uart_divisor: int = 1,
         cache_entries: int = CACHE_ENTRIES,
         ram: wiring.Component | None = None,
+        guests: bool = False,
     ):
         if ram is not None and image is not None:
             raise ValueError("Give an image to initialise block RAM, or a RAM component, not both")
         self.ram = ram
         self.ram_size = ram_size
+        #: The core runs guests and the unit has VM entries and exits (docs/guests.md); else neither.
+        self.guests = guests
         self.image = image
         self.uart_divisor = uart_divisor
         self.cache_entries = cache_entries
@@ -112,9 +115,10 @@ class Soc(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = ResetInserter(self.hold)(Core(reset_vector=RAM.base))
-        # The core does not run guests yet: the unit without VM entries and exits (docs/soc.md).
-        m.submodules.unit = unit = VmxUnit(cache_entries=self.cache_entries, guests=False)
+        m.submodules.core = core = ResetInserter(self.hold)(Core(reset_vector=RAM.base, guests=self.guests))
+        # Without guests (the default until the core runs every guest event, docs/guests.md), the
+        # unit without VM entries and exits (docs/soc.md).
+        m.submodules.unit = unit = VmxUnit(cache_entries=self.cache_entries, guests=self.guests)
         m.submodules.arbiter = arbiter = Arbiter(2)
         m.submodules.decoder = decoder = Decoder(
             [

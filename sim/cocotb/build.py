@@ -24,7 +24,7 @@ from .signal_names import hide_anonymous_from_verilator, named_nets
 from .toolchain import toolchain_fingerprint
 
 __all__ = [
-    "Design", "UNIT", "SOC", "WAVE_SUFFIXES", "wave_suffix", "waves_for_test", "build_root", "locked",
+    "Design", "UNIT", "SOC", "SOC_GUESTS", "WAVE_SUFFIXES", "wave_suffix", "waves_for_test", "build_root", "locked",
     "soc_verilog", "run_cocotb", "CocotbResults", "TestResult",
 ]  # fmt: skip
 
@@ -65,6 +65,16 @@ def _make_soc():
 
 
 SOC = Design("soc", _make_soc)
+
+
+def _make_soc_with_guests():
+    from vmxu.rtl.soc.soc import Soc
+
+    return Soc(guests=True)
+
+
+#: The SoC whose core runs guests and whose unit has VM entries and exits (docs/guests.md).
+SOC_GUESTS = Design("soc", _make_soc_with_guests)
 
 
 def soc_verilog() -> tuple[str, str]:

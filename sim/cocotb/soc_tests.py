@@ -6,6 +6,7 @@ Knobs from the environment (one simulator build serves every image):
   ``VMXU_RESULT``: where test ``run`` writes its result (JSON);
   ``VMXU_TRACE``: also write the retired-instruction trace there (samples every cycle);
   ``VMXU_LOCKSTEP=1``: step the ISS with every record and stop at the first difference.
+  ``VMXU_GUESTS=1``: the ISS runs guests (``Iss(guests=True)``), for the SoC built with them.
 - ``VMXU_PROGRAMS``: a directory of images; test ``program`` runs each in lockstep.
 """
 
@@ -29,7 +30,7 @@ _PROGRAM_NAMES = sorted(p.name for p in _PROGRAMS.iterdir() if p.suffix in (".el
 
 async def run_in_lockstep(tb: SocTB, segments: dict[int, bytes], max_cycles: int, trace=None):
     """Check every record against the ISS; return the number checked (LockstepMismatch on a difference)."""
-    checker = LockstepChecker(Iss(segments, lockstep=True))
+    checker = LockstepChecker(Iss(segments, lockstep=True, guests=os.environ.get("VMXU_GUESTS") == "1"))
     while True:
         record = await tb.next_record(max_cycles)
         if record is None:

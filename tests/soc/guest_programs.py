@@ -1,0 +1,155 @@
+"""Programs that run a guest on the core: a VMM in assembly, for the ISS and the RTL SoC in lockstep.
+
+# Ref: docs/guests.md; sim/presets.py (controls, host and guest state that pass every VM-entry check).
+
+``hypervisor(guest, handler)`` lays out one image: the VMM at 0 (VMX on, VMXON, VMCLEAR, VMPTRLD,
+a VMWRITE of every field of ``presets.launchable_fields`` at 32-bit operand size, the host and
+guest RIP/RSP/IDTR.base of this layout, VMLAUNCH), its exit handler at HOST_HANDLER, the guest's
+code at GUEST_CODE and a trap vector for each. Registers x20-x23 are the VMM's (the guests here
+leave them alone); x20 counts the exits.
+"""
+
+from vmxu.rtl.arch import msrs
+from vmxu.rtl.arch.fields import FIELD_BY_NAME
+from vmxu.rtl.arch.isa import Csr
+from vmxu.rtl.arch.soc import FINISHER, FINISHER_PASS, finisher_fail
+from vmxu.rtl.arch.state import CR0, CR4
+from vmxu.sim import presets
+from vmxu.sim.rv32 import asm
+from vmxu.sim.rv32.asm import li
+
+VMXON_REGION, VMCS = 0x4000, 0x5000
+GUEST_CODE, GUEST_STACK, GUEST_VECTOR = 0x2000, 0x3000, 0x2800
+HOST_HANDLER, HOST_STACK, HOST_VECTOR = 0x0800, 0x3800, 0x1000
+IMAGE_BYTES = 0x3000
+
+
+def _vmwrite(name: str, value: int) -> list[int]:
+    """VMWRITE at 32-bit operand size: bits 31:0, then the high access (encoding | 1) for bits 63:32."""
+    encoding = FIELD_BY_NAME[name].encoding
+    words = [*li(21, encoding), *li(22, value & 0xFFFF_FFFF), asm.vmwrite(21, 22)]
+    if value >> 32:
+        words += [*li(21, encoding | 1), *li(22, value >> 32), asm.vmwrite(21, 22)]
+    return words
+
+
+def finish(code: int) -> list[int]:
+    """The finisher: pass (0) or fail with ``code``; then ``j .``."""
+    word = FINISHER_PASS if code == 0 else finisher_fail(code)
+    return [*li(21, FINISHER.base), *li(22, word), asm.sw(22, 0, 21), asm.jal(0, 0)]
+
+
+def vmm(fields: dict[str, int] | None = None) -> list[int]:
+    """The VMM up to its VMLAUNCH (and a failure code 1 if VMLAUNCH falls through)."""
+    words = [
+        *li(10, msrs.IA32_FEATURE_CONTROL),
+        *li(11, msrs.FEATURE_CONTROL_LOCK | msrs.FEATURE_CONTROL_VMX_OUTSIDE_SMX),
+        asm.csrw(Csr.XHI, 0),
+        asm.wrmsr(10, 11),
+        *li(5, CR0.PE | CR0.NE | CR0.PG),
+        asm.csrw(Csr.XCR0, 5),
+        *li(5, CR4.VMXE),
+        asm.csrw(Csr.XCR4, 5),
+        *li(5, msrs.VMCS_REVISION_ID),
+        *li(6, VMXON_REGION),
+        asm.sw(5, 0, 6),
+        *li(7, VMCS),
+        asm.sw(5, 0, 7),
+        asm.vmxon(6, 0),
+        asm.vmclear(7, 0),
+        asm.vmptrld(7, 0),
+        *li(5, HOST_VECTOR),
+        asm.csrw("mtvec", 5),
+        *li(5, 0x1234),
+        asm.csrw("mscratch", 5),
+        *li(20, 0),
+    ]
+    values = presets.launchable_fields() | {
+        "GUEST_RIP": GUEST_CODE,
+        "GUEST_RSP": GUEST_STACK,
+        "GUEST_IDTR_BASE": GUEST_VECTOR,
+        "HOST_RIP": HOST_HANDLER,
+        "HOST_RSP": HOST_STACK,
+        "HOST_IDTR_BASE": HOST_VECTOR,
+    }
+    for name, value in (values | (fields or {})).items():
+        words += _vmwrite(name, value)
+    return [*words, asm.vmlaunch(), *finish(1)]
+
+
+def advance_guest_rip() -> list[int]:
+    """GUEST_RIP += VM_EXIT_INSTRUCTION_LEN (the exiting instruction is done), into x23."""
+    return [
+        *li(21, FIELD_BY_NAME["VM_EXIT_INSTRUCTION_LEN"].encoding),
+        asm.vmread(22, 21),
+        *li(21, FIELD_BY_NAME["GUEST_RIP"].encoding),
+        asm.vmread(23, 21),
+        asm.add(23, 23, 22),
+        asm.vmwrite(21, 23),
+    ]
+
+
+def hypervisor(guest: list[int], handler: list[int], fields: dict[str, int] | None = None) -> bytes:
+    """One image: the VMM at 0, ``handler`` at HOST_HANDLER, ``guest`` at GUEST_CODE."""
+    image = bytearray(IMAGE_BYTES)
+
+    def place(address: int, words: list[int], limit: int) -> None:
+        data = b"".join(w.to_bytes(4, "little") for w in words)
+        if address + len(data) > limit:
+            raise ValueError(f"{len(data)} bytes at {address:#x} run past {limit:#x}")
+        image[address : address + len(data)] = data
+
+    place(0, vmm(fields), HOST_HANDLER)
+    place(HOST_HANDLER, handler, HOST_VECTOR)
+    place(HOST_VECTOR, finish(0x7E), GUEST_CODE)
+    place(GUEST_CODE, [*guest, asm.jal(0, 0)], GUEST_VECTOR)
+    place(GUEST_VECTOR, finish(0x7D), IMAGE_BYTES)
+    return bytes(image)
+
+
+def _skip_unless_equal(a: int, b: int, body: list[int]) -> list[int]:
+    """``body`` runs only when xa == xb (a BNE over it)."""
+    return [asm.bne(a, b, 4 * (len(body) + 1)), *body]
+
+
+def _expect(register: int, value: int, code: int) -> list[int]:
+    """Fail with ``code`` unless x``register`` == ``value`` (x11 is scratch)."""
+    failure = finish(code)
+    return [*li(11, value), asm.beq(register, 11, 4 * (len(failure) + 1)), *failure]
+
+
+def cpuid_then_vmcall() -> bytes:
+    """The guest moves sp and mtvec, writes its mscratch, CPUID exits (the VMM advances RIP and resumes),
+    the guest reads its mscratch back and VMCALL exits; the VMM checks the reasons, the guest's
+    mscratch and its own, and passes."""
+    guest = [
+        asm.addi(2, 2, -16),
+        *li(5, GUEST_VECTOR + 0x40),
+        asm.csrw("mtvec", 5),
+        *li(5, 0xBEEF),
+        asm.csrw("mscratch", 5),
+        asm.cpuid(10, 0, 0),
+        asm.csrr(12, "mscratch"),
+        asm.vmcall(),
+    ]
+    first_exit = [
+        *li(11, 10),  # CPUID
+        *_skip_unless_equal(10, 11, [*advance_guest_rip(), asm.vmresume(), *finish(2)]),
+        *finish(3),
+    ]
+    second_exit = [
+        *_expect(10, 18, 4),  # VMCALL
+        *_expect(12, 0xBEEF, 5),  # the guest's mscratch, across the exit and the entry
+        asm.csrr(13, "mscratch"),
+        *_expect(13, 0x1234, 6),  # the VMM's
+        *finish(0),
+    ]
+    handler = [
+        asm.addi(20, 20, 1),
+        *li(21, FIELD_BY_NAME["VM_EXIT_REASON"].encoding),
+        asm.vmread(10, 21),
+        *li(11, 1),
+        *_skip_unless_equal(20, 11, first_exit),
+        *second_exit,
+    ]
+    return hypervisor(guest, handler)

@@ -1,0 +1,29 @@
+"""Guests on the RTL core, in lockstep with the ISS (docs/guests.md): the SoC built with guests
+(``Soc(guests=True)``: the core's SAVE and MOVE sequences and banked trap registers, the unit
+with VM entries and exits) runs a VMM that launches a guest; every record of host and guest,
+across the exits and the entry, must equal the ISS's (``Iss(guests=True)``).
+"""
+
+import pytest
+from guest_programs import cpuid_then_vmcall
+
+from vmxu.sim.cocotb.build import SOC_GUESTS, run_cocotb
+from vmxu.sim.iss import Iss
+
+PROGRAMS = {"cpuid_then_vmcall": cpuid_then_vmcall}
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_the_program_passes_on_the_iss(name):
+    result = Iss(PROGRAMS[name](), guests=True).run(100_000)
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("sim", ["icarus"])
+def test_host_and_guest_agree_with_the_iss_record_by_record(sim, tmp_path):
+    for name, make in PROGRAMS.items():
+        (tmp_path / f"{name}.bin").write_bytes(make())
+    env = {"VMXU_PROGRAMS": str(tmp_path), "VMXU_GUESTS": "1"}
+    results = run_cocotb(SOC_GUESTS, sim, "vmxu.sim.cocotb.soc_tests", testcase=["program"], extra_env=env)
+    assert len(results.tests) == len(PROGRAMS), results.summary()
+    assert not results.failed, results.summary()
