@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from amaranth.lib import enum
 
 from .ops import Op
-from .riscv import Interrupt
+from .riscv import MCAUSE_CODE_BITS, Interrupt
 
 __all__ = [
     "OPCODE_CUSTOM0",
@@ -262,11 +262,11 @@ BANKED_CSRS = (Csr.MEPC, Csr.MCAUSE, Csr.MTVAL, Csr.MSCRATCH, Csr.MSTATUS)
 def injected_cause(vector: int) -> int:
     """The mcause a VM entry that injects ``vector`` delivers to the guest's trap vector: the first trap of
     ``GUEST_EXCEPTIONS`` (or ``INTERRUPT_VECTORS``) that is that vector; another vector is delivered with
-    mcause = the vector itself (docs/guests.md)."""
+    mcause = the vector's low ``MCAUSE_CODE_BITS`` bits, all mcause holds (docs/guests.md)."""
     for cause, exception in GUEST_EXCEPTIONS.items():
         if exception.vector == vector:
             return int(cause)
     for cause, interrupt_vector in INTERRUPT_VECTORS.items():
         if interrupt_vector == vector:
             return int(cause)
-    return vector
+    return vector & ((1 << MCAUSE_CODE_BITS) - 1)

@@ -31,13 +31,13 @@ one write port, written only in WRITE_BACK; x0 is never written and keeps the
 0 it has after configuration; x1-x31 are not reset).
 """
 
-from amaranth import C, Cat, Module, Mux, Signal
+from amaranth import Array, C, Cat, Const, Module, Mux, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .. import wishbone
-from ..arch.isa import VECTOR_TO_CAUSE, IoSize, TrapCause
+from ..arch.isa import GUEST_EXCEPTIONS, VECTOR_TO_CAUSE, IoSize, TrapCause, injected_cause
 from ..arch.ops import Op, OperandSize, Status
 from ..arch.riscv import MCAUSE_CODE_BITS, Mcause
 from ..arch.state import element_id
@@ -175,6 +175,13 @@ class Core(wiring.Component):
         # CPUID in a guest: a request (leaf rs1, subleaf rs2), which exits.
         cpuid_request = Signal()
         m.d.comb += cpuid_request.eq((dec.computed == Computed.CPUID) & non_root)
+        # A guest's trap first asks the unit (EXCEPTION): asking_exception while it does, exception_asked once
+        # it did (then TRAP takes the trap); exit_trap: the exit's record carries the trap.
+        asking_exception, exception_asked, exit_trap = Signal(), Signal(), Signal()
+        # The event a VM entry injects, taken as a trap after the entry's record.
+        inject, inject_interrupt = Signal(), Signal()
+        inject_code = Signal(MCAUSE_CODE_BITS)
+        inject_error = Signal(32)
         unit_status = Signal(Status)
         vmx_record = Signal()  # the record is a VMX-extension instruction's
         trap_code = Signal(MCAUSE_CODE_BITS)
@@ -298,18 +305,28 @@ class Core(wiring.Component):
         # Bits 31:0: what EXECUTE left in result (rs1, rs2 or 0), or the x86 CSR's new value (SET).
         value_low = Mux(set_phase, csr_modified, result)
         if self.guests:
-            # SAVE and MOVE: SET and GET of RIP, RSP, IDTR.base (step 0, 1, 2); CPUID in a guest.
-            state = Mux(step == 0, element_id("rip"), Mux(step == 1, element_id("rsp"), element_id("idtr.base")))
-            core_value = Mux(step == 0, pc, Mux(step == 1, rs1_read, csr.mtvec))
-            op = Mux(moving, Op.GET, Mux(saving, Op.SET, Mux(cpuid_request, Op.CPUID, op)))
-            index = Mux(saving | moving, state, Mux(cpuid_request, rs1, index))
-            value_low = Mux(saving, core_value, Mux(cpuid_request, rs2, value_low))
+            # SAVE and MOVE: SET and GET of RIP, RSP, IDTR.base (step 0, 1, 2), SET of activity := 0 after a
+            # HLT that did not exit (step 3); a guest's CPUID, WFI (HLT), IN/OUT and traps (EXCEPTION).
+            state = Array(Const(element_id(name), 6) for name in ("rip", "rsp", "idtr.base", "activity"))[step]
+            core_value = Array([pc, rs1_read, csr.mtvec, Const(0, 32)])[step]
+            vector, error_code = self._guest_exception(m, trap_code)
+            op = Mux(
+                dec.kind == Kind.WFI, Op.HLT, Mux(dec.kind == Kind.IN, Op.IN, Mux(dec.kind == Kind.OUT, Op.OUT, op))
+            )
+            op = Mux(cpuid_request, Op.CPUID, op)
+            op = Mux(moving, Op.GET, Mux(saving, Op.SET, Mux(asking_exception, Op.EXCEPTION, op)))
+            port_io = (dec.kind == Kind.IN) | (dec.kind == Kind.OUT)
+            index = Mux(cpuid_request, rs1, Mux(port_io, rs1[:16], index))
+            index = Mux(saving | moving, state, Mux(asking_exception, vector, index))
+            value_low = Mux(cpuid_request | port_io, rs2, value_low)
+            value_low = Mux(saving, core_value, Mux(asking_exception, error_code, value_low))
+            m.d.comb += req.io_size.eq(Mux(dec.io_size == IoSize.DWORD, 3, dec.io_size))
         m.d.comb += [req.op.eq(op), req.size.eq(OperandSize.S32), req.index.eq(index), req.value[:32].eq(value_low)]
         if self.guests:
             # What a VM exit records: every instruction is 4 bytes; MOV CR's register (x86 has 16: rd or
             # rs1 mod 16, docs/guests.md).
             m.d.comb += [req.length.eq(4), req.gpr.eq(Mux(set_phase, ir[15:19], ir[7:11]))]
-        with m.If(~saving):
+        with m.If(~saving & ~asking_exception):
             with m.Switch(dec.value_high):
                 with m.Case(ValueHigh.RS2):
                     m.d.comb += req.value[32:].eq(rs2)
@@ -452,8 +469,14 @@ class Core(wiring.Component):
                             m.d.sync += next_pc.eq(csr.mepc)
                         with m.Case(Kind.WFI):
                             m.next = "WAIT_INTERRUPT"
+                            if self.guests:
+                                with m.If(non_root):
+                                    m.next = "SAVE_REQUEST"
                         with m.Case(Kind.IN, Kind.OUT):
                             m.next = "PORT_IO"
+                            if self.guests:
+                                with m.If(non_root):
+                                    m.next = "SAVE_REQUEST"
 
             with m.State("BRANCH_MISALIGNED"):
                 with m.If(branch_taken):
@@ -528,7 +551,9 @@ class Core(wiring.Component):
                                 # with the status and nothing else; MOVE takes RIP, RSP, IDTR.base.
                                 entered = resp.status == Status.ENTERED
                                 m.d.sync += [non_root.eq(entered), step.eq(0), vmx_record.eq(1), writes_rd.eq(0)]
+                                m.d.sync += [exit_trap.eq(asking_exception), asking_exception.eq(0)]
                                 m.d.comb += csr.swap.eq(entered != non_root)
+                                self._injection(m, resp, entered, inject, inject_code, inject_interrupt, inject_error)
                                 m.next = "MOVE_REQUEST"
                         with m.Default():
                             # VMsucceed for a VMX instruction, OK for RDMSR/WRMSR.
@@ -536,17 +561,35 @@ class Core(wiring.Component):
                             # The value read: the VMX instruction's or RDMSR's, or the x86 CSR's (GET).
                             with m.If(~set_phase):
                                 m.d.sync += result.eq(resp.value[:32])
-                            with m.If(unit_instruction):
-                                m.d.sync += writes_rd.eq(dec.writes_rd & completed)
-                                m.d.comb += [
-                                    csr.xhi_write.eq(dec.rdmsr & (resp.status == Status.OK)),
-                                    csr.xhi_data.eq(resp.value[32:]),
-                                ]
-                                m.next = "WRITE_BACK"
-                            with m.Elif(set_phase):
-                                m.next = "WRITE_BACK"
-                            with m.Else():
-                                m.next = "CSR_MODIFY"
+
+                            def completes():
+                                with m.If(unit_instruction):
+                                    m.d.sync += writes_rd.eq(dec.writes_rd & completed)
+                                    m.d.comb += [
+                                        csr.xhi_write.eq(dec.rdmsr & (resp.status == Status.OK)),
+                                        csr.xhi_data.eq(resp.value[32:]),
+                                    ]
+                                    m.next = "WRITE_BACK"
+                                with m.Elif(set_phase):
+                                    m.next = "WRITE_BACK"
+                                with m.Else():
+                                    m.next = "CSR_MODIFY"
+
+                            if self.guests:
+                                # A guest's trap the unit lets the guest take; a HLT that did not exit (the
+                                # guest waits, active for the unit); IN/OUT that did not exit (the device).
+                                with m.If(asking_exception):
+                                    m.d.sync += [asking_exception.eq(0), exception_asked.eq(1)]
+                                    m.next = "TRAP"
+                                with m.Elif(dec.kind == Kind.WFI):
+                                    m.d.sync += step.eq(3)
+                                    m.next = "SAVE_REQUEST"
+                                with m.Elif(port_io):
+                                    m.next = "PORT_IO"
+                                with m.Else():
+                                    completes()
+                            else:
+                                completes()
 
             if self.guests:
                 self._save_and_move(m, req, self.vmx_resp, step, saving, moving, next_pc, rd_port, csr)
@@ -571,10 +614,32 @@ class Core(wiring.Component):
                     trace.rd.eq(Mux(writing_rd, rd, 0)),
                     trace.rd_value.eq(written),
                     trace.vmx.eq(vmx_record),
-                    trace.store.eq(dec.kind == Kind.STORE),
+                    # (A store whose fault exited stored nothing; a JALR's goes on at HOST_RIP.)
+                    trace.store.eq((dec.kind == Kind.STORE) & ~exit_trap),
                 ]
-                m.d.sync += [pc.eq(Mux(dec.kind == Kind.JALR, address, next_pc)), vmx_record.eq(0)]
-                with m.If(csr.interrupt):
+                m.d.sync += [pc.eq(Mux((dec.kind == Kind.JALR) & ~exit_trap, address, next_pc)), vmx_record.eq(0)]
+                if self.guests:
+                    # A trap that exited: the record carries it, and the instruction does not retire.
+                    m.d.comb += [
+                        trace.trap.eq(exit_trap),
+                        trace.cause.eq(pack(Mcause, code=trap_code, interrupt=trap_interrupt)),
+                        csr.retire.eq(~exit_trap),
+                    ]
+                    m.d.sync += exit_trap.eq(0)
+                with m.If(inject if self.guests else 0):
+                    # The event the entry injected: a trap of the guest at its first instruction (mtval: the
+                    # error code), which the unit is not asked about.
+                    m.d.sync += [
+                        trap_code.eq(inject_code),
+                        trap_interrupt.eq(inject_interrupt),
+                        trap_value.eq(_TrapValue.ADDRESS),
+                        address.eq(inject_error),
+                        ir.eq(0),
+                        inject.eq(0),
+                        exception_asked.eq(1),
+                    ]
+                    m.next = "TRAP"
+                with m.Elif(csr.interrupt):
                     m.d.sync += [
                         trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),
                         trap_interrupt.eq(1),
@@ -586,29 +651,80 @@ class Core(wiring.Component):
                     m.next = "FETCH"
 
             with m.State("TRAP"):
-                trap_cause = pack(Mcause, code=trap_code, interrupt=trap_interrupt)
-                value = C(0, 32)
-                for which, register in [
-                    (_TrapValue.PC, pc),
-                    (_TrapValue.INSN, ir),
-                    (_TrapValue.ADDRESS, address),
-                    (_TrapValue.TARGET, next_pc),
-                ]:
-                    value = value | Mux((trap_value.as_value() & which.value).any(), register, 0)
-                m.d.comb += csr.trap_value.eq(value)
-                m.d.comb += [
-                    csr.trap.eq(1),
-                    csr.trap_pc.eq(pc),
-                    csr.trap_cause.eq(trap_cause),
-                    trace.valid.eq(1),
-                    trace.trap.eq(1),
-                    trace.cause.eq(trap_cause),
-                    trace.vmx.eq(vmx_record),
-                ]
-                m.d.sync += [pc.eq(csr.mtvec), vmx_record.eq(0)]
-                m.next = "FETCH"
+                if self.guests:
+                    mapped = Const(0, 1)
+                    for cause in GUEST_EXCEPTIONS:
+                        mapped = mapped | (trap_code == int(cause))
+                    with m.If(non_root & ~trap_interrupt & mapped & ~exception_asked):
+                        # A guest's trap: first EXCEPTION for the unit (the exception bitmap decides).
+                        m.d.sync += [asking_exception.eq(1), step.eq(0)]
+                        m.next = "SAVE_REQUEST"
+                    with m.Else():
+                        m.d.sync += exception_asked.eq(0)
+                        self._take_trap(
+                            m, csr, trace, pc, ir, address, next_pc, trap_code, trap_interrupt, trap_value, vmx_record
+                        )
+                else:
+                    self._take_trap(
+                        m, csr, trace, pc, ir, address, next_pc, trap_code, trap_interrupt, trap_value, vmx_record
+                    )
 
         return m
+
+    @staticmethod
+    def _take_trap(m, csr, trace, pc, ir, address, next_pc, trap_code, trap_interrupt, trap_value, vmx_record):  # noqa: ANN001, ANN205, E501
+        """TRAP: mepc, mcause, mtval; pc := mtvec; one trace record."""
+        trap_cause = pack(Mcause, code=trap_code, interrupt=trap_interrupt)
+        value = C(0, 32)
+        for which, register in [
+            (_TrapValue.PC, pc),
+            (_TrapValue.INSN, ir),
+            (_TrapValue.ADDRESS, address),
+            (_TrapValue.TARGET, next_pc),
+        ]:
+            value = value | Mux((trap_value.as_value() & which.value).any(), register, 0)
+        m.d.comb += csr.trap_value.eq(value)
+        m.d.comb += [
+            csr.trap.eq(1),
+            csr.trap_pc.eq(pc),
+            csr.trap_cause.eq(trap_cause),
+            trace.valid.eq(1),
+            trace.trap.eq(1),
+            trace.cause.eq(trap_cause),
+            trace.vmx.eq(vmx_record),
+        ]
+        m.d.sync += [pc.eq(csr.mtvec), vmx_record.eq(0)]
+        m.next = "FETCH"
+
+    @staticmethod
+    def _guest_exception(m, trap_code):  # noqa: ANN001, ANN205
+        """The x86 exception of a guest's trap (rtl/arch/isa.py GUEST_EXCEPTIONS): (vector, error code)."""
+        vector, error_code = Signal(8), Signal(32)
+        with m.Switch(trap_code):
+            for cause, exception in GUEST_EXCEPTIONS.items():
+                with m.Case(int(cause)):
+                    m.d.comb += [vector.eq(exception.vector), error_code.eq(exception.error_code or 0)]
+        return vector, error_code
+
+    @staticmethod
+    def _injection(m, resp, entered, inject, inject_code, inject_interrupt, inject_error) -> None:  # noqa: ANN001
+        """An entry's response value: the injected event's interruption information (31:0, valid bit 31, error
+        code valid bit 11) and error code (63:32); its trap is ``injected_cause(vector)``."""
+        info = resp.value[:32]
+        m.d.sync += [
+            inject.eq(entered & info[31]),
+            inject_error.eq(Mux(info[11], resp.value[32:], 0)),
+            inject_code.eq(info[:MCAUSE_CODE_BITS]),
+            inject_interrupt.eq(0),
+        ]
+        with m.Switch(info[:8]):
+            for vector in range(256):
+                cause = Mcause.from_bits(injected_cause(vector)) if injected_cause(vector) >> 31 else None
+                code = injected_cause(vector) & ((1 << MCAUSE_CODE_BITS) - 1)
+                if cause is None and code == vector & ((1 << MCAUSE_CODE_BITS) - 1):
+                    continue  # the default above
+                with m.Case(vector):
+                    m.d.sync += [inject_code.eq(code), inject_interrupt.eq(cause is not None)]
 
     @staticmethod
     def _save_and_move(m, req, resp, step, saving, moving, next_pc, rd_port, csr) -> None:  # noqa: ANN001
@@ -626,6 +742,9 @@ class Core(wiring.Component):
                 with m.If(step == 2):
                     m.d.sync += step.eq(0)
                     m.next = "UNIT_REQUEST"
+                with m.If(step == 3):
+                    m.d.sync += step.eq(0)
+                    m.next = "WAIT_INTERRUPT"
         with m.State("MOVE_REQUEST"):
             m.d.comb += [moving.eq(1), req.valid.eq(1)]
             with m.If(req.ready):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
+from cocotb.utils import get_sim_time
 
 from vmxu.rtl.cpu.ports import TraceSignature
 from vmxu.sim.iss.trace import Retired
@@ -104,13 +105,15 @@ class SocTB:
         """
         dut = self.dut
         await FallingEdge(dut.clk)
-        if not _high(dut.trace__valid):
-            if _high(dut.done):
+        deadline = get_sim_time("ns") + max_cycles * CLOCK_NS
+        while not _high(dut.trace__valid):
+            # (A rising edge of trace.valid that is gone at the falling clock edge was a glitch of the
+            # simulator's combinational settling: keep waiting.)
+            left = deadline - get_sim_time("ns")
+            if _high(dut.done) or left <= 0:
                 return None
-            await First(RisingEdge(dut.trace__valid), RisingEdge(dut.done), Timer(max_cycles * CLOCK_NS, unit="ns"))
+            await First(RisingEdge(dut.trace__valid), RisingEdge(dut.done), Timer(left, unit="ns"))
             await FallingEdge(dut.clk)
-            if not _high(dut.trace__valid):
-                return None
         return Retired.from_port({name: int(getattr(dut, f"trace__{name}").value) for name in _TRACE_MEMBERS})
 
 

@@ -87,6 +87,7 @@ _UNPREDICTABLE_CSRS = frozenset({Csr.MCYCLE, Csr.MCYCLEH, Csr.CYCLE, Csr.CYCLEH,
 _X86_CSR_ELEMENT = {int(csr): element_id(name) for csr, name in CSR_ELEMENT.items()}
 #: The cycle counter's CSRs: a guest's read of them is RDTSC.
 _TSC_CSRS = frozenset({Csr.MCYCLE, Csr.MCYCLEH, Csr.CYCLE, Csr.CYCLEH})
+_ACTIVITY = element_id("activity")
 
 
 class LockstepError(ValueError):
@@ -393,6 +394,8 @@ class Iss:
             return self._trap(pc, word, int(trap.cause), trap.tval, trap.vmx_status)
         except _Moved as moved:
             self.pc = moved.pc
+            if not self._minstret_written:
+                self.minstret = (self.minstret + 1) & _U64  # the instruction retired (before the move)
             return Retired(pc=pc, insn=word, vmx_status=moved.status)
         rd = d.rd if value is not None else 0
         if rd:
@@ -646,9 +649,9 @@ class Iss:
 
     def _wfi(self, pc: int, word: int, d: _Decoded) -> tuple:
         if self.vmx.non_root:
-            # HLT for the unit ("HLT exiting"); a guest that goes on waits as WFI does, and is active after.
+            # HLT for the unit ("HLT exiting"); a guest that goes on waits as WFI does, active for the unit.
             self._request(pc, Op.HLT)
-            self.vmx.state.store("activity", 0)
+            self._request(pc, Op.SET, _ACTIVITY, 0)
         # Architecturally a no-op. Standalone, waiting for the timer is skipping to its compare value.
         # (mtimecmp all ones: the timer never fires, and WFI is left a no-op.)
         timer = self.timer

@@ -5,11 +5,13 @@
 ``hypervisor(guest, handler)`` lays out one image: the VMM at 0 (VMX on, VMXON, VMCLEAR, VMPTRLD,
 a VMWRITE of every field of ``presets.launchable_fields`` at 32-bit operand size, the host and
 guest RIP/RSP/IDTR.base of this layout, VMLAUNCH), its exit handler at HOST_HANDLER, the guest's
-code at GUEST_CODE and a trap vector for each. Registers x20-x23 are the VMM's (the guests here
-leave them alone); x20 counts the exits.
+code at GUEST_CODE and a trap vector for each. Registers x20-x24 are the VMM's (the guests here
+leave them alone); x20 counts the exits, x24 holds the exit reason.
 """
 
 from vmxu.rtl.arch import msrs
+from vmxu.rtl.arch.controls import PROC
+from vmxu.rtl.arch.events import InterruptionType, interruption_info
 from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.rtl.arch.isa import Csr
 from vmxu.rtl.arch.soc import FINISHER, FINISHER_PASS, finisher_fail
@@ -89,8 +91,11 @@ def advance_guest_rip() -> list[int]:
     ]
 
 
-def hypervisor(guest: list[int], handler: list[int], fields: dict[str, int] | None = None) -> bytes:
-    """One image: the VMM at 0, ``handler`` at HOST_HANDLER, ``guest`` at GUEST_CODE."""
+def hypervisor(
+    guest: list[int], handler: list[int], fields: dict[str, int] | None = None, guest_vector: list[int] | None = None
+) -> bytes:
+    """One image: the VMM at 0, ``handler`` at HOST_HANDLER, ``guest`` at GUEST_CODE, ``guest_vector`` (default:
+    a failure, code 0x7D) at GUEST_VECTOR."""
     image = bytearray(IMAGE_BYTES)
 
     def place(address: int, words: list[int], limit: int) -> None:
@@ -103,7 +108,7 @@ def hypervisor(guest: list[int], handler: list[int], fields: dict[str, int] | No
     place(HOST_HANDLER, handler, HOST_VECTOR)
     place(HOST_VECTOR, finish(0x7E), GUEST_CODE)
     place(GUEST_CODE, [*guest, asm.jal(0, 0)], GUEST_VECTOR)
-    place(GUEST_VECTOR, finish(0x7D), IMAGE_BYTES)
+    place(GUEST_VECTOR, guest_vector or finish(0x7D), IMAGE_BYTES)
     return bytes(image)
 
 
@@ -153,3 +158,73 @@ def cpuid_then_vmcall() -> bytes:
         *second_exit,
     ]
     return hypervisor(guest, handler)
+
+
+def _on_reason(reason: int, body: list[int]) -> list[int]:
+    """``body`` when the exit reason in x24 is ``reason`` (x11 is scratch)."""
+    return [*li(11, reason), asm.bne(24, 11, 4 * (len(body) + 1)), *body]
+
+
+def _read_reason() -> list[int]:
+    """x20 += 1; x24 := the exit reason (the guest's registers but sp are as it left them)."""
+    return [asm.addi(20, 20, 1), *li(21, FIELD_BY_NAME["VM_EXIT_REASON"].encoding), asm.vmread(24, 21)]
+
+
+def guest_events() -> bytes:
+    """Guest events the unit decides (docs/guests.md): OUT with unconditional I/O exiting (the VMM prints the
+    guest's character on the real UART), EBREAK in the exception bitmap, WFI with HLT exiting, an illegal
+    instruction outside the bitmap (the guest's own trap: it skips it), a RDMSR without MSR bitmaps; then
+    VMCALL, after which the VMM checks it saw five exits and the guest's trap count."""
+    guest = [
+        *li(5, GUEST_VECTOR),
+        asm.csrw("mtvec", 5),
+        *li(10, ord("G")),
+        *li(6, 0x3F8),
+        asm.outb(6, 10),
+        asm.ebreak(),
+        asm.wfi(),
+        0xFFFF_FFFF,  # illegal: the guest's trap handler skips it
+        *li(6, msrs.IA32_SYSENTER_CS),
+        asm.rdmsr(7, 6),
+        asm.vmcall(),
+    ]
+    guest_vector = [  # skip the trapping instruction, count the trap in x9
+        asm.csrr(8, "mepc"),
+        asm.addi(8, 8, 4),
+        asm.csrw("mepc", 8),
+        asm.addi(9, 9, 1),
+        asm.mret(),
+    ]
+    resume = [*advance_guest_rip(), asm.vmresume(), *finish(2)]
+    handler = [
+        *_read_reason(),
+        *_on_reason(30, [*li(11, 0x3F8), asm.outb(11, 10), *resume]),  # IO_INSTRUCTION
+        *_on_reason(0, resume),  # EXCEPTION_NMI (#BP)
+        *_on_reason(12, resume),  # HLT
+        *_on_reason(31, resume),  # RDMSR
+        *_on_reason(18, [*_expect(20, 5, 4), *_expect(9, 1, 5), *finish(0)]),  # VMCALL
+        *finish(3),
+    ]
+    controls = PROC.true_allowed0 | PROC.bit("UNCOND_IO_EXITING") | PROC.bit("HLT_EXITING")
+    fields = {"CPU_BASED_VM_EXEC_CONTROL": controls, "EXCEPTION_BITMAP": 1 << 3}
+    return hypervisor(guest, handler, fields, guest_vector)
+
+
+def injected_event() -> bytes:
+    """VMLAUNCH injects #GP with an error code: the guest's trap vector runs first, with mcause 24 (#GP),
+    mepc its RIP and mtval the error code, and VMCALLs; the VMM passes on that exit."""
+    guest_vector = [
+        asm.csrr(10, "mcause"),
+        asm.csrr(11, "mepc"),
+        asm.csrr(12, "mtval"),
+        asm.vmcall(),
+    ]
+    handler = [
+        asm.csrr(13, "mscratch"),  # the host's bank is back
+        *_read_reason(),
+        *_on_reason(18, [*finish(0)]),
+        *finish(3),
+    ]
+    event = interruption_info(13, InterruptionType.HARDWARE_EXCEPTION, error_code=True)
+    fields = {"VM_ENTRY_INTR_INFO_FIELD": event, "VM_ENTRY_EXCEPTION_ERROR_CODE": 0x18}
+    return hypervisor([asm.nop()], handler, fields, guest_vector)
