@@ -37,7 +37,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .. import wishbone
-from ..arch.isa import GUEST_EXCEPTIONS, VECTOR_TO_CAUSE, IoSize, TrapCause, injected_cause
+from ..arch.isa import GUEST_EXCEPTIONS, INTERRUPT_VECTORS, VECTOR_TO_CAUSE, IoSize, TrapCause, injected_cause
 from ..arch.ops import Op, OperandSize, Status
 from ..arch.riscv import MCAUSE_CODE_BITS, Mcause
 from ..arch.state import element_id
@@ -178,6 +178,8 @@ class Core(wiring.Component):
         # A guest's trap first asks the unit (EXCEPTION): asking_exception while it does, exception_asked once
         # it did (then TRAP takes the trap); exit_trap: the exit's record carries the trap.
         asking_exception, exception_asked, exit_trap = Signal(), Signal(), Signal()
+        # A guest's pending interrupt (enabled in mie, whatever its mstatus.MIE) first asks the unit (INTERRUPT).
+        asking_interrupt = Signal()
         # The event a VM entry injects, taken as a trap after the entry's record.
         inject, inject_interrupt = Signal(), Signal()
         inject_code = Signal(MCAUSE_CODE_BITS)
@@ -314,9 +316,16 @@ class Core(wiring.Component):
                 dec.kind == Kind.WFI, Op.HLT, Mux(dec.kind == Kind.IN, Op.IN, Mux(dec.kind == Kind.OUT, Op.OUT, op))
             )
             op = Mux(cpuid_request, Op.CPUID, op)
+            op = Mux(asking_interrupt, Op.INTERRUPT, op)
             op = Mux(moving, Op.GET, Mux(saving, Op.SET, Mux(asking_exception, Op.EXCEPTION, op)))
             port_io = (dec.kind == Kind.IN) | (dec.kind == Kind.OUT)
             index = Mux(cpuid_request, rs1, Mux(port_io, rs1[:16], index))
+            interrupt_vector = Mux(
+                trap_code == TrapCause.MACHINE_EXTERNAL_INTERRUPT.value & 0x1F,
+                INTERRUPT_VECTORS[TrapCause.MACHINE_EXTERNAL_INTERRUPT],
+                INTERRUPT_VECTORS[TrapCause.MACHINE_TIMER_INTERRUPT],
+            )
+            index = Mux(asking_interrupt, interrupt_vector, index)
             index = Mux(saving | moving, state, Mux(asking_exception, vector, index))
             value_low = Mux(cpuid_request | port_io, rs2, value_low)
             value_low = Mux(saving, core_value, Mux(asking_exception, error_code, value_low))
@@ -551,7 +560,8 @@ class Core(wiring.Component):
                                 # with the status and nothing else; MOVE takes RIP, RSP, IDTR.base.
                                 entered = resp.status == Status.ENTERED
                                 m.d.sync += [non_root.eq(entered), step.eq(0), vmx_record.eq(1), writes_rd.eq(0)]
-                                m.d.sync += [exit_trap.eq(asking_exception), asking_exception.eq(0)]
+                                m.d.sync += [exit_trap.eq(asking_exception | asking_interrupt)]
+                                m.d.sync += [asking_exception.eq(0), asking_interrupt.eq(0)]
                                 m.d.comb += csr.swap.eq(entered != non_root)
                                 self._injection(m, resp, entered, inject, inject_code, inject_interrupt, inject_error)
                                 m.next = "MOVE_REQUEST"
@@ -581,6 +591,12 @@ class Core(wiring.Component):
                                 with m.If(asking_exception):
                                     m.d.sync += [asking_exception.eq(0), exception_asked.eq(1)]
                                     m.next = "TRAP"
+                                with m.Elif(asking_interrupt):
+                                    # No exit: the guest takes the interrupt if its mstatus.MIE lets it.
+                                    m.d.sync += asking_interrupt.eq(0)
+                                    m.next = "FETCH"
+                                    with m.If(csr.interrupt):
+                                        m.next = "TRAP"
                                 with m.Elif(dec.kind == Kind.WFI):
                                     m.d.sync += step.eq(3)
                                     m.next = "SAVE_REQUEST"
@@ -639,6 +655,17 @@ class Core(wiring.Component):
                         exception_asked.eq(1),
                     ]
                     m.next = "TRAP"
+                with m.Elif(csr.wake & non_root if self.guests else 0):
+                    # In a guest: INTERRUPT for the unit first ("external-interrupt exiting").
+                    m.d.sync += [
+                        trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),
+                        trap_interrupt.eq(1),
+                        trap_value.eq(_TrapValue.ZERO),
+                        ir.eq(0),
+                        asking_interrupt.eq(1),
+                        step.eq(0),
+                    ]
+                    m.next = "SAVE_REQUEST" if self.guests else "TRAP"
                 with m.Elif(csr.interrupt):
                     m.d.sync += [
                         trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),

@@ -341,14 +341,17 @@ class Iss:
             return Retired(pc=pc, insn=0, vmx_status=moved.status)
         return None
 
-    def _interrupt_exit(self) -> Retired | None:
-        """In a guest, a pending interrupt is an external interrupt for the unit, whatever the guest's
-        mstatus.MIE (x86: "external-interrupt exiting" exits whatever RFLAGS.IF): its record if it exits."""
-        pending = self.mip & self.mie
-        causes = [c for c in (TrapCause.MACHINE_EXTERNAL_INTERRUPT, TrapCause.MACHINE_TIMER_INTERRUPT)]
-        cause = next((c for c in causes if pending & 1 << Mcause.from_bits(int(c)).code), None)
+    def _interrupt_exit(self, cause: int | None = None) -> Retired | None:
+        """In a guest, a pending interrupt (``cause``, or the one pending and enabled in mie) is an external
+        interrupt for the unit, whatever the guest's mstatus.MIE (x86: "external-interrupt exiting" exits
+        whatever RFLAGS.IF): its record if it exits."""
         if cause is None:
-            return None
+            pending = self.mip & self.mie
+            causes = [c for c in (TrapCause.MACHINE_EXTERNAL_INTERRUPT, TrapCause.MACHINE_TIMER_INTERRUPT)]
+            cause = next((c for c in causes if pending & 1 << Mcause.from_bits(int(c)).code), None)
+            if cause is None:
+                return None
+        cause = TrapCause(cause)
         pc = self.pc
         try:
             self._request(pc, Op.INTERRUPT, INTERRUPT_VECTORS[cause])
@@ -361,6 +364,8 @@ class Iss:
         mcause = Mcause.from_bits(cause)
         if not mcause.interrupt:
             raise LockstepError(f"{cause:#x} is not an interrupt cause")
+        if self.vmx.non_root and (exited := self._interrupt_exit(cause)) is not None:
+            return exited
         if not self.mstatus & MSTATUS_MIE or not self.mie & 1 << mcause.code:
             mie = Mstatus.from_bits(self.mstatus).mie
             raise LockstepError(f"interrupt {cause:#x} taken with mstatus.MIE = {mie} and mie = {self.mie:#x}")

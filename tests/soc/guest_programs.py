@@ -10,11 +10,11 @@ leave them alone); x20 counts the exits, x24 holds the exit reason.
 """
 
 from vmxu.rtl.arch import msrs
-from vmxu.rtl.arch.controls import PROC
+from vmxu.rtl.arch.controls import EXIT, PIN, PROC
 from vmxu.rtl.arch.events import InterruptionType, interruption_info
 from vmxu.rtl.arch.fields import FIELD_BY_NAME
-from vmxu.rtl.arch.isa import Csr
-from vmxu.rtl.arch.soc import FINISHER, FINISHER_PASS, finisher_fail
+from vmxu.rtl.arch.isa import INTERRUPT_VECTORS, Csr, TrapCause
+from vmxu.rtl.arch.soc import FINISHER, FINISHER_PASS, TIMER, finisher_fail
 from vmxu.rtl.arch.state import CR0, CR4
 from vmxu.sim import presets
 from vmxu.sim.rv32 import asm
@@ -41,8 +41,9 @@ def finish(code: int) -> list[int]:
     return [*li(21, FINISHER.base), *li(22, word), asm.sw(22, 0, 21), asm.jal(0, 0)]
 
 
-def vmm(fields: dict[str, int] | None = None) -> list[int]:
-    """The VMM up to its VMLAUNCH (and a failure code 1 if VMLAUNCH falls through)."""
+def vmm(fields: dict[str, int] | None = None, extra: list[int] | None = None) -> list[int]:
+    """The VMM up to its VMLAUNCH (and a failure code 1 if VMLAUNCH falls through); ``extra`` runs just
+    before VMLAUNCH."""
     words = [
         *li(10, msrs.IA32_FEATURE_CONTROL),
         *li(11, msrs.FEATURE_CONTROL_LOCK | msrs.FEATURE_CONTROL_VMX_OUTSIDE_SMX),
@@ -76,7 +77,7 @@ def vmm(fields: dict[str, int] | None = None) -> list[int]:
     }
     for name, value in (values | (fields or {})).items():
         words += _vmwrite(name, value)
-    return [*words, asm.vmlaunch(), *finish(1)]
+    return [*words, *(extra or []), asm.vmlaunch(), *finish(1)]
 
 
 def advance_guest_rip() -> list[int]:
@@ -92,7 +93,11 @@ def advance_guest_rip() -> list[int]:
 
 
 def hypervisor(
-    guest: list[int], handler: list[int], fields: dict[str, int] | None = None, guest_vector: list[int] | None = None
+    guest: list[int],
+    handler: list[int],
+    fields: dict[str, int] | None = None,
+    guest_vector: list[int] | None = None,
+    vmm_extra: list[int] | None = None,
 ) -> bytes:
     """One image: the VMM at 0, ``handler`` at HOST_HANDLER, ``guest`` at GUEST_CODE, ``guest_vector`` (default:
     a failure, code 0x7D) at GUEST_VECTOR."""
@@ -104,7 +109,7 @@ def hypervisor(
             raise ValueError(f"{len(data)} bytes at {address:#x} run past {limit:#x}")
         image[address : address + len(data)] = data
 
-    place(0, vmm(fields), HOST_HANDLER)
+    place(0, vmm(fields, vmm_extra), HOST_HANDLER)
     place(HOST_HANDLER, handler, HOST_VECTOR)
     place(HOST_VECTOR, finish(0x7E), GUEST_CODE)
     place(GUEST_CODE, [*guest, asm.jal(0, 0)], GUEST_VECTOR)
@@ -228,3 +233,35 @@ def injected_event() -> bytes:
     event = interruption_info(13, InterruptionType.HARDWARE_EXCEPTION, error_code=True)
     fields = {"VM_ENTRY_INTR_INFO_FIELD": event, "VM_ENTRY_EXCEPTION_ERROR_CODE": 0x18}
     return hypervisor([asm.nop()], handler, fields, guest_vector)
+
+
+def timer_interrupt_exit() -> bytes:
+    """With "external-interrupt exiting", the timer's interrupt exits the guest (vector 32) although the
+    guest's mstatus.MIE is 0; the VMM checks the reason and the exit's interruption information's vector
+    (with "acknowledge interrupt on exit") and passes."""
+    mtimecmp = TIMER.base + 0x4000
+    guest = [
+        *li(5, mtimecmp),
+        asm.sw(0, 0, 5),  # mtimecmp := 0 (low word): the timer fires at once
+        asm.sw(0, 4, 5),
+        *[asm.addi(6, 6, 1) for _ in range(8)],
+        asm.vmcall(),  # not reached: the interrupt exits first
+    ]
+    handler = [
+        *_read_reason(),
+        *_on_reason(
+            1,
+            [  # EXTERNAL_INTERRUPT
+                *li(21, FIELD_BY_NAME["VM_EXIT_INTR_INFO"].encoding),
+                asm.vmread(22, 21),
+                asm.andi(22, 22, 0xFF),
+                *_expect(22, INTERRUPT_VECTORS[TrapCause.MACHINE_TIMER_INTERRUPT], 4),
+                *finish(0),
+            ],
+        ),
+        *finish(3),
+    ]
+    pin = PIN.true_allowed0 | PIN.bit("EXT_INTR_EXITING")
+    exit_controls = EXIT.true_allowed0 | EXIT.bit("ACK_INTR_ON_EXIT")
+    fields = {"PIN_BASED_VM_EXEC_CONTROL": pin, "VM_EXIT_CONTROLS": exit_controls}
+    return hypervisor(guest, handler, fields, vmm_extra=[*li(5, 1 << 7), asm.csrw("mie", 5)])

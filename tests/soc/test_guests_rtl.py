@@ -5,12 +5,17 @@ across the exits and the entry, must equal the ISS's (``Iss(guests=True)``).
 """
 
 import pytest
-from guest_programs import cpuid_then_vmcall, guest_events, injected_event
+from guest_programs import cpuid_then_vmcall, guest_events, injected_event, timer_interrupt_exit
 
 from vmxu.sim.cocotb.build import SOC_GUESTS, run_cocotb
 from vmxu.sim.iss import Iss
 
-PROGRAMS = {"cpuid_then_vmcall": cpuid_then_vmcall, "guest_events": guest_events, "injected_event": injected_event}
+PROGRAMS = {
+    "cpuid_then_vmcall": cpuid_then_vmcall,
+    "guest_events": guest_events,
+    "injected_event": injected_event,
+    "timer_interrupt_exit": timer_interrupt_exit,
+}
 
 
 @pytest.mark.parametrize("name", PROGRAMS)
