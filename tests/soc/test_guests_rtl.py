@@ -8,6 +8,7 @@ import pytest
 from guest_programs import cpuid_then_vmcall, guest_events, injected_event, timer_interrupt_exit
 
 from vmxu.sim.cocotb.build import SOC_GUESTS, run_cocotb
+from vmxu.sim.cocotb.toolchain import SIMULATORS
 from vmxu.sim.iss import Iss
 
 PROGRAMS = {
@@ -24,7 +25,7 @@ def test_the_program_passes_on_the_iss(name):
     assert result.passed, result
 
 
-@pytest.mark.parametrize("sim", ["icarus"])
+@pytest.mark.parametrize("sim", SIMULATORS)
 def test_host_and_guest_agree_with_the_iss_record_by_record(sim, tmp_path):
     for name, make in PROGRAMS.items():
         (tmp_path / f"{name}.bin").write_bytes(make())
