@@ -255,11 +255,41 @@ def memory_ld() -> str:
     )
 
 
+def guest_header() -> str:
+    """What a VMM on the core needs to run a guest: exit reasons, the map of a guest's traps to x86
+    exceptions (docs/guests.md), and VMCS values that pass every VM-entry check (sim/presets.py)."""
+    from vmxu.rtl.arch.errors import ExitReason
+    from vmxu.rtl.arch.isa import GUEST_EXCEPTIONS, INTERRUPT_VECTORS
+    from vmxu.sim.presets import launchable_fields
+
+    body = ["/* Basic exit reasons (SDM appendix C). */"]
+    body += [_define(f"VMXU_EXIT_{reason.name}", str(int(reason))) for reason in ExitReason]
+    body += ["", "/* A guest's traps as x86 exceptions: mcause -> vector (docs/guests.md). */"]
+    body += [_define(f"VMXU_GUEST_VECTOR_{cause.name}", str(e.vector)) for cause, e in GUEST_EXCEPTIONS.items()]
+    body += [_define(f"VMXU_GUEST_VECTOR_{cause.name}", str(v)) for cause, v in INTERRUPT_VECTORS.items()]
+    body += [
+        "",
+        "/* Controls, host and guest state with which VMLAUNCH enters a guest (sim/presets.py); the VMM sets",
+        " * its own RIP, RSP and IDTR.base and the guest's after these. Define VMXU_LAUNCHABLE_TABLE to get it. */",
+        "struct vmxu_vmcs_value {",
+        "    uint32_t encoding;",
+        "    uint32_t low, high;",
+        "};",
+        "#ifdef VMXU_LAUNCHABLE_TABLE",
+        "static const struct vmxu_vmcs_value vmxu_launchable[] = {",
+    ]
+    for name, value in launchable_fields().items():
+        body.append(f"    {{VMCS_{name}, 0x{value & 0xFFFF_FFFF:08X}u, 0x{value >> 32:08X}u}},")
+    body += ["};", "#endif"]
+    return _header("vmxu_guest.h", "errors.py, isa.py, sim/presets.py", body, ("<stdint.h>", '"vmxu_vmcs.h"'))
+
+
 def outputs() -> dict[str, str]:
     """File name (under include/) -> text."""
     return {
         "vmxu_isa.h": isa_header(),
         "vmxu_vmcs.h": vmcs_header(),
+        "vmxu_guest.h": guest_header(),
         "vmxu_x86.h": x86_header(),
         "vmxu_soc.h": soc_header(),
         "vmxu_memory.ld": memory_ld(),

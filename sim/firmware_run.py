@@ -2,7 +2,8 @@
 
 RTL runs go to the fastest harness that can do what is asked: the native
 Verilator binary (sim/native) for a plain run on Verilator, cocotb
-(sim/cocotb/soc_tests.py) for Icarus, for waveforms, traces and lockstep.
+(sim/cocotb/soc_tests.py) for Icarus, for waveforms, traces and lockstep, and
+for the SoC whose core runs guests (``guests``, docs/guests.md).
 """
 
 import tempfile
@@ -62,6 +63,7 @@ def run_firmware(
     trace: bool = False,
     lockstep: bool = False,
     echo: bool = False,
+    guests: bool = False,
 ) -> RunOutcome:
     """Run ``path`` (ELF or raw binary at 0) on ``backend``; on the ISS the limit counts instructions."""
     if backend not in BACKENDS:
@@ -72,7 +74,7 @@ def run_firmware(
         from vmxu.sim.iss.run import run_image
 
         started = time.monotonic()
-        result = run_image(path, max_instructions=max_cycles, trace=trace)
+        result = run_image(path, max_instructions=max_cycles, trace=trace, guests=guests)
         if echo:
             print(result.console, end="")
         exit_code = result.exit_code if result.exit_code is not None else EXIT_CYCLE_LIMIT
@@ -80,7 +82,7 @@ def run_firmware(
             "iss", result.console, result.instructions, exit_code, time.monotonic() - started, trace=result.trace
         )
     image, _ = ram_image(path)
-    if backend == "verilator" and waves is None and not trace and not lockstep:
+    if backend == "verilator" and waves is None and not trace and not lockstep and not guests:
         from vmxu.sim.native.run import run_native
 
         r = run_native(image, max_cycles, echo=echo)
@@ -89,7 +91,9 @@ def run_firmware(
 
     with tempfile.TemporaryDirectory(prefix="vmxu-trace-") as tmp:
         trace_path = Path(tmp) / "trace.txt" if trace else None
-        r = run_cocotb_image(path, backend, max_cycles=max_cycles, waves=waves, trace=trace_path, lockstep=lockstep)
+        r = run_cocotb_image(
+            path, backend, max_cycles=max_cycles, waves=waves, trace=trace_path, lockstep=lockstep, guests=guests
+        )
         lines = trace_path.read_text().splitlines() if trace_path is not None else None
     if echo:
         print(r["console"], end="")

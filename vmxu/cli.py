@@ -247,19 +247,22 @@ def _words(count: int) -> str:
 # -- vmxu demo ---------------------------------------------------------------------
 
 
-DEMOS = ("vmcs", "hello", "replay")
+DEMOS = ("hypervisor", "vmcs", "hello", "replay")
+#: The demos that run guests: on the SoC whose core runs them (docs/guests.md).
+GUEST_DEMOS = frozenset({"hypervisor"})
 
 
 def add_demo(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="build a firmware demo and run it on the RTL SoC (default: the vmcs demo)",
-        description="vmcs (default): build firmware/demos/vmcs (the VMM side of the VMCS capability: VMXON, "
-        "VMCLEAR, VMPTRLD, VMWRITE/VMREAD of every field, the error paths) and run it on the RTL SoC, "
-        "printing its console. hello: the console demo. replay: examples/vmcs-basics.jsonl on the model "
+        help="build a firmware demo and run it on the RTL SoC (default: the hypervisor)",
+        description="hypervisor (default): build firmware/demos/hypervisor (a VMM that launches a guest, emulates "
+        "its serial port and answers its CPUID, then prints its exit log) and run it on the RTL SoC whose core runs "
+        "guests. vmcs: the VMM side of the VMCS capability (VMXON, VMCLEAR, VMPTRLD, VMWRITE/VMREAD of every "
+        "field, the error paths). hello: the console demo. replay: examples/vmcs-basics.jsonl on the model "
         "and the RTL unit, compared operation by operation.",
     )
-    parser.add_argument("name", nargs="?", choices=DEMOS, default="vmcs", help="which demo (default: vmcs)")
+    parser.add_argument("name", nargs="?", choices=DEMOS, default="hypervisor", help="which demo (default: hypervisor)")
     parser.add_argument(
         "--sim",
         choices=("iss", "icarus", "verilator"),
@@ -285,7 +288,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     except FirmwareBuildError as error:
         raise CommandError(str(error)) from None
     print(f"vmxu demo: running {image.name} on {_backend_label(backend)}", file=sys.stderr)
-    return _run_and_report(image, backend, max_cycles=50_000_000)
+    return _run_and_report(image, backend, max_cycles=50_000_000, guests=args.name in GUEST_DEMOS)
 
 
 def run_replay_demo() -> int:
@@ -380,6 +383,11 @@ def add_run(subparsers: Any) -> None:
     parser.add_argument(
         "--lockstep", action="store_true", help="check every retired instruction against the ISS (RTL only)"
     )
+    parser.add_argument(
+        "--guests",
+        action="store_true",
+        help="on the SoC whose core runs guests (VM entries and exits; docs/guests.md)",
+    )
     parser.set_defaults(run=run_run_command)
 
 
@@ -399,15 +407,18 @@ def run_run_command(args: argparse.Namespace) -> int:
         waves=args.waves,
         trace=args.trace,
         lockstep=args.lockstep,
+        guests=args.guests,
     )
 
 
-def _run_and_report(image: Path, backend: str, *, max_cycles: int, waves=None, trace=False, lockstep=False) -> int:
+def _run_and_report(
+    image: Path, backend: str, *, max_cycles: int, waves=None, trace=False, lockstep=False, guests=False
+) -> int:
     from vmxu.sim.firmware_run import EXIT_CYCLE_LIMIT, run_firmware
 
     try:
         outcome = run_firmware(
-            image, backend, max_cycles=max_cycles, waves=waves, trace=trace, lockstep=lockstep, echo=True
+            image, backend, max_cycles=max_cycles, waves=waves, trace=trace, lockstep=lockstep, echo=True, guests=guests
         )
     except ValueError as error:
         raise CommandError(str(error)) from None

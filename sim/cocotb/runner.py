@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .build import SOC, UNIT, Design, run_cocotb, wave_suffix
+from .build import SOC, SOC_GUESTS, UNIT, Design, run_cocotb, wave_suffix
 
 __all__ = ["run_replay", "run_bench", "run_image"]
 
@@ -47,8 +47,10 @@ def run_image(
     waves: Path | None = None,
     trace: Path | None = None,
     lockstep: bool = False,
+    guests: bool = False,
 ) -> dict[str, Any]:
-    """Run a firmware image on the SoC in ``sim`` (sim/cocotb/soc_tests.py): console, counts, exit code."""
+    """Run a firmware image on the SoC in ``sim`` (sim/cocotb/soc_tests.py): console, counts, exit code.
+    With ``guests``, on the SoC whose core runs guests (``SOC_GUESTS``, docs/guests.md)."""
     with tempfile.TemporaryDirectory(prefix="vmxu-run-") as tmp:
         out = Path(tmp) / "result.json"
         env = {"VMXU_IMAGE": str(Path(image).resolve()), "VMXU_MAX_CYCLES": str(max_cycles), "VMXU_RESULT": str(out)}
@@ -56,5 +58,7 @@ def run_image(
             env["VMXU_TRACE"] = str(Path(trace).resolve())
         if lockstep:
             env["VMXU_LOCKSTEP"] = "1"
-        _run(SOC, _SOC_MODULE, "run", sim, env, waves, "run")
+        if guests:
+            env["VMXU_GUESTS"] = "1"
+        _run(SOC_GUESTS if guests else SOC, _SOC_MODULE, "run", sim, env, waves, "run")
         return json.loads(out.read_text())

@@ -58,15 +58,21 @@ def load_image(path: str | Path) -> tuple[dict[int, bytes], int]:
 
 
 def run_image(
-    path: str | Path, *, max_instructions: int, trace: bool = False, reset_vector: int | None = None
+    path: str | Path,
+    *,
+    max_instructions: int,
+    trace: bool = False,
+    reset_vector: int | None = None,
+    guests: bool = False,
 ) -> RunResult:
     """Run an ELF or raw image on the ISS until the finisher or ``max_instructions`` records.
 
     ``reset_vector`` defaults to the ELF's entry point (0 for a raw binary).
     With ``trace``, ``RunResult.trace`` holds one formatted line per record.
+    With ``guests``, the core runs guests (docs/guests.md).
     """
     segments, entry = load_image(path)
-    iss = Iss(segments, reset_vector=entry if reset_vector is None else reset_vector)
+    iss = Iss(segments, reset_vector=entry if reset_vector is None else reset_vector, guests=guests)
     lines: list[str] = []
     result = iss.run(max_instructions, on_retire=(lambda r: lines.append(format_retired(r))) if trace else None)
     if trace:

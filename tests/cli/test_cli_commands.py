@@ -34,9 +34,25 @@ def _without_tools(tmp_path: Path) -> dict[str, str]:
 # -- vmxu demo --------------------------------------------------------------------
 
 
-def test_demo_runs_the_vmcs_firmware_on_the_rtl_soc():
-    """`vmxu demo` (the README's first command): the vmcs firmware on the RTL SoC prints every field and passes."""
+def test_demo_runs_the_hypervisor_on_the_rtl_soc_and_the_iss_prints_the_same():
+    """`vmxu demo` (the README's first command): the hypervisor launches a guest on the RTL SoC; the guest prints
+    through the emulated serial port and gets the VMM's CPUID leaf; the VMM prints its exit log. The ISS prints
+    the same console (docs/guests.md)."""
     done = vmxu("demo")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert "guest: hello from the guest" in done.stdout
+    assert 'guest: CPUID 0x40000000 says "vmxu"' in done.stdout
+    assert re.search(r"vmm: +30 I/O instruction +\d+", done.stdout)
+    assert re.search(r"vmm: +18 VMCALL +1", done.stdout)
+    assert re.search(r"on the RTL SoC \((verilator|icarus)\): \d+ cycles, \d+ instructions .*; passed", done.stderr)
+    iss = vmxu("demo", "--sim", "iss")
+    assert iss.returncode == 0, iss.stderr
+    assert iss.stdout == done.stdout
+
+
+def test_demo_vmcs_runs_the_vmcs_firmware_on_the_rtl_soc():
+    """`vmxu demo vmcs`: the vmcs firmware on the RTL SoC prints every field and passes."""
+    done = vmxu("demo", "vmcs")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     assert "vmcs: 202 fields, 816 checks, 0 mismatches: PASS" in done.stdout
     assert re.search(r"on the RTL SoC \((verilator|icarus)\): \d+ cycles, \d+ instructions .*; passed", done.stderr)

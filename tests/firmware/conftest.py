@@ -8,7 +8,7 @@ import pytest
 
 from vmxu.sim.iss import build_firmware
 
-DEMOS = ("hello", "vmcs")
+DEMOS = ("hello", "vmcs", "hypervisor")
 
 
 @pytest.fixture(scope="session")

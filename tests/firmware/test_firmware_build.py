@@ -45,7 +45,7 @@ def test_isa_header_has_every_instruction_and_field() -> None:
         assert f'{{"{field.name}", 0x{field.encoding:04X}u}},' in vmcs
 
 
-@pytest.mark.parametrize("demo", ["hello", "vmcs"])
+@pytest.mark.parametrize("demo", ["hello", "vmcs", "hypervisor"])
 def test_demo_is_a_plain_rv32i_elf_at_address_0(firmware: dict[str, Path], demo: str) -> None:
     elf_path = firmware[demo]
     assert elf_path.with_suffix(".bin").is_file()
@@ -71,7 +71,7 @@ def test_raw_binary_runs_like_the_elf(firmware: dict[str, Path]) -> None:
 
 
 def test_unknown_demo_is_refused() -> None:
-    with pytest.raises(FirmwareBuildError, match="no firmware demo 'nope'; there are: hello, vmcs"):
+    with pytest.raises(FirmwareBuildError, match="no firmware demo 'nope'; there are: hello, hypervisor, vmcs"):
         build_firmware("nope")
 
 

@@ -36,6 +36,19 @@ def test_vmcs_checks_every_field_and_passes(firmware: dict[str, Path]) -> None:
         assert line in result.console
 
 
+def test_hypervisor_runs_its_guest_and_prints_the_exit_log(firmware: dict[str, Path]) -> None:
+    """The VMM launches a guest that prints through I/O exits and asks CPUID; the VMM logs every exit."""
+    result = run_image(firmware["hypervisor"], max_instructions=2_000_000, guests=True)
+    assert result.reason == StopReason.PASS, result.console[-3000:]
+    assert "guest: hello from the guest" in result.console
+    assert 'guest: CPUID 0x40000000 says "vmxu"' in result.console
+    assert re.search(r"vmm: +10 CPUID +1\n", result.console) and re.search(r"vmm: +18 VMCALL +1\n", result.console)
+    exits = int(re.search(r"vmm: +30 I/O instruction +(\d+)", result.console)[1])
+    assert exits == 2 * sum(line.startswith("guest:") * (len(line) + 1) for line in result.console.splitlines())
+    # Without the core's guest support, VMLAUNCH traps with cause 25 (after every check passed).
+    assert run_image(firmware["hypervisor"], max_instructions=2_000_000).exit_code == 0x8000 | 25
+
+
 def test_an_unexpected_trap_prints_and_fails(firmware: dict[str, Path], tmp_path: Path) -> None:
     """Patch hello's first instruction of main into an illegal word: crt0's vector reports it."""
     from elftools.elf.elffile import ELFFile

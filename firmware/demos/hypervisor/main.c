@@ -1,0 +1,182 @@
+/* hypervisor: a VMM that launches a guest and emulates its serial port (docs/guests.md).
+ *
+ * The VMM enters VMX operation, fills a VMCS with the generated launchable state
+ * (include/vmxu_guest.h), points the guest at guest_main on its own stack with
+ * its own trap vector, turns on unconditional I/O exiting and launches it. The
+ * guest prints through the 16550 at 0x3F8 (each IN and OUT a VM exit: the VMM
+ * emulates the line status register and writes the guest's characters to the real
+ * UART), asks CPUID (the VMM answers with its own leaf) and ends with VMCALL. The
+ * VMM then prints its exit log (reasons and counts) and passes.
+ *
+ * An exit arrives at vmexit_entry (HOST_RIP) with the host's sp (HOST_RSP) and the
+ * guest's other registers: the stub saves them in guest_regs (through mscratch,
+ * which is the host's in root operation: the trap registers are banked), calls
+ * vmexit_handler, restores them and VMRESUMEs.
+ */
+#define VMXU_LAUNCHABLE_TABLE
+#include "console.h"
+#include "vmxu.h"
+#include "vmxu_guest.h"
+
+static uint8_t vmxon_region[VMXU_VMCS_REGION_BYTES] __attribute__((aligned(4096)));
+static uint8_t vmcs[VMXU_VMCS_REGION_BYTES] __attribute__((aligned(4096)));
+static uint32_t guest_stack[1024] __attribute__((aligned(16)));
+static uint32_t host_stack[1024] __attribute__((aligned(16)));
+
+/* The guest's x1..x31 at an exit (x2, sp, is GUEST_RSP in the VMCS); the stub's save area. */
+uint32_t guest_regs[32];
+
+#define UART_LSR_THRE_TEMT 0x60u /* what the emulated line status register says: ready */
+#define MAX_REASON 64u
+static uint32_t exits[MAX_REASON];
+static const uint32_t VMM_CPUID_LEAF = 0x75786D76u; /* "vmxu" (little-endian): what CPUID leaf 0x4000_0000 answers */
+
+#define VMXU_STR_(x) #x
+#define VMXU_STR(x) VMXU_STR_(x)
+
+void vmexit_entry(void);
+void vmxu_trap_entry(void); /* crt0.S: the guest's trap vector too */
+__asm__(".text\n"
+        ".balign 4\n"
+        ".globl vmexit_entry\n"
+        "vmexit_entry:\n"
+        "    csrrw t0, mscratch, t0\n" /* t0 := &guest_regs; mscratch := the guest's t0 */
+        "    sw x1, 4(t0)\n"
+        "    .irp reg, 3,4,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+        "    sw x\\reg, (\\reg * 4)(t0)\n"
+        "    .endr\n"
+        "    csrr t1, mscratch\n"
+        "    sw t1, 20(t0)\n"
+        "    csrw mscratch, t0\n"
+        "    call vmexit_handler\n"
+        "    la t0, guest_regs\n"
+        "    lw x1, 4(t0)\n"
+        "    .irp reg, 3,4,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+        "    lw x\\reg, (\\reg * 4)(t0)\n"
+        "    .endr\n"
+        "    lw t0, 20(t0)\n"
+        "    .insn r " VMXU_STR(VMXU_OPCODE_CUSTOM0) ", " VMXU_STR(VMXU_INSN_VMRESUME_FUNCT3) ", "
+        VMXU_STR(VMXU_INSN_VMRESUME_FUNCT7) ", x0, x0, x0\n" /* VMRESUME */
+        "    call vmresume_failed\n");
+
+static uint32_t field(uint32_t encoding)
+{
+    uint32_t value = 0;
+    vmread(encoding, &value);
+    return value;
+}
+
+__attribute__((noreturn)) void vmresume_failed(void)
+{
+    printf("vmm: VMRESUME failed: error %u\n", vm_instruction_error());
+    vmxu_exit(3);
+}
+
+/* A guest register by number, as the exiting instruction names it (x2 lives in GUEST_RSP). */
+static uint32_t guest_reg(uint32_t n) { return n == 2 ? field(VMCS_GUEST_RSP) : guest_regs[n]; }
+
+static void set_guest_reg(uint32_t n, uint32_t value)
+{
+    if (n == 2)
+        vmwrite(VMCS_GUEST_RSP, value);
+    else if (n != 0)
+        guest_regs[n] = value;
+}
+
+static const char *reason_name(uint32_t reason)
+{
+    switch (reason) {
+    case VMXU_EXIT_CPUID:
+        return "CPUID";
+    case VMXU_EXIT_VMCALL:
+        return "VMCALL";
+    case VMXU_EXIT_IO_INSTRUCTION:
+        return "I/O instruction";
+    default:
+        return "other";
+    }
+}
+
+static __attribute__((noreturn)) void finish(void)
+{
+    printf("vmm: the guest is done; exits:\n");
+    for (uint32_t reason = 0; reason < MAX_REASON; reason++)
+        if (exits[reason])
+            printf("vmm:   %2u %-16s %u\n", reason, reason_name(reason), exits[reason]);
+    vmxu_exit(0);
+}
+
+void vmexit_handler(void)
+{
+    uint32_t reason = field(VMCS_VM_EXIT_REASON) & 0xFFFFu;
+    uint32_t rip = field(VMCS_GUEST_RIP);
+    uint32_t insn = *(volatile uint32_t *)(uintptr_t)rip; /* the guest's memory is the VMM's */
+    uint32_t rd = (insn >> 7) & 31u, rs1 = (insn >> 15) & 31u, rs2 = (insn >> 20) & 31u;
+    exits[reason < MAX_REASON ? reason : 0]++;
+    switch (reason) {
+    case VMXU_EXIT_IO_INSTRUCTION: {
+        uint32_t qualification = field(VMCS_EXIT_QUALIFICATION);
+        uint32_t port = qualification >> 16, in = (qualification >> 3) & 1u;
+        if (in)
+            set_guest_reg(rd, port == VMXU_PORT_UART + 5 ? UART_LSR_THRE_TEMT : 0xFFu);
+        else if (port == VMXU_PORT_UART)
+            console_putc((char)guest_reg(rs2));
+        break;
+    }
+    case VMXU_EXIT_CPUID:
+        set_guest_reg(rd, guest_reg(rs1) == 0x40000000u ? VMM_CPUID_LEAF : 0);
+        break;
+    case VMXU_EXIT_VMCALL:
+        finish();
+    default:
+        printf("vmm: unexpected exit %u at %08x (qualification %08x)\n", reason, rip,
+               field(VMCS_EXIT_QUALIFICATION));
+        vmxu_exit(4);
+    }
+    vmwrite(VMCS_GUEST_RIP, rip + field(VMCS_VM_EXIT_INSTRUCTION_LEN));
+}
+
+static __attribute__((noreturn)) void guest_main(void)
+{
+    uint32_t sp;
+    __asm__ volatile("mv %0, sp" : "=r"(sp));
+    printf("guest: hello from the guest (sp %08x)\n", sp);
+    uint32_t leaf = cpuid(0x40000000u, CPUID_EAX);
+    printf("guest: CPUID 0x40000000 says \"%c%c%c%c\"\n", (char)leaf, (char)(leaf >> 8), (char)(leaf >> 16),
+           (char)(leaf >> 24));
+    vmcall();
+    for (;;)
+        ;
+}
+
+int main(void)
+{
+    printf("vmm: vmxu hypervisor\n");
+    wrmsr(IA32_FEATURE_CONTROL, FEATURE_CONTROL_LOCK | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
+    write_cr0(read_cr0() | CR0_FIXED0);
+    write_cr4(read_cr4() | CR4_FIXED0);
+    *(volatile uint32_t *)vmxon_region = VMXU_VMCS_REVISION_ID;
+    *(volatile uint32_t *)vmcs = VMXU_VMCS_REVISION_ID;
+    if (vmxon((uint32_t)(uintptr_t)vmxon_region) != VMX_SUCCEED || vmclear((uint32_t)(uintptr_t)vmcs) != VMX_SUCCEED ||
+        vmptrld((uint32_t)(uintptr_t)vmcs) != VMX_SUCCEED) {
+        printf("vmm: VMXON/VMCLEAR/VMPTRLD failed\n");
+        return 1;
+    }
+    for (uint32_t i = 0; i < sizeof vmxu_launchable / sizeof vmxu_launchable[0]; i++) {
+        vmwrite(vmxu_launchable[i].encoding, vmxu_launchable[i].low);
+        if (vmxu_launchable[i].high)
+            vmwrite(vmxu_launchable[i].encoding | 1u, vmxu_launchable[i].high);
+    }
+    vmwrite(VMCS_GUEST_RIP, (uint32_t)(uintptr_t)guest_main);
+    vmwrite(VMCS_GUEST_RSP, (uint32_t)(uintptr_t)&guest_stack[1024]);
+    vmwrite(VMCS_GUEST_IDTR_BASE, (uint32_t)(uintptr_t)vmxu_trap_entry);
+    vmwrite(VMCS_HOST_RIP, (uint32_t)(uintptr_t)vmexit_entry);
+    vmwrite(VMCS_HOST_RSP, (uint32_t)(uintptr_t)&host_stack[1024]);
+    vmwrite(VMCS_HOST_IDTR_BASE, csr_read(VMXU_CSR_MTVEC));
+    vmwrite(VMCS_CPU_BASED_VM_EXEC_CONTROL, field(VMCS_CPU_BASED_VM_EXEC_CONTROL) | VMX_PROC_UNCOND_IO_EXITING);
+    csr_write(VMXU_CSR_MSCRATCH, (uint32_t)(uintptr_t)guest_regs);
+    printf("vmm: launching the guest at %08x\n", (uint32_t)(uintptr_t)guest_main);
+    enum vmx_result result = vmlaunch();
+    printf("vmm: VMLAUNCH failed (%u): error %u\n", result, vm_instruction_error());
+    return 2;
+}
