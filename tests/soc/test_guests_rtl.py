@@ -35,14 +35,16 @@ def test_host_and_guest_agree_with_the_iss_record_by_record(sim, tmp_path):
     assert not results.failed, results.summary()
 
 
+@pytest.mark.slow
 def test_the_hypervisor_demo_agrees_with_the_iss_record_by_record():
-    """firmware/demos/hypervisor (a VMM in C, its guest printing through I/O exits) on the RTL SoC with guests,
-    every record of host and guest checked against the ISS (Verilator: 385,000 cycles)."""
+    """firmware/demos/hypervisor (a VMM in C, its guest's I/O, CPUID, MSR, CR0, breakpoint, HLT and timer exits)
+    on the RTL SoC with guests, every record of host and guest checked against the ISS (Verilator: about a
+    million cycles, two minutes: behind ``slow``, ``make test-slow``)."""
     from vmxu.sim.firmware_run import run_firmware
     from vmxu.sim.iss.run import build_firmware
 
     image = build_firmware("hypervisor")
     rtl = run_firmware(image, "verilator", max_cycles=2_000_000, lockstep=True, guests=True)
     assert rtl.exit_code == 0, rtl.console
-    assert rtl.lockstep_records == rtl.instructions > 50_000
+    assert rtl.lockstep_records >= rtl.instructions > 100_000
     assert "guest: hello from the guest" in rtl.console

@@ -5,7 +5,11 @@
  * its own trap vector, turns on unconditional I/O exiting and launches it. The
  * guest prints through the 16550 at 0x3F8 (each IN and OUT a VM exit: the VMM
  * emulates the line status register and writes the guest's characters to the real
- * UART), asks CPUID (the VMM answers with its own leaf) and ends with VMCALL. The
+ * UART), asks CPUID (the VMM answers with its own leaf), reads two MSRs (the MSR
+ * bitmap passes one through and sends the other to the VMM), sets CR0.TS under a
+ * guest/host mask (the VMM keeps the read shadow), hits a breakpoint the exception
+ * bitmap sends to the VMM, halts (WFI: HLT exiting), is interrupted by the timer
+ * (external-interrupt exiting: the VMM stops the timer) and ends with VMCALL. The
  * VMM then prints its exit log (reasons and counts) and passes.
  *
  * An exit arrives at vmexit_entry (HOST_RIP) with the host's sp (HOST_RSP) and the
@@ -20,6 +24,7 @@
 
 static uint8_t vmxon_region[VMXU_VMCS_REGION_BYTES] __attribute__((aligned(4096)));
 static uint8_t vmcs[VMXU_VMCS_REGION_BYTES] __attribute__((aligned(4096)));
+static uint8_t msr_bitmap[4096] __attribute__((aligned(4096)));
 static uint32_t guest_stack[1024] __attribute__((aligned(16)));
 static uint32_t host_stack[1024] __attribute__((aligned(16)));
 
@@ -30,6 +35,7 @@ uint32_t guest_regs[32];
 #define MAX_REASON 64u
 static uint32_t exits[MAX_REASON];
 static const uint32_t VMM_CPUID_LEAF = 0x75786D76u; /* "vmxu" (little-endian): what CPUID leaf 0x4000_0000 answers */
+static const uint32_t VMM_SYSENTER_CS = 0xC5u;      /* what the VMM answers for the MSR it keeps */
 
 #define VMXU_STR_(x) #x
 #define VMXU_STR(x) VMXU_STR_(x)
@@ -92,6 +98,16 @@ static const char *reason_name(uint32_t reason)
         return "VMCALL";
     case VMXU_EXIT_IO_INSTRUCTION:
         return "I/O instruction";
+    case VMXU_EXIT_EXCEPTION_NMI:
+        return "exception";
+    case VMXU_EXIT_EXTERNAL_INTERRUPT:
+        return "interrupt";
+    case VMXU_EXIT_HLT:
+        return "HLT";
+    case VMXU_EXIT_CR_ACCESS:
+        return "CR access";
+    case VMXU_EXIT_RDMSR:
+        return "RDMSR";
     default:
         return "other";
     }
@@ -126,6 +142,27 @@ void vmexit_handler(void)
     case VMXU_EXIT_CPUID:
         set_guest_reg(rd, guest_reg(rs1) == 0x40000000u ? VMM_CPUID_LEAF : 0);
         break;
+    case VMXU_EXIT_RDMSR: /* the one the bitmap keeps: bits 63:32 in the guest's xhi */
+        set_guest_reg(rd, guest_reg(rs1) == IA32_SYSENTER_CS ? VMM_SYSENTER_CS : 0);
+        csr_write(VMXU_CSR_XHI, 0);
+        break;
+    case VMXU_EXIT_CR_ACCESS: { /* MOV to CR0 of a masked bit: the guest sees what it wrote */
+        uint32_t value = guest_reg(rs1), mask = field(VMCS_CR0_GUEST_HOST_MASK);
+        vmwrite(VMCS_CR0_READ_SHADOW, value & mask);
+        vmwrite(VMCS_GUEST_CR0, value);
+        printf("vmm: the guest writes CR0 %08x (qualification %08x)\n", value, field(VMCS_EXIT_QUALIFICATION));
+        break;
+    }
+    case VMXU_EXIT_EXCEPTION_NMI:
+        printf("vmm: the guest's exception, interruption information %08x\n", field(VMCS_VM_EXIT_INTR_INFO));
+        break;
+    case VMXU_EXIT_HLT:
+        break;
+    case VMXU_EXIT_EXTERNAL_INTERRUPT: /* the timer: the VMM stops it; the interrupted instruction goes on */
+        printf("vmm: interrupt, vector %u\n", field(VMCS_VM_EXIT_INTR_INFO) & 0xFFu);
+        *(volatile uint32_t *)VMXU_TIMER_MTIMECMP = 0xFFFFFFFFu;
+        *(volatile uint32_t *)(VMXU_TIMER_MTIMECMP + 4) = 0xFFFFFFFFu;
+        return; /* RIP is the next instruction's already */
     case VMXU_EXIT_VMCALL:
         finish();
     default:
@@ -144,6 +181,20 @@ static __attribute__((noreturn)) void guest_main(void)
     uint32_t leaf = cpuid(0x40000000u, CPUID_EAX);
     printf("guest: CPUID 0x40000000 says \"%c%c%c%c\"\n", (char)leaf, (char)(leaf >> 8), (char)(leaf >> 16),
            (char)(leaf >> 24));
+    uint32_t eip = (uint32_t)rdmsr(IA32_SYSENTER_EIP), cs = (uint32_t)rdmsr(IA32_SYSENTER_CS);
+    printf("guest: SYSENTER_EIP %x (passed through), SYSENTER_CS %x (from the VMM)\n", eip, cs);
+    write_cr0(read_cr0() | X86_CR0_TS);
+    printf("guest: CR0 reads %08x\n", read_cr0());
+    __asm__ volatile("ebreak");
+    __asm__ volatile("wfi");
+    printf("guest: halted and woken\n");
+    volatile uint32_t *mtimecmp = (volatile uint32_t *)VMXU_TIMER_MTIMECMP;
+    mtimecmp[1] = 0;
+    mtimecmp[0] = 0; /* the timer fires now */
+    csr_set(VMXU_CSR_MIE, VMXU_IRQ_MACHINE_TIMER);
+    for (volatile int i = 0; i < 50; i++)
+        ;
+    printf("guest: the timer interrupted me, bye\n");
     vmcall();
     for (;;)
         ;
@@ -173,7 +224,16 @@ int main(void)
     vmwrite(VMCS_HOST_RIP, (uint32_t)(uintptr_t)vmexit_entry);
     vmwrite(VMCS_HOST_RSP, (uint32_t)(uintptr_t)&host_stack[1024]);
     vmwrite(VMCS_HOST_IDTR_BASE, csr_read(VMXU_CSR_MTVEC));
-    vmwrite(VMCS_CPU_BASED_VM_EXEC_CONTROL, field(VMCS_CPU_BASED_VM_EXEC_CONTROL) | VMX_PROC_UNCOND_IO_EXITING);
+    msr_bitmap[IA32_SYSENTER_CS / 8] |= 1u << (IA32_SYSENTER_CS % 8); /* reads of it exit; others pass */
+    vmwrite(VMCS_MSR_BITMAP, (uint32_t)(uintptr_t)msr_bitmap);
+    vmwrite(VMCS_GUEST_SYSENTER_EIP, 0x5EEu);
+    vmwrite(VMCS_CR0_GUEST_HOST_MASK, X86_CR0_TS);
+    vmwrite(VMCS_CR0_READ_SHADOW, 0);
+    vmwrite(VMCS_EXCEPTION_BITMAP, 1u << VMXU_GUEST_VECTOR_BREAKPOINT);
+    vmwrite(VMCS_PIN_BASED_VM_EXEC_CONTROL, field(VMCS_PIN_BASED_VM_EXEC_CONTROL) | VMX_PIN_EXT_INTR_EXITING);
+    vmwrite(VMCS_VM_EXIT_CONTROLS, field(VMCS_VM_EXIT_CONTROLS) | VMX_EXIT_ACK_INTR_ON_EXIT);
+    vmwrite(VMCS_CPU_BASED_VM_EXEC_CONTROL, field(VMCS_CPU_BASED_VM_EXEC_CONTROL) | VMX_PROC_UNCOND_IO_EXITING |
+                                                VMX_PROC_USE_MSR_BITMAPS | VMX_PROC_HLT_EXITING);
     csr_write(VMXU_CSR_MSCRATCH, (uint32_t)(uintptr_t)guest_regs);
     printf("vmm: launching the guest at %08x\n", (uint32_t)(uintptr_t)guest_main);
     enum vmx_result result = vmlaunch();
