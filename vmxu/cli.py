@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -247,9 +248,11 @@ def _words(count: int) -> str:
 # -- vmxu demo ---------------------------------------------------------------------
 
 
-DEMOS = ("hypervisor", "vmcs", "hello", "replay")
+DEMOS = ("hypervisor", "vmexit", "vmcs", "hello", "replay")
 #: The demos that run guests: on the SoC whose core runs them (docs/guests.md).
-GUEST_DEMOS = frozenset({"hypervisor"})
+GUEST_DEMOS = frozenset({"hypervisor", "vmexit"})
+#: The vmexit demo's target (issue 10): a CPUID round trip, guest to guest, on the RTL SoC.
+CPUID_ROUND_TRIP_TARGET = 400
 
 
 def add_demo(subparsers: Any) -> None:
@@ -258,7 +261,8 @@ def add_demo(subparsers: Any) -> None:
         help="build a firmware demo and run it on the RTL SoC (default: the hypervisor)",
         description="hypervisor (default): build firmware/demos/hypervisor (a VMM that launches a guest, emulates "
         "its serial port and answers its CPUID, then prints its exit log) and run it on the RTL SoC whose core runs "
-        "guests. vmcs: the VMM side of the VMCS capability (VMXON, VMCLEAR, VMPTRLD, VMWRITE/VMREAD of every "
+        "guests. vmexit: cycles per VM-exit round trip, guest to guest, for CPUID, VMCALL, OUT and RDMSR with a "
+        "minimal handler (instructions on the ISS), and the CPUID target. vmcs: the VMM side of the VMCS capability (VMXON, VMCLEAR, VMPTRLD, VMWRITE/VMREAD of every "
         "field, the error paths). hello: the console demo. replay: examples/vmcs-basics.jsonl on the model "
         "and the RTL unit, compared operation by operation.",
     )
@@ -288,7 +292,20 @@ def run_demo_command(args: argparse.Namespace) -> int:
     except FirmwareBuildError as error:
         raise CommandError(str(error)) from None
     print(f"vmxu demo: running {image.name} on {_backend_label(backend)}", file=sys.stderr)
-    return _run_and_report(image, backend, max_cycles=50_000_000, guests=args.name in GUEST_DEMOS)
+    summary = _vmexit_target if args.name == "vmexit" else None
+    return _run_and_report(image, backend, max_cycles=50_000_000, guests=args.name in GUEST_DEMOS, summary=summary)
+
+
+def _vmexit_target(console: str, backend: str) -> str:
+    """The vmexit demo's CPUID row against its target (cycles on the RTL; the ISS counts instructions)."""
+    found = re.search(r"^vmexit: +CPUID +(\d+)$", console, re.MULTILINE)
+    if found is None:
+        return "vmxu demo: vmexit: no CPUID row in the console"
+    count = int(found[1])
+    if backend == "iss":
+        return f"vmxu demo: CPUID round trip {count} instructions on the ISS (the cycle target applies to the RTL)"
+    met = "met" if count <= CPUID_ROUND_TRIP_TARGET else "not met"
+    return f"vmxu demo: CPUID round trip {count} cycles (target <= {CPUID_ROUND_TRIP_TARGET}: {met})"
 
 
 def run_replay_demo() -> int:
@@ -412,7 +429,15 @@ def run_run_command(args: argparse.Namespace) -> int:
 
 
 def _run_and_report(
-    image: Path, backend: str, *, max_cycles: int, waves=None, trace=False, lockstep=False, guests=False
+    image: Path,
+    backend: str,
+    *,
+    max_cycles: int,
+    waves=None,
+    trace=False,
+    lockstep=False,
+    guests=False,
+    summary: Callable[[str, str], str] | None = None,
 ) -> int:
     from vmxu.sim.firmware_run import EXIT_CYCLE_LIMIT, run_firmware
 
@@ -437,6 +462,8 @@ def _run_and_report(
         counts = f"{outcome.cycles} cycles, {counts} (CPI {outcome.cycles / max(outcome.instructions, 1):.2f}{rate})"
     checked = f"; {outcome.lockstep_records} records agreed with the ISS" if outcome.lockstep_records else ""
     print(f"vmxu run: {image.name} on {_backend_label(backend)}: {counts}; {outcome.reason}{checked}", file=sys.stderr)
+    if summary is not None:
+        print(summary(outcome.console, backend))
     if outcome.exit_code == EXIT_CYCLE_LIMIT:
         return EXIT_LIMIT
     status = outcome.exit_code if outcome.exit_code < EXIT_LIMIT else EXIT_LARGE_CODE

@@ -192,6 +192,11 @@ class Csr(enum.IntEnum, shape=12):
 CSRS = tuple(Csr)
 CSR_BY_NAME = {c.name.lower(): c for c in Csr}
 
+#: The cycle counter's CSRs: a guest's read of one is RDTSC for the unit (docs/guests.md); the h ones
+#: read bits 63:32 of its answer.
+TSC_CSRS = frozenset({Csr.MCYCLE, Csr.MCYCLEH, Csr.CYCLE, Csr.CYCLEH})
+TSC_HIGH_CSRS = frozenset({Csr.MCYCLEH, Csr.CYCLEH})
+
 #: The x86 machine-state element each x86 CSR reaches.
 CSR_ELEMENT = {Csr.XCR0: "cr0", Csr.XCR3: "cr3", Csr.XCR4: "cr4", Csr.XFLAGS: "rflags"}
 

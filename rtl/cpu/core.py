@@ -37,7 +37,16 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .. import wishbone
-from ..arch.isa import GUEST_EXCEPTIONS, INTERRUPT_VECTORS, VECTOR_TO_CAUSE, IoSize, TrapCause, injected_cause
+from ..arch.isa import (
+    GUEST_EXCEPTIONS,
+    INTERRUPT_VECTORS,
+    TSC_CSRS,
+    TSC_HIGH_CSRS,
+    VECTOR_TO_CAUSE,
+    IoSize,
+    TrapCause,
+    injected_cause,
+)
 from ..arch.ops import Op, OperandSize, Status
 from ..arch.riscv import MCAUSE_CODE_BITS, Mcause
 from ..arch.state import element_id
@@ -175,6 +184,14 @@ class Core(wiring.Component):
         # CPUID in a guest: a request (leaf rs1, subleaf rs2), which exits.
         cpuid_request = Signal()
         m.d.comb += cpuid_request.eq((dec.computed == Computed.CPUID) & non_root)
+        # A guest's read of the cycle counter: RDTSC for the unit ("RDTSC exiting", TSC offsetting).
+        csr_number = ir[20:32]
+        tsc_request, tsc_high = Signal(), Signal()
+        if self.guests:
+            m.d.comb += [
+                tsc_request.eq((dec.kind == Kind.CSR) & non_root & Cat(*(csr_number == c for c in TSC_CSRS)).any()),
+                tsc_high.eq(Cat(*(csr_number == c for c in TSC_HIGH_CSRS)).any()),
+            ]
         # A guest's trap first asks the unit (EXCEPTION): asking_exception while it does, exception_asked once
         # it did (then TRAP takes the trap); exit_trap: the exit's record carries the trap.
         asking_exception, exception_asked, exit_trap = Signal(), Signal(), Signal()
@@ -315,7 +332,7 @@ class Core(wiring.Component):
             op = Mux(
                 dec.kind == Kind.WFI, Op.HLT, Mux(dec.kind == Kind.IN, Op.IN, Mux(dec.kind == Kind.OUT, Op.OUT, op))
             )
-            op = Mux(cpuid_request, Op.CPUID, op)
+            op = Mux(cpuid_request, Op.CPUID, Mux(tsc_request, Op.RDTSC, op))
             op = Mux(asking_interrupt, Op.INTERRUPT, op)
             op = Mux(moving, Op.GET, Mux(saving, Op.SET, Mux(asking_exception, Op.EXCEPTION, op)))
             port_io = (dec.kind == Kind.IN) | (dec.kind == Kind.OUT)
@@ -459,6 +476,9 @@ class Core(wiring.Component):
                                 m.next = "MEMORY"
                         with m.Case(Kind.CSR):
                             m.next = "CSR_MODIFY"
+                            if self.guests:
+                                with m.If(tsc_request):
+                                    m.next = "SAVE_REQUEST"
                         with m.Case(Kind.X86_CSR, Kind.UNIT):
                             m.next = "UNIT_REQUEST"
                             if self.guests:
@@ -570,7 +590,7 @@ class Core(wiring.Component):
                             completed = Mux(dec.platform_op, resp.status == Status.OK, resp.status == Status.SUCCEED)
                             # The value read: the VMX instruction's or RDMSR's, or the x86 CSR's (GET).
                             with m.If(~set_phase):
-                                m.d.sync += result.eq(resp.value[:32])
+                                m.d.sync += result.eq(Mux(tsc_high, resp.value[32:], resp.value[:32]))
 
                             def completes():
                                 with m.If(unit_instruction):

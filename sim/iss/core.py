@@ -36,6 +36,8 @@ from vmxu.rtl.arch.isa import (
     CSR_ELEMENT,
     GUEST_EXCEPTIONS,
     INTERRUPT_VECTORS,
+    TSC_CSRS,
+    TSC_HIGH_CSRS,
     VECTOR_TO_CAUSE,
     Csr,
     Group,
@@ -85,8 +87,6 @@ _KNOWN_CSRS = frozenset(int(c) for c in Csr)
 #: CSR reads whose value only the RTL knows in lockstep (clock cycles, the timer's MTIP).
 _UNPREDICTABLE_CSRS = frozenset({Csr.MCYCLE, Csr.MCYCLEH, Csr.CYCLE, Csr.CYCLEH, Csr.MIP})
 _X86_CSR_ELEMENT = {int(csr): element_id(name) for csr, name in CSR_ELEMENT.items()}
-#: The cycle counter's CSRs: a guest's read of them is RDTSC.
-_TSC_CSRS = frozenset({Csr.MCYCLE, Csr.MCYCLEH, Csr.CYCLE, Csr.CYCLEH})
 _ACTIVITY = element_id("activity")
 
 
@@ -675,7 +675,7 @@ class Iss:
             raise _Trap(TrapCause.ILLEGAL_INSTRUCTION, word)
         if csr in _X86_CSR_ELEMENT:
             return self._x86_csr(pc, word, d, _X86_CSR_ELEMENT[csr], kind, operand, writes)
-        old = self._guest_tsc(pc, csr) if self.vmx.non_root and csr in _TSC_CSRS else self._csr_read(csr)
+        old = self._guest_tsc(pc, csr) if self.vmx.non_root and csr in TSC_CSRS else self._csr_read(csr)
         if writes:
             self._csr_write(csr, operand if kind == 1 else old | operand if kind == 2 else old & ~operand)
         return pc + 4, old, None, None
@@ -685,7 +685,9 @@ class Iss:
         plus the TSC offset with "use TSC offsetting" (docs/guests.md). The unit's TSC is the core's mcycle."""
         self.vmx.advance_tsc((self.mcycle - self.vmx.tsc) & _U64)
         tsc = self._request(pc, Op.RDTSC).value
-        return tsc >> 32 if csr in (Csr.MCYCLEH, Csr.CYCLEH) else tsc & _M32
+        if self._read_override is not None:  # in lockstep: the RTL's clock, which only the RTL knows
+            return self._read_override & _M32
+        return tsc >> 32 if csr in TSC_HIGH_CSRS else tsc & _M32
 
     def _x86_csr(self, pc: int, word: int, d: _Decoded, element: int, kind: int, operand: int, writes: bool) -> tuple:
         """xcr0/3/4, xflags: a GET of bits 31:0, a SET of the new value zero-extended; #GP when refused."""

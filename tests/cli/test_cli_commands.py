@@ -50,6 +50,27 @@ def test_demo_runs_the_hypervisor_on_the_rtl_soc_and_the_iss_prints_the_same():
     assert iss.stdout == done.stdout
 
 
+def test_demo_vmexit_times_four_exits_on_the_rtl_and_counts_instructions_on_the_iss():
+    """`vmxu demo vmexit`: the guest times CPUID, VMCALL, OUT and RDMSR round trips through the minimal handler;
+    the RTL's table and target line, the ISS's the same rows in instructions (a round trip is the exiting
+    instruction, the loop's, and the handler's 19)."""
+    done = vmxu("demo", "vmexit")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    rows = dict(re.findall(r"^vmexit: +(CPUID|VMCALL|OUT \(I/O\)|RDMSR) +(\d+)$", done.stdout, re.MULTILINE))
+    assert set(rows) == {"CPUID", "VMCALL", "OUT (I/O)", "RDMSR"}, done.stdout
+    target = re.search(r"CPUID round trip (\d+) cycles \(target <= 400: (met|not met)\)", done.stdout)
+    assert target and int(target[1]) == int(rows["CPUID"])
+    iss = vmxu("demo", "vmexit", "--sim", "iss")
+    assert iss.returncode == 0, iss.stderr
+    def numbers_masked(out: str) -> str:
+        return re.sub(r" *\d+", " N", out.split("vmxu demo:")[0])
+
+    assert numbers_masked(iss.stdout) == numbers_masked(done.stdout)
+    instructions = [int(n) for n in re.findall(r"^vmexit: +\S+(?: \(I/O\))? +(\d+)$", iss.stdout, re.MULTILINE)]
+    assert len(instructions) == 4 and all(20 <= n <= 24 for n in instructions), iss.stdout
+    assert "instructions on the ISS" in iss.stdout
+
+
 def test_demo_vmcs_runs_the_vmcs_firmware_on_the_rtl_soc():
     """`vmxu demo vmcs`: the vmcs firmware on the RTL SoC prints every field and passes."""
     done = vmxu("demo", "vmcs")

@@ -265,3 +265,21 @@ def timer_interrupt_exit() -> bytes:
     exit_controls = EXIT.true_allowed0 | EXIT.bit("ACK_INTR_ON_EXIT")
     fields = {"PIN_BASED_VM_EXEC_CONTROL": pin, "VM_EXIT_CONTROLS": exit_controls}
     return hypervisor(guest, handler, fields, vmm_extra=[*li(5, 1 << 7), asm.csrw("mie", 5)])
+
+
+def rdtsc_offset_then_exiting() -> bytes:
+    """A guest's reads of the cycle counter are RDTSC (docs/guests.md; SDM 25.3: with "use TSC offsetting" RDTSC
+    returns the TSC plus TSC_OFFSET; 25.1.3: "RDTSC exiting" makes it exit, reason 16). The guest reads cycleh
+    (TSC_OFFSET's bits 63:32 = 5 above a small TSC) and cycle, and VMCALLs; the VMM checks cycleh, turns on RDTSC
+    exiting and resumes; the guest's next read of cycle exits with reason 16, and the VMM passes."""
+    guest = [asm.csrr(10, "cycleh"), asm.csrr(12, "cycle"), asm.vmcall(), asm.csrr(13, "cycle"), asm.vmcall()]
+    proc = PROC.true_allowed0 | PROC.bit("USE_TSC_OFFSETTING")
+    rdtsc_exiting = [*_vmwrite("CPU_BASED_VM_EXEC_CONTROL", proc | PROC.bit("RDTSC_EXITING"))]
+    handler = [
+        *_read_reason(),
+        *_on_reason(18, [*_expect(10, 5, 4), *rdtsc_exiting, *advance_guest_rip(), asm.vmresume(), *finish(2)]),
+        *_on_reason(16, [*_expect(20, 2, 5), *finish(0)]),  # RDTSC, the second exit
+        *finish(3),
+    ]
+    fields = {"CPU_BASED_VM_EXEC_CONTROL": proc, "TSC_OFFSET": 5 << 32}
+    return hypervisor(guest, handler, fields)

@@ -5,7 +5,13 @@ across the exits and the entry, must equal the ISS's (``Iss(guests=True)``).
 """
 
 import pytest
-from guest_programs import cpuid_then_vmcall, guest_events, injected_event, timer_interrupt_exit
+from guest_programs import (
+    cpuid_then_vmcall,
+    guest_events,
+    injected_event,
+    rdtsc_offset_then_exiting,
+    timer_interrupt_exit,
+)
 
 from vmxu.sim.cocotb.build import SOC_GUESTS, run_cocotb
 from vmxu.sim.cocotb.toolchain import SIMULATORS
@@ -16,6 +22,7 @@ PROGRAMS = {
     "guest_events": guest_events,
     "injected_event": injected_event,
     "timer_interrupt_exit": timer_interrupt_exit,
+    "rdtsc_offset_then_exiting": rdtsc_offset_then_exiting,
 }
 
 

@@ -1,7 +1,7 @@
 /* hypervisor: a VMM that launches a guest and emulates its serial port (docs/guests.md).
  *
  * The VMM enters VMX operation, fills a VMCS with the generated launchable state
- * (include/vmxu_guest.h), points the guest at guest_main on its own stack with
+ * (include/vmxu_guest.h, through lib/vmm.c), points the guest at guest_main on its own stack with
  * its own trap vector, turns on unconditional I/O exiting and launches it. The
  * guest prints through the 16550 at 0x3F8 (each IN and OUT a VM exit: the VMM
  * emulates the line status register and writes the guest's characters to the real
@@ -17,8 +17,8 @@
  * which is the host's in root operation: the trap registers are banked), calls
  * vmexit_handler, restores them and VMRESUMEs.
  */
-#define VMXU_LAUNCHABLE_TABLE
 #include "console.h"
+#include "vmm.h"
 #include "vmxu.h"
 #include "vmxu_guest.h"
 
@@ -65,13 +65,6 @@ __asm__(".text\n"
         VMXU_STR(VMXU_INSN_VMRESUME_FUNCT7) ", x0, x0, x0\n" /* VMRESUME */
         "    call vmresume_failed\n");
 
-static uint32_t field(uint32_t encoding)
-{
-    uint32_t value = 0;
-    vmread(encoding, &value);
-    return value;
-}
-
 __attribute__((noreturn)) void vmresume_failed(void)
 {
     printf("vmm: VMRESUME failed: error %u\n", vm_instruction_error());
@@ -79,7 +72,7 @@ __attribute__((noreturn)) void vmresume_failed(void)
 }
 
 /* A guest register by number, as the exiting instruction names it (x2 lives in GUEST_RSP). */
-static uint32_t guest_reg(uint32_t n) { return n == 2 ? field(VMCS_GUEST_RSP) : guest_regs[n]; }
+static uint32_t guest_reg(uint32_t n) { return n == 2 ? vmcs_field(VMCS_GUEST_RSP) : guest_regs[n]; }
 
 static void set_guest_reg(uint32_t n, uint32_t value)
 {
@@ -124,14 +117,14 @@ static __attribute__((noreturn)) void finish(void)
 
 void vmexit_handler(void)
 {
-    uint32_t reason = field(VMCS_VM_EXIT_REASON) & 0xFFFFu;
-    uint32_t rip = field(VMCS_GUEST_RIP);
+    uint32_t reason = vmcs_field(VMCS_VM_EXIT_REASON) & 0xFFFFu;
+    uint32_t rip = vmcs_field(VMCS_GUEST_RIP);
     uint32_t insn = *(volatile uint32_t *)(uintptr_t)rip; /* the guest's memory is the VMM's */
     uint32_t rd = (insn >> 7) & 31u, rs1 = (insn >> 15) & 31u, rs2 = (insn >> 20) & 31u;
     exits[reason < MAX_REASON ? reason : 0]++;
     switch (reason) {
     case VMXU_EXIT_IO_INSTRUCTION: {
-        uint32_t qualification = field(VMCS_EXIT_QUALIFICATION);
+        uint32_t qualification = vmcs_field(VMCS_EXIT_QUALIFICATION);
         uint32_t port = qualification >> 16, in = (qualification >> 3) & 1u;
         if (in)
             set_guest_reg(rd, port == VMXU_PORT_UART + 5 ? UART_LSR_THRE_TEMT : 0xFFu);
@@ -147,19 +140,19 @@ void vmexit_handler(void)
         csr_write(VMXU_CSR_XHI, 0);
         break;
     case VMXU_EXIT_CR_ACCESS: { /* MOV to CR0 of a masked bit: the guest sees what it wrote */
-        uint32_t value = guest_reg(rs1), mask = field(VMCS_CR0_GUEST_HOST_MASK);
+        uint32_t value = guest_reg(rs1), mask = vmcs_field(VMCS_CR0_GUEST_HOST_MASK);
         vmwrite(VMCS_CR0_READ_SHADOW, value & mask);
         vmwrite(VMCS_GUEST_CR0, value);
-        printf("vmm: the guest writes CR0 %08x (qualification %08x)\n", value, field(VMCS_EXIT_QUALIFICATION));
+        printf("vmm: the guest writes CR0 %08x (qualification %08x)\n", value, vmcs_field(VMCS_EXIT_QUALIFICATION));
         break;
     }
     case VMXU_EXIT_EXCEPTION_NMI:
-        printf("vmm: the guest's exception, interruption information %08x\n", field(VMCS_VM_EXIT_INTR_INFO));
+        printf("vmm: the guest's exception, interruption information %08x\n", vmcs_field(VMCS_VM_EXIT_INTR_INFO));
         break;
     case VMXU_EXIT_HLT:
         break;
     case VMXU_EXIT_EXTERNAL_INTERRUPT: /* the timer: the VMM stops it; the interrupted instruction goes on */
-        printf("vmm: interrupt, vector %u\n", field(VMCS_VM_EXIT_INTR_INFO) & 0xFFu);
+        printf("vmm: interrupt, vector %u\n", vmcs_field(VMCS_VM_EXIT_INTR_INFO) & 0xFFu);
         *(volatile uint32_t *)VMXU_TIMER_MTIMECMP = 0xFFFFFFFFu;
         *(volatile uint32_t *)(VMXU_TIMER_MTIMECMP + 4) = 0xFFFFFFFFu;
         return; /* RIP is the next instruction's already */
@@ -167,10 +160,10 @@ void vmexit_handler(void)
         finish();
     default:
         printf("vmm: unexpected exit %u at %08x (qualification %08x)\n", reason, rip,
-               field(VMCS_EXIT_QUALIFICATION));
+               vmcs_field(VMCS_EXIT_QUALIFICATION));
         vmxu_exit(4);
     }
-    vmwrite(VMCS_GUEST_RIP, rip + field(VMCS_VM_EXIT_INSTRUCTION_LEN));
+    vmwrite(VMCS_GUEST_RIP, rip + vmcs_field(VMCS_VM_EXIT_INSTRUCTION_LEN));
 }
 
 static __attribute__((noreturn)) void guest_main(void)
@@ -203,37 +196,20 @@ static __attribute__((noreturn)) void guest_main(void)
 int main(void)
 {
     printf("vmm: vmxu hypervisor\n");
-    wrmsr(IA32_FEATURE_CONTROL, FEATURE_CONTROL_LOCK | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
-    write_cr0(read_cr0() | CR0_FIXED0);
-    write_cr4(read_cr4() | CR4_FIXED0);
-    *(volatile uint32_t *)vmxon_region = VMXU_VMCS_REVISION_ID;
-    *(volatile uint32_t *)vmcs = VMXU_VMCS_REVISION_ID;
-    if (vmxon((uint32_t)(uintptr_t)vmxon_region) != VMX_SUCCEED || vmclear((uint32_t)(uintptr_t)vmcs) != VMX_SUCCEED ||
-        vmptrld((uint32_t)(uintptr_t)vmcs) != VMX_SUCCEED) {
-        printf("vmm: VMXON/VMCLEAR/VMPTRLD failed\n");
+    if (vmm_start(vmxon_region, vmcs) != 0)
         return 1;
-    }
-    for (uint32_t i = 0; i < sizeof vmxu_launchable / sizeof vmxu_launchable[0]; i++) {
-        vmwrite(vmxu_launchable[i].encoding, vmxu_launchable[i].low);
-        if (vmxu_launchable[i].high)
-            vmwrite(vmxu_launchable[i].encoding | 1u, vmxu_launchable[i].high);
-    }
-    vmwrite(VMCS_GUEST_RIP, (uint32_t)(uintptr_t)guest_main);
-    vmwrite(VMCS_GUEST_RSP, (uint32_t)(uintptr_t)&guest_stack[1024]);
-    vmwrite(VMCS_GUEST_IDTR_BASE, (uint32_t)(uintptr_t)vmxu_trap_entry);
-    vmwrite(VMCS_HOST_RIP, (uint32_t)(uintptr_t)vmexit_entry);
-    vmwrite(VMCS_HOST_RSP, (uint32_t)(uintptr_t)&host_stack[1024]);
-    vmwrite(VMCS_HOST_IDTR_BASE, csr_read(VMXU_CSR_MTVEC));
-    msr_bitmap[IA32_SYSENTER_CS / 8] |= 1u << (IA32_SYSENTER_CS % 8); /* reads of it exit; others pass */
+    vmm_set_guest(guest_main, &guest_stack[1024], vmxu_trap_entry);
+    vmm_set_host(vmexit_entry, &host_stack[1024]);
+    vmm_msr_read_exits(msr_bitmap, IA32_SYSENTER_CS); /* reads of it exit; others pass */
     vmwrite(VMCS_MSR_BITMAP, (uint32_t)(uintptr_t)msr_bitmap);
     vmwrite(VMCS_GUEST_SYSENTER_EIP, 0x5EEu);
     vmwrite(VMCS_CR0_GUEST_HOST_MASK, X86_CR0_TS);
     vmwrite(VMCS_CR0_READ_SHADOW, 0);
     vmwrite(VMCS_EXCEPTION_BITMAP, 1u << VMXU_GUEST_VECTOR_BREAKPOINT);
-    vmwrite(VMCS_PIN_BASED_VM_EXEC_CONTROL, field(VMCS_PIN_BASED_VM_EXEC_CONTROL) | VMX_PIN_EXT_INTR_EXITING);
-    vmwrite(VMCS_VM_EXIT_CONTROLS, field(VMCS_VM_EXIT_CONTROLS) | VMX_EXIT_ACK_INTR_ON_EXIT);
-    vmwrite(VMCS_CPU_BASED_VM_EXEC_CONTROL, field(VMCS_CPU_BASED_VM_EXEC_CONTROL) | VMX_PROC_UNCOND_IO_EXITING |
-                                                VMX_PROC_USE_MSR_BITMAPS | VMX_PROC_HLT_EXITING);
+    vmcs_set_bits(VMCS_PIN_BASED_VM_EXEC_CONTROL, VMX_PIN_EXT_INTR_EXITING);
+    vmcs_set_bits(VMCS_VM_EXIT_CONTROLS, VMX_EXIT_ACK_INTR_ON_EXIT);
+    vmcs_set_bits(VMCS_CPU_BASED_VM_EXEC_CONTROL,
+                  VMX_PROC_UNCOND_IO_EXITING | VMX_PROC_USE_MSR_BITMAPS | VMX_PROC_HLT_EXITING);
     csr_write(VMXU_CSR_MSCRATCH, (uint32_t)(uintptr_t)guest_regs);
     printf("vmm: launching the guest at %08x\n", (uint32_t)(uintptr_t)guest_main);
     enum vmx_result result = vmlaunch();

@@ -1,0 +1,24 @@
+/* vmxu firmware: what every VMM demo does before its first VM entry (lib/vmm.c, docs/guests.md). */
+#ifndef VMXU_VMM_H
+#define VMXU_VMM_H
+
+#include <stdint.h>
+
+/* VMX on (IA32_FEATURE_CONTROL, the CR0/CR4 fixed bits), VMXON, VMCLEAR and VMPTRLD of vmcs, then the
+ * launchable controls, host and guest state of include/vmxu_guest.h. 0 on success; otherwise prints
+ * which step failed and returns nonzero. Both regions are VMXU_VMCS_REGION_BYTES, 4-KiB aligned. */
+int vmm_start(uint8_t *vmxon_region, uint8_t *vmcs);
+
+/* The guest's first instruction, its stack top and its trap vector (GUEST_RIP, GUEST_RSP,
+ * GUEST_IDTR_BASE); the VMM's exit entry and stack (HOST_RIP, HOST_RSP; HOST_IDTR_BASE := mtvec). */
+void vmm_set_guest(void (*entry)(void), uint32_t *stack_top, void (*trap_vector)(void));
+void vmm_set_host(void (*exit_entry)(void), uint32_t *stack_top);
+
+/* A field of the current VMCS (0 when VMREAD fails); bits set in a control field. */
+uint32_t vmcs_field(uint32_t encoding);
+void vmcs_set_bits(uint32_t encoding, uint32_t bits);
+
+/* Reads of the MSR exit through the bitmap (the read-low half, MSRs 0-0x1FFF). */
+void vmm_msr_read_exits(uint8_t *msr_bitmap, uint32_t msr);
+
+#endif /* VMXU_VMM_H */
