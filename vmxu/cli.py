@@ -263,8 +263,9 @@ def add_demo(subparsers: Any) -> None:
         "its serial port and answers its CPUID, then prints its exit log) and run it on the RTL SoC whose core runs "
         "guests. vmexit: cycles per VM-exit round trip, guest to guest, for CPUID, VMCALL, OUT and RDMSR with a "
         "minimal handler (instructions on the ISS), and the CPUID target. vmcs: the VMM side of the VMCS "
-        "capability (VMXON, VMCLEAR, VMPTRLD, VMWRITE/VMREAD of every field, the error paths). hello: the console demo. replay: examples/vmcs-basics.jsonl on the model "
-        "and the RTL unit, compared operation by operation.",
+        "capability (VMXON, VMCLEAR, VMPTRLD, VMWRITE/VMREAD of every field, the error paths). hello: the "
+        "console demo. replay: examples/vmcs-basics.jsonl on the model and the RTL unit, compared operation by "
+        "operation.",
     )
     parser.add_argument("name", nargs="?", choices=DEMOS, default="hypervisor", help="which demo (default: hypervisor)")
     parser.add_argument(
