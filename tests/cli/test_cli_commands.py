@@ -62,6 +62,7 @@ def test_demo_vmexit_times_four_exits_on_the_rtl_and_counts_instructions_on_the_
     assert target and int(target[1]) == int(rows["CPUID"])
     iss = vmxu("demo", "vmexit", "--sim", "iss")
     assert iss.returncode == 0, iss.stderr
+
     def numbers_masked(out: str) -> str:
         return re.sub(r" *\d+", " N", out.split("vmxu demo:")[0])
 
