@@ -12,7 +12,11 @@
   in the bitstream; the eight LEDs are the POST port.
 
 Both use the board's FTDI UART at 57600 baud, 8N1. The VMX unit's VMCS cache
-entries are chosen per device (:attr:`Board.cache_entries`).
+entries are chosen per device (:attr:`Board.cache_entries`), and so is whether
+the SoC runs guests (:attr:`Board.guests`: the core's non-root operation and the
+unit's VM entries and exits, docs/guests.md): the ULX3S does; the UP5K's 5,280
+LUT4s cannot hold the unit with its transitions (6,565 LUT4 alone), so the
+iCEBreaker's SoC leaves them out and VMLAUNCH/VMRESUME trap (cause 25).
 """
 
 import math
@@ -119,10 +123,11 @@ class Ulx3sTop(Elaboratable):
     enable: the FTDI drives it, so the FPGA leaves it alone. Power-on reset only.
     """
 
-    def __init__(self, image: bytes, *, ram_size: int, cache_entries: int):
+    def __init__(self, image: bytes, *, ram_size: int, cache_entries: int, guests: bool):
         self.image = image
         self.ram_size = ram_size
         self.cache_entries = cache_entries
+        self.guests = guests
 
     def elaborate(self, platform):
         m = Module()
@@ -131,6 +136,7 @@ class Ulx3sTop(Elaboratable):
             image=_words(self.image),
             uart_divisor=uart_divisor(platform.default_clk_frequency),
             cache_entries=self.cache_entries,
+            guests=self.guests,
         )
         uart = platform.request("uart", 0, dir="-")
         _drive(m, "uart_tx", uart.tx, soc.uart_tx)
@@ -151,6 +157,9 @@ class Board(ABC):
     cache_entries: int
     #: Why that many cache entries.
     cache_reason: str
+    #: Whether the SoC runs guests (docs/guests.md), and why (not).
+    guests: bool
+    guests_reason: str
     sprams: int
     bitstream: str
     leds: str
@@ -194,7 +203,7 @@ class Ulx3s(Board):
         return ULX3S_25F_Platform()
 
     def top(self, image: bytes) -> Elaboratable:
-        return Ulx3sTop(image, ram_size=self.ram_size, cache_entries=self.cache_entries)
+        return Ulx3sTop(image, ram_size=self.ram_size, cache_entries=self.cache_entries, guests=self.guests)
 
     def program(self, bitstream: Path, files: dict[str, Path]) -> list[str]:
         return [
@@ -212,6 +221,9 @@ BOARDS: dict[str, Board] = {
         ram="128 KiB SPRAM, loaded from SPI flash at boot",
         cache_entries=2,
         cache_reason="the fewest the cache allows: the 5280 LUT4s, not the block RAM, are what is short",
+        guests=False,
+        guests_reason="left out: the unit with VM entries and exits is 6,565 LUT4 alone, more than the UP5K's 5,280; "
+        "VMLAUNCH and VMRESUME trap with cause 25 after their checks",
         sprams=4,
         bitstream="top.bin",
         leds="led_g: POST port bit 0; led_r: the finisher's non-zero code, or no valid image in flash",
@@ -226,6 +238,8 @@ BOARDS: dict[str, Board] = {
         ram="64 KiB block RAM, initialised in the bitstream",
         cache_entries=4,
         cache_reason="the design's default; they take 5 of the 56 block RAMs",
+        guests=True,
+        guests_reason="the core's non-root operation and the unit's VM entries and exits, docs/guests.md",
         sprams=0,
         bitstream="top.bit",
         leds="led 0-7: the POST port's 8 bits",

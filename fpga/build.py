@@ -36,7 +36,7 @@ from .reports import (
 from .synth import TARGETS
 from .toolchain import run_tool, tool
 
-__all__ = ["BuildError", "BoardReport", "build_board", "read_image", "prepare"]
+__all__ = ["BuildError", "BoardReport", "build_board", "default_demo", "read_image", "prepare"]
 
 #: Extra nextpnr options: missing the clock is reported, not fatal; the report holds Fmax and utilisation.
 NEXTPNR_OPTIONS = ("--timing-allow-fail", "--report", "top-report.json")
@@ -132,6 +132,7 @@ class BoardReport:
         out += [
             f"RAM: {board.ram}",
             f"VMX unit: {board.cache_entries} VMCS cache entries ({board.cache_reason})",
+            f"guests: {'yes' if board.guests else 'no'} ({board.guests_reason})",
             f"UART: {self.baud:.0f} baud 8N1 (divisor {self.uart_divisor} at {self.clock_mhz:g} MHz; "
             f"{BAUD} {error:+.2f}%): set your terminal to {BAUD} 8N1",
             f"LEDs: {board.leds}",
@@ -185,29 +186,42 @@ def prepare(board: Board, image: bytes):
     return platform, plan
 
 
+def default_demo(board: Board) -> str:
+    """The demo a board's build runs when told none: the hypervisor where the SoC runs guests, else vmcs."""
+    return "hypervisor" if board.guests else "vmcs"
+
+
 def build_board(
     name: str,
     work_dir: Path,
     *,
     image: Path | None = None,
+    demo: str | None = None,
     progress: Callable[[str], None] = lambda message: None,
     pack_only: bool = False,
 ) -> BoardReport:
-    """Build the SoC with ``image`` (default: the vmcs demo) for board ``name`` in ``work_dir``.
+    """Build the SoC with ``image``, or firmware/demos/``demo`` built first, for board ``name`` in ``work_dir``.
 
-    ``pack_only`` stops nextpnr after packing (``--pack-only``): the resources
-    and whether the design fits, without placement, routing, Fmax or bitstream
-    (seconds instead of minutes on a full device).
+    Without either: the board's default demo (:func:`default_demo`). A demo that runs guests on a board
+    whose SoC leaves them out is refused (:class:`BuildError`). ``pack_only`` stops nextpnr after packing
+    (``--pack-only``): the resources and whether the design fits, without placement, routing, Fmax or
+    bitstream (seconds instead of minutes on a full device).
     """
+    from vmxu.sim.iss.run import GUEST_DEMOS, build_firmware
+
     board = BOARDS[name]
     start = time.monotonic()
+    if image is not None and demo is not None:
+        raise BuildError("give an image or a demo, not both")
+    if image is None:
+        demo = demo or default_demo(board)
+        if demo in GUEST_DEMOS and not board.guests:
+            raise BuildError(f"the {demo} demo runs guests, and the {board.title} SoC has none: {board.guests_reason}")
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     if image is None:
-        from vmxu.sim.iss.run import build_firmware
-
-        progress("building firmware/demos/vmcs")
-        image = build_firmware("vmcs", build_dir=work_dir / "firmware")
+        progress(f"building firmware/demos/{demo}")
+        image = build_firmware(demo, build_dir=work_dir / "firmware")
     ram, stack_top = read_image(Path(image), board.ram_size)
 
     progress(f"{board.name}: elaborating the SoC")

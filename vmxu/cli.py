@@ -249,8 +249,6 @@ def _words(count: int) -> str:
 
 
 DEMOS = ("hypervisor", "vmexit", "vmcs", "hello", "replay")
-#: The demos that run guests: on the SoC whose core runs them (docs/guests.md).
-GUEST_DEMOS = frozenset({"hypervisor", "vmexit"})
 #: The vmexit demo's target (issue 10): a CPUID round trip, guest to guest, on the RTL SoC.
 CPUID_ROUND_TRIP_TARGET = 400
 
@@ -280,7 +278,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     """Build and run a firmware demo; exit with its result (see ``run_run_command``)."""
     if args.name == "replay":
         return run_replay_demo()
-    from vmxu.sim.iss.run import FirmwareBuildError, build_firmware
+    from vmxu.sim.iss.run import GUEST_DEMOS, FirmwareBuildError, build_firmware
 
     backend = args.sim or _default_simulator()
     if backend != "iss":
@@ -722,11 +720,20 @@ def add_build(subparsers: Any) -> None:
         help="build the SoC with a firmware image into a bitstream for a board",
         description="Build the SoC (core, VMX unit, RAM, UART, LEDs) with a firmware image for a board through "
         "amaranth-boards and the YoWASP tools (system tools with VMXU_SYSTEM_TOOLS=1); print the resources it "
-        "uses, its Fmax, the bitstream and how to program it (docs/fpga.md).",
+        "uses, its Fmax, the bitstream and how to program it (docs/fpga.md). The ULX3S's SoC runs guests (the "
+        "default image is the hypervisor demo); the iCEBreaker's leaves them out (the vmcs demo).",
     )
     parser.add_argument("--board", required=True, choices=tuple(BOARDS), help="the board")
-    parser.add_argument(
-        "--image", type=Path, metavar="ELF", help="the firmware (default: firmware/demos/vmcs, built first)"
+    from vmxu.sim.iss.run import FIRMWARE_DIR
+
+    demos_dir = FIRMWARE_DIR / "demos"
+    demos = sorted(p.name for p in demos_dir.iterdir() if p.is_dir()) if demos_dir.is_dir() else None
+    image = parser.add_mutually_exclusive_group()
+    image.add_argument("--image", type=Path, metavar="ELF", help="the firmware image")
+    image.add_argument(
+        "--demo",
+        choices=demos,
+        help="a firmware demo, built first (default: hypervisor where the board's SoC runs guests, else vmcs)",
     )
     parser.add_argument(
         "--work-dir",
@@ -757,7 +764,9 @@ def run_build_command(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     try:
-        report = build_board(args.board, work_dir, image=args.image, progress=progress, pack_only=args.pack_only)
+        report = build_board(
+            args.board, work_dir, image=args.image, demo=args.demo, progress=progress, pack_only=args.pack_only
+        )
     except (BuildError, FirmwareBuildError) as error:
         raise CommandError(str(error)) from None
     except RuntimeError as error:
