@@ -14,9 +14,10 @@ int vmm_start(uint8_t *vmxon_region, uint8_t *vmcs);
 void vmm_set_guest(void (*entry)(void), uint32_t *stack_top, void (*trap_vector)(void));
 void vmm_set_host(void (*exit_entry)(void), uint32_t *stack_top);
 
-/* A field of the current VMCS (0 when VMREAD fails); bits set in a control field. */
+/* A field of the current VMCS (0 when VMREAD fails); bits set or cleared in a control field. */
 uint32_t vmcs_field(uint32_t encoding);
 void vmcs_set_bits(uint32_t encoding, uint32_t bits);
+void vmcs_clear_bits(uint32_t encoding, uint32_t bits);
 
 /* Reads of the MSR exit through the bitmap (the read-low half, MSRs 0-0x1FFF). */
 void vmm_msr_read_exits(uint8_t *msr_bitmap, uint32_t msr);

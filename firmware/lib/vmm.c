@@ -52,4 +52,6 @@ uint32_t vmcs_field(uint32_t encoding)
 
 void vmcs_set_bits(uint32_t encoding, uint32_t bits) { vmwrite(encoding, vmcs_field(encoding) | bits); }
 
+void vmcs_clear_bits(uint32_t encoding, uint32_t bits) { vmwrite(encoding, vmcs_field(encoding) & ~bits); }
+
 void vmm_msr_read_exits(uint8_t *msr_bitmap, uint32_t msr) { msr_bitmap[msr / 8] |= (uint8_t)(1u << (msr % 8)); }

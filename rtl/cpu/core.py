@@ -51,7 +51,7 @@ from ..arch.ops import Op, OperandSize, Status
 from ..arch.riscv import MCAUSE_CODE_BITS, Mcause
 from ..arch.state import element_id
 from ..bram import NO_RW_CHECK
-from ..vmx.port import RequestSignature, ResponseSignature
+from ..vmx.port import GuestTimeSignature, RequestSignature, ResponseSignature
 from .alu import Alu
 from .cpuid import CPUID_LEAVES
 from .csr import CsrFile, pack
@@ -112,6 +112,9 @@ class Core(wiring.Component):
     vmx_resp : In(ResponseSignature())
         To and from the VMX unit (``wiring.connect(m, core.vmx_req, unit.req)``,
         ``wiring.connect(m, unit.resp, core.vmx_resp)``).
+    guest_time : In(GuestTimeSignature())
+        From the unit (``wiring.connect(m, unit.guest_time, core.guest_time)``): in a guest, the core sends
+        RUN at an instruction boundary where ``due`` is high (the VMX-preemption timer, the windows).
     irq_timer, irq_external : In(1)
         mip.MTIP and mip.MEIP (level-sensitive).
     trace : Out(TraceSignature())
@@ -122,6 +125,7 @@ class Core(wiring.Component):
     io: Out(IoSignature())
     vmx_req: Out(RequestSignature())
     vmx_resp: In(ResponseSignature())
+    guest_time: In(GuestTimeSignature())
     irq_timer: In(1)
     irq_external: In(1)
     trace: Out(TraceSignature())
@@ -197,6 +201,8 @@ class Core(wiring.Component):
         asking_exception, exception_asked, exit_trap = Signal(), Signal(), Signal()
         # A guest's pending interrupt (enabled in mie, whatever its mstatus.MIE) first asks the unit (INTERRUPT).
         asking_interrupt = Signal()
+        # At a boundary where the unit says the guest's time is due, RUN (the preemption timer, the windows).
+        asking_run = Signal()
         # The event a VM entry injects, taken as a trap after the entry's record.
         inject, inject_interrupt = Signal(), Signal()
         inject_code = Signal(MCAUSE_CODE_BITS)
@@ -333,7 +339,7 @@ class Core(wiring.Component):
                 dec.kind == Kind.WFI, Op.HLT, Mux(dec.kind == Kind.IN, Op.IN, Mux(dec.kind == Kind.OUT, Op.OUT, op))
             )
             op = Mux(cpuid_request, Op.CPUID, Mux(tsc_request, Op.RDTSC, op))
-            op = Mux(asking_interrupt, Op.INTERRUPT, op)
+            op = Mux(asking_interrupt, Op.INTERRUPT, Mux(asking_run, Op.RUN, op))
             op = Mux(moving, Op.GET, Mux(saving, Op.SET, Mux(asking_exception, Op.EXCEPTION, op)))
             port_io = (dec.kind == Kind.IN) | (dec.kind == Kind.OUT)
             index = Mux(cpuid_request, rs1, Mux(port_io, rs1[:16], index))
@@ -345,6 +351,7 @@ class Core(wiring.Component):
             index = Mux(asking_interrupt, interrupt_vector, index)
             index = Mux(saving | moving, state, Mux(asking_exception, vector, index))
             value_low = Mux(cpuid_request | port_io, rs2, value_low)
+            value_low = Mux(asking_run, self.guest_time.cycles[:32], value_low)
             value_low = Mux(saving, core_value, Mux(asking_exception, error_code, value_low))
             m.d.comb += req.io_size.eq(Mux(dec.io_size == IoSize.DWORD, 3, dec.io_size))
         m.d.comb += [req.op.eq(op), req.size.eq(OperandSize.S32), req.index.eq(index), req.value[:32].eq(value_low)]
@@ -358,6 +365,9 @@ class Core(wiring.Component):
                     m.d.comb += req.value[32:].eq(rs2)
                 with m.Case(ValueHigh.XHI):
                     m.d.comb += req.value[32:].eq(csr.xhi)
+        if self.guests:
+            with m.If(asking_run & ~saving):
+                m.d.comb += req.value[32:].eq(self.guest_time.cycles[32:])
 
         # -- Port I/O -------------------------------------------------------------------------
         io = self.io
@@ -581,7 +591,7 @@ class Core(wiring.Component):
                                 entered = resp.status == Status.ENTERED
                                 m.d.sync += [non_root.eq(entered), step.eq(0), vmx_record.eq(1), writes_rd.eq(0)]
                                 m.d.sync += [exit_trap.eq(asking_exception | asking_interrupt)]
-                                m.d.sync += [asking_exception.eq(0), asking_interrupt.eq(0)]
+                                m.d.sync += [asking_exception.eq(0), asking_interrupt.eq(0), asking_run.eq(0)]
                                 m.d.comb += csr.swap.eq(entered != non_root)
                                 self._injection(m, resp, entered, inject, inject_code, inject_interrupt, inject_error)
                                 m.next = "MOVE_REQUEST"
@@ -611,6 +621,10 @@ class Core(wiring.Component):
                                 with m.If(asking_exception):
                                     m.d.sync += [asking_exception.eq(0), exception_asked.eq(1)]
                                     m.next = "TRAP"
+                                with m.Elif(asking_run):
+                                    # No exit after all (a tick short): the guest goes on.
+                                    m.d.sync += asking_run.eq(0)
+                                    m.next = "FETCH"
                                 with m.Elif(asking_interrupt):
                                     # No exit: the guest takes the interrupt if its mstatus.MIE lets it.
                                     m.d.sync += asking_interrupt.eq(0)
@@ -675,6 +689,10 @@ class Core(wiring.Component):
                         exception_asked.eq(1),
                     ]
                     m.next = "TRAP"
+                with m.Elif(self.guest_time.due & non_root if self.guests else 0):
+                    # In a guest whose time is due: RUN (an exit of its own at this boundary, insn 0).
+                    m.d.sync += [ir.eq(0), asking_run.eq(1), step.eq(0)]
+                    m.next = "SAVE_REQUEST"
                 with m.Elif(csr.wake & non_root if self.guests else 0):
                     # In a guest: INTERRUPT for the unit first ("external-interrupt exiting").
                     m.d.sync += [

@@ -138,6 +138,7 @@ class Soc(wiring.Component):
         wiring.connect(m, core.vmx_req, unit.req)
         m.d.comb += unit.tsc.eq(self.cycles)
         wiring.connect(m, unit.resp, core.vmx_resp)
+        wiring.connect(m, unit.guest_time, core.guest_time)
         # While held, the core's first fetch is kept off the bus: the RAM then has no acknowledge
         # waiting when hold falls, and the first fetch takes the same cycles however long the hold.
         master = arbiter.masters[0]

@@ -48,6 +48,7 @@ from ..vmcs.region import RegionCommand, RegionCommandSignature
 from .entry_checks import Controls
 from .machine_state import Mode, StatePortSignature
 from .operation import OperationSignature, finish
+from .port import GuestTimeSignature
 from .transition_steps import FieldSlot
 from .transitions import ExitCause, ExitSignature
 
@@ -133,7 +134,12 @@ class GuestEvents(wiring.Component):
         The request is a VMX instruction that raises #UD here (the dispatcher's check).
     cpl_nonzero : In(1)
     tsc : In(64)
-        The time-stamp counter (RUN: its value before the cycles run).
+        The time-stamp counter (RDTSC's; the guest's time is counted from it, see ``guest_time``).
+    guest_time : Out(GuestTimeSignature())
+        When a core should send RUN, and its value. RUN counts its cycles from the TSC the entry or the
+        last RUN counted up to (the TSC when the guest was entered, then plus each RUN's value), so that
+        the RUNs of a core that sends the TSC's difference count every tick once, and a test bench that
+        advances the TSC by each RUN's value counts as the model does.
     timer : In(32)
     timer_write : Out(1)
     timer_value : Out(32)
@@ -167,6 +173,7 @@ class GuestEvents(wiring.Component):
                 "ud": In(1),
                 "cpl_nonzero": In(1),
                 "tsc": In(64),
+                "guest_time": Out(GuestTimeSignature()),
                 "timer": In(32),
                 "timer_write": Out(1),
                 "timer_value": Out(32),
@@ -275,9 +282,10 @@ class GuestEvents(wiring.Component):
 
         # -- RUN: the TSC ticks of the preemption timer (25.5.1) ----------------------------------
         rate = VMX_MISC.preemption_timer_rate
-        tsc_after = Signal(65)
+        counted = Signal(64)  # the TSC up to which the guest's time is counted (``guest_time``)
+        run_end = Signal(65)
         ticks = Signal(65 - rate)
-        m.d.comb += [tsc_after.eq(self.tsc + value), ticks.eq(tsc_after[rate:] - self.tsc[rate:])]
+        m.d.comb += [run_end.eq(counted + value), ticks.eq(run_end[rate:] - counted[rate:])]
         timer_active = _pin(controls, "ACTIVATE_PREEMPTION_TIMER")
         nmi_window = _proc(controls, "NMI_WINDOW_EXITING") & ~mode.nmi_blocking
         interrupt_window = _proc(controls, "INTR_WINDOW_EXITING") & self.rflags[9] & ~mode.sti_blocking
@@ -288,6 +296,17 @@ class GuestEvents(wiring.Component):
             with m.If(op.start):
                 finish(m, op, Status.FAULT, vector=ExceptionVector.UD)
             return m
+
+        # The guest's time: counted from the entry's TSC; due when a RUN now would exit.
+        with m.If(~self.non_root):
+            m.d.sync += counted.eq(self.tsc)
+        since = Signal(65 - rate)
+        window_due = (_proc(controls, "INTR_WINDOW_EXITING") & self.rflags[9]) | nmi_window
+        m.d.comb += [
+            since.eq(self.tsc[rate:] - counted[rate:]),
+            self.guest_time.cycles.eq(self.tsc - counted),
+            self.guest_time.due.eq(self.non_root & ((timer_active & (since >= self.timer)) | window_due)),
+        ]
 
         with m.FSM(name="guest_events"):
             with m.State("IDLE"):
@@ -556,6 +575,7 @@ class GuestEvents(wiring.Component):
 
             with m.State("WINDOWS"):
                 expired = ticks >= self.timer
+                m.d.sync += counted.eq(run_end[:64])
                 with m.If(nmi_window & ~blocked_by_movss):
                     exit_now(ExitReason.NMI_WINDOW)
                 with m.Elif(interrupt_window & ~blocked_by_movss):

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..arch.errors import VmError
 from ..arch.ops import Op, OperandSize, Status
 
-__all__ = ["RequestSignature", "ResponseSignature"]
+__all__ = ["GuestTimeSignature", "RequestSignature", "ResponseSignature"]
 
 
 class RequestSignature(wiring.Signature):
@@ -81,3 +81,24 @@ class ResponseSignature(wiring.Signature):
                 "value": Out(64),
             }
         )
+
+
+class GuestTimeSignature(wiring.Signature):
+    """The guest's time, seen from the unit (docs/guests.md): when a core should send RUN, and with what.
+
+    The unit counts a guest's time from the TSC (its ``tsc`` input, the platform's clock) up to which the
+    last RUN counted it, or the VM entry did. A core that does not send RUN at every instruction boundary
+    sends it at the next boundary where ``due`` is high, with ``cycles`` as its value.
+
+    Members
+    -------
+    due : Out(1)
+        In VMX non-root operation, a RUN now would exit: the VMX-preemption timer has counted down to
+        zero, or "interrupt-window exiting" is on with RFLAGS.IF = 1, or "NMI-window exiting" is on without
+        NMI blocking (the RUN decides; blocking by STI and MOV SS ends with it).
+    cycles : Out(64)
+        The TSC now minus the TSC up to which the guest's time is counted.
+    """
+
+    def __init__(self):
+        super().__init__({"due": Out(1), "cycles": Out(64)})

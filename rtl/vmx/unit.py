@@ -27,7 +27,7 @@ from .field_access import FieldAccess
 from .guest_events import EVENT_OPS, GuestEvents
 from .machine_state import MachineState, StateArbiter
 from .msr_access import MsrAccess
-from .port import RequestSignature, ResponseSignature
+from .port import GuestTimeSignature, RequestSignature, ResponseSignature
 from .transitions import Transitions, TransitionStub
 from .vm_entry import VmEntry
 from .vmcs_pointers import VmcsPointers
@@ -90,6 +90,9 @@ class VmxUnit(wiring.Component):
         Wishbone B4 classic master, 32-bit data, for VMCS and VMXON regions.
     tsc : In(64)
         The platform's time-stamp counter (RDTSC reads it; RUN counts the preemption timer from it).
+    guest_time : Out(GuestTimeSignature())
+        When a core that does not send RUN at every instruction boundary should send it, and its value
+        (rtl/vmx/port.py; docs/guests.md).
     """
 
     def __init__(self, *, cache_entries: int = CACHE_ENTRIES, guests: bool = True):
@@ -130,6 +133,7 @@ class VmxUnit(wiring.Component):
                 "resp": Out(ResponseSignature()),
                 "bus": Out(WishboneSignature(addr_width=30)),
                 "tsc": In(64),
+                "guest_time": Out(GuestTimeSignature()),
             }
         )
 
@@ -198,6 +202,8 @@ class VmxUnit(wiring.Component):
             events.rflags.eq(state.rflags),
             events.current.eq(pointers.current),
             events.tsc.eq(self.tsc),
+            self.guest_time.due.eq(events.guest_time.due),
+            self.guest_time.cycles.eq(events.guest_time.cycles),
             events.ud.eq(dispatcher.guest.ud),
             events.cpl_nonzero.eq(dispatcher.guest.cpl_nonzero),
             events.raise_fault.eq(dispatcher.guest.raise_fault),

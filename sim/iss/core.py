@@ -47,6 +47,7 @@ from vmxu.rtl.arch.isa import (
     TrapCause,
     decode,
 )
+from vmxu.rtl.arch.msrs import VMX_MISC
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.rtl.arch.riscv import (
     MCAUSE_CODE_BITS,
@@ -99,19 +100,24 @@ class Override:
     """What a lockstep driver knows and the ISS cannot.
 
     ``interrupt``: take this interrupt (an mcause with bit 31 set) now, instead
-    of executing an instruction. ``read_value``: the value rd receives when the
-    instruction is a load from the timer region, an IN, or a CSR read of
-    mcycle(h), cycle(h) or mip; ignored by every other instruction.
+    of executing an instruction. ``guest_time``: the guest's time is up here (the
+    RTL core sent RUN at this boundary and it exited: the VMX-preemption timer or a
+    window); the ISS sends RUN with the cycles its model needs. ``read_value``: the
+    value rd receives when the instruction is a load from the timer region, an IN,
+    or a CSR read of mcycle(h), cycle(h) or mip; ignored by every other instruction.
     """
 
     interrupt: int | None = None
     read_value: int | None = None
+    guest_time: bool = False
 
     @classmethod
     def from_rtl(cls, record: Retired) -> Override:
         """The override that lets the ISS reproduce the RTL's ``record``."""
         if record.interrupt:
             return cls(interrupt=record.trap)
+        if record.insn == 0 and record.trap is None and record.vmx_status is not None:
+            return cls(guest_time=True)
         return cls(read_value=record.rd_value if record.rd else None)
 
 
@@ -278,6 +284,8 @@ class Iss:
             record = self.guests.inject()
         elif override is not None and override.interrupt is not None:
             record = self._inject(override.interrupt)
+        elif override is not None and override.guest_time:
+            record = self._guest_time_exit(self._cycles_to_expiry()) or Retired(pc=self.pc, insn=0)
         elif not self.lockstep and self.vmx.non_root and (exited := self._guest_time_exit()) is not None:
             record = exited
         elif not self.lockstep and self.vmx.non_root and (exited := self._interrupt_exit()) is not None:
@@ -329,13 +337,19 @@ class Iss:
             code = stop.code
         return RunResult(self.console, self.records - start, code, reason)
 
-    def _guest_time_exit(self) -> Retired | None:
+    def _cycles_to_expiry(self) -> int:
+        """Lockstep: the cycles after which the model's VMX-preemption timer has counted down to zero, or 1
+        (a window exits whatever the cycles). The RTL's clock is not the ISS's: the RTL core says when."""
+        rate = VMX_MISC.preemption_timer_rate
+        return (self.vmx.preemption_timer + 1) << rate
+
+    def _guest_time_exit(self, cycles: int = 1) -> Retired | None:
         """In a guest, each instruction boundary is a cycle of the guest's time for the unit (RUN): the
         VMX-preemption timer counts it down and exits at zero (52), interrupt-window exiting exits once
         RFLAGS.IF allows (7). Its record if it exits: insn 0 at the boundary, as an interrupt's."""
         pc = self.pc
         try:
-            self._request(pc, Op.RUN, value=1)
+            self._request(pc, Op.RUN, value=cycles)
         except _Moved as moved:
             self.pc = moved.pc
             return Retired(pc=pc, insn=0, vmx_status=moved.status)

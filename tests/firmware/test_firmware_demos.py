@@ -42,11 +42,14 @@ def test_hypervisor_runs_its_guest_and_prints_the_exit_log(firmware: dict[str, P
     assert result.reason == StopReason.PASS, result.console[-3000:]
     assert "guest: hello from the guest" in result.console
     assert 'guest: CPUID 0x40000000 says "vmxu"' in result.console
-    for reason, name in ((0, "exception"), (1, "interrupt"), (10, "CPUID"), (12, "HLT"), (18, "VMCALL"),
-                         (28, "CR access"), (31, "RDMSR")):  # fmt: skip
-        assert re.search(rf"vmm: +{reason} {name} +1\n", result.console), name
+    for reason, name, count in ((0, "exception", 1), (1, "interrupt", 1), (10, "CPUID", 2), (12, "HLT", 1),
+                                (18, "VMCALL", 1), (28, "CR access", 1), (31, "RDMSR", 1),
+                                (52, "preemption timer", 1)):  # fmt: skip
+        assert re.search(rf"vmm: +{reason} {name} +{count}\n", result.console), name
     assert "SYSENTER_EIP 5ee (passed through), SYSENTER_CS c5 (from the VMM)" in result.console
     assert "vmm: interrupt, vector 32" in result.console
+    assert "vmm: the VMX-preemption timer expired (saved value 0)" in result.console
+    assert "guest: preempted and resumed, bye" in result.console
     exits = int(re.search(r"vmm: +30 I/O instruction +(\d+)", result.console)[1])
     assert exits == 2 * sum(line.startswith("guest:") * (len(line) + 1) for line in result.console.splitlines())
     # Without the core's guest support, VMLAUNCH traps with cause 25 (after every check passed).

@@ -283,3 +283,55 @@ def rdtsc_offset_then_exiting() -> bytes:
     ]
     fields = {"CPU_BASED_VM_EXEC_CONTROL": proc, "TSC_OFFSET": 5 << 32}
     return hypervisor(guest, handler, fields)
+
+
+def preemption_timer_exit() -> bytes:
+    """The VMX-preemption timer (SDM 25.5.1: it counts down by one each time TSC bit IA32_VMX_MISC[4:0]
+    changes in VMX non-root operation, and exits at zero, reason 52; 27.3.4: "save VMX-preemption timer value"
+    stores 0 then): the guest counts in x8 forever; the VMM checks the reason, the saved value and that the
+    guest ran, and passes."""
+    guest = [*li(8, 0), asm.addi(8, 8, 1), asm.jal(0, -4)]
+    handler = [
+        *_read_reason(),
+        *_on_reason(
+            52,
+            [
+                *li(21, FIELD_BY_NAME["VMX_PREEMPTION_TIMER_VALUE"].encoding),
+                asm.vmread(22, 21),
+                *_expect(22, 0, 4),
+                *li(11, 0),
+                asm.beq(8, 11, 4 * (len(finish(0)) + 1)),
+                *finish(0),
+                *finish(5),  # the guest never ran
+            ],
+        ),
+        *finish(3),
+    ]
+    pin = PIN.true_allowed0 | PIN.bit("ACTIVATE_PREEMPTION_TIMER")
+    exit_controls = EXIT.true_allowed0 | EXIT.bit("SAVE_VMX_PREEMPTION_TIMER")
+    fields = {"PIN_BASED_VM_EXEC_CONTROL": pin, "VM_EXIT_CONTROLS": exit_controls, "VMX_PREEMPTION_TIMER_VALUE": 4}
+    return hypervisor(guest, handler, fields)
+
+
+def interrupt_window_exit() -> bytes:
+    """Interrupt-window exiting (SDM 25.2: with the control on, a VM exit, reason 7, at the first boundary where
+    RFLAGS.IF = 1 and nothing blocks interrupts): the guest enters with IF = 0, sets it in xflags, and the exit
+    comes before its next instruction (GUEST_RIP = the instruction after the CSR write); the VMM passes."""
+    guest = [*li(8, 0), asm.addi(8, 8, 1), *li(5, 1 << 9), asm.csrs(Csr.XFLAGS, 5), asm.addi(8, 8, 1)]
+    after_write = GUEST_CODE + 4 * (len(guest) - 1)
+    handler = [
+        *_read_reason(),
+        *_on_reason(
+            7,
+            [
+                *li(21, FIELD_BY_NAME["GUEST_RIP"].encoding),
+                asm.vmread(22, 21),
+                *_expect(22, after_write, 4),
+                *_expect(8, 1, 5),
+                *finish(0),
+            ],
+        ),
+        *finish(3),
+    ]
+    fields = {"CPU_BASED_VM_EXEC_CONTROL": PROC.true_allowed0 | PROC.bit("INTR_WINDOW_EXITING")}
+    return hypervisor(guest, handler, fields)

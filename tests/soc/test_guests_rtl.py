@@ -9,6 +9,8 @@ from guest_programs import (
     cpuid_then_vmcall,
     guest_events,
     injected_event,
+    interrupt_window_exit,
+    preemption_timer_exit,
     rdtsc_offset_then_exiting,
     timer_interrupt_exit,
 )
@@ -23,6 +25,8 @@ PROGRAMS = {
     "injected_event": injected_event,
     "timer_interrupt_exit": timer_interrupt_exit,
     "rdtsc_offset_then_exiting": rdtsc_offset_then_exiting,
+    "preemption_timer_exit": preemption_timer_exit,
+    "interrupt_window_exit": interrupt_window_exit,
 }
 
 

@@ -9,8 +9,10 @@
  * bitmap passes one through and sends the other to the VMM), sets CR0.TS under a
  * guest/host mask (the VMM keeps the read shadow), hits a breakpoint the exception
  * bitmap sends to the VMM, halts (WFI: HLT exiting), is interrupted by the timer
- * (external-interrupt exiting: the VMM stops the timer) and ends with VMCALL. The
- * VMM then prints its exit log (reasons and counts) and passes.
+ * (external-interrupt exiting: the VMM stops the timer), asks the VMM (CPUID leaf
+ * 0x4000_0001) to start the VMX-preemption timer and spins until it is preempted
+ * (the VMM stops the timer and lets it go on), and ends with VMCALL. The VMM then
+ * prints its exit log (reasons and counts) and passes.
  *
  * An exit arrives at vmexit_entry (HOST_RIP) with the host's sp (HOST_RSP) and the
  * guest's other registers: the stub saves them in guest_regs (through mscratch,
@@ -36,6 +38,8 @@ uint32_t guest_regs[32];
 static uint32_t exits[MAX_REASON];
 static const uint32_t VMM_CPUID_LEAF = 0x75786D76u; /* "vmxu" (little-endian): what CPUID leaf 0x4000_0000 answers */
 static const uint32_t VMM_SYSENTER_CS = 0xC5u;      /* what the VMM answers for the MSR it keeps */
+static const uint32_t PREEMPTION_TICKS = 100u;      /* TSC / 32 (IA32_VMX_MISC[4:0] = 5): 3,200 cycles */
+static volatile uint32_t preempted;                 /* set by the VMM when the preemption timer exits */
 
 #define VMXU_STR_(x) #x
 #define VMXU_STR(x) VMXU_STR_(x)
@@ -101,6 +105,8 @@ static const char *reason_name(uint32_t reason)
         return "CR access";
     case VMXU_EXIT_RDMSR:
         return "RDMSR";
+    case VMXU_EXIT_PREEMPTION_TIMER:
+        return "preemption timer";
     default:
         return "other";
     }
@@ -133,8 +139,20 @@ void vmexit_handler(void)
         break;
     }
     case VMXU_EXIT_CPUID:
+        if (guest_reg(rs1) == 0x40000001u) { /* the guest's request: preempt me (the timer saved across exits) */
+            vmwrite(VMCS_VMX_PREEMPTION_TIMER_VALUE, PREEMPTION_TICKS);
+            vmcs_set_bits(VMCS_PIN_BASED_VM_EXEC_CONTROL, VMX_PIN_ACTIVATE_PREEMPTION_TIMER);
+            vmcs_set_bits(VMCS_VM_EXIT_CONTROLS, VMX_EXIT_SAVE_VMX_PREEMPTION_TIMER);
+        }
         set_guest_reg(rd, guest_reg(rs1) == 0x40000000u ? VMM_CPUID_LEAF : 0);
         break;
+    case VMXU_EXIT_PREEMPTION_TIMER: /* at an instruction boundary: RIP is the next instruction's already */
+        printf("vmm: the VMX-preemption timer expired (saved value %u); stopping it\n",
+               vmcs_field(VMCS_VMX_PREEMPTION_TIMER_VALUE));
+        vmcs_clear_bits(VMCS_PIN_BASED_VM_EXEC_CONTROL, VMX_PIN_ACTIVATE_PREEMPTION_TIMER);
+        vmcs_clear_bits(VMCS_VM_EXIT_CONTROLS, VMX_EXIT_SAVE_VMX_PREEMPTION_TIMER); /* needs the timer (26.2.1.2) */
+        preempted = 1;
+        return;
     case VMXU_EXIT_RDMSR: /* the one the bitmap keeps: bits 63:32 in the guest's xhi */
         set_guest_reg(rd, guest_reg(rs1) == IA32_SYSENTER_CS ? VMM_SYSENTER_CS : 0);
         csr_write(VMXU_CSR_XHI, 0);
@@ -187,7 +205,11 @@ static __attribute__((noreturn)) void guest_main(void)
     csr_set(VMXU_CSR_MIE, VMXU_IRQ_MACHINE_TIMER);
     for (volatile int i = 0; i < 50; i++)
         ;
-    printf("guest: the timer interrupted me, bye\n");
+    printf("guest: the timer interrupted me; spinning until the VMM preempts me\n");
+    cpuid(0x40000001u, CPUID_EAX);
+    while (!preempted)
+        ;
+    printf("guest: preempted and resumed, bye\n");
     vmcall();
     for (;;)
         ;
