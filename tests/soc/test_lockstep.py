@@ -14,7 +14,7 @@ import random
 import pytest
 from lockstep_programs import PROGRAMS, build, random_program
 
-from vmxu.sim.cocotb.build import SOC, run_cocotb
+from vmxu.sim.cocotb.build import SOC, SOC_GUESTS, run_cocotb
 from vmxu.sim.cocotb.toolchain import SIMULATORS
 from vmxu.sim.iss.run import build_firmware
 
@@ -33,11 +33,23 @@ def programs(tmp_path_factory):
     return directory, seed
 
 
-@pytest.mark.parametrize("sim", SIMULATORS)
-def test_core_agrees_with_iss_on_every_program(sim, programs):
+#: The SoC with guests (the ULX3S's) on Verilator in the default suite (about 25 s), on Icarus behind slow (60 s).
+SOCS = [
+    pytest.param(sim, guests, marks=[pytest.mark.slow] if guests and sim == "icarus" else [])
+    for guests in (False, True)
+    for sim in SIMULATORS
+]
+
+
+@pytest.mark.parametrize(
+    ("sim", "guests"), SOCS, ids=lambda value: {False: "soc", True: "soc-with-guests"}.get(value, value)
+)
+def test_core_agrees_with_iss_on_every_program(sim, guests, programs):
+    """On the iCEBreaker's SoC and on the ULX3S's, whose core also runs guests (docs/guests.md): root
+    operation is the same on both."""
     directory, seed = programs
-    results = run_cocotb(
-        SOC, sim, "vmxu.sim.cocotb.soc_tests", testcase=["program"], extra_env={"VMXU_PROGRAMS": str(directory)}
-    )
+    env = {"VMXU_PROGRAMS": str(directory)} | ({"VMXU_GUESTS": "1"} if guests else {})
+    results = run_cocotb(SOC_GUESTS if guests else SOC, sim, "vmxu.sim.cocotb.soc_tests", testcase=["program"],
+                         extra_env=env)  # fmt: skip
     assert len(results.tests) == len(list(directory.iterdir())), results.summary()
     assert not results.failed, f"random seed {seed}\n{results.summary()}"
