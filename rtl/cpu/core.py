@@ -692,7 +692,7 @@ class Core(wiring.Component):
                 with m.Elif(self.guest_time.due & non_root if self.guests else 0):
                     # In a guest whose time is due: RUN (an exit of its own at this boundary, insn 0).
                     m.d.sync += [ir.eq(0), asking_run.eq(1), step.eq(0)]
-                    m.next = "SAVE_REQUEST"
+                    m.next = "SAVE_REQUEST" if self.guests else "FETCH"
                 with m.Elif(csr.wake & non_root if self.guests else 0):
                     # In a guest: INTERRUPT for the unit first ("external-interrupt exiting").
                     m.d.sync += [
