@@ -139,6 +139,9 @@ class Element:
     vmx_fixed: tuple[int, int] | None = None
     #: CR0 rules of MOV to CR0: PG needs PE, NW needs CD, else #GP.
     cr0_rules: bool = False
+    #: False: no instruction writes the element, so a set/WRMSR of any value raises #GP (SMBASE: it changes
+    #: only through the save map at RSM and GUEST_SMBASE on a return from SMM, shared/vmx/REPLAY.md "SMM").
+    settable: bool = True
     msr: int | None = None
     guest_field: str | None = None
     host_field: str | None = None
@@ -274,7 +277,7 @@ ELEMENTS: tuple[Element, ...] = (
         guest_field="GUEST_SYSENTER_EIP",
         host_field="HOST_IA32_SYSENTER_EIP",
     ),
-    Element("smbase", 32, 0x3_0000, guest_field="GUEST_SMBASE"),
+    Element("smbase", 32, 0x3_0000, settable=False, guest_field="GUEST_SMBASE"),
     Element("activity", 32, 0, guest_field="GUEST_ACTIVITY_STATE"),
     Element("interruptibility", 32, 0, guest_field="GUEST_INTERRUPTIBILITY_INFO"),
     Element("pending_debug", 64, 0, guest_field="GUEST_PENDING_DBG_EXCEPTIONS"),

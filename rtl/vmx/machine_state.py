@@ -58,6 +58,8 @@ def write_fault(m: Module, wr_id: Value, value: Value, in_vmx: Value) -> Signal:
         for i, e in enumerate(ELEMENTS):
             with m.Case(i):
                 fault = value[e.bits :].any() if e.bits < 64 else 0
+                if not e.settable:
+                    fault = Const(1)
                 if e.reserved:
                     fault = fault | bits_set(value, e.reserved)
                 if e.canonical:

@@ -53,6 +53,8 @@ class MachineState:
     def set_rule_violated(self, element: Element, value: int, in_vmx_operation: bool) -> str | None:
         """The first rule a write of ``value`` breaks (a #GP), or None; checked in docs/semantics.md order."""
         _check_width(element, value)
+        if not element.settable:
+            return f"{element.name}: no instruction writes it (SDM 34.11: SMBASE changes only through RSM)"
         if value & element.reserved:
             return f"{element.name}: reserved bits {value & element.reserved:#x} set"
         if element.canonical and not msrs.is_canonical(value):

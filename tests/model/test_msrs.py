@@ -75,6 +75,16 @@ def test_smbase_is_never_writable(model):
     expect_gp(model.wrmsr(msrs.IA32_SMBASE, 0x4_0000))
 
 
+@pytest.mark.parametrize("in_smm", [False, True])
+def test_smbase_element_is_never_set(model, in_smm):
+    """SDM 34.11 (SMBASE relocation: only RSM's save-map field changes SMBASE) and shared/vmx/REPLAY.md "SMM":
+    a SET of the element smbase raises #GP(13), whatever the value and whether in SMM, and changes nothing."""
+    model.in_smm = in_smm
+    for value in (0x4_0000, 0x3_0000):
+        expect_gp(model.set("smbase", value))
+        assert expect(model.get("smbase"), Status.OK).value == 0x3_0000
+
+
 def test_smm_monitor_ctl_reads_zero_after_reset(model):
     """SDM 34.15.5: IA32_SMM_MONITOR_CTL is readable; its valid bit is 0 after reset."""
     assert expect(model.rdmsr(msrs.IA32_SMM_MONITOR_CTL), Status.OK).value == 0

@@ -2172,6 +2172,13 @@ def set_get() -> Script:
     )
     for row, element in enumerate(ELEMENTS):
         value = element_value(element, row)
+        if not element.settable:  # SMBASE: no instruction writes it (REPLAY.md "SMM", SDM 34.11)
+            s.comment(f"{element.name} ({element.bits} bits): reset {element.reset:#x}; no SET writes it: #GP.")
+            s.get(element.name).ok(element.reset)
+            s.set(element.name, value).gp()
+            s.set(element.name, element.reset).gp()
+            s.get(element.name).ok(element.reset)
+            continue
         stored = (value | element.force1) & ~element.force0 & element.mask
         s.comment(f"{element.name} ({element.bits} bits): reset {element.reset:#x}; SET {value:#x}; GET {stored:#x}.")
         s.get(element.name).ok(element.reset)
@@ -2184,7 +2191,10 @@ def set_get() -> Script:
         s.set(name, value).gp()
         s.get(name).ok(kept)
 
-    s_value = {e.name: (element_value(e, row) | e.force1) & ~e.force0 & e.mask for row, e in enumerate(ELEMENTS)}
+    s_value = {
+        e.name: (element_value(e, row) | e.force1) & ~e.force0 & e.mask if e.settable else e.reset
+        for row, e in enumerate(ELEMENTS)
+    }
     for name, value, why in (
         ("cr0", 1 << 32 | CR0_VMX, "reserved bit 32"),
         ("cr3", 1 << 32, "reserved bit 32 (MAXPHYADDR)"),
