@@ -50,6 +50,9 @@ class Op(enum.Enum, shape=5):
     NMI = 21
     #: value: cycles the processor runs other instructions (the TSC and the VMX-preemption timer advance).
     RUN = 22
+    #: Return from SMM (shared/vmx/REPLAY.md "SMM"): #UD outside SMM (the unit has no SMM yet); in VMX non-root
+    #: operation that #UD is an exception the exception bitmap decides.
+    RSM = 23
 
 
 class Status(enum.Enum, shape=4):
@@ -89,7 +92,7 @@ def flags_for(status: Status) -> int:
 
 
 #: The x86 instruction's length, which a VM exit records when the request gives none
-#: (shared/vmx/REPLAY.md): CPUID, RDMSR, WRMSR, RDTSC 2 (0F xx); HLT, IN/OUT with DX, INT3 1;
+#: (shared/vmx/REPLAY.md): CPUID, RDMSR, WRMSR, RDTSC, RSM 2 (0F xx); HLT, IN/OUT with DX, INT3 1;
 #: MOV to/from CR 3 (0F 22/20 /r); the VMX instructions 3 (0F 01 Cx, 0F 78/79 /r, 0F C7 /6).
 _INSTRUCTION_LENGTHS = {
     Op.CPUID: 2,
@@ -100,6 +103,7 @@ _INSTRUCTION_LENGTHS = {
     Op.IN: 1,
     Op.OUT: 1,
     Op.EXCEPTION: 1,
+    Op.RSM: 2,
 }
 
 

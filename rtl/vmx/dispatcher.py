@@ -29,8 +29,9 @@ _ERROR_FIELD = LOCATION[FIELD_BY_NAME["VM_INSTRUCTION_ERROR"].encoding]
 assert _ERROR_FIELD.storage == Storage.ON_DIE
 
 #: Operations the dispatcher answers itself: VMCALL is VMfail(1) until the SMM capability
-#: (dual-monitor activation needs IA32_SMM_MONITOR_CTL.valid, writable only in SMM).
-_OWN = (Op.VMCALL,)
+#: (dual-monitor activation needs IA32_SMM_MONITOR_CTL.valid, writable only in SMM); RSM is #UD
+#: (never in SMM yet; in non-root operation the exit decision gets it, as every request).
+_OWN = (Op.VMCALL, Op.RSM)
 
 _MEMBERS = (
     "req",
@@ -308,6 +309,8 @@ class Dispatcher(wiring.Component):
                     finish(m, own, Status.SHUTDOWN, result=self.abort)
                 with m.Elif(self.non_root):
                     m.d.comb += getattr(self, GUEST_BLOCK).start.eq(1)
+                with m.Elif(op == Op.RSM):  # #UD outside SMM, whatever the CPL (vol. 2B RSM)
+                    finish(m, own, Status.FAULT, vector=Vector.UD)
                 with m.Elif(ud):
                     finish(m, own, Status.FAULT, vector=Vector.UD)
                 with m.Elif(gp):

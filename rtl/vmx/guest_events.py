@@ -426,6 +426,9 @@ class GuestEvents(wiring.Component):
                             with m.Else():
                                 finish(m, op, Status.OK)
 
+                        with m.Case(Op.RSM):
+                            # Outside SMM RSM is #UD: an exception of the guest (REPLAY.md "SMM").
+                            raise_(ExceptionVector.UD)
                         with m.Case(Op.NMI):
                             blocked = blocked_by_movss | (mode.nmi_blocking & ~_pin(controls, "VIRTUAL_NMIS"))
                             with m.If(_pin(controls, "NMI_EXITING") & ~blocked):

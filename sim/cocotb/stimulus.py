@@ -360,7 +360,7 @@ class RandomProgram:
         if kind == 9:
             return Request(Op.INTERRUPT, rng.randrange(16, 256))
         if kind == 10:
-            return Request(Op.NMI)
+            return Request(rng.choice((Op.NMI, Op.RSM)))  # RSM: #UD outside SMM, the exception bitmap decides
         if kind == 11:
             return Request(Op.RUN, value=rng.choice((0, 1, 31, 32, 100, 1000, rng.getrandbits(20))))
         if kind == 12:

@@ -242,7 +242,15 @@ class VmxModel:
                 return self._get(self.state.element(index))
             case Op.SET:
                 return self._set(self.state.element(index), value)
+            case Op.RSM:
+                return self._rsm()
         return self._processor_event(request)
+
+    def _rsm(self) -> Outcome:
+        """SDM 34.12 / vol. 2B RSM: #UD outside SMM (the unit has no SMM yet: REPLAY.md "SMM")."""
+        if self.in_smm:
+            raise NotImplementedError("RSM in SMM: the SMM capability (issue 11) is not built yet")
+        return _fault(Vector.UD, "SDM 2B RSM: #UD outside SMM")
 
     def _processor_event(self, request: Request) -> Outcome:
         """A guest event outside non-root operation: the processor's own (REPLAY.md "Guest events")."""

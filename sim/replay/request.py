@@ -41,6 +41,7 @@ UNIT_OPS: dict[str, Op] = {
     "interrupt": Op.INTERRUPT,
     "nmi": Op.NMI,
     "run": Op.RUN,
+    "rsm": Op.RSM,
 }
 
 

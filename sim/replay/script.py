@@ -83,6 +83,7 @@ OPS: dict[str, _Spec] = {
     "interrupt": _Spec(("vector",), ("len",)),
     "nmi": _Spec((), ("len",)),
     "run": _Spec(("cycles",), ("len",)),
+    "rsm": _Spec((), ("len",)),
     "vmxon": _Spec(("addr",), ("size", "len")),
     "vmxoff": _Spec((), ("size", "len")),
     "vmptrld": _Spec(("addr",), ("size", "len")),

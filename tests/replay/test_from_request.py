@@ -35,7 +35,8 @@ def _requests(seed: int, count: int):
     return [s for s in steps if isinstance(s, Request)]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+#: Seeds whose 3,000 requests hold every operation (VMXOFF is rare: seed 3 has none since RSM joined).
+@pytest.mark.parametrize("seed", [1, 2, 4])
 def test_random_requests_round_trip(seed):
     requests = _requests(seed, 3000)
     assert {r.op for r in requests} == set(Op), "the sequence must hold every operation of the port"

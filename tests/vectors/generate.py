@@ -4563,6 +4563,41 @@ def guest_events() -> Script:
     return s
 
 
+def rsm_outside_smm() -> Script:
+    s = Script(
+        "rsm_outside_smm",
+        'SDM vol. 2B RSM ("#UD if the processor is not in SMM"), 25.2 and 24.6.3 (an exception of a guest',
+        'exits when its bit of the exception bitmap is 1), shared/vmx/REPLAY.md "SMM": RSM outside SMM is #UD',
+        "whatever the mode and the CPL; in VMX non-root operation that #UD is the guest's exception: delivered",
+        "(fault 6) with bit 6 of the exception bitmap clear, a VM exit (reason 0, a hardware exception) with it set.",
+    )
+    s.comment("Outside VMX operation, at CPL 0 and CPL 3: #UD.")
+    s.op("rsm").ud()
+    s.cpl(3)
+    s.op("rsm").ud()
+    s.cpl(0)
+    s.enable_vmx()
+    s.enter_vmx()
+    s.comment("In VMX root operation, at CPL 0 and CPL 3 (#UD, not the VMX instructions' #GP): #UD.")
+    s.op("rsm").ud()
+    s.cpl(3)
+    s.op("rsm").ud()
+    s.cpl(0)
+    s.new_vmcs(VMCS_A)
+    s.launchable()
+    s.vmlaunch().entered()
+    s.comment("In a guest with bit 6 of the exception bitmap clear: the guest's own #UD.")
+    s.op("rsm").ud()
+    s.op("rsm", len=2).ud()
+    s.comment("With bit 6 set: a VM exit, reason 0, interruption information valid, hardware exception, vector 6.")
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite("EXCEPTION_BITMAP", 1 << UD).succeed()
+    s.vmresume().entered()
+    s.op("rsm").exited(EXIT_EXCEPTION_OR_NMI)
+    exit_information(s, EXIT_EXCEPTION_OR_NMI, 0, None, _event(HARDWARE_EXCEPTION, UD))
+    return s
+
+
 # ======================================================================================
 # MSR lists (SDM 26.4, 27.4, 27.6) and VMX aborts (SDM 27.7)
 # ======================================================================================
@@ -4992,6 +5027,7 @@ _GENERATORS = (
     window_exits,
     vmexit_vmx_instructions,
     guest_events,
+    rsm_outside_smm,
     msr_lists,
     vmx_abort_msr_store_x2apic,
     vmx_abort_msr_store_smbase,
