@@ -160,6 +160,8 @@ class Board(ABC):
     #: Whether the SoC runs guests (docs/guests.md), and why (not).
     guests: bool
     guests_reason: str
+    #: The SoC's Fmax target on this board (issue 10), which the build report says met or not.
+    fmax_target_mhz: float
     sprams: int
     bitstream: str
     leds: str
@@ -222,6 +224,7 @@ BOARDS: dict[str, Board] = {
         cache_entries=2,
         cache_reason="the fewest the cache allows: the 5280 LUT4s, not the block RAM, are what is short",
         guests=False,
+        fmax_target_mhz=24.0,
         guests_reason="left out: the unit with VM entries and exits is 6,565 LUT4 alone, more than the UP5K's 5,280; "
         "VMLAUNCH and VMRESUME trap with cause 25 after their checks",
         sprams=4,
@@ -239,6 +242,7 @@ BOARDS: dict[str, Board] = {
         cache_entries=4,
         cache_reason="the design's default; they take 5 of the 56 block RAMs",
         guests=True,
+        fmax_target_mhz=75.0,
         guests_reason="the core's non-root operation and the unit's VM entries and exits, docs/guests.md",
         sprams=0,
         bitstream="top.bit",
