@@ -142,6 +142,8 @@ class Element:
     #: False: no instruction writes the element, so a set/WRMSR of any value raises #GP (SMBASE: it changes
     #: only through the save map at RSM and GUEST_SMBASE on a return from SMM, shared/vmx/REPLAY.md "SMM").
     settable: bool = True
+    #: A script may only read it: a ``set`` line is ``rejected`` (REPLAY.md: ``smm``), a SET request #GP.
+    get_only: bool = False
     msr: int | None = None
     guest_field: str | None = None
     host_field: str | None = None
@@ -286,6 +288,8 @@ ELEMENTS: tuple[Element, ...] = (
     Element("gdtr.limit", 32, 0xFFFF, guest_field="GUEST_GDTR_LIMIT"),
     Element("idtr.base", 64, 0, guest_field="GUEST_IDTR_BASE", host_field="HOST_IDTR_BASE"),
     Element("idtr.limit", 32, 0xFFFF, guest_field="GUEST_IDTR_LIMIT"),
+    # 1 in SMM, else 0 (REPLAY.md "SMM"); SMI delivery and RSM change it, nothing else.
+    Element("smm", 1, 0, settable=False, get_only=True),
 )
 
 ELEMENT_BY_NAME: dict[str, Element] = {e.name: e for e in ELEMENTS}

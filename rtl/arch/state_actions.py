@@ -290,6 +290,9 @@ STATE_ACTIONS: tuple[StateAction, ...] = (
     _plain("gdtr.limit", "GUEST_GDTR_LIMIT", _constant(HOST_TABLE_LIMIT)),
     _plain("idtr.base", "GUEST_IDTR_BASE", _load("HOST_IDTR_BASE")),
     _plain("idtr.limit", "GUEST_IDTR_LIMIT", _constant(HOST_TABLE_LIMIT)),
+    # SMM: entered by SMI delivery and left by RSM or a VM entry that returns from SMM (34.15), not by
+    # ordinary VM entries and exits.
+    StateAction("smm", _NEVER, _NEVER, _NEVER),
     StateAction(
         TIMER,
         _if(PIN, "ACTIVATE_PREEMPTION_TIMER", _load("VMX_PREEMPTION_TIMER_VALUE")),

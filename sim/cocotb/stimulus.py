@@ -486,8 +486,9 @@ class RandomProgram:
         return [Request(Op.WRMSR, self.rng.choice(_MSRS), self._value())]
 
     def _set(self):
-        """An element write with a random value; the mode elements change only through _mode_change."""
-        element = self.rng.choice([e for e in ELEMENTS if e.name not in _NORMAL])
+        """An element write with a random value; the mode elements change only through _mode_change, and a
+        get-only element (smm) not at all: a script cannot say it (REPLAY.md)."""
+        element = self.rng.choice([e for e in ELEMENTS if e.name not in _NORMAL and not e.get_only])
         return [Request(Op.SET, element_id(element.name), self._value() & element.mask)]
 
     def _mode_change(self):

@@ -81,7 +81,8 @@ class VmxModel:
     state : MachineState
         The machine-state elements: the host's in root operation, the guest's in non-root operation.
     in_smm : bool
-        Whether the logical processor is in SMM (always False until SMM support).
+        Whether the logical processor is in SMM: the element ``smm`` (always 0 until SMI delivery exists;
+        tests set it to reach the rules that depend on it).
     dual_monitor_active : bool
         Whether the dual-monitor treatment is active (always False until SMM support).
     transitions : bool
@@ -98,7 +99,6 @@ class VmxModel:
     ) -> None:
         self.memory = memory
         self.state = MachineState()
-        self.in_smm = False
         self.dual_monitor_active = False
         self.transitions = transitions
         self.msr_file = MsrFile(self.state)
@@ -156,6 +156,14 @@ class VmxModel:
     @property
     def elements(self) -> Mapping[str, int]:
         return self.state.values
+
+    @property
+    def in_smm(self) -> bool:
+        return bool(self.state["smm"])
+
+    @in_smm.setter
+    def in_smm(self, value: bool) -> None:
+        self.state.store("smm", int(value))
 
     @property
     def tsc(self) -> int:

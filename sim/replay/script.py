@@ -183,6 +183,8 @@ def _parse_object(obj: dict[str, Any], ram_bytes: int) -> tuple[str, dict[str, i
 
     if "element" in spec.required:
         args["element"] = _element(obj)
+        if op == "set" and ELEMENT_BY_NAME[str(args["element"])].get_only:
+            raise _Malformed(f'element {args["element"]!r} is read-only: get it, do not set it (REPLAY.md "SMM")')
     if "field" in spec.required:
         args["field"] = _field(obj, operand_bits)
     if "msr" in spec.required:

@@ -85,6 +85,16 @@ def test_smbase_element_is_never_set(model, in_smm):
         assert expect(model.get("smbase"), Status.OK).value == 0x3_0000
 
 
+def test_smm_element_reads_whether_in_smm_and_no_set_writes_it(model):
+    """shared/vmx/REPLAY.md "SMM": element smm is 1 in SMM, else 0 (0 after reset: SDM 34.2, SMM is entered
+    only through an SMI); a SET request of it raises #GP and changes nothing."""
+    assert expect(model.get("smm"), Status.OK).value == 0
+    model.in_smm = True
+    assert expect(model.get("smm"), Status.OK).value == 1
+    expect_gp(model.set("smm", 0))
+    assert model.in_smm
+
+
 def test_smm_monitor_ctl_reads_zero_after_reset(model):
     """SDM 34.15.5: IA32_SMM_MONITOR_CTL is readable; its valid bit is 0 after reset."""
     assert expect(model.rdmsr(msrs.IA32_SMM_MONITOR_CTL), Status.OK).value == 0

@@ -35,11 +35,17 @@ def _requests(seed: int, count: int):
     return [s for s in steps if isinstance(s, Request)]
 
 
-#: Seeds whose 3,000 requests hold every operation (VMXOFF is rare: seed 3 has none since RSM joined).
-@pytest.mark.parametrize("seed", [1, 2, 4])
+SEEDS = (1, 2, 3)
+
+
+def test_the_random_requests_hold_every_operation_of_the_port():
+    """Over the seeds below, between them (VMXOFF is rare: one seed may have none)."""
+    assert {r.op for seed in SEEDS for r in _requests(seed, 3000)} == set(Op)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_random_requests_round_trip(seed):
     requests = _requests(seed, 3000)
-    assert {r.op for r in requests} == set(Op), "the sequence must hold every operation of the port"
     for request in requests:
         line = from_request(request)
         parsed = parse_line(json.dumps(line), 1)

@@ -242,3 +242,11 @@ def test_echo_is_the_original_object():
 def test_rejected_line_keeps_its_object_for_the_echo():
     item = parse_one('{"op": "vmxon"}')
     assert item.echo == {"op": "vmxon"}
+
+
+def test_set_of_the_smm_element_is_rejected_and_get_and_rsm_are_accepted():
+    """REPLAY.md "SMM": element smm is get-only (a set line is rejected); rsm takes an optional len."""
+    assert "read-only" in rejected('{"op": "set", "element": "smm", "value": 0}')
+    assert accepted('{"op": "get", "element": "smm"}').args["element"] == "smm"
+    assert accepted('{"op": "rsm"}').op == "rsm"
+    assert accepted('{"op": "rsm", "len": 2}').args["len"] == 2

@@ -2172,6 +2172,10 @@ def set_get() -> Script:
     )
     for row, element in enumerate(ELEMENTS):
         value = element_value(element, row)
+        if element.get_only:  # smm: a script only reads it (REPLAY.md "SMM"); not in SMM yet
+            s.comment(f"{element.name} ({element.bits} bits): reset {element.reset:#x}; read-only.")
+            s.get(element.name).ok(element.reset)
+            continue
         if not element.settable:  # SMBASE: no instruction writes it (REPLAY.md "SMM", SDM 34.11)
             s.comment(f"{element.name} ({element.bits} bits): reset {element.reset:#x}; no SET writes it: #GP.")
             s.get(element.name).ok(element.reset)
