@@ -186,6 +186,25 @@ def prepare(board: Board, image: bytes):
     return platform, plan
 
 
+#: nextpnr's options that write the placed and routed design: meaningless after packing alone (nextpnr-ecp5
+#: stops with an exception writing --textcfg of an unplaced design).
+_PLACED_OUTPUTS = ("--textcfg", "--asc")
+
+
+def _without_outputs(command: list[str]) -> list[str]:
+    """``command`` without the options (and their file arguments) of ``_PLACED_OUTPUTS``."""
+    kept: list[str] = []
+    skip = False
+    for arg in command:
+        if skip:
+            skip = False
+        elif arg in _PLACED_OUTPUTS:
+            skip = True
+        else:
+            kept.append(arg)
+    return kept
+
+
 def default_demo(board: Board) -> str:
     """The demo a board's build runs when told none: the hypervisor where the SoC runs guests, else vmcs."""
     return "hypervisor" if board.guests else "vmcs"
@@ -229,7 +248,7 @@ def build_board(
     commands = json.loads(plan.files["build_top.json"])["commands"]
     if pack_only:
         place = next(i for i, command in enumerate(commands) if command[0].startswith("nextpnr"))
-        commands = [*commands[:place], [*commands[place], "--pack-only"]]
+        commands = [*commands[:place], [*_without_outputs(commands[place]), "--pack-only"]]
     resolved = [[*tool(command[0]), *command[1:]] for command in commands]  # a missing tool is named first
     for stale in ("top-report.json", board.bitstream):
         (work_dir / stale).unlink(missing_ok=True)
