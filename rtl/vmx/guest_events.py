@@ -302,8 +302,11 @@ class GuestEvents(wiring.Component):
             m.d.sync += counted.eq(self.tsc)
         since = Signal(65 - rate)
         window_due = (_proc(controls, "INTR_WINDOW_EXITING") & self.rflags[9]) | nmi_window
-        m.d.comb += [
-            since.eq(self.tsc[rate:] - counted[rate:]),
+        # Registered: a core asks at an instruction boundary, several cycles after the last RUN or the entry,
+        # so a value one cycle old is never stale there, and the comparison stays off the core's paths. The
+        # cycles a RUN then counts end a cycle early; the next RUN counts that cycle (counted += its value).
+        m.d.comb += since.eq(self.tsc[rate:] - counted[rate:])
+        m.d.sync += [
             self.guest_time.cycles.eq(self.tsc - counted),
             self.guest_time.due.eq(self.non_root & ((timer_active & (since >= self.timer)) | window_due)),
         ]

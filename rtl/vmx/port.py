@@ -97,7 +97,10 @@ class GuestTimeSignature(wiring.Signature):
         zero, or "interrupt-window exiting" is on with RFLAGS.IF = 1, or "NMI-window exiting" is on without
         NMI blocking (the RUN decides; blocking by STI and MOV SS ends with it).
     cycles : Out(64)
-        The TSC now minus the TSC up to which the guest's time is counted.
+        The TSC minus the TSC up to which the guest's time is counted.
+
+    Both are registered: they say what held in the cycle before (a core asks at an instruction boundary,
+    never in the cycle right after a RUN or an entry).
     """
 
     def __init__(self):
