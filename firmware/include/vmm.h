@@ -22,4 +22,11 @@ void vmcs_clear_bits(uint32_t encoding, uint32_t bits);
 /* Reads of the MSR exit through the bitmap (the read-low half, MSRs 0-0x1FFF). */
 void vmm_msr_read_exits(uint8_t *msr_bitmap, uint32_t msr);
 
+/* A VMX instruction in an asm string (an exit stub's), from include/vmxu_isa.h's encoding:
+ * VMM_ASM_VMX(VMXU_INSN_VMREAD_FUNCT7) ", t1, t2, x0" is VMREAD of the field in t2 into t1. The
+ * instructions of the extension with funct3 0 (every VMX instruction) only. */
+#define VMM_STR_(x) #x
+#define VMM_STR(x) VMM_STR_(x)
+#define VMM_ASM_VMX(funct7) ".insn r " VMM_STR(VMXU_OPCODE_CUSTOM0) ", 0, " VMM_STR(funct7)
+
 #endif /* VMXU_VMM_H */

@@ -288,7 +288,9 @@ class GuestEvents(wiring.Component):
         m.d.comb += [run_end.eq(counted + value), ticks.eq(run_end[rate:] - counted[rate:])]
         timer_active = _pin(controls, "ACTIVATE_PREEMPTION_TIMER")
         nmi_window = _proc(controls, "NMI_WINDOW_EXITING") & ~mode.nmi_blocking
-        interrupt_window = _proc(controls, "INTR_WINDOW_EXITING") & self.rflags[9] & ~mode.sti_blocking
+        # The interrupt window with RFLAGS.IF = 1; open once blocking by STI ends (a RUN ends it).
+        interrupt_window_if = _proc(controls, "INTR_WINDOW_EXITING") & self.rflags[9]
+        interrupt_window = interrupt_window_if & ~mode.sti_blocking
         blocked_by_movss = mode.movss_blocking
 
         if not self.guests:
@@ -297,19 +299,7 @@ class GuestEvents(wiring.Component):
                 finish(m, op, Status.FAULT, vector=ExceptionVector.UD)
             return m
 
-        # The guest's time: counted from the entry's TSC; due when a RUN now would exit.
-        with m.If(~self.non_root):
-            m.d.sync += counted.eq(self.tsc)
-        since = Signal(65 - rate)
-        window_due = (_proc(controls, "INTR_WINDOW_EXITING") & self.rflags[9]) | nmi_window
-        # Registered: a core asks at an instruction boundary, several cycles after the last RUN or the entry,
-        # so a value one cycle old is never stale there, and the comparison stays off the core's paths. The
-        # cycles a RUN then counts end a cycle early; the next RUN counts that cycle (counted += its value).
-        m.d.comb += since.eq(self.tsc[rate:] - counted[rate:])
-        m.d.sync += [
-            self.guest_time.cycles.eq(self.tsc - counted),
-            self.guest_time.due.eq(self.non_root & ((timer_active & (since >= self.timer)) | window_due)),
-        ]
+        self._guest_time(m, counted, timer_due=timer_active, window_due=interrupt_window_if | nmi_window)
 
         with m.FSM(name="guest_events"):
             with m.State("IDLE"):
@@ -597,6 +587,23 @@ class GuestEvents(wiring.Component):
         return m
 
     # -- pieces -----------------------------------------------------------------------------
+
+    def _guest_time(self, m, counted, *, timer_due, window_due):  # noqa: ANN001, ANN202
+        """``guest_time``: ``counted`` follows the TSC outside a guest (so it holds the entry's TSC in one; each
+        RUN adds its value in WINDOWS); ``due`` when the preemption timer has as many ticks behind it as its
+        value (with ``timer_due``, the control) or a window is open. Registered: a core asks at an instruction
+        boundary, several cycles after the last RUN or the entry, so a value one cycle old is never stale there
+        and the comparison stays off the core's paths; the cycles a RUN then counts end a cycle early, and the
+        next RUN counts that cycle (``counted`` += its value)."""
+        rate = VMX_MISC.preemption_timer_rate
+        with m.If(~self.non_root):
+            m.d.sync += counted.eq(self.tsc)
+        since = Signal(65 - rate)
+        m.d.comb += since.eq(self.tsc[rate:] - counted[rate:])
+        m.d.sync += [
+            self.guest_time.cycles.eq(self.tsc - counted),
+            self.guest_time.due.eq(self.non_root & ((timer_due & (since >= self.timer)) | window_due)),
+        ]
 
     @staticmethod
     def _cr_qualification(m, cr, access, request):

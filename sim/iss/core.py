@@ -86,7 +86,7 @@ MCAUSE_WRITABLE = Mcause.const({"interrupt": 1, "code": (1 << MCAUSE_CODE_BITS) 
 _READ_ONLY_CSRS = frozenset(c for c in Csr if read_only(c))
 _KNOWN_CSRS = frozenset(int(c) for c in Csr)
 #: CSR reads whose value only the RTL knows in lockstep (clock cycles, the timer's MTIP).
-_UNPREDICTABLE_CSRS = frozenset({Csr.MCYCLE, Csr.MCYCLEH, Csr.CYCLE, Csr.CYCLEH, Csr.MIP})
+_UNPREDICTABLE_CSRS = TSC_CSRS | {Csr.MIP}
 _X86_CSR_ELEMENT = {int(csr): element_id(name) for csr, name in CSR_ELEMENT.items()}
 _ACTIVITY = element_id("activity")
 
@@ -338,8 +338,8 @@ class Iss:
         return RunResult(self.console, self.records - start, code, reason)
 
     def _cycles_to_expiry(self) -> int:
-        """Lockstep: the cycles after which the model's VMX-preemption timer has counted down to zero, or 1
-        (a window exits whatever the cycles). The RTL's clock is not the ISS's: the RTL core says when."""
+        """Lockstep: enough cycles for the model's VMX-preemption timer to count down to zero (a window exits
+        whatever the cycles). The RTL's clock is not the ISS's: the RTL core says when."""
         rate = VMX_MISC.preemption_timer_rate
         return (self.vmx.preemption_timer + 1) << rate
 

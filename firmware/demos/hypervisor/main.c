@@ -41,9 +41,6 @@ static const uint32_t VMM_SYSENTER_CS = 0xC5u;      /* what the VMM answers for 
 static const uint32_t PREEMPTION_TICKS = 100u;      /* TSC / 32 (IA32_VMX_MISC[4:0] = 5): 3,200 cycles */
 static volatile uint32_t preempted;                 /* set by the VMM when the preemption timer exits */
 
-#define VMXU_STR_(x) #x
-#define VMXU_STR(x) VMXU_STR_(x)
-
 void vmexit_entry(void);
 void vmxu_trap_entry(void); /* crt0.S: the guest's trap vector too */
 __asm__(".text\n"
@@ -65,8 +62,7 @@ __asm__(".text\n"
         "    lw x\\reg, (\\reg * 4)(t0)\n"
         "    .endr\n"
         "    lw t0, 20(t0)\n"
-        "    .insn r " VMXU_STR(VMXU_OPCODE_CUSTOM0) ", " VMXU_STR(VMXU_INSN_VMRESUME_FUNCT3) ", "
-        VMXU_STR(VMXU_INSN_VMRESUME_FUNCT7) ", x0, x0, x0\n" /* VMRESUME */
+        "    " VMM_ASM_VMX(VMXU_INSN_VMRESUME_FUNCT7) ", x0, x0, x0\n" /* VMRESUME */
         "    call vmresume_failed\n");
 
 __attribute__((noreturn)) void vmresume_failed(void)

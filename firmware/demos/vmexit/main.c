@@ -38,10 +38,6 @@ struct exit_area exit_area = {
     .rip_field = VMCS_GUEST_RIP,
 };
 
-#define VMXU_STR_(x) #x
-#define VMXU_STR(x) VMXU_STR_(x)
-#define VMX_INSN(funct7) ".insn r " VMXU_STR(VMXU_OPCODE_CUSTOM0) ", 0, " VMXU_STR(funct7)
-
 void vmexit_minimal(void);
 void vmxu_trap_entry(void); /* crt0.S: the guest's trap vector too */
 __asm__(".text\n"
@@ -53,20 +49,20 @@ __asm__(".text\n"
         "    sw t2, 4(t0)\n"
         "    sw t3, 8(t0)\n"
         "    lw t2, 12(t0)\n"
-        "    " VMX_INSN(VMXU_INSN_VMREAD_FUNCT7) ", t1, t2, x0\n" /* t1 := the exit reason */
+        "    " VMM_ASM_VMX(VMXU_INSN_VMREAD_FUNCT7) ", t1, t2, x0\n" /* t1 := the exit reason */
         "    lw t2, 24(t0)\n"
         "    bne t1, t2, 1f\n"
         "    lw t2, 16(t0)\n"
-        "    " VMX_INSN(VMXU_INSN_VMREAD_FUNCT7) ", t1, t2, x0\n" /* t1 := the instruction length */
+        "    " VMM_ASM_VMX(VMXU_INSN_VMREAD_FUNCT7) ", t1, t2, x0\n" /* t1 := the instruction length */
         "    lw t2, 20(t0)\n"
-        "    " VMX_INSN(VMXU_INSN_VMREAD_FUNCT7) ", t3, t2, x0\n" /* t3 := GUEST_RIP */
+        "    " VMM_ASM_VMX(VMXU_INSN_VMREAD_FUNCT7) ", t3, t2, x0\n" /* t3 := GUEST_RIP */
         "    add t3, t3, t1\n"
-        "    " VMX_INSN(VMXU_INSN_VMWRITE_FUNCT7) ", x0, t2, t3\n"
+        "    " VMM_ASM_VMX(VMXU_INSN_VMWRITE_FUNCT7) ", x0, t2, t3\n"
         "    lw t1, 0(t0)\n"
         "    lw t2, 4(t0)\n"
         "    lw t3, 8(t0)\n"
         "    csrrw t0, mscratch, t0\n"
-        "    " VMX_INSN(VMXU_INSN_VMRESUME_FUNCT7) ", x0, x0, x0\n"
+        "    " VMM_ASM_VMX(VMXU_INSN_VMRESUME_FUNCT7) ", x0, x0, x0\n"
         "    call vmresume_failed\n"
         "1:  mv a0, t1\n"
         "    call vmexit_other\n");
