@@ -50,9 +50,13 @@ class Op(enum.Enum, shape=5):
     NMI = 21
     #: value: cycles the processor runs other instructions (the TSC and the VMX-preemption timer advance).
     RUN = 22
-    #: Return from SMM (shared/vmx/REPLAY.md "SMM"): #UD outside SMM (the unit has no SMM yet); in VMX non-root
-    #: operation that #UD is an exception the exception bitmap decides.
+    #: Return from SMM (shared/vmx/REPLAY.md "SMM"): in SMM the state is restored from the save map; outside
+    #: SMM #UD, which in VMX non-root operation is an exception the exception bitmap decides.
     RSM = 23
+    #: A system-management interrupt (REPLAY.md "SMM"): delivered (the state saved to the map, SMM entered),
+    #: or held pending in SMM. value: ``smm.IO_SMI`` | ``smm.IO_SMI_IN`` for an I/O SMI, index: its port,
+    #: ``io_size``: its bytes.
+    SMI = 24
 
 
 class Status(enum.Enum, shape=4):

@@ -50,7 +50,9 @@ class MachineState:
 
     # -- SET, as MOV to a control register or WRMSR would do it -----------------
 
-    def set_rule_violated(self, element: Element, value: int, in_vmx_operation: bool) -> str | None:
+    def set_rule_violated(
+        self, element: Element, value: int, in_vmx_operation: bool, *, in_smm: bool = False
+    ) -> str | None:
         """The first rule a write of ``value`` breaks (a #GP), or None; checked in docs/semantics.md order."""
         _check_width(element, value)
         if not element.settable:
@@ -66,6 +68,8 @@ class MachineState:
                 return "cr0: PG = 1 with PE = 0 (SDM 3A 4.1.3, MOV to CR0 #GP)"
             if value & CR0.NW and not value & CR0.CD:
                 return "cr0: NW = 1 with CD = 0 (SDM 3A 2.5, MOV to CR0 #GP)"
+        if in_smm and element.name == "cr4" and value & CR4.VMXE:
+            return "cr4: VMXE is reserved in SMM under the default treatment (SDM 34.14.3)"
         if in_vmx_operation and element.vmx_fixed is not None:
             fixed0, fixed1 = element.vmx_fixed
             if not satisfies_fixed(value, fixed0, fixed1):

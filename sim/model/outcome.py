@@ -44,7 +44,8 @@ class Outcome:
     reason of ``EXITED``, the full 32-bit exit reason of ``ENTRY_FAILED``;
     ``event`` and ``error_code``: the interruption information (and the error
     code, where one is delivered) an ``ENTERED`` injects; ``abort``: the
-    VMX-abort indicator of ``SHUTDOWN``. ``cause`` names the rule that decided
+    VMX-abort indicator of ``SHUTDOWN`` (0: RSM found an invalid saved state); ``pending``: a
+    ``smi`` held pending in SMM. ``cause`` names the rule that decided
     the outcome (with its SDM section) and ``changes`` lists what the operation
     changed, in order; neither is part of the port, and equality ignores them.
     """
@@ -57,6 +58,8 @@ class Outcome:
     event: int | None = None
     error_code: int | None = None
     abort: int | None = None
+    #: A ``smi`` held pending in SMM (REPLAY.md "SMM": ``"pending": true``).
+    pending: bool | None = None
     cause: str = field(default="", compare=False)
     changes: tuple[Change, ...] = field(default=(), compare=False)
 
@@ -70,6 +73,8 @@ class Outcome:
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{name} {value:#x}")
+        if self.pending:
+            parts.append("pending")
         if self.cause:
             parts.append(f"({self.cause})")
         return " ".join(parts)
@@ -84,6 +89,8 @@ def outcome_from_response(op: Op, status: Status, error: int, vector: int, value
         keys["reason"] = value & 0xFFFF_FFFF
     elif status == Status.SHUTDOWN:
         keys["abort"] = value & 0x7
+    elif op == Op.SMI and status == Status.OK and value & 1:
+        keys["pending"] = True
     elif status == Status.ENTERED and value >> 31 & 1:
         keys["event"] = value & 0xFFFF_FFFF
         if value >> 11 & 1:

@@ -39,6 +39,7 @@ from .memory import PhysicalMemory
 from .msr_file import MsrFile
 from .outcome import Change, Outcome
 from .request import Request
+from .smm import HeldVmx, Smm
 from .transitions import ExitCause, Transitions, entry_failure_reason
 from .vmcs_cache import CacheEntry, CacheEntryView, VmcsCache
 
@@ -81,8 +82,9 @@ class VmxModel:
     state : MachineState
         The machine-state elements: the host's in root operation, the guest's in non-root operation.
     in_smm : bool
-        Whether the logical processor is in SMM: the element ``smm`` (always 0 until SMI delivery exists;
-        tests set it to reach the rules that depend on it).
+        Whether the logical processor is in SMM: the element ``smm`` (SMI delivery sets it, RSM clears it).
+    smm : Smm
+        SMI delivery and RSM (sim/model/smm.py): the SMI held pending, the VMX state an SMI left.
     dual_monitor_active : bool
         Whether the dual-monitor treatment is active (always False until SMM support).
     transitions : bool
@@ -108,8 +110,9 @@ class VmxModel:
         self._non_root = False
         self._vmxon_pointer: int | None = None
         self._current: CacheEntry | None = None
-        self._shutdown: VmxAbort | None = None
+        self._shutdown: int | None = None
         self._tsc = 0
+        self.smm = Smm(self)
 
     # -- read-only views --------------------------------------------------------
 
@@ -179,8 +182,9 @@ class VmxModel:
         self._moves.timer = value
 
     @property
-    def shutdown(self) -> VmxAbort | None:
-        """The VMX-abort indicator after a VMX abort (the processor is shut down), else None."""
+    def shutdown(self) -> int | None:
+        """After a shutdown, the VMX-abort indicator (a ``VmxAbort``), or 0 when RSM found an invalid saved
+        state (sim/model/smm.py); else None."""
         return self._shutdown
 
     # -- the port ---------------------------------------------------------------
@@ -208,9 +212,11 @@ class VmxModel:
         """``execute`` with its operands in a ``Request``."""
         _check_request(request)
         if self._shutdown is not None:
-            return Outcome(Status.SHUTDOWN, abort=int(self._shutdown), cause="SDM 27.7: shut down after a VMX abort")
+            return Outcome(Status.SHUTDOWN, abort=self._shutdown, cause="the processor is shut down")
         before = self._snapshot()
-        if self._non_root:
+        if request.op == Op.SMI:  # the default treatment: delivered whatever the operation (34.14.1)
+            outcome = self.smm.smi()
+        elif self._non_root:
             outcome = GuestEvents(self).perform(request)
         else:
             outcome = self._root(request)
@@ -255,10 +261,31 @@ class VmxModel:
         return self._processor_event(request)
 
     def _rsm(self) -> Outcome:
-        """SDM 34.12 / vol. 2B RSM: #UD outside SMM (the unit has no SMM yet: REPLAY.md "SMM")."""
+        """SDM vol. 2B RSM: #UD outside SMM; in SMM the default treatment's RSM (34.14.2, sim/model/smm.py)."""
         if self.in_smm:
-            raise NotImplementedError("RSM in SMM: the SMM capability (issue 11) is not built yet")
+            return self.smm.rsm()
         return _fault(Vector.UD, "SDM 2B RSM: #UD outside SMM")
+
+    def leave_vmx_for_smm(self, held: HeldVmx) -> HeldVmx:
+        """34.14.1: SMI delivery leaves VMX operation; returns ``held`` with what the processor keeps inside
+        (root or non-root, the current-VMCS pointer)."""
+        held = replace(held, non_root=self._non_root, current=self._current)
+        self._in_vmx_operation = False
+        self._non_root = False
+        self._current = None
+        return held
+
+    def return_to_vmx_from_smm(self, held: HeldVmx) -> None:
+        """34.14.2: RSM re-enters VMX operation (root or non-root, the same current VMCS) if the SMI left it."""
+        if held.in_vmx:
+            self._in_vmx_operation = True
+            self._non_root = held.non_root
+            self._current = held.current
+
+    def shut_down(self, value: int, text: str) -> Outcome:
+        """The processor shuts down: every later operation answers SHUTDOWN with ``value``."""
+        self._shutdown = value
+        return Outcome(Status.SHUTDOWN, abort=value, cause=text)
 
     def _processor_event(self, request: Request) -> Outcome:
         """A guest event outside non-root operation: the processor's own (REPLAY.md "Guest events")."""
@@ -601,9 +628,8 @@ class VmxModel:
         """SDM 27.7: write the indicator to the current VMCS's region and shut down."""
         assert self._current is not None
         self._moves.abort(self._current.addr, indicator)
-        self._shutdown = indicator
         self._non_root = False
-        return Outcome(Status.SHUTDOWN, abort=int(indicator), cause=f"SDM 27.7: VMX abort, {text}")
+        return self.shut_down(int(indicator), f"SDM 27.7: VMX abort, {text}")
 
     def current_vmcs(self) -> _CurrentVmcs:
         """The current VMCS's fields by name (there must be one)."""
@@ -651,7 +677,7 @@ class VmxModel:
 
     def _set(self, element: Element, value: int) -> Outcome:
         """The platform writes an element as MOV or WRMSR would: #GP on a refused value, else forced bits apply."""
-        violation = self.state.set_rule_violated(element, value, self._in_vmx_operation)
+        violation = self.state.set_rule_violated(element, value, self._in_vmx_operation, in_smm=self.in_smm)
         if violation is not None:
             return _fault(Vector.GP, f"#GP(0): {violation}")
         self.state.apply_set(element, value)

@@ -11,6 +11,7 @@ from typing import Any
 from vmxu.rtl.arch.events import EXCEPTIONS_WITH_ERROR_CODE, MAX_INSTRUCTION_LENGTH
 from vmxu.rtl.arch.fields import FIELD_BY_ENCODING
 from vmxu.rtl.arch.ops import Op, OperandSize, default_instruction_length
+from vmxu.rtl.arch.smm import IO_SMI, IO_SMI_IN
 from vmxu.rtl.arch.state import ELEMENTS, element_id
 from vmxu.sim.model.request import Request
 
@@ -42,6 +43,7 @@ UNIT_OPS: dict[str, Op] = {
     "nmi": Op.NMI,
     "run": Op.RUN,
     "rsm": Op.RSM,
+    "smi": Op.SMI,
 }
 
 
@@ -68,6 +70,9 @@ def to_request(operation) -> Request:  # noqa: ANN001 - script.Operation
             value = int(args[key])
     size = OperandSize.S32 if op != Op.IN and op != Op.OUT and args.get("size") == 32 else OperandSize.S64
     io_size = int(args["size"]) if op in (Op.IN, Op.OUT) else 1
+    if op == Op.SMI and "io_size" in args:  # an I/O SMI: its instruction's port, size and direction
+        io_size = int(args["io_size"])
+        value = IO_SMI | (IO_SMI_IN if args["io_in"] else 0)
     return Request(op, index, value, size, int(args["len"]), int(args.get("reg", 0)), io_size)
 
 
@@ -113,6 +118,8 @@ def from_request(request: Request) -> dict[str, Any]:
         line["size"] = 32
     if request.op in (Op.GET, Op.SET) and request.gpr:
         line["reg"] = request.gpr
+    if request.op == Op.SMI and request.value & IO_SMI:
+        line["io"] = {"port": request.index, "size": request.io_size, "in": bool(request.value & IO_SMI_IN)}
     length = request.instruction_length
     if length != default_instruction_length(request.op) and 1 <= length <= MAX_INSTRUCTION_LENGTH:
         line["len"] = length

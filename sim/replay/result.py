@@ -64,6 +64,8 @@ def format_outcome(operation: Operation, outcome: Outcome) -> dict[str, Any]:
     for key in ("reason", "event", "error_code", "abort"):
         if getattr(outcome, key) is not None:
             result[key] = int(getattr(outcome, key))
+    if outcome.pending:
+        result["pending"] = True
     return result
 
 

@@ -84,6 +84,7 @@ OPS: dict[str, _Spec] = {
     "nmi": _Spec((), ("len",)),
     "run": _Spec(("cycles",), ("len",)),
     "rsm": _Spec((), ("len",)),
+    "smi": _Spec((), ("io", "len")),
     "vmxon": _Spec(("addr",), ("size", "len")),
     "vmxoff": _Spec((), ("size", "len")),
     "vmptrld": _Spec(("addr",), ("size", "len")),
@@ -195,6 +196,8 @@ def _parse_object(obj: dict[str, Any], ram_bytes: int) -> tuple[str, dict[str, i
         args["value"] = _value(obj, op, args, operand_bits)
     if op in MEMORY_OPS:
         _check_in_ram(args["addr"], args["size"], ram_bytes)
+    if op == "smi" and "io" in obj:
+        args |= _io_smi(obj["io"])
     args["len"] = _length(obj, op)
     return op, args
 
@@ -221,6 +224,26 @@ def _integer(obj: dict[str, Any], key: str, bits: int) -> int:
     if value >> bits:
         raise _Malformed(f"{key!r} {value:#x} is wider than {bits} bits")
     return value
+
+
+def _io_smi(raw: Any) -> dict[str, int]:
+    """An I/O SMI's instruction (REPLAY.md "SMM"): ``{"port": P, "size": 1|2|4, "in": true|false}``."""
+    if not isinstance(raw, dict):
+        shape = '{"port": P, "size": S, "in": true|false}'
+        raise _Malformed(f"'io' must be an object {shape}, not {json.dumps(raw)}")
+    for key in raw:
+        if key not in ("port", "size", "in"):
+            raise _Malformed(f"unknown key {key!r} in 'io' (allowed: in, port, size)")
+    for key in ("port", "size", "in"):
+        if key not in raw:
+            raise _Malformed(f"missing key {key!r} in 'io'")
+    if not isinstance(raw["in"], bool):
+        raise _Malformed(f"'in' of 'io' must be true or false, not {json.dumps(raw['in'])}")
+    port = _integer(raw, "port", bits=16)
+    size = _integer(raw, "size", bits=64)
+    if size not in (1, 2, 4):
+        raise _Malformed(f"'size' of an I/O SMI's instruction must be 1, 2 or 4 bytes, not {size}")
+    return {"port": port, "io_size": size, "io_in": int(raw["in"])}
 
 
 def _memory_size(obj: dict[str, Any]) -> int:

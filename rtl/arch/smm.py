@@ -1,0 +1,263 @@
+"""System-management mode: the state-save map, the state SMI delivery loads, the state RSM checks.
+
+# Ref: Intel SDM vol. 3C, 34.4.1 table 34-3 "SMRAM State Save Map for Intel 64
+# Architecture", 34.5.1 table 34-4 "Processor Register Initialization in SMM",
+# 34.10 (auto HALT restart), 34.11 (SMBASE relocation), 34.14 "Default treatment
+# of SMIs and SMM with VMX operation and SMX operation"; vol. 2B RSM ("invalid
+# state information ... enters the shutdown state"); shared/vmx/REPLAY.md "SMM".
+
+One table for the model and the RTL: ``SAVE_MAP`` lists every slot SMI
+delivery writes and RSM reads, in the order the RTL walks them; ``ENTRY_LOADS``
+the elements SMI delivery sets after the save; ``invalid_saved_state`` the
+images RSM refuses (the processor shuts down). Slots marked ``sdm`` are at the
+offsets of the SDM's Intel 64 map; the others hold state the SDM saves in its
+reserved areas without naming an offset (segment bases, limits and access
+rights, the MSR-backed elements, interruptibility): the project places them
+in the reserved range from SMBASE + 0xFC00 (docs/smm.md draws the map).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
+from .state import AR, CR0, CR4, ELEMENT_BY_NAME, INTERRUPTIBILITY, RFLAGS, SEGMENTS
+
+__all__ = [
+    "SMM_ENTRY_OFFSET",
+    "SMM_REVISION_ID",
+    "SlotKind",
+    "Slot",
+    "SAVE_MAP",
+    "SLOT_BY_ELEMENT",
+    "EntryLoad",
+    "ENTRY_LOADS",
+    "SMM_INTERRUPTIBILITY",
+    "invalid_saved_state",
+    "restored_value",
+    "vmx_fixed",
+    "CR0_CLEARED_IN_SMM",
+    "AUTO_HALT_SLOT",
+    "BASE_HIGH_OFFSETS",
+    "word_offsets",
+    "SMBASE_SLOT",
+    "IO_SMI",
+    "IO_SMI_IN",
+]
+
+#: SMI delivery starts the handler at SMBASE + 0x8000 (CS.base = SMBASE, RIP = 0x8000).
+SMM_ENTRY_OFFSET = 0x8000
+#: The SMM revision identifier (table 34-3 offset 7EFCH; 34.11): bits 15:0 the map's revision (0x64, the
+#: Intel 64 map), bit 17 SMBASE relocation supported; bit 16 (I/O instruction restart) is 0: not supported.
+SMM_REVISION_ID = 0x0002_0064
+#: A ``smi`` request's value: bit 1 an I/O SMI (index = its port, io_size = its size), bit 0 its
+#: instruction is IN (REPLAY.md "SMM").
+IO_SMI = 1 << 1
+IO_SMI_IN = 1 << 0
+#: SMI delivery clears CR0.PE, EM, TS and PG (table 34-4); the other CR0 bits are kept.
+CR0_CLEARED_IN_SMM = CR0.PE | (1 << 2) | CR0.TS | CR0.PG
+#: In SMM SMIs and NMIs are blocked (34.3.1, 34.8); STI and MOV-SS blocking end with SMI delivery.
+SMM_INTERRUPTIBILITY = INTERRUPTIBILITY.BLOCKING_BY_SMI | INTERRUPTIBILITY.BLOCKING_BY_NMI
+
+
+class SlotKind(enum.Enum):
+    #: An element's value (its low ``size`` bytes); RSM restores it.
+    ELEMENT = 0
+    #: A constant SMI delivery writes and RSM ignores (the revision identifier, "enable EPT").
+    CONSTANT = 1
+    #: The auto HALT restart field (34.10), a word at offset 0xFF02: 1 when the SMI interrupted the HLT
+    #: state; RSM returns to the HLT state when it is 1 (the activity element). Written as the doubleword at
+    #: 0xFF00, whose low word, the I/O instruction restart field, is 0.
+    AUTO_HALT = 2
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One slot of the state-save map: ``size`` bytes (4 or 8) at SMBASE + ``offset``."""
+
+    kind: SlotKind
+    offset: int
+    size: int
+    #: The element (ELEMENT), else a name for the docs.
+    name: str
+    #: The slot is at the SDM's offset (table 34-3); else the project's, in a reserved area.
+    sdm: bool
+    value: int = 0
+
+    @property
+    def words(self) -> int:
+        return self.size // 4
+
+
+def _e(name: str, offset: int, size: int, sdm: bool = True) -> Slot:
+    return Slot(SlotKind.ELEMENT, offset, size, name, sdm)
+
+
+def _project_slots() -> list[Slot]:
+    """The hidden state the SDM saves without naming where, from SMBASE + 0xFC00 (docs/smm.md)."""
+    slots = []
+    offset = 0xFC00
+    for seg in SEGMENTS:
+        if seg != "ldtr":  # LDTR's base has SDM slots
+            slots.append(_e(f"{seg}.base", offset, 8, sdm=False))
+        slots += [_e(f"{seg}.limit", offset + 8, 4, sdm=False), _e(f"{seg}.ar", offset + 12, 4, sdm=False)]
+        offset += 16
+    rows = [
+        ("gdtr.limit", 4),
+        ("idtr.limit", 4),
+        ("pat", 8),
+        ("debugctl", 8),
+        ("perf_global_ctrl", 8),
+        ("sysenter_cs", 8),
+        ("sysenter_esp", 8),
+        ("sysenter_eip", 8),
+        ("interruptibility", 4),
+        ("pending_debug", 8),
+    ]
+    for name, room in rows:
+        slots.append(_e(name, offset, 8 if ELEMENT_BY_NAME[name].bits > 32 else 4, sdm=False))
+        offset += room
+    return slots
+
+
+def _save_map() -> tuple[Slot, ...]:
+    slots = [
+        _e("cr0", 0xFFF8, 8),
+        _e("cr3", 0xFFF0, 8),
+        _e("rflags", 0xFFE8, 8),
+        _e("efer", 0xFFE0, 8),
+        _e("rip", 0xFFD8, 8),
+        _e("dr7", 0xFFC8, 8),
+        *[_e(f"{seg}.selector", 0xFFC4 - 4 * i, 4) for i, seg in enumerate(("tr", "ldtr", "gs", "fs", "ds", "ss", "cs", "es"))],
+        _e("rsp", 0xFF7C, 8),
+        Slot(SlotKind.AUTO_HALT, 0xFF00, 4, "auto HALT restart (7F02H) and I/O instruction restart (7F00H)", True),
+        Slot(SlotKind.CONSTANT, 0xFEFC, 4, "SMM revision identifier", True, SMM_REVISION_ID),
+        _e("smbase", 0xFEF8, 4),
+        Slot(SlotKind.CONSTANT, 0xFEE0, 4, 'the "enable EPT" setting (0: no EPT)', True, 0),
+        _e("ldtr.base", 0xFE9C, 8),
+        _e("idtr.base", 0xFE94, 8),
+        _e("gdtr.base", 0xFE8C, 8),
+        _e("cr4", 0xFE40, 8),
+        *_project_slots(),
+    ]
+    return tuple(slots)
+
+
+SAVE_MAP = _save_map()
+#: The SDM puts the descriptor-table bases' upper halves (7DD8H IDT, 7DD4H LDT, 7DD0H GDT) apart from their
+#: lower halves: each base is one 8-byte slot whose high doubleword is at this offset.
+BASE_HIGH_OFFSETS = {"idtr.base": 0xFDD8, "ldtr.base": 0xFDD4, "gdtr.base": 0xFDD0}
+SLOT_BY_ELEMENT = {s.name: s for s in SAVE_MAP if s.kind == SlotKind.ELEMENT}
+AUTO_HALT_SLOT = next(s for s in SAVE_MAP if s.kind == SlotKind.AUTO_HALT)
+SMBASE_SLOT = SLOT_BY_ELEMENT["smbase"]
+
+
+def word_offsets(slot: Slot) -> tuple[int, ...]:
+    """The offsets from SMBASE of a slot's doublewords, low first."""
+    if slot.name in BASE_HIGH_OFFSETS:
+        return (slot.offset, BASE_HIGH_OFFSETS[slot.name])
+    return tuple(slot.offset + 4 * i for i in range(slot.words))
+
+
+class EntryLoad(enum.Enum):
+    #: The element := ``value``.
+    CONSTANT = 0
+    #: CR0 with ``CR0_CLEARED_IN_SMM`` cleared.
+    CR0_CLEARED = 1
+    #: CS.selector := SMBASE >> 4 (its low 16 bits).
+    SMBASE_SELECTOR = 2
+    #: CS.base := SMBASE.
+    SMBASE = 3
+
+
+_FLAT_LIMIT = 0xFFFF_FFFF
+#: Access rights of SMM's segments: present, accessed, 4-GByte granular, 16-bit (table 34-4's "4 GByte
+#: limits"); code readable, data writable.
+_SMM_CODE_AR = AR.G | AR.P | AR.S | AR.TYPE_CODE | AR.TYPE_READABLE | AR.TYPE_ACCESSED
+_SMM_DATA_AR = AR.G | AR.P | AR.S | AR.TYPE_READABLE | AR.TYPE_ACCESSED
+
+
+def _entry_loads() -> tuple[tuple[str, EntryLoad, int], ...]:
+    loads = [
+        ("cr0", EntryLoad.CR0_CLEARED, 0),
+        ("cr4", EntryLoad.CONSTANT, 0),
+        ("dr7", EntryLoad.CONSTANT, 0x400),
+        ("efer", EntryLoad.CONSTANT, 0),
+        ("rflags", EntryLoad.CONSTANT, RFLAGS.FIXED1),
+        ("rip", EntryLoad.CONSTANT, SMM_ENTRY_OFFSET),
+        ("cs.selector", EntryLoad.SMBASE_SELECTOR, 0),
+        ("cs.base", EntryLoad.SMBASE, 0),
+        ("cs.limit", EntryLoad.CONSTANT, _FLAT_LIMIT),
+        ("cs.ar", EntryLoad.CONSTANT, _SMM_CODE_AR),
+    ]
+    for seg in ("es", "ss", "ds", "fs", "gs"):
+        loads += [
+            (f"{seg}.selector", EntryLoad.CONSTANT, 0),
+            (f"{seg}.base", EntryLoad.CONSTANT, 0),
+            (f"{seg}.limit", EntryLoad.CONSTANT, _FLAT_LIMIT),
+            (f"{seg}.ar", EntryLoad.CONSTANT, _SMM_DATA_AR),
+        ]
+    loads += [
+        ("activity", EntryLoad.CONSTANT, 0),
+        ("interruptibility", EntryLoad.CONSTANT, SMM_INTERRUPTIBILITY),
+        ("smm", EntryLoad.CONSTANT, 1),
+    ]
+    return tuple(loads)
+
+
+#: What SMI delivery loads after the save (table 34-4), in order: (element, how, constant).
+ENTRY_LOADS = _entry_loads()
+
+
+def invalid_saved_state(cr0: int, cr4: int) -> str | None:
+    """Why RSM shuts the processor down on these CR0 and CR4 images, or None (vol. 2B RSM: a reserved CR4
+    bit, CR0 PG without PE or NW without CD; 34.14.2: CR4.VMXE = 1 in the image)."""
+    if cr4 & CR4.VMXE:
+        return "SDM 34.14.2: CR4.VMXE = 1 in the saved CR4 image"
+    if cr4 & ELEMENT_BY_NAME["cr4"].reserved:
+        return "SDM 2B RSM: a reserved bit of the saved CR4 image is set"
+    if cr0 & ELEMENT_BY_NAME["cr0"].reserved:
+        return "SDM 2B RSM: a reserved bit of the saved CR0 image is set"
+    if cr0 & CR0.PG and not cr0 & CR0.PE:
+        return "SDM 2B RSM: CR0.PG = 1 with CR0.PE = 0 in the saved image"
+    if cr0 & CR0.NW and not cr0 & CR0.CD:
+        return "SDM 2B RSM: CR0.NW = 1 with CR0.CD = 0 in the saved image"
+    return None
+
+
+def restored_value(name: str, image: int) -> int:
+    """The value RSM gives element ``name`` from its slot's image: cut to the element's width, its reserved
+    bits cleared, its forced bits applied (the processor keeps no bit it would refuse)."""
+    element = ELEMENT_BY_NAME[name]
+    value = image & element.mask & ~element.reserved
+    return (value | element.force1) & ~element.force0
+
+
+def vmx_fixed(name: str, value: int) -> int:
+    """CR0 or CR4 with the bits VMX operation fixes set to their fixed values (34.14.2: RSM back to VMX)."""
+    if name == "cr0":
+        return (value | CR0_FIXED0) & CR0_FIXED1
+    return (value | CR4_FIXED0) & CR4_FIXED1
+
+
+def _check() -> None:
+    covered: dict[int, str] = {}
+    for slot in SAVE_MAP:
+        if slot.size not in (4, 8):
+            raise ValueError(f"save-map slot {slot.name}: size {slot.size}")
+        if slot.kind == SlotKind.ELEMENT and slot.name not in ELEMENT_BY_NAME:
+            raise ValueError(f"save-map slot {slot.name}: no such element")
+        for offset in word_offsets(slot):
+            if offset % 4 or not 0xFC00 <= offset <= 0xFFFC:
+                raise ValueError(f"save-map slot {slot.name}: offset {offset:#x} outside the map or unaligned")
+            if offset in covered:
+                raise ValueError(f"save-map slots {covered[offset]} and {slot.name} share offset {offset:#x}")
+            covered[offset] = slot.name
+    saved = set(SLOT_BY_ELEMENT)
+    missing = {e for e in ELEMENT_BY_NAME if e not in saved} - {"activity", "smm"}
+    if missing:
+        raise ValueError(f"elements the save map leaves out: {sorted(missing)}")
+
+
+_check()
