@@ -23,15 +23,18 @@ from .machine_state import Mode
 from .operation import OperationSignature, Outcome, Request, finish, vmfail
 from .port import RequestSignature, ResponseSignature
 
-__all__ = ["Dispatcher", "GuestDecisionSignature", "GUEST_BLOCK"]
+__all__ = ["Dispatcher", "GuestDecisionSignature", "GUEST_BLOCK", "SMM_BLOCK"]
 
 _ERROR_FIELD = LOCATION[FIELD_BY_NAME["VM_INSTRUCTION_ERROR"].encoding]
 assert _ERROR_FIELD.storage == Storage.ON_DIE
 
-#: Operations the dispatcher answers itself: VMCALL is VMfail(1) until the SMM capability
-#: (dual-monitor activation needs IA32_SMM_MONITOR_CTL.valid, writable only in SMM); RSM is #UD
-#: (never in SMM yet; in non-root operation the exit decision gets it, as every request).
-_OWN = (Op.VMCALL, Op.RSM)
+#: Operations the dispatcher answers itself: VMCALL is VMfail(1) (IA32_VMX_BASIC reports no dual-monitor
+#: treatment). Without an ``SMM_BLOCK`` also SMI (ENTRY_NOT_IMPLEMENTED: a unit without guests leaves SMM
+#: out) and RSM (#UD: never in SMM).
+_OWN = (Op.VMCALL,)
+_SMM_OPS = (Op.SMI, Op.RSM)
+#: The block of SMI delivery and RSM: SMI goes to it in non-root operation too (the default treatment).
+SMM_BLOCK = "smm"
 
 _MEMBERS = (
     "req",
@@ -50,6 +53,7 @@ _MEMBERS = (
     "guest",
     "shutdown",
     "abort",
+    "in_smm",
 )
 #: The block that decides VM exits: every request goes to it in VMX non-root operation.
 GUEST_BLOCK = "events"
@@ -145,7 +149,9 @@ class Dispatcher(wiring.Component):
         VMX non-root operation: every request goes to the ``events`` block, which decides VM exits.
     shutdown : In(1)
     abort : In(3)
-        After a VMX abort every request answers SHUTDOWN with the indicator (SDM 27.7).
+        After a shutdown every request answers SHUTDOWN with the indicator (SDM 27.7; 0 after RSM's).
+    in_smm : In(1)
+        In SMM: RSM goes to the ``smm`` block, else it is #UD.
     guest : Out(GuestDecisionSignature())
         The first checks' verdicts for that block, and its ``pass_on`` of a request to the request's own
         block (with a fault brought back when it asks: ``raise_on_fault``).
@@ -153,7 +159,8 @@ class Dispatcher(wiring.Component):
 
     def __init__(self, entries: int, blocks: Mapping[str, Sequence[Op]]):
         self.blocks = {name: tuple(ops) for name, ops in blocks.items()}
-        seen = list(_OWN)
+        self.has_smm = SMM_BLOCK in self.blocks
+        seen = list(_OWN) + ([] if self.has_smm else list(_SMM_OPS))
         for name, ops in self.blocks.items():
             if not isinstance(name, str) or not name.isidentifier() or name in _MEMBERS:
                 raise ValueError(f"Block names must be identifiers other than the dispatcher's members, not {name!r}")
@@ -184,6 +191,7 @@ class Dispatcher(wiring.Component):
                 "guest": Out(GuestDecisionSignature()),
                 "shutdown": In(1),
                 "abort": In(3),
+                "in_smm": In(1),
             }
         )
 
@@ -243,8 +251,8 @@ class Dispatcher(wiring.Component):
                 m.d.comb += [ud.eq(vmcall_ud), gp.eq(cpl_nonzero)]
             with m.Case(Op.RDMSR, Op.WRMSR):
                 m.d.comb += gp.eq(cpl_nonzero)
-            with m.Case(Op.GET, Op.SET, *self.blocks.get(GUEST_BLOCK, ())):
-                pass  # the guest events' checks are their block's
+            with m.Case(Op.GET, Op.SET, *_SMM_OPS, *self.blocks.get(GUEST_BLOCK, ())):
+                pass  # the guest events' checks are their block's; SMI and RSM have none (RSM's #UD is below)
             with m.Default():
                 m.d.comb += [ud.eq(ud_prefix), gp.eq(cpl_nonzero)]
 
@@ -307,9 +315,14 @@ class Dispatcher(wiring.Component):
             with m.State("DISPATCH"):
                 with m.If(self.shutdown):
                     finish(m, own, Status.SHUTDOWN, result=self.abort)
+                with m.Elif(op == Op.SMI):  # the default treatment: whatever the operation (SDM 34.14.1)
+                    if self.has_smm:
+                        m.d.comb += getattr(self, SMM_BLOCK).start.eq(1)
+                    else:
+                        finish(m, own, Status.ENTRY_NOT_IMPLEMENTED)
                 with m.Elif(self.non_root):
                     m.d.comb += getattr(self, GUEST_BLOCK).start.eq(1)
-                with m.Elif(op == Op.RSM):  # #UD outside SMM, whatever the CPL (vol. 2B RSM)
+                with m.Elif((op == Op.RSM) & ~self.in_smm):  # #UD outside SMM, whatever the CPL (vol. 2B RSM)
                     finish(m, own, Status.FAULT, vector=Vector.UD)
                 with m.Elif(ud):
                     finish(m, own, Status.FAULT, vector=Vector.UD)

@@ -49,10 +49,10 @@ def constant_row(number: int) -> int:
     return 2**ID_BITS + [msr.number for msr in _CONSTANT_MSRS].index(number)
 
 
-def write_fault(m: Module, wr_id: Value, value: Value, in_vmx: Value) -> Signal:
+def write_fault(m: Module, wr_id: Value, value: Value, in_vmx: Value, in_smm: Value = Const(0)) -> Signal:
     """Whether MOV/WRMSR writing ``value`` to element ``wr_id`` raises #GP (reserved bit, non-canonical, bad
-    memory type, CR0 PG without PE or NW without CD, the VMX fixed bits in VMX operation, a value wider than the
-    element); combinational, one case per element, generated from the table."""
+    memory type, CR0 PG without PE or NW without CD, the VMX fixed bits in VMX operation, CR4.VMXE in SMM (SDM
+    34.14.3), a value wider than the element); combinational, one case per element, generated from the table."""
     fault_signal = Signal()
     with m.Switch(wr_id):
         for i, e in enumerate(ELEMENTS):
@@ -72,6 +72,8 @@ def write_fault(m: Module, wr_id: Value, value: Value, in_vmx: Value) -> Signal:
                     fault = fault | pg_without_pe | nw_without_cd
                 if e.vmx_fixed:
                     fault = fault | (in_vmx & ~fixed_ok(value, *e.vmx_fixed))
+                if e.name == "cr4":
+                    fault = fault | (in_smm & bits_set(value, CR4.VMXE))
                 m.d.comb += fault_signal.eq(fault)
         with m.Default():
             m.d.comb += fault_signal.eq(1)

@@ -16,6 +16,10 @@ from ..arch.msrs import (
     FEATURE_CONTROL_VALID,
     FEATURE_CONTROL_VMX_OUTSIDE_SMX,
     MSRS,
+    SMM_MONITOR_CTL_MSEG_BASE,
+    SMM_MONITOR_CTL_VALID,
+    SMM_MONITOR_CTL_VMXOFF_UNBLOCKS_SMI,
+    VMX_MISC,
     MsrKind,
 )
 from ..arch.ops import Op, Status, Vector
@@ -25,6 +29,15 @@ from .operation import OperationSignature, finish
 from .predicates import bits_set
 
 __all__ = ["MsrAccess", "MsrListSignature"]
+
+_SMBASE = element_id("smbase")
+_U64 = 2**64 - 1
+#: IA32_SMM_MONITOR_CTL's writable bits (34.15.5): valid, the MSEG base, bit 2 only with IA32_VMX_MISC bit 28.
+_SMM_MONITOR_CTL_WRITABLE = (
+    SMM_MONITOR_CTL_VALID
+    | SMM_MONITOR_CTL_MSEG_BASE
+    | (SMM_MONITOR_CTL_VMXOFF_UNBLOCKS_SMI if VMX_MISC.smm_monitor_ctl_bit2 else 0)
+)
 
 
 class MsrListSignature(wiring.Signature):
@@ -93,6 +106,8 @@ class MsrAccess(wiring.Component):
         IA32_FEATURE_CONTROL is locked and enables VMXON outside SMX.
     in_vmx : In(1)
         In VMX operation: the CR0/CR4 fixed bits are enforced on writes (``write_fault``).
+    in_smm : In(1)
+        In SMM: IA32_SMBASE is readable, IA32_SMM_MONITOR_CTL writable, CR4.VMXE reserved (SDM 34.14.3, A.6).
     """
 
     op: In(OperationSignature())
@@ -100,6 +115,7 @@ class MsrAccess(wiring.Component):
     state: Out(StatePortSignature())
     vmxon_allowed: Out(1)
     in_vmx: In(1)
+    in_smm: In(1)
 
     @property
     def latency(self) -> dict[str, int]:
@@ -113,6 +129,7 @@ class MsrAccess(wiring.Component):
         value = op.operation.value
 
         feature_control = Signal(3)
+        smm_monitor_ctl = Signal(32)
         m.d.comb += self.vmxon_allowed.eq(
             (feature_control & FEATURE_CONTROL_LOCK != 0) & (feature_control & FEATURE_CONTROL_VMX_OUTSIDE_SMX != 0)
         )
@@ -144,6 +161,8 @@ class MsrAccess(wiring.Component):
                                 m.d.comb += row.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
                             elif msr.kind == MsrKind.CONSTANT:
                                 m.d.comb += row.eq(constant_row(msr.number))
+                            elif msr.kind == MsrKind.SMBASE:
+                                m.d.comb += row.eq(_SMBASE)
         is_msr_op = (request.op == Op.RDMSR) | (request.op == Op.WRMSR) | listing.start
         with m.If(op.accept | listing.start):
             m.d.sync += [
@@ -167,7 +186,7 @@ class MsrAccess(wiring.Component):
 
         # The MOV/WRMSR rules on this block's own value: no path through the other clients of the port.
         wr_value = Mux(list_go, list_value, value)
-        wr_fault = write_fault(m, element, wr_value, self.in_vmx)
+        wr_fault = write_fault(m, element, wr_value, self.in_vmx, self.in_smm)
         m.d.comb += [
             state.rd_id.eq(element),
             state.wr_id.eq(element),
@@ -198,9 +217,13 @@ class MsrAccess(wiring.Component):
                             with m.Case(MsrKind.FEATURE_CONTROL):
                                 finish(m, op, Status.OK, result=feature_control)
                             with m.Case(MsrKind.SMM_MONITOR_CTL):
-                                finish(m, op, Status.OK, result=0)
-                            with m.Case(MsrKind.SMBASE):
-                                fault()  # readable only in SMM
+                                finish(m, op, Status.OK, result=smm_monitor_ctl)
+                            with m.Case(MsrKind.SMBASE):  # readable only in SMM (IA32_VMX_MISC bit 15)
+                                with m.If(self.in_smm):
+                                    m.d.comb += state.rd_en.eq(1)
+                                    finish(m, op, Status.OK, read=True)
+                                with m.Else():
+                                    fault()
                             with m.Case(MsrKind.ELEMENT, MsrKind.CONSTANT):
                                 m.d.comb += state.rd_en.eq(1)
                                 finish(m, op, Status.OK, read=True)
@@ -219,9 +242,14 @@ class MsrAccess(wiring.Component):
                                     finish(m, op, Status.OK)
                             with m.Case(MsrKind.ELEMENT):
                                 m.d.sync += [element_fault.eq(wr_fault), element_write.eq(1)]
+                            with m.Case(MsrKind.SMM_MONITOR_CTL):  # writable only in SMM (34.15.5)
+                                with m.If(~self.in_smm | bits_set(value, ~_SMM_MONITOR_CTL_WRITABLE & _U64)):
+                                    fault()
+                                with m.Else():
+                                    m.d.sync += smm_monitor_ctl.eq(value)
+                                    finish(m, op, Status.OK)
                             with m.Default():
-                                # Capability MSRs are read-only; IA32_SMM_MONITOR_CTL is
-                                # writable only in SMM; IA32_SMBASE never.
+                                # Capability MSRs are read-only; IA32_SMBASE is never writable.
                                 fault()
 
                 with m.Case(Op.GET):

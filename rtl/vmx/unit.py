@@ -11,7 +11,7 @@
 docs/unit.md draws the blocks and their doors, and explains the latency table.
 """
 
-from amaranth import Module
+from amaranth import Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,6 +28,7 @@ from .guest_events import EVENT_OPS, GuestEvents
 from .machine_state import MachineState, StateArbiter
 from .msr_access import MsrAccess
 from .port import GuestTimeSignature, RequestSignature, ResponseSignature
+from .smm import Smm
 from .transitions import Transitions, TransitionStub
 from .vm_entry import VmEntry
 from .vmcs_pointers import VmcsPointers
@@ -41,6 +42,7 @@ BLOCKS = {
     "entry": (Op.VMLAUNCH, Op.VMRESUME),
     "msrs": (Op.RDMSR, Op.WRMSR, Op.GET, Op.SET),
     "events": EVENT_OPS,
+    "smm": (Op.SMI, Op.RSM),
 }
 
 #: The latency table's VM-exit rows (``vmxu bench`` measures each), by the ``GuestEvents.latency`` decision
@@ -107,7 +109,9 @@ class VmxUnit(wiring.Component):
         self.checker = EntryChecker(n)
         self.transitions = Transitions(n) if guests else TransitionStub()
         self.events = GuestEvents(n, guests=guests, region_latency=self.region.latency)
-        self.dispatcher = Dispatcher(n, BLOCKS)
+        blocks = BLOCKS if guests else {name: ops for name, ops in BLOCKS.items() if name != "smm"}
+        self.smm = Smm(n, region_latency=self.region.latency) if guests else None
+        self.dispatcher = Dispatcher(n, blocks)
         self.pointers = VmcsPointers(n, region_latency=self.region.latency)
         self.fields = FieldAccess(n, region_latency=self.region.latency)
         self.entry = VmEntry(n, checks_latency=self.checker.latency, transition_latency=self.transitions.latency)
@@ -116,10 +120,11 @@ class VmxUnit(wiring.Component):
         # transitions' walk and their exit information, the exit decision's reads, the dispatcher's
         # VMfailValid error number, else VMREAD/VMWRITE (the default).
         cache_clients = ("region", "checker", "walk", "transitions", "events", "dispatcher", "fields")
-        region_clients = ("pointers", "transitions", "events", "fields")
-        # Element port: the transitions' walk, the guest events (HLT, shadowed CR reads), else the MSR
-        # and element block, which presents a value to learn whether it faults before it writes.
-        state_clients = ("transitions", "events", "msrs")
+        region_clients = ("pointers", "transitions", "events", "smm", "fields")
+        # Element port: the transitions' walk, the guest events (HLT, shadowed CR reads), SMI delivery and
+        # RSM, else the MSR and element block, which presents a value to learn whether it faults before
+        # it writes.
+        state_clients = ("transitions", "events", "smm", "msrs")
         if not guests:
             cache_clients = ("region", "checker", "dispatcher", "fields")
             region_clients = ("pointers", "fields")
@@ -144,6 +149,7 @@ class VmxUnit(wiring.Component):
         for block in (self.pointers, self.fields, self.entry, self.msrs):
             table.update({what: self.dispatcher.latency + cycles for what, cycles in block.latency.items()})
         if self.guests:
+            table.update({what: self.dispatcher.latency + cycles for what, cycles in self.smm.latency.items()})
             # A VM exit: the guest events' decision (by what it reads), then the exit.
             exited = self.transitions.latency["exited"]
             for row, decision in EXIT_ROWS.items():
@@ -211,22 +217,25 @@ class VmxUnit(wiring.Component):
             dispatcher.guest.pass_on.eq(events.pass_on),
             dispatcher.guest.raise_on_fault.eq(events.raise_on_fault),
         ]
+        # SMM (with guests): an SMI in VMX operation hides it until RSM (vmx_held, SDM 34.14.1).
+        in_vmx = pointers.in_vmx
         if self.guests:
             self._connect_transitions(m, controls)
+            in_vmx = self._connect_smm(m)
         else:
-            # Nothing reads these without guests: the stub never enters one.
-            m.d.comb += [events.non_root.eq(0), events.timer.eq(0)]
+            # Nothing reads these without guests: the stub never enters one, nor is the unit ever in SMM.
+            m.d.comb += [events.non_root.eq(0), events.timer.eq(0), msrs.in_smm.eq(0), dispatcher.in_smm.eq(0)]
 
         # The state the blocks share: the current VMCS, VMX operation, the mode bits.
         m.d.comb += [
             pointers.mark_dirty.eq(fields.mark_dirty | dispatcher.mark_dirty | self._transitions_dirty()),
             dispatcher.ready.eq(state.ready),
             dispatcher.mode.eq(state.mode),
-            dispatcher.in_vmx.eq(pointers.in_vmx),
+            dispatcher.in_vmx.eq(in_vmx),
             dispatcher.current_valid.eq(pointers.current_valid),
             dispatcher.current.eq(pointers.current),
             dispatcher.vmxon_allowed.eq(msrs.vmxon_allowed),
-            msrs.in_vmx.eq(pointers.in_vmx),
+            msrs.in_vmx.eq(in_vmx),
             state.flags_en.eq(dispatcher.flags_en),
             state.flags.eq(dispatcher.flags),
             fields.current_valid.eq(pointers.current_valid),
@@ -265,9 +274,26 @@ class VmxUnit(wiring.Component):
             transitions.timer_write.eq(events.timer_write),
             transitions.timer_value.eq(events.timer_value),
             self.pointers.set_launched.eq(transitions.set_launched),
-            events.non_root.eq(transitions.non_root),
             events.timer.eq(transitions.timer),
-            dispatcher.non_root.eq(transitions.non_root),
-            dispatcher.shutdown.eq(transitions.shutdown),
-            dispatcher.abort.eq(transitions.abort),
         ]
+
+    def _connect_smm(self, m: Module):
+        """SMI delivery and RSM: their ports, SMM, and the VMX operation an SMI hides until RSM (returned)."""
+        smm, transitions = self.smm, self.transitions
+        m.submodules.smm = smm
+        wiring.connect(m, self.dispatcher.smm, smm.op)
+        wiring.connect(m, smm.region, self.region_arbiter.smm)
+        wiring.connect(m, smm.state, self.state_arbiter.smm)
+        non_root = transitions.non_root & ~smm.vmx_held
+        m.d.comb += [
+            smm.in_vmx.eq(self.pointers.in_vmx),
+            smm.mode.eq(self.state.mode),
+            smm.rflags.eq(self.state.rflags),
+            self.events.non_root.eq(non_root),
+            self.dispatcher.non_root.eq(non_root),
+            self.dispatcher.in_smm.eq(smm.in_smm),
+            self.msrs.in_smm.eq(smm.in_smm),
+            self.dispatcher.shutdown.eq(transitions.shutdown | smm.shutdown),
+            self.dispatcher.abort.eq(Mux(smm.shutdown, 0, transitions.abort)),
+        ]
+        return self.pointers.in_vmx & ~smm.vmx_held

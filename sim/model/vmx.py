@@ -214,7 +214,9 @@ class VmxModel:
         if self._shutdown is not None:
             return Outcome(Status.SHUTDOWN, abort=self._shutdown, cause="the processor is shut down")
         before = self._snapshot()
-        if request.op == Op.SMI:  # the default treatment: delivered whatever the operation (34.14.1)
+        if request.op == Op.SMI and not self.transitions:  # a unit without guests leaves SMM out
+            outcome = Outcome(Status.ENTRY_NOT_IMPLEMENTED, cause="a unit without guests leaves SMM out")
+        elif request.op == Op.SMI:  # the default treatment: delivered whatever the operation (34.14.1)
             outcome = self.smm.smi()
         elif self._non_root:
             outcome = GuestEvents(self).perform(request)

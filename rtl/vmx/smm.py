@@ -1,0 +1,437 @@
+"""SMI delivery and RSM under the default treatment: the state-save map walked between the machine state and SMRAM.
+
+# Ref: Intel SDM vol. 3C, 34.3.1 "Entering SMM", 34.4.1 table 34-3 (the Intel
+# 64 state-save map), 34.5.1 table 34-4 (the state SMM starts with), 34.10
+# (auto HALT restart), 34.11 (SMBASE relocation), 34.14.1-34.14.3 (the default
+# treatment of SMIs, RSM and CR4.VMXE with VMX operation); vol. 2B RSM;
+# rtl/arch/smm.py (the map, the loads, the checks); sim/model/smm.py (the oracle).
+
+SMI (``op`` SMI): in SMM the SMI is held pending (one is kept; the response's
+value is 1). Else the block reads SMBASE, keeps inside what 34.14.1 saves
+(CR4.VMXE, VMX operation, SS.DPL, RFLAGS.VM, blocking by STI and MOV SS), and
+``vmx_held`` takes the unit out of VMX operation: the unit's VMX state (the
+VMXON and current-VMCS pointers, non-root operation) stays where it is, hidden
+from the other blocks until RSM. Then it writes every doubleword of the map
+(``SAVE_MAP``: the element read, then one region WRITE_WORD at SMBASE +
+offset) and loads SMM's state (``ENTRY_LOADS``, an element a cycle).
+
+RSM (``op`` RSM, in SMM): for each slot of the map, one or two region
+READ_WORDs, then the element's write with RSM's rules (the image cut to the
+element, CR4.VMXE as the SMI found it, the VMX fixed bits and the VMX-critical
+state back in VMX operation); SMBASE's slot relocates SMBASE. An invalid CR0 or
+CR4 image shuts the processor down (``shutdown``; the response SHUTDOWN, value
+0). A pending SMI is delivered before the response.
+
+Latency, with a bus slave that acknowledges one clock after the strobe: an
+SMI held pending 0 cycles; delivery ``latency["SMI"]``; RSM
+``latency["RSM"]`` (one more SMI's delivery when one is pending).
+
+Members
+-------
+op : In(OperationSignature())
+    SMI and RSM (the dispatcher sends RSM only in SMM).
+state : Out(StatePortSignature())
+region : Out(RegionCommandSignature(entries))
+in_vmx : In(1)
+    The VMX unit's own VMX operation (not masked by ``vmx_held``).
+mode : In(Mode)
+rflags : In(64)
+in_smm : Out(1)
+vmx_held : Out(1)
+    In SMM after an SMI in VMX operation: the unit is out of VMX operation (root and non-root) until RSM.
+shutdown : Out(1)
+    RSM found an invalid saved state: every later request answers SHUTDOWN (value 0).
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.ops import Op, Status
+from ..arch.smm import (
+    AUTO_HALT_SLOT,
+    CR0_CLEARED_IN_SMM,
+    ENTRY_LOADS,
+    SAVE_MAP,
+    EntryLoad,
+    SlotKind,
+    word_offsets,
+)
+from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
+from ..arch.state import AR, CR0, CR4, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
+from ..values import struct_value
+from ..vmcs.region import RegionCommand, RegionCommandSignature
+from .machine_state import ID_BITS, Mode, StatePortSignature
+from .operation import OperationSignature, finish
+
+__all__ = ["Smm"]
+
+_OFFSET_BITS = 16
+_SMBASE = element_id("smbase")
+_CR0 = element_id("cr0")
+_SMM = element_id("smm")
+
+
+class _WordKind(enum.Enum, shape=2):
+    ELEMENT = 0
+    CONSTANT = 1
+    AUTO_HALT = 2
+    #: CR4's low doubleword, saved with VMXE = 0 (34.14.1 clears CR4.VMXE before the save).
+    CR4_LOW = 3
+
+
+class _SaveWord(data.Struct):
+    """A doubleword SMI delivery writes: ``element``'s low or ``high`` half, or a constant, at SMBASE + ``offset``."""
+
+    element: ID_BITS
+    high: 1
+    kind: _WordKind
+    offset: _OFFSET_BITS
+    constant: 32
+
+
+class _Rule(enum.Enum, shape=3):
+    """What RSM does with an element's image besides ``restored_value`` (rtl/arch/smm.py, sim/model/smm.py)."""
+
+    NONE = 0
+    CR0 = 1
+    CR4 = 2
+    INTERRUPTIBILITY = 3
+    SS_AR = 4
+    RFLAGS = 5
+    SELECTOR = 6
+    ACTIVITY = 7
+
+
+_RULES = {
+    "cr0": _Rule.CR0,
+    "cr4": _Rule.CR4,
+    "interruptibility": _Rule.INTERRUPTIBILITY,
+    "ss.ar": _Rule.SS_AR,
+    "rflags": _Rule.RFLAGS,
+    "cs.selector": _Rule.SELECTOR,
+    "ss.selector": _Rule.SELECTOR,
+}
+
+
+class _RestoreSlot(data.Struct):
+    """A slot RSM reads: ``low`` (and ``high`` when ``pair``) at SMBASE + offset, into ``element`` by ``rule``."""
+
+    element: ID_BITS
+    pair: 1
+    low: _OFFSET_BITS
+    high: _OFFSET_BITS
+    rule: _Rule
+
+
+class _Load(data.Struct):
+    element: ID_BITS
+    how: range(len(EntryLoad))
+    constant: 32
+
+
+def _save_rom() -> list:
+    rom = []
+    for slot in SAVE_MAP:
+        for half, offset in enumerate(word_offsets(slot)):
+            if slot.kind == SlotKind.ELEMENT:
+                kind = _WordKind.CR4_LOW if (slot.name, half) == ("cr4", 0) else _WordKind.ELEMENT
+                element = element_id(slot.name)
+            else:
+                kind = _WordKind.AUTO_HALT if slot.kind == SlotKind.AUTO_HALT else _WordKind.CONSTANT
+                element = element_id("activity")
+            rom.append(
+                struct_value(_SaveWord, element=element, high=half, kind=kind.value, offset=offset, constant=slot.value)
+            )
+    return rom
+
+
+def _restore_rom() -> list:
+    rom = []
+    for slot in SAVE_MAP:
+        if slot.kind == SlotKind.CONSTANT:
+            continue
+        offsets = word_offsets(slot)
+        if slot.kind == SlotKind.AUTO_HALT:
+            name, rule = "activity", _Rule.ACTIVITY
+        else:
+            name, rule = slot.name, _RULES.get(slot.name, _Rule.NONE)
+        rom.append(
+            struct_value(
+                _RestoreSlot,
+                element=element_id(name),
+                pair=len(offsets) == 2,
+                low=offsets[0],
+                high=offsets[-1],
+                rule=rule.value,
+            )
+        )
+    return rom
+
+
+def _load_rom() -> list:
+    for _, _, constant in ENTRY_LOADS:
+        assert constant >> 32 == 0
+    return [
+        struct_value(_Load, element=element_id(name), how=how.value, constant=constant)
+        for name, how, constant in ENTRY_LOADS
+    ]
+
+
+_SAVE_ROM = _save_rom()
+_RESTORE_ROM = _restore_rom()
+_LOAD_ROM = _load_rom()
+
+
+def _rom(m: Module, layout, rom: list, index) -> data.View:  # noqa: ANN001
+    """A ROM as a case statement (a LUT ROM: the rows are few and wide)."""
+    row = Signal(layout)
+    with m.Switch(index):
+        for i, value in enumerate(rom):
+            with m.Case(i):
+                m.d.comb += row.as_value().eq(value)
+    return row
+
+
+class Smm(wiring.Component):
+    __doc__ = __doc__
+
+    def __init__(self, entries: int, *, region_latency: dict[RegionCommand, int]):
+        self.entries = entries
+        self._region_latency = region_latency
+        super().__init__(
+            {
+                "op": In(OperationSignature()),
+                "state": Out(StatePortSignature()),
+                "region": Out(RegionCommandSignature(entries)),
+                "in_vmx": In(1),
+                "mode": In(Mode),
+                "rflags": In(64),
+                "in_smm": Out(1),
+                "vmx_held": Out(1),
+                "shutdown": Out(1),
+            }
+        )
+
+    @property
+    def latency(self) -> dict[str, int]:
+        """Cycles from ``op.start`` to ``op.done`` (with the region port's word latency)."""
+        word = self._region_latency[RegionCommand.WRITE_WORD]
+        save = len(_SAVE_ROM) * (1 + word)
+        smi = 2 + save + 1 + len(_LOAD_ROM)
+        reads = sum(len(word_offsets(s)) for s in SAVE_MAP if s.kind != SlotKind.CONSTANT)
+        rsm = 2 + reads * word + len(_RESTORE_ROM) + 1
+        return {"SMI (delivered)": smi, "RSM": rsm}
+
+    def elaborate(self, platform):
+        m = Module()
+        op, state, region = self.op, self.state, self.region
+
+        in_smm = Signal()
+        pending = Signal()
+        held = Signal()  # vmx_held
+        shutdown = Signal()
+        # What 34.14.1 keeps inside the processor.
+        held_vmxe = Signal()
+        held_dpl = Signal(2)
+        held_vm = Signal()
+        held_blocking = Signal(2)
+        m.d.comb += [self.in_smm.eq(in_smm), self.vmx_held.eq(held), self.shutdown.eq(shutdown)]
+
+        base = Signal(32)  # SMBASE, as the operation found it
+        index = Signal(range(max(len(_SAVE_ROM), len(_RESTORE_ROM), len(_LOAD_ROM)) + 1))
+        save = _rom(m, _SaveWord, _SAVE_ROM, index)
+        restore = _rom(m, _RestoreSlot, _RESTORE_ROM, index)
+        load = _rom(m, _Load, _LOAD_ROM, index)
+
+        address = Signal(32)
+        m.d.comb += [
+            region.page.eq(address[12:]),
+            region.word.eq(address[2:12]),
+            region.entry.eq(0),
+        ]
+
+        # -- SMI: the save's doubleword ----------------------------------------------------------------
+        element_word = Mux(save.high, state.rd_data[32:], state.rd_data[:32])
+        save_word = Signal(32)
+        with m.Switch(save.kind):
+            with m.Case(_WordKind.ELEMENT):
+                m.d.comb += save_word.eq(element_word)
+            with m.Case(_WordKind.CR4_LOW):
+                m.d.comb += save_word.eq(element_word & ~CR4.VMXE)
+            with m.Case(_WordKind.CONSTANT):
+                m.d.comb += save_word.eq(save.constant)
+            with m.Case(_WordKind.AUTO_HALT):
+                m.d.comb += save_word.eq(Cat(Const(0, 16), state.rd_data == 1))
+
+        # -- SMI: the loads --------------------------------------------------------------------------
+        load_value = Signal(64)
+        with m.Switch(load.how):
+            with m.Case(EntryLoad.CONSTANT.value):
+                m.d.comb += load_value.eq(load.constant)
+            with m.Case(EntryLoad.CR0_CLEARED.value):
+                m.d.comb += load_value.eq(state.rd_data & ~CR0_CLEARED_IN_SMM)  # CR0, read once
+            with m.Case(EntryLoad.SMBASE_SELECTOR.value):
+                m.d.comb += load_value.eq(base[4:20])
+            with m.Case(EntryLoad.SMBASE.value):
+                m.d.comb += load_value.eq(base)
+
+        # -- RSM: an element's value from its image ----------------------------------------------------
+        image = Signal(64)
+        kept = Signal(64)  # the image cut to the element, without its reserved bits (restored_value)
+        with m.Switch(restore.element):
+            for i, e in enumerate(ELEMENTS):
+                with m.Case(i):
+                    m.d.comb += kept.eq(image & (e.mask & ~e.reserved))
+        restored = Signal(64)
+        vmx = Signal()  # the SMI found the processor in VMX operation
+        m.d.comb += vmx.eq(held)
+        with m.Switch(restore.rule):
+            with m.Case(_Rule.CR0):
+                m.d.comb += restored.eq(Mux(vmx, (kept | CR0_FIXED0) & CR0_FIXED1, kept))
+            with m.Case(_Rule.CR4):
+                cr4 = kept | Mux(held_vmxe, CR4.VMXE, 0)
+                m.d.comb += restored.eq(Mux(vmx, (cr4 | CR4_FIXED0) & CR4_FIXED1, cr4))
+            with m.Case(_Rule.INTERRUPTIBILITY):
+                unblocked = kept & ~INTERRUPTIBILITY.BLOCKING_BY_SMI
+                m.d.comb += restored.eq(Mux(vmx, Cat(held_blocking, unblocked[2:]), unblocked))
+            with m.Case(_Rule.SS_AR):
+                m.d.comb += restored.eq(Mux(vmx, (kept & ~AR.DPL_MASK) | (held_dpl << AR.DPL_SHIFT), kept))
+            with m.Case(_Rule.RFLAGS):
+                m.d.comb += restored.eq(Mux(vmx, (kept & ~RFLAGS.VM) | (held_vm << 17), kept))
+            with m.Case(_Rule.SELECTOR):
+                m.d.comb += restored.eq(Mux(vmx & ~held_vm, Cat(held_dpl, kept[2:]), kept))
+            with m.Case(_Rule.ACTIVITY):
+                m.d.comb += restored.eq(image[16])
+            with m.Default():
+                m.d.comb += restored.eq(kept)
+        # Vol. 2B RSM, 34.14.2: the images that shut the processor down (rtl/arch/smm.py invalid_saved_state).
+        cr0_reserved = ELEMENT_BY_NAME["cr0"].reserved
+        cr4_reserved = ELEMENT_BY_NAME["cr4"].reserved
+        invalid_cr0 = (
+            (image & cr0_reserved).any()
+            | (image[31] & ~image[0])  # PG without PE
+            | (image[29] & ~image[30])  # NW without CD
+        )
+        invalid_cr4 = (image & (cr4_reserved | CR4.VMXE)).any()
+        invalid = Signal()
+
+        last_save = index == len(_SAVE_ROM) - 1
+        last_restore = index == len(_RESTORE_ROM) - 1
+        last_load = index == len(_LOAD_ROM) - 1
+
+        def deliver():
+            """Start SMI delivery: read SMBASE."""
+            m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_SMBASE)]
+            m.next = "SMI_BASE"
+
+        with m.FSM(name="smm"):
+            with m.State("IDLE"):
+                with m.If(op.start):
+                    with m.If(op.operation.op == Op.RSM):
+                        m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_SMBASE)]
+                        m.next = "RSM_BASE"
+                    with m.Elif(in_smm):
+                        m.d.sync += pending.eq(1)
+                        finish(m, op, Status.OK, result=1)
+                    with m.Else():
+                        deliver()
+
+            with m.State("SMI_BASE"):
+                m.d.sync += [
+                    base.eq(state.rd_data[:32]),
+                    held.eq(self.in_vmx),
+                    held_vmxe.eq(self.mode.cr4_vmxe),
+                    held_dpl.eq(self.mode.cpl),
+                    held_vm.eq(self.rflags[17]),
+                    held_blocking.eq(Cat(self.mode.sti_blocking, self.mode.movss_blocking)),
+                    index.eq(0),
+                ]
+                m.next = "SAVE_READ"
+
+            with m.State("SAVE_READ"):
+                m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(save.element)]
+                m.next = "SAVE_WRITE"
+
+            with m.State("SAVE_WRITE"):
+                m.d.comb += [
+                    address.eq(base + save.offset),
+                    region.start.eq(1),
+                    region.cmd.eq(RegionCommand.WRITE_WORD),
+                    region.wdata.eq(save_word),
+                ]
+                with m.If(region.done):
+                    m.d.sync += index.eq(index + 1)
+                    m.next = "SAVE_READ"
+                    with m.If(last_save):
+                        m.d.sync += index.eq(0)
+                        m.next = "LOAD_CR0"
+
+            with m.State("LOAD_CR0"):
+                m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_CR0)]
+                m.next = "LOAD"
+
+            with m.State("LOAD"):
+                m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(load.element), state.wr_value.eq(load_value)]
+                m.d.sync += index.eq(index + 1)
+                with m.If(last_load):
+                    m.d.sync += [in_smm.eq(1), index.eq(0)]
+                    finish(m, op, Status.OK, result=0)
+                    m.next = "IDLE"
+
+            with m.State("RSM_BASE"):
+                m.d.sync += [base.eq(state.rd_data[:32]), index.eq(0), invalid.eq(0)]
+                m.next = "RSM_LOW"
+
+            with m.State("RSM_LOW"):
+                m.d.comb += [
+                    address.eq(base + restore.low),
+                    region.start.eq(1),
+                    region.cmd.eq(RegionCommand.READ_WORD),
+                ]
+                with m.If(region.done):
+                    m.d.sync += image.eq(region.rdata)
+                    with m.If(restore.pair):
+                        m.next = "RSM_HIGH"
+                    with m.Else():
+                        m.next = "RSM_WRITE"
+
+            with m.State("RSM_HIGH"):
+                m.d.comb += [
+                    address.eq(base + restore.high),
+                    region.start.eq(1),
+                    region.cmd.eq(RegionCommand.READ_WORD),
+                ]
+                with m.If(region.done):
+                    m.d.sync += image[32:].eq(region.rdata)
+                    m.next = "RSM_WRITE"
+
+            with m.State("RSM_WRITE"):
+                m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(restore.element), state.wr_value.eq(restored)]
+                with m.If(restore.rule == _Rule.CR0):
+                    m.d.sync += invalid.eq(invalid | invalid_cr0)
+                with m.If(restore.rule == _Rule.CR4):
+                    m.d.sync += invalid.eq(invalid | invalid_cr4)
+                m.d.sync += index.eq(index + 1)
+                m.next = "RSM_LOW"
+                with m.If(last_restore):
+                    m.next = "RSM_END"
+
+            with m.State("RSM_END"):
+                with m.If(invalid):
+                    m.d.sync += shutdown.eq(1)
+                    finish(m, op, Status.SHUTDOWN, result=0)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMM), state.wr_value.eq(0)]
+                    m.d.sync += [in_smm.eq(0), held.eq(0)]
+                    with m.If(pending):
+                        m.d.sync += pending.eq(0)
+                        m.next = "RSM_PENDING"
+                    with m.Else():
+                        finish(m, op, Status.OK, result=0)
+                        m.next = "IDLE"
+
+            with m.State("RSM_PENDING"):
+                deliver()  # the held SMI, once RSM has left SMM (the next cycle reads the relocated SMBASE)
+        return m
