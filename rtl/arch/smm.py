@@ -129,7 +129,10 @@ def _save_map() -> tuple[Slot, ...]:
         _e("efer", 0xFFE0, 8),
         _e("rip", 0xFFD8, 8),
         _e("dr7", 0xFFC8, 8),
-        *[_e(f"{seg}.selector", 0xFFC4 - 4 * i, 4) for i, seg in enumerate(("tr", "ldtr", "gs", "fs", "ds", "ss", "cs", "es"))],
+        *[
+            _e(f"{seg}.selector", 0xFFC4 - 4 * i, 4)
+            for i, seg in enumerate(("tr", "ldtr", "gs", "fs", "ds", "ss", "cs", "es"))
+        ],
         _e("rsp", 0xFF7C, 8),
         Slot(SlotKind.AUTO_HALT, 0xFF00, 4, "auto HALT restart (7F02H) and I/O instruction restart (7F00H)", True),
         Slot(SlotKind.CONSTANT, 0xFEFC, 4, "SMM revision identifier", True, SMM_REVISION_ID),

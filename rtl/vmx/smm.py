@@ -215,12 +215,15 @@ class Smm(wiring.Component):
 
     @property
     def latency(self) -> dict[str, int]:
-        """Cycles from ``op.start`` to ``op.done`` (with the region port's word latency)."""
+        """Cycles from ``op.start`` to ``op.done``: SMI delivery reads SMBASE (1), then each doubleword of the
+        map is an element read (1) and a region write, then CR0 is read (1) and the loads take a cycle each;
+        RSM reads SMBASE (1), each slot is its region reads and an element write (1),
+        then SMM is left (1)."""
         word = self._region_latency[RegionCommand.WRITE_WORD]
-        save = len(_SAVE_ROM) * (1 + word)
-        smi = 2 + save + 1 + len(_LOAD_ROM)
+        assert self._region_latency[RegionCommand.READ_WORD] == word
+        smi = 1 + len(_SAVE_ROM) * (1 + word) + 1 + len(_LOAD_ROM)
         reads = sum(len(word_offsets(s)) for s in SAVE_MAP if s.kind != SlotKind.CONSTANT)
-        rsm = 2 + reads * word + len(_RESTORE_ROM) + 1
+        rsm = 1 + reads * word + len(_RESTORE_ROM) + 1
         return {"SMI (delivered)": smi, "RSM": rsm}
 
     def elaborate(self, platform):

@@ -25,6 +25,7 @@ from vmxu.rtl.arch.controls import ENTRY, EXIT, PIN, PROC
 from vmxu.rtl.arch.events import EXCEPTIONS_WITH_ERROR_CODE
 from vmxu.rtl.arch.fields import FIELD_BY_NAME, FIELDS
 from vmxu.rtl.arch.ops import Op, OperandSize
+from vmxu.rtl.arch.smm import IO_SMI
 from vmxu.rtl.arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
 from vmxu.rtl.arch.state_actions import ENTRY_WALK
 from vmxu.sim import presets
@@ -360,7 +361,12 @@ class RandomProgram:
         if kind == 9:
             return Request(Op.INTERRUPT, rng.randrange(16, 256))
         if kind == 10:
-            return Request(rng.choice((Op.NMI, Op.RSM)))  # RSM: #UD outside SMM, the exception bitmap decides
+            # RSM: #UD outside SMM (the exception bitmap decides in a guest), SMM's return in it; SMI: SMM entered
+            # from wherever the run is (root, non-root, outside VMX), or held pending in SMM.
+            op = rng.choice((Op.NMI, Op.RSM, Op.RSM, Op.SMI))
+            if op == Op.SMI and rng.getrandbits(1):  # an I/O SMI (the default treatment does not record it)
+                return Request(op, rng.getrandbits(16), IO_SMI | rng.getrandbits(1), io_size=rng.choice((1, 2, 4)))
+            return Request(op)
         if kind == 11:
             return Request(Op.RUN, value=rng.choice((0, 1, 31, 32, 100, 1000, rng.getrandbits(20))))
         if kind == 12:
