@@ -93,7 +93,7 @@ def test_every_operation_has_an_expectation(name):
 
 def _mismatch(expect, result: dict[str, Any]) -> str | None:
     wanted = {"status": expect.status}
-    for key in ("error", "vector", "reason", "event", "error_code", "abort"):
+    for key in ("error", "vector", "reason", "event", "error_code", "abort", "pending"):
         if getattr(expect, key) is not None:
             wanted[key] = getattr(expect, key)
     if expect.value is not None:

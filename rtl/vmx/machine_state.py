@@ -49,7 +49,7 @@ def constant_row(number: int) -> int:
     return 2**ID_BITS + [msr.number for msr in _CONSTANT_MSRS].index(number)
 
 
-def write_fault(m: Module, wr_id: Value, value: Value, in_vmx: Value, in_smm: Value = Const(0)) -> Signal:
+def write_fault(m: Module, wr_id: Value, value: Value, in_vmx: Value, in_smm: Value | int = 0) -> Signal:
     """Whether MOV/WRMSR writing ``value`` to element ``wr_id`` raises #GP (reserved bit, non-canonical, bad
     memory type, CR0 PG without PE or NW without CD, the VMX fixed bits in VMX operation, CR4.VMXE in SMM (SDM
     34.14.3), a value wider than the element); combinational, one case per element, generated from the table."""

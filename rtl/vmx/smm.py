@@ -47,9 +47,9 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
 from ..arch.ops import Op, Status
 from ..arch.smm import (
-    AUTO_HALT_SLOT,
     CR0_CLEARED_IN_SMM,
     ENTRY_LOADS,
     SAVE_MAP,
@@ -57,8 +57,7 @@ from ..arch.smm import (
     SlotKind,
     word_offsets,
 )
-from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
-from ..arch.state import AR, CR0, CR4, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
+from ..arch.state import AR, CR4, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
 from ..values import struct_value
 from ..vmcs.region import RegionCommand, RegionCommandSignature
 from .machine_state import ID_BITS, Mode, StatePortSignature

@@ -255,8 +255,8 @@ class VmxUnit(wiring.Component):
 
     def _connect_transitions(self, m: Module, controls) -> None:
         """The transitions' ports: the cache, the bus and the element port, the exit the guest events ask
-        for, non-root operation and the preemption timer, the launch state."""
-        transitions, events, dispatcher = self.transitions, self.events, self.dispatcher
+        for, the preemption timer, the launch state (non-root operation: ``_connect_smm``)."""
+        transitions, events = self.transitions, self.events
         wiring.connect(m, transitions.walk_cache, self.cache_arbiter.walk)
         wiring.connect(m, transitions.cache, self.cache_arbiter.transitions)
         wiring.connect(m, events.cache, self.cache_arbiter.events)

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 from vmxu.rtl.arch.ops import Status
 from vmxu.rtl.arch.smm import (
     AUTO_HALT_SLOT,
+    CR0_CLEARED_IN_SMM,
     ENTRY_LOADS,
     SAVE_MAP,
-    CR0_CLEARED_IN_SMM,
     SLOT_BY_ELEMENT,
     EntryLoad,
     SlotKind,

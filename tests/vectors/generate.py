@@ -127,6 +127,7 @@ class Expect:
     event: int | None = None
     error_code: int | None = None
     abort: int | None = None
+    pending: bool | None = None
 
 
 _HEX_KEYS = ("addr", "value", "msr", "port", "error_code")
@@ -231,6 +232,10 @@ class Script:
     def shutdown(self, abort: int) -> Script:
         return self.expect("shutdown", abort=abort)
 
+    def pending(self) -> Script:
+        """An SMI held pending in SMM (REPLAY.md "SMM")."""
+        return self.expect("ok", pending=True)
+
     def passes(self, instruction: str = "vmlaunch", event: int | None = None, error_code: int | None = None) -> Script:
         """The VMLAUNCH/VMRESUME just written passed every check and entered the guest (injecting ``event``);
         a VMCALL in the guest exits back to the host, and a launched VMCS is cleared and made current again
@@ -321,6 +326,14 @@ class Script:
 
     def run(self, cycles: int) -> Script:
         return self.op("run", cycles=cycles)
+
+    # -- SMM (REPLAY.md "SMM") --------------------------------------------------------------
+
+    def smi(self, io: dict | None = None) -> Script:
+        return self.op("smi", io=io)
+
+    def rsm(self) -> Script:
+        return self.op("rsm")
 
     # -- what firmware and a VMM do (SDM 23.7, 24.11.3) --------------------------------
 
@@ -2048,8 +2061,11 @@ def msrs_script() -> Script:
         s.wrmsr(msr.number, msr.value).gp()
         s.wrmsr(msr.number, 0).gp()
         s.rdmsr(msr.number).ok(msr.value)
-    s.comment("IA32_VMX_BASIC: revision 1, 4-KiB regions, dual-monitor (49), write-back (53:50 = 6), TRUE MSRs (55).")
-    s.rdmsr(msrs.IA32_VMX_BASIC).ok(1 | 0x1000 << 32 | 1 << 49 | 6 << 50 | 1 << 55)
+    s.comment(
+        "IA32_VMX_BASIC: revision 1, 4-KiB regions, no dual-monitor treatment (bit 49 = 0: not built yet),",
+        "write-back (53:50 = 6), TRUE MSRs (55).",
+    )
+    s.rdmsr(msrs.IA32_VMX_BASIC).ok(1 | 0x1000 << 32 | 6 << 50 | 1 << 55)
     s.comment("IA32_SMM_MONITOR_CTL: reads 0; WRMSR #GP outside SMM.")
     s.rdmsr(msrs.IA32_SMM_MONITOR_CTL).ok(0)
     s.wrmsr(msrs.IA32_SMM_MONITOR_CTL, 0).gp()
@@ -4603,6 +4619,284 @@ def rsm_outside_smm() -> Script:
 
 
 # ======================================================================================
+# SMM under the default treatment (SDM 34.3-34.5, 34.10, 34.11, 34.14; vol. 2B RSM)
+# ======================================================================================
+
+SMBASE_RESET = 0x30000
+SMM_REVISION = 0x20064
+SMBASE_RELOCATED = 0x50000
+SMI_ENTRY_STATE = {
+    "rip": 0x8000,
+    "rflags": 0x2,
+    "cs.selector": SMBASE_RESET >> 4,
+    "cs.base": SMBASE_RESET,
+    "cs.limit": 0xFFFF_FFFF,
+    "ds.selector": 0,
+    "ds.base": 0,
+    "ds.limit": 0xFFFF_FFFF,
+    "ss.selector": 0,
+    "cr4": 0,
+    "dr7": 0x400,
+    "efer": 0,
+    "interruptibility": 0xC,
+    "activity": 0,
+    "smm": 1,
+}
+
+
+def _distinct_state(s: Script) -> dict[str, int]:
+    """Elements set to values SMI delivery changes, so the map and RSM can be checked against them."""
+    values = {
+        "rip": 0x1234,
+        "rsp": 0xFEDC_BA98_7654,
+        "rflags": 0x202,
+        "cr3": 0x7000,
+        "dr7": 0x4FF,
+        "ds.selector": 0x2B,
+        "ds.base": 0x12_3400,
+        "es.limit": 0xABCD,
+        "gdtr.base": 0x1_2345_6780,
+        "pat": 0x0006_0406_0007_0406,
+        "sysenter_eip": 0xCAFE,
+    }
+    s.comment("Distinct values in the elements the map saves.")
+    for name, value in values.items():
+        s.set(name, value).ok()
+    return values
+
+
+def smi_delivery() -> Script:
+    s = Script(
+        "smi_delivery",
+        "SDM 34.3.1 (an SMI saves the state to SMRAM and enters SMM), 34.4.1 table 34-3 (the Intel 64 state-save",
+        "map: SMBASE field at SMBASE + FEF8H, SMM revision identifier at FEFCH with bit 17 = SMBASE relocation,",
+        "CR0 FFF8H, CR3 FFF0H, RFLAGS FFE8H, RIP FFD8H, DR7 FFC8H, DS selector FFB4H, RSP FF7CH, GDTR base FE8CH",
+        "and FDD0H, CR4 FE40H), table 34-4 (CS.selector = SMBASE >> 4, CS.base = SMBASE, EIP = 8000H, EFLAGS =",
+        "2, CR0.PE/EM/TS/PG = 0 and the other bits kept, CR4 = 0, DR7 = 400H, data segments base 0 limit 4 GB),",
+        "34.3.1 and 34.8 (SMIs and NMIs blocked in SMM), 34.11 (SMBASE resets to 30000H), A.6 and vol. 4",
+        '(IA32_SMBASE readable in SMM); shared/vmx/REPLAY.md "SMM".',
+    )
+    s.comment("SMBASE after reset; not in SMM; IA32_SMBASE is readable only in SMM.")
+    s.get("smbase").ok(SMBASE_RESET)
+    s.get("smm").ok(0)
+    s.rdmsr(msrs.IA32_SMBASE).gp()
+    values = _distinct_state(s)
+    s.set("cr0", 0x6000_003B).ok()  # CD, NW, NE, TS, MP, PE... with EM (bit 2) clear
+    s.comment("The SMI: delivered (ok), the processor in SMM at SMBASE + 8000H.")
+    s.smi().ok()
+    for name, value in SMI_ENTRY_STATE.items():
+        s.get(name).ok(value)
+    s.comment("CR0: PE and TS cleared, the other bits kept (table 34-4).")
+    s.get("cr0").ok(0x6000_0032)
+    s.rdmsr(msrs.IA32_SMBASE).ok(SMBASE_RESET)
+    s.comment("The map at SMBASE + 8000H + 7xxxH (table 34-3).")
+    base = SMBASE_RESET
+    s.read(base + 0xFEF8).ok(SMBASE_RESET)
+    s.read(base + 0xFEFC).ok(SMM_REVISION)
+    s.read(base + 0xFFF8).ok(0x6000_003B)
+    s.read(base + 0xFFF0).ok(values["cr3"])
+    s.read(base + 0xFFE8).ok(values["rflags"])
+    s.read(base + 0xFFD8).ok(values["rip"])
+    s.read(base + 0xFFC8).ok(values["dr7"])
+    s.read(base + 0xFFB4).ok(values["ds.selector"])
+    s.read(base + 0xFF7C, 8).ok(values["rsp"])
+    s.read(base + 0xFE8C).ok(values["gdtr.base"] & 0xFFFF_FFFF)
+    s.read(base + 0xFDD0).ok(values["gdtr.base"] >> 32)
+    s.read(base + 0xFE40, 8).ok(0)
+    s.comment("The auto HALT restart field (FF02H) is 0: the SMI did not interrupt HLT.")
+    s.read(base + 0xFF00).ok(0)
+    return s
+
+
+def rsm_restores() -> Script:
+    s = Script(
+        "rsm_restores",
+        "SDM vol. 2B RSM and 34.14.2 (RSM restores the state from the map and leaves SMM; SMIs unblocked), 34.10",
+        "(auto HALT restart: an SMI in the HLT state sets bit 0 of the field at FF02H and RSM returns to HLT if",
+        "it is still 1), 34.11 (SMBASE relocation: RSM loads SMBASE from the field at FEF8H, the next SMI uses",
+        'it), 34.14.3 (CR4.VMXE is reserved in SMM: #GP); shared/vmx/REPLAY.md "SMM".',
+    )
+    values = _distinct_state(s)
+    s.set("interruptibility", 0x8).ok()
+    s.smi().ok()
+    s.comment("The handler changes the state; setting CR4.VMXE in SMM is #GP (34.14.3).")
+    s.set("rip", 0x8123).ok()
+    s.set("ds.base", 0x9000).ok()
+    s.set("cr4", 0x2000).gp()
+    s.set("cr4", 0x20).ok()
+    s.comment("RSM: every element back as the SMI found it; SMIs unblocked, NMI blocking kept.")
+    s.rsm().ok()
+    s.get("smm").ok(0)
+    for name, value in values.items():
+        s.get(name).ok(value)
+    s.get("cr4").ok(0)
+    s.get("interruptibility").ok(0x8)
+    s.comment("SMBASE relocation: the handler writes the SMBASE field; RSM loads it.")
+    s.set("interruptibility", 0).ok()
+    s.smi().ok()
+    s.write(SMBASE_RESET + 0xFEF8, SMBASE_RELOCATED).ok()
+    s.get("smbase").ok(SMBASE_RESET)
+    s.rsm().ok()
+    s.get("smbase").ok(SMBASE_RELOCATED)
+    s.comment("The next SMI saves at the new SMBASE and enters with CS.base = SMBASE.")
+    s.smi().ok()
+    s.get("cs.base").ok(SMBASE_RELOCATED)
+    s.get("cs.selector").ok(SMBASE_RELOCATED >> 4)
+    s.read(SMBASE_RELOCATED + 0xFEF8).ok(SMBASE_RELOCATED)
+    s.read(SMBASE_RELOCATED + 0xFFD8).ok(values["rip"])
+    s.rsm().ok()
+    s.comment("Auto HALT restart: an SMI in the HLT state; RSM returns to it, or not when the handler clears it.")
+    s.hlt().ok()
+    s.get("activity").ok(1)
+    s.smi().ok()
+    s.get("activity").ok(0)
+    s.read(SMBASE_RELOCATED + 0xFF00).ok(1 << 16)
+    s.rsm().ok()
+    s.get("activity").ok(1)
+    s.smi().ok()
+    s.write(SMBASE_RELOCATED + 0xFF00, 0).ok()
+    s.rsm().ok()
+    s.get("activity").ok(0)
+    s.comment("RSM outside SMM: #UD.")
+    s.rsm().ud()
+    return s
+
+
+def smi_pending() -> Script:
+    s = Script(
+        "smi_pending",
+        'SDM 34.3.1 (SMIs are blocked in SMM) and shared/vmx/REPLAY.md "SMM": an SMI in SMM is held pending',
+        "(ok with pending; one is kept) and delivered as soon as RSM completes, at the SMBASE RSM loaded.",
+    )
+    s.set("rip", 0x4444).ok()
+    s.smi().ok()
+    s.comment("Two SMIs in SMM: held, one kept; nothing changes.")
+    s.smi().pending()
+    s.smi({"port": 0xB2, "size": 1, "in": False}).pending()
+    s.get("rip").ok(0x8000)
+    s.write(SMBASE_RESET + 0xFEF8, SMBASE_RELOCATED).ok()
+    s.comment("RSM: the held SMI is delivered at once, at the relocated SMBASE, saving the state RSM restored.")
+    s.rsm().ok()
+    s.get("smm").ok(1)
+    s.get("cs.base").ok(SMBASE_RELOCATED)
+    s.read(SMBASE_RELOCATED + 0xFFD8).ok(0x4444)
+    s.comment("One was kept: the next RSM leaves SMM.")
+    s.rsm().ok()
+    s.get("smm").ok(0)
+    s.get("rip").ok(0x4444)
+    s.get("smbase").ok(SMBASE_RELOCATED)
+    return s
+
+
+def smm_default_treatment() -> Script:
+    s = Script(
+        "smm_default_treatment",
+        "SDM 34.14.1 (an SMI in VMX operation saves CR4.VMXE, VMX operation, root or non-root, the current-VMCS",
+        "pointer and the VMX-critical state inside the processor, leaves VMX operation, clears CR4.VMXE, then",
+        "saves the state: the CR4 image has VMXE = 0), 34.14.2 (RSM re-enters VMX operation as it was, CR0 and",
+        "CR4 with the VMX fixed bits, the VMX-critical state as saved: SS.DPL, RFLAGS.VM, blocking by STI and MOV",
+        "SS), 34.14.3 (CR4.VMXE reserved in SMM); vol. 3C 30.3 (VMX instructions #UD with CR4.VMXE = 0).",
+    )
+    s.enable_vmx()
+    s.enter_vmx()
+    s.new_vmcs(VMCS_A)
+    s.comment("An SMI in VMX root operation: VMX operation is left (VMPTRST and VMXON #UD: CR4.VMXE = 0).")
+    s.smi().ok()
+    s.get("cr4").ok(0)
+    s.read(SMBASE_RESET + 0xFE40).ok(0)
+    s.vmptrst().ud()
+    s.vmxon(VMXON_REGION).ud()
+    s.set("cr4", CR4_VMX).gp()
+    s.comment("The handler clears CR0.PE and PG in the image and edits SS.DPL (the VMX-critical state).")
+    s.write(SMBASE_RESET + 0xFFF8, 0x20).ok()
+    s.write(SMBASE_RESET + 0xFC2C, SS_AR_CPL0 | (3 << AR.DPL_SHIFT)).ok()
+    s.rsm().ok()
+    s.comment("Back in VMX root operation with the same current VMCS; CR0 with its fixed bits, CR4.VMXE = 1.")
+    s.vmptrst().succeed(VMCS_A)
+    s.get("cr0").ok(CR0_VMX)
+    s.get("cr4").ok(CR4_VMX)
+    s.get("ss.ar").ok(SS_AR_CPL0)
+    s.comment("An SMI in a guest: RSM returns to the guest (a CPUID exits).")
+    s.launchable()
+    s.vmlaunch().entered()
+    s.smi().ok()
+    s.cpuid(0).ok()
+    s.rsm().ok()
+    s.cpuid(0).exited(EXIT_CPUID)
+    s.comment("A CR4 image with VMXE = 1: RSM shuts the processor down (34.14.2).")
+    s.smi().ok()
+    s.write(SMBASE_RESET + 0xFE40, CR4_VMX).ok()
+    s.rsm().shutdown(0)
+    s.get("rip").shutdown(0)
+    return s
+
+
+def _rsm_shutdown(name: str, rule: str, offset: int, image: int) -> Script:
+    s = Script(
+        name,
+        f"SDM vol. 2B RSM: invalid state information in the map shuts the processor down ({rule}); REPLAY.md",
+        '"shutdown": every later operation answers shutdown (abort 0: not a VMX abort).',
+    )
+    s.smi().ok()
+    s.write(SMBASE_RESET + offset, image).ok()
+    s.rsm().shutdown(0)
+    s.get("smm").shutdown(0)
+    s.smi().shutdown(0)
+    return s
+
+
+def rsm_shutdown_cr4_reserved() -> Script:
+    return _rsm_shutdown("rsm_shutdown_cr4_reserved", "a reserved CR4 bit, here 12", 0xFE40, 1 << 12)
+
+
+def rsm_shutdown_cr0_pg_without_pe() -> Script:
+    return _rsm_shutdown("rsm_shutdown_cr0_pg_without_pe", "CR0.PG = 1 with PE = 0", 0xFFF8, 0x8000_0000)
+
+
+def rsm_shutdown_cr0_nw_without_cd() -> Script:
+    return _rsm_shutdown("rsm_shutdown_cr0_nw_without_cd", "CR0.NW = 1 with CD = 0", 0xFFF8, 0x2000_0011)
+
+
+def rsm_shutdown_cr0_high() -> Script:
+    return _rsm_shutdown("rsm_shutdown_cr0_high", "CR0 bits 63:32 reserved", 0xFFFC, 1)
+
+
+def smm_msrs() -> Script:
+    s = Script(
+        "smm_msrs",
+        "SDM appendix A.6 (IA32_SMBASE, MSR 9EH, readable in SMM when IA32_VMX_MISC bit 15 = 1), 34.15.5",
+        "(IA32_SMM_MONITOR_CTL, MSR 9BH: writable only in SMM; bit 0 valid, bits 31:12 MSEG base, bit 2 only",
+        "with IA32_VMX_MISC bit 28 (0 here), the others reserved: #GP), 34.11 (no instruction writes SMBASE:",
+        'WRMSR of 9EH and a set of smbase #GP); shared/vmx/REPLAY.md "SMM".',
+    )
+    s.rdmsr(msrs.IA32_SMBASE).gp()
+    s.wrmsr(msrs.IA32_SMBASE, 0x40000).gp()
+    s.set("smbase", 0x40000).gp()
+    s.wrmsr(msrs.IA32_SMM_MONITOR_CTL, 1).gp()
+    s.rdmsr(msrs.IA32_SMM_MONITOR_CTL).ok(0)
+    s.smi().ok()
+    s.rdmsr(msrs.IA32_SMBASE).ok(SMBASE_RESET)
+    s.wrmsr(msrs.IA32_SMBASE, 0x40000).gp()
+    s.set("smbase", 0x40000).gp()
+    s.wrmsr(msrs.IA32_SMM_MONITOR_CTL, 0x10_0001).ok()
+    s.rdmsr(msrs.IA32_SMM_MONITOR_CTL).ok(0x10_0001)
+    s.wrmsr(msrs.IA32_SMM_MONITOR_CTL, 0x10_0003).gp()
+    s.wrmsr(msrs.IA32_SMM_MONITOR_CTL, 0x10_0005).gp()
+    s.wrmsr(msrs.IA32_SMM_MONITOR_CTL, 1 << 32).gp()
+    s.rdmsr(msrs.IA32_SMM_MONITOR_CTL).ok(0x10_0001)
+    s.rsm().ok()
+    s.rdmsr(msrs.IA32_SMM_MONITOR_CTL).ok(0x10_0001)
+    s.wrmsr(msrs.IA32_SMM_MONITOR_CTL, 0).gp()
+    s.rdmsr(msrs.IA32_SMBASE).gp()
+    s.comment("The dual-monitor treatment is not reported (IA32_VMX_BASIC bit 49 = 0): VMCALL in root is VMfail(1).")
+    s.enable_vmx()
+    s.enter_vmx()
+    s.new_vmcs(VMCS_A)
+    s.vmcall().fail_valid(1)
+    return s
+
+
+# ======================================================================================
 # MSR lists (SDM 26.4, 27.4, 27.6) and VMX aborts (SDM 27.7)
 # ======================================================================================
 
@@ -5032,6 +5326,15 @@ _GENERATORS = (
     vmexit_vmx_instructions,
     guest_events,
     rsm_outside_smm,
+    smi_delivery,
+    rsm_restores,
+    smi_pending,
+    smm_default_treatment,
+    rsm_shutdown_cr4_reserved,
+    rsm_shutdown_cr0_pg_without_pe,
+    rsm_shutdown_cr0_nw_without_cd,
+    rsm_shutdown_cr0_high,
+    smm_msrs,
     msr_lists,
     vmx_abort_msr_store_x2apic,
     vmx_abort_msr_store_smbase,
