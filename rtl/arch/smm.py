@@ -142,7 +142,7 @@ def _save_map() -> tuple[Slot, ...]:
         _e("ldtr.base", 0xFE9C, 8),
         _e("idtr.base", 0xFE94, 8),
         _e("gdtr.base", 0xFE8C, 8),
-        _e("cr4", 0xFE40, 8),
+        _e("cr4", 0xFE40, 4),  # a doubleword in table 34-3 (7E44H on is reserved)
         *_project_slots(),
     ]
     return tuple(slots)

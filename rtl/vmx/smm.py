@@ -34,6 +34,10 @@ state : Out(StatePortSignature())
 region : Out(RegionCommandSignature(entries))
 in_vmx : In(1)
     The VMX unit's own VMX operation (not masked by ``vmx_held``).
+non_root : In(1)
+    VMX non-root operation (not masked by ``vmx_held``).
+pin_controls : In(32)
+    The current VMCS's pin-based controls ("virtual NMIs" makes virtual-NMI blocking VMX-critical state).
 mode : In(Mode)
 rflags : In(64)
 in_smm : Out(1)
@@ -48,6 +52,7 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
+from ..arch.controls import PIN
 from ..arch.ops import Op, Status
 from ..arch.smm import (
     CR0_CLEARED_IN_SMM,
@@ -204,6 +209,8 @@ class Smm(wiring.Component):
                 "state": Out(StatePortSignature()),
                 "region": Out(RegionCommandSignature(entries)),
                 "in_vmx": In(1),
+                "non_root": In(1),
+                "pin_controls": In(32),
                 "mode": In(Mode),
                 "rflags": In(64),
                 "in_smm": Out(1),
@@ -237,7 +244,8 @@ class Smm(wiring.Component):
         held_vmxe = Signal()
         held_dpl = Signal(2)
         held_vm = Signal()
-        held_blocking = Signal(2)
+        held_blocking = Signal(4)  # interruptibility bits 3:0 of the VMX-critical state
+        held_critical = Signal(4)  # which bits are (STI, MOV SS; virtual-NMI blocking with "virtual NMIs")
         m.d.comb += [self.in_smm.eq(in_smm), self.vmx_held.eq(held), self.shutdown.eq(shutdown)]
 
         base = Signal(32)  # SMBASE, as the operation found it
@@ -296,7 +304,8 @@ class Smm(wiring.Component):
                 m.d.comb += restored.eq(Mux(vmx, (cr4 | CR4_FIXED0) & CR4_FIXED1, cr4))
             with m.Case(_Rule.INTERRUPTIBILITY):
                 unblocked = kept & ~INTERRUPTIBILITY.BLOCKING_BY_SMI
-                m.d.comb += restored.eq(Mux(vmx, Cat(held_blocking, unblocked[2:]), unblocked))
+                critical_restored = (unblocked & ~held_critical) | held_blocking
+                m.d.comb += restored.eq(Mux(vmx, critical_restored, unblocked))
             with m.Case(_Rule.SS_AR):
                 m.d.comb += restored.eq(Mux(vmx, (kept & ~AR.DPL_MASK) | (held_dpl << AR.DPL_SHIFT), kept))
             with m.Case(_Rule.RFLAGS):
@@ -322,6 +331,10 @@ class Smm(wiring.Component):
         last_restore = index == len(_RESTORE_ROM) - 1
         last_load = index == len(_LOAD_ROM) - 1
 
+        # The interruptibility bits that are VMX-critical state (34.14.1 items 3 and 4).
+        virtual_nmis = self.non_root & self.pin_controls[PIN.bits["VIRTUAL_NMIS"]]
+        critical = Cat(Const(0b11, 2), 0, virtual_nmis)
+
         def deliver():
             """Start SMI delivery: read SMBASE."""
             m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_SMBASE)]
@@ -346,7 +359,10 @@ class Smm(wiring.Component):
                     held_vmxe.eq(self.mode.cr4_vmxe),
                     held_dpl.eq(self.mode.cpl),
                     held_vm.eq(self.rflags[17]),
-                    held_blocking.eq(Cat(self.mode.sti_blocking, self.mode.movss_blocking)),
+                    held_critical.eq(critical),
+                    held_blocking.eq(
+                        Cat(self.mode.sti_blocking, self.mode.movss_blocking, 0, self.mode.nmi_blocking) & critical
+                    ),
                     index.eq(0),
                 ]
                 m.next = "SAVE_READ"

@@ -287,6 +287,8 @@ class VmxUnit(wiring.Component):
         non_root = transitions.non_root & ~smm.vmx_held
         m.d.comb += [
             smm.in_vmx.eq(self.pointers.in_vmx),
+            smm.non_root.eq(transitions.non_root),
+            smm.pin_controls.eq(self.checker.checks.controls.pin),
             smm.mode.eq(self.state.mode),
             smm.rflags.eq(self.state.rflags),
             self.events.non_root.eq(non_root),

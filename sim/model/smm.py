@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vmxu.rtl.arch.controls import PIN
 from vmxu.rtl.arch.ops import Status
 from vmxu.rtl.arch.smm import (
     AUTO_HALT_SLOT,
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["Smm", "HeldVmx"]
 
 _U32 = (1 << 32) - 1
-#: The blocking RSM takes from the VMX-critical state rather than the map (34.14.1 item 3).
+#: The blocking RSM takes from the VMX-critical state rather than the map (34.14.1 item 3; item 4, virtual-NMI
+#: blocking, joins it in non-root operation with "virtual NMIs").
 _CRITICAL_BLOCKING = INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS
 #: Value of ``shutdown`` after RSM found an invalid image: not a VMX-abort indicator (those are 1-6).
 RSM_SHUTDOWN = 0
@@ -63,6 +65,9 @@ class HeldVmx:
     current: CacheEntry | None = None
     ss_dpl: int = 0
     rflags_vm: int = 0
+    #: The interruptibility bits that are VMX-critical state (STI and MOV-SS blocking; virtual-NMI blocking
+    #: in non-root operation with "virtual NMIs"), and their values.
+    critical: int = 0
     blocking: int = 0
 
 
@@ -88,13 +93,17 @@ class Smm:
         """34.14.1: save VMX operation inside the processor and leave it, clear CR4.VMXE, save the state to
         the map (34.4.1) and load SMM's (table 34-4)."""
         model, state = self.model, self.model.state
+        critical = _CRITICAL_BLOCKING
+        if model.non_root and model.current_vmcs().read(PIN.vmcs_field) & PIN.bit("VIRTUAL_NMIS"):
+            critical |= INTERRUPTIBILITY.BLOCKING_BY_NMI  # virtual-NMI blocking (34.14.1 item 4)
         self.held = model.leave_vmx_for_smm(
             HeldVmx(
                 cr4_vmxe=state.vmx_enabled,
                 in_vmx=model.in_vmx_operation,
                 ss_dpl=state.cpl,
                 rflags_vm=state["rflags"] & RFLAGS.VM,
-                blocking=state["interruptibility"] & _CRITICAL_BLOCKING,
+                critical=critical,
+                blocking=state["interruptibility"] & critical,
             )
         )
         state.store("cr4", state["cr4"] & ~CR4.VMXE)
@@ -167,7 +176,7 @@ class Smm:
             case "interruptibility":
                 value &= ~INTERRUPTIBILITY.BLOCKING_BY_SMI  # RSM unblocks SMIs
                 if held.in_vmx:
-                    value = value & ~_CRITICAL_BLOCKING | held.blocking
+                    value = value & ~held.critical | held.blocking
                 return value
         if not held.in_vmx:
             return value
