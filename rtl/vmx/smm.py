@@ -51,8 +51,8 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
 from ..arch.controls import PIN
+from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
 from ..arch.ops import Op, Status
 from ..arch.smm import (
     CR0_CLEARED_IN_SMM,
