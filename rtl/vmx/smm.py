@@ -47,7 +47,7 @@ shutdown : Out(1)
     RSM found an invalid saved state: every later request answers SHUTDOWN (value 0).
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,11 +58,12 @@ from ..arch.smm import (
     CR0_CLEARED_IN_SMM,
     ENTRY_LOADS,
     SAVE_MAP,
+    SMM_REVISION_ID,
     EntryLoad,
     SlotKind,
     word_offsets,
 )
-from ..arch.state import AR, CR4, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
+from ..arch.state import AR, CR4, ELEMENT_BY_NAME, INTERRUPTIBILITY, RFLAGS, element_id
 from ..values import struct_value
 from ..vmcs.region import RegionCommand, RegionCommandSignature
 from .machine_state import ID_BITS, Mode, StatePortSignature
@@ -70,7 +71,9 @@ from .operation import OperationSignature, finish
 
 __all__ = ["Smm"]
 
-_OFFSET_BITS = 16
+#: Every slot lies in SMBASE + 0xFC00..0xFFFF: a doubleword's place is its word index from 0xFC00.
+_MAP_START = 0xFC00
+_WORD_BITS = 8
 _SMBASE = element_id("smbase")
 _CR0 = element_id("cr0")
 _SMM = element_id("smm")
@@ -85,13 +88,14 @@ class _WordKind(enum.Enum, shape=2):
 
 
 class _SaveWord(data.Struct):
-    """A doubleword SMI delivery writes: ``element``'s low or ``high`` half, or a constant, at SMBASE + ``offset``."""
+    """A doubleword SMI delivery writes: ``element``'s low or ``high`` half, or a constant (the revision
+    identifier if ``revision``, else 0), at SMBASE + 0xFC00 + 4 ``word``."""
 
     element: ID_BITS
     high: 1
     kind: _WordKind
-    offset: _OFFSET_BITS
-    constant: 32
+    word: _WORD_BITS
+    revision: 1
 
 
 class _Rule(enum.Enum, shape=3):
@@ -119,19 +123,39 @@ _RULES = {
 
 
 class _RestoreSlot(data.Struct):
-    """A slot RSM reads: ``low`` (and ``high`` when ``pair``) at SMBASE + offset, into ``element`` by ``rule``."""
+    """A slot RSM reads: words ``low`` (and ``high`` when ``pair``) from SMBASE + 0xFC00, into ``element`` by
+    ``rule``, cut to ``_KEPT[kept]`` (the element's width without its reserved bits)."""
 
     element: ID_BITS
     pair: 1
-    low: _OFFSET_BITS
-    high: _OFFSET_BITS
+    low: _WORD_BITS
+    high: _WORD_BITS
     rule: _Rule
+    kept: 4
 
 
 class _Load(data.Struct):
+    """A load of SMI delivery: ``element`` := by ``how``, a constant being ``_CONSTANTS[constant]``."""
+
     element: ID_BITS
     how: range(len(EntryLoad))
-    constant: 32
+    constant: 4
+
+
+def _word(offset: int) -> int:
+    assert _MAP_START <= offset < 0x1_0000 and offset % 4 == 0
+    return (offset - _MAP_START) // 4
+
+
+def _kept(name: str) -> int:
+    e = ELEMENT_BY_NAME[name]
+    return e.mask & ~e.reserved
+
+
+#: The distinct masks RSM cuts an image to (``restored_value``), and the constants SMI delivery loads.
+_KEPT = sorted({_kept(s.name) for s in SAVE_MAP if s.kind == SlotKind.ELEMENT} | {1})
+_CONSTANTS = sorted({constant for _, how, constant in ENTRY_LOADS if how == EntryLoad.CONSTANT})
+assert len(_KEPT) <= 16 and len(_CONSTANTS) <= 16
 
 
 def _save_rom() -> list:
@@ -144,8 +168,16 @@ def _save_rom() -> list:
             else:
                 kind = _WordKind.AUTO_HALT if slot.kind == SlotKind.AUTO_HALT else _WordKind.CONSTANT
                 element = element_id("activity")
+            assert slot.value in (0, SMM_REVISION_ID)
             rom.append(
-                struct_value(_SaveWord, element=element, high=half, kind=kind.value, offset=offset, constant=slot.value)
+                struct_value(
+                    _SaveWord,
+                    element=element,
+                    high=half,
+                    kind=kind.value,
+                    word=_word(offset),
+                    revision=slot.value == SMM_REVISION_ID,
+                )
             )
     return rom
 
@@ -165,19 +197,23 @@ def _restore_rom() -> list:
                 _RestoreSlot,
                 element=element_id(name),
                 pair=len(offsets) == 2,
-                low=offsets[0],
-                high=offsets[-1],
+                low=_word(offsets[0]),
+                high=_word(offsets[-1]),
                 rule=rule.value,
+                kept=_KEPT.index(1 if rule == _Rule.ACTIVITY else _kept(name)),
             )
         )
     return rom
 
 
 def _load_rom() -> list:
-    for _, _, constant in ENTRY_LOADS:
-        assert constant >> 32 == 0
     return [
-        struct_value(_Load, element=element_id(name), how=how.value, constant=constant)
+        struct_value(
+            _Load,
+            element=element_id(name),
+            how=how.value,
+            constant=_CONSTANTS.index(constant) if how == EntryLoad.CONSTANT else 0,
+        )
         for name, how, constant in ENTRY_LOADS
     ]
 
@@ -185,6 +221,11 @@ def _load_rom() -> list:
 _SAVE_ROM = _save_rom()
 _RESTORE_ROM = _restore_rom()
 _LOAD_ROM = _load_rom()
+
+
+def _offset(word) -> Value:  # noqa: ANN001
+    """The offset from SMBASE of word ``word`` of the map (0xFC00 + 4 word: no adder)."""
+    return Cat(Const(0, 2), word, Const(_MAP_START >> (2 + _WORD_BITS), 16 - 2 - _WORD_BITS))
 
 
 def _rom(m: Module, layout, rom: list, index) -> data.View:  # noqa: ANN001
@@ -270,7 +311,7 @@ class Smm(wiring.Component):
             with m.Case(_WordKind.CR4_LOW):
                 m.d.comb += save_word.eq(element_word & ~CR4.VMXE)
             with m.Case(_WordKind.CONSTANT):
-                m.d.comb += save_word.eq(save.constant)
+                m.d.comb += save_word.eq(Mux(save.revision, SMM_REVISION_ID, 0))
             with m.Case(_WordKind.AUTO_HALT):
                 m.d.comb += save_word.eq(Cat(Const(0, 16), state.rd_data == 1))
 
@@ -278,7 +319,10 @@ class Smm(wiring.Component):
         load_value = Signal(64)
         with m.Switch(load.how):
             with m.Case(EntryLoad.CONSTANT.value):
-                m.d.comb += load_value.eq(load.constant)
+                with m.Switch(load.constant):
+                    for i, constant in enumerate(_CONSTANTS):
+                        with m.Case(i):
+                            m.d.comb += load_value.eq(constant)
             with m.Case(EntryLoad.CR0_CLEARED.value):
                 m.d.comb += load_value.eq(state.rd_data & ~CR0_CLEARED_IN_SMM)  # CR0, read once
             with m.Case(EntryLoad.SMBASE_SELECTOR.value):
@@ -289,10 +333,10 @@ class Smm(wiring.Component):
         # -- RSM: an element's value from its image ----------------------------------------------------
         image = Signal(64)
         kept = Signal(64)  # the image cut to the element, without its reserved bits (restored_value)
-        with m.Switch(restore.element):
-            for i, e in enumerate(ELEMENTS):
+        with m.Switch(restore.kept):
+            for i, mask in enumerate(_KEPT):
                 with m.Case(i):
-                    m.d.comb += kept.eq(image & (e.mask & ~e.reserved))
+                    m.d.comb += kept.eq(image & mask)
         restored = Signal(64)
         vmx = Signal()  # the SMI found the processor in VMX operation
         m.d.comb += vmx.eq(held)
@@ -373,7 +417,7 @@ class Smm(wiring.Component):
 
             with m.State("SAVE_WRITE"):
                 m.d.comb += [
-                    address.eq(base + save.offset),
+                    address.eq(base + _offset(save.word)),
                     region.start.eq(1),
                     region.cmd.eq(RegionCommand.WRITE_WORD),
                     region.wdata.eq(save_word),
@@ -403,7 +447,7 @@ class Smm(wiring.Component):
 
             with m.State("RSM_LOW"):
                 m.d.comb += [
-                    address.eq(base + restore.low),
+                    address.eq(base + _offset(restore.low)),
                     region.start.eq(1),
                     region.cmd.eq(RegionCommand.READ_WORD),
                 ]
@@ -416,7 +460,7 @@ class Smm(wiring.Component):
 
             with m.State("RSM_HIGH"):
                 m.d.comb += [
-                    address.eq(base + restore.high),
+                    address.eq(base + _offset(restore.high)),
                     region.start.eq(1),
                     region.cmd.eq(RegionCommand.READ_WORD),
                 ]
