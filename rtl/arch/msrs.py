@@ -141,6 +141,8 @@ VMX_MISC = VmxMisc.const(
 )
 IA32_VMX_BASIC_VALUE = VMX_BASIC.as_value().value
 IA32_VMX_MISC_VALUE = VMX_MISC.as_value().value
+#: IA32_VMX_BASIC's bit that reports the dual-monitor treatment of SMIs and SMM (bit 49).
+VMX_BASIC_DUAL_MONITOR_BIT = data.Layout.cast(VmxBasic)["dual_monitor"].offset
 MSR_LIST_MAX_ENTRIES = 512 * (VMX_MISC.msr_list_size + 1)
 
 CR0_FIXED0 = 0x8000_0021  # PE, NE, PG must be 1 in VMX operation (no unrestricted guest)

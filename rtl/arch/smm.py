@@ -45,6 +45,16 @@ __all__ = [
     "SMBASE_SLOT",
     "IO_SMI",
     "IO_SMI_IN",
+    "MSEG_REVISION",
+    "MSEG_FEATURES",
+    "MSEG_GDTR_LIMIT",
+    "MSEG_GDTR_BASE_OFFSET",
+    "MSEG_CS_SELECTOR",
+    "MSEG_EIP_OFFSET",
+    "MSEG_ESP_OFFSET",
+    "MSEG_CR3_OFFSET",
+    "MSEG_FEATURE_IA32E",
+    "EXIT_REASON_FROM_ROOT",
 ]
 
 #: SMI delivery starts the handler at SMBASE + 0x8000 (CS.base = SMBASE, RIP = 0x8000).
@@ -60,6 +70,21 @@ IO_SMI_IN = 1 << 0
 CR0_CLEARED_IN_SMM = CR0.PE | (1 << 2) | CR0.TS | CR0.PG
 #: In SMM SMIs and NMIs are blocked (34.3.1, 34.8); STI and MOV-SS blocking end with SMI delivery.
 SMM_INTERRUPTIBILITY = INTERRUPTIBILITY.BLOCKING_BY_SMI | INTERRUPTIBILITY.BLOCKING_BY_NMI
+
+
+#: The MSEG header (SDM 34.15.5 table 34-10): the offset of each 32-bit field from the MSEG base.
+MSEG_REVISION = 0
+MSEG_FEATURES = 4
+MSEG_GDTR_LIMIT = 8
+MSEG_GDTR_BASE_OFFSET = 12
+MSEG_CS_SELECTOR = 16
+MSEG_EIP_OFFSET = 20
+MSEG_ESP_OFFSET = 24
+MSEG_CR3_OFFSET = 28
+#: Bit 0 of the SMM-transfer monitor features field: the STM runs in IA-32e mode; bits 31:1 are reserved.
+MSEG_FEATURE_IA32E = 1
+#: Exit-reason bit 29: an SMM VM exit from VMX root operation (SDM 24.9.1, 34.15.2.3).
+EXIT_REASON_FROM_ROOT = 1 << 29
 
 
 class SlotKind(enum.Enum):

@@ -65,6 +65,11 @@ CONTROL_CHECKS = (
     "event_injection",
 )
 
+#: The checks on the VM-execution control fields alone: a VM entry that returns from SMM makes them on the
+#: executive VMCS (error 25) and not on the current one (SDM 34.15.4.2).
+EXECUTION_CONTROL_CHECKS = ("controls_within_capabilities", "cr3_target_count", "io_bitmap_addresses")
+EXECUTION_CONTROL_CHECKS += ("msr_bitmap_address", "nmi_controls")
+
 HOST_STATE_CHECKS = (
     "host_control_registers",
     "host_cr3",
@@ -97,10 +102,12 @@ class EntryChecks:
     the logical processor is in SMM.
     """
 
-    def __init__(self, field: Callable[[str], int], ia32e_mode: bool, in_smm: bool) -> None:
+    def __init__(self, field: Callable[[str], int], ia32e_mode: bool, in_smm: bool, *, execution: bool = True) -> None:
         self.field = field
         self.ia32e_mode = ia32e_mode
         self.in_smm = in_smm
+        #: False: leave the VM-execution controls out (a return from SMM checks the executive VMCS's).
+        self.execution = execution
         self.pin = field(PIN.vmcs_field)
         self.proc = field(PROC.vmcs_field)
         self.exit = field(EXIT.vmcs_field)
@@ -111,7 +118,13 @@ class EntryChecks:
         self.host_address_space_size = bool(self.exit & EXIT.bit("HOST_ADDR_SPACE_SIZE"))
 
     def first_control_failure(self) -> str | None:
+        if not self.execution:
+            return self._first(tuple(c for c in CONTROL_CHECKS if c not in EXECUTION_CONTROL_CHECKS[1:]))
         return self._first(CONTROL_CHECKS)
+
+    def first_execution_control_failure(self) -> str | None:
+        """The checks of the VM-execution control fields alone (SDM 26.2.1.1)."""
+        return self._first(EXECUTION_CONTROL_CHECKS)
 
     def first_host_state_failure(self) -> str | None:
         return self._first(HOST_STATE_CHECKS)
@@ -128,6 +141,8 @@ class EntryChecks:
     def controls_within_capabilities(self) -> str | None:
         """1. Each control field has its allowed-0 bits set and no bit outside allowed-1 (SDM 26.2.1.1)."""
         checked = ((PIN, self.pin), (PROC, self.proc), (PROC2, self.proc2), (EXIT, self.exit), (ENTRY, self.entry))
+        if not self.execution:
+            checked = checked[3:]
         for control, value in checked:
             cap = capability(control)
             must_be_1 = cap & 0xFFFF_FFFF

@@ -439,8 +439,11 @@ class GuestStateChecks:
         # Bits 30:0 the revision identifier, bit 31 "VMCS shadowing" (never allowed-1, so 0).
         if revision != msrs.VMCS_REVISION_ID:
             return f"SDM 26.3.1.5: the region at the VMCS link pointer {pointer:#x} holds revision dword {revision:#x}"
-        if not self.in_smm and pointer == self.current_vmcs:
+        entry_to_smm = bool(self.field(ENTRY.vmcs_field) & ENTRY.bit("SMM"))
+        if (not self.in_smm or entry_to_smm) and pointer == self.current_vmcs:
             return "SDM 26.3.1.5: the VMCS link pointer is the current-VMCS pointer"
+        if self.in_smm and not entry_to_smm and pointer == self.field("EXECUTIVE_VMCS_POINTER"):
+            return "SDM 26.3.1.5: the VMCS link pointer is the executive-VMCS pointer (a return from SMM)"
         return None
 
     def pdptes(self) -> str | None:

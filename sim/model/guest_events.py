@@ -110,6 +110,8 @@ class GuestEvents:
                 return self._nmi()
             case Op.RUN:
                 return self._run(request.value)
+            case Op.RSM if self.model.in_smm:  # a guest entered with "entry to SMM" (34.15.3)
+                return self._instruction_exit(ExitReason.RSM, request, "RSM in SMM exits (34.15.3)")
             case Op.RSM:  # outside SMM: its #UD is an exception of the guest (REPLAY.md "SMM")
                 return self._raise(ExceptionVector.UD, "SDM 2B RSM: #UD outside SMM")
         raise ValueError(f"the unit has no operation {op!r}")

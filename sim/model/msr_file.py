@@ -37,10 +37,12 @@ def _gp(reason: str) -> MsrResult:
 class MsrFile:
     """IA32_FEATURE_CONTROL and IA32_SMM_MONITOR_CTL, and the MSRs that are machine-state elements or constants."""
 
-    def __init__(self, state: MachineState) -> None:
+    def __init__(self, state: MachineState, *, dual_monitor: bool = False) -> None:
         self.state = state
         self.feature_control = 0
         self.smm_monitor_ctl = 0
+        #: IA32_VMX_BASIC reports the dual-monitor treatment (bit 49): sim/model/dual_monitor.py.
+        self.dual_monitor = dual_monitor
 
     def read(self, number: int, *, in_smm: bool) -> MsrResult:
         msr = MSR_BY_NUMBER.get(number)
@@ -48,6 +50,8 @@ class MsrFile:
             return _gp(f"SDM 2B RDMSR: #GP(0), no MSR {number:#x}")
         match msr.kind:
             case MsrKind.CONSTANT:
+                if number == msrs.IA32_VMX_BASIC and self.dual_monitor:
+                    return MsrResult(msr.value | 1 << msrs.VMX_BASIC_DUAL_MONITOR_BIT)
                 return MsrResult(msr.value)
             case MsrKind.FEATURE_CONTROL:
                 return MsrResult(self.feature_control)

@@ -42,6 +42,7 @@ from vmxu.rtl.arch.state import AR, CR4, INTERRUPTIBILITY, RFLAGS
 from .outcome import Outcome
 
 if TYPE_CHECKING:
+    from .request import Request
     from .vmcs_cache import CacheEntry
     from .vmx import VmxModel
 
@@ -76,15 +77,17 @@ class Smm:
 
     def __init__(self, model: VmxModel) -> None:
         self.model = model
-        self.pending = False
+        #: The SMI held in SMM (one is kept: the first), delivered when SMM is left.
+        self.pending: Request | None = None
         self.held: HeldVmx | None = None
 
     # -- SMI ------------------------------------------------------------------------
 
-    def smi(self) -> Outcome:
+    def smi(self, request: Request) -> Outcome:
         """An SMI: held pending in SMM (REPLAY.md "SMM": one is kept), else delivered."""
-        if self.model.in_smm:
-            self.pending = True
+        model = self.model
+        if model.in_smm or (model.dual.active and model.dual.smi_blocked()):
+            self.pending = self.pending or request
             return Outcome(Status.OK, pending=True, cause="SDM 34.3.1: SMIs are blocked in SMM; this one is held")
         self.deliver()
         return Outcome(Status.OK, cause="SDM 34.3.1, 34.14.1: SMI delivered; the processor is in SMM")
@@ -152,11 +155,15 @@ class Smm:
         state.store("smm", 0)
         self.held = None
         model.return_to_vmx_from_smm(held)
-        if self.pending:
-            self.pending = False
+        if self.take_pending() is not None:
             self.deliver()
             return Outcome(Status.OK, cause="SDM 34.14.2: RSM; the pending SMI was delivered at once")
         return Outcome(Status.OK, cause="SDM 34.14.2: RSM restored the saved state and left SMM")
+
+    def take_pending(self) -> Request | None:
+        """The SMI held in SMM, if any; it is no longer pending."""
+        pending, self.pending = self.pending, None
+        return pending
 
     def _read(self, slot, smbase: int) -> int:  # noqa: ANN001 - arch.smm.Slot
         words = [self.model.memory.read_word(((smbase + offset) & _U32) >> 2) for offset in word_offsets(slot)]

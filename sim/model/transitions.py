@@ -242,17 +242,17 @@ class Transitions:
         mov_ss = bool(self.state["interruptibility"] & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)
         self._store(_Context(vmcs, cause=cause, timer=self.timer, mov_ss_blocking=mov_ss))
 
-    def store_exit_msrs(self, vmcs: Vmcs) -> MsrListFailure | None:
-        """27.4: the VM-exit MSR-store list."""
+    def store_exit_msrs(self, vmcs: Vmcs, *, ends_in_smm: bool = False) -> MsrListFailure | None:
+        """27.4: the VM-exit MSR-store list (IA32_SMBASE only by an exit that ends in SMM)."""
         addr, count = vmcs.read("VM_EXIT_MSR_STORE_ADDR"), vmcs.read("VM_EXIT_MSR_STORE_COUNT")
         for number, (entry, index, reserved) in enumerate(self._msr_entries(addr, count), start=1):
             if entry is None:
                 return MsrListFailure(number, f"more than {msrs.MSR_LIST_MAX_ENTRIES} entries")
             if reserved:
                 return MsrListFailure(number, "bits 63:32 of the entry's first quadword are not 0")
-            if index in _X2APIC_MSRS or index == msrs.IA32_SMBASE:
+            if index in _X2APIC_MSRS or (index == msrs.IA32_SMBASE and not ends_in_smm):
                 return MsrListFailure(number, f"MSR {index:#x} may not be stored")
-            result = self.msr_file.read(index, in_smm=False)
+            result = self.msr_file.read(index, in_smm=ends_in_smm)
             if result.fault is not None:
                 return MsrListFailure(number, result.fault)
             self.memory.write_word((entry >> 2) + 2, result.value & _U32)
@@ -263,9 +263,10 @@ class Transitions:
         """27.5: every element's exit-load action; NMIs stay blocked when ``nmi_blocking``."""
         self._load(lambda row: row.exit_load, _Context(vmcs, nmi_blocking=nmi_blocking))
 
-    def load_exit_msrs(self, vmcs: Vmcs) -> MsrListFailure | None:
-        """27.6: the VM-exit MSR-load list."""
-        return self._load_msrs(vmcs.read("VM_EXIT_MSR_LOAD_ADDR"), vmcs.read("VM_EXIT_MSR_LOAD_COUNT"))
+    def load_exit_msrs(self, vmcs: Vmcs, *, ends_in_smm: bool = False) -> MsrListFailure | None:
+        """27.6: the VM-exit MSR-load list (IA32_SMM_MONITOR_CTL only by an exit that ends in SMM, 34.15.5)."""
+        addr, count = vmcs.read("VM_EXIT_MSR_LOAD_ADDR"), vmcs.read("VM_EXIT_MSR_LOAD_COUNT")
+        return self._load_msrs(addr, count, in_smm=ends_in_smm)
 
     def abort(self, vmcs_pointer: int, indicator: VmxAbort) -> None:
         """27.7: the abort indicator goes to offset 4 of the current VMCS's region."""
@@ -282,19 +283,21 @@ class Transitions:
             entry = addr + _MSR_ENTRY_BYTES * i
             yield entry, self.memory.read_word(entry >> 2), self.memory.read_word((entry >> 2) + 1)
 
-    def _load_msrs(self, addr: int, count: int) -> MsrListFailure | None:
-        """26.4 and 27.6: each entry is a WRMSR at CPL 0, except the MSRs the lists may not load."""
+    def _load_msrs(self, addr: int, count: int, *, in_smm: bool = False) -> MsrListFailure | None:
+        """26.4 and 27.6: each entry is a WRMSR at CPL 0, except the MSRs the lists may not load (IA32_SMM_MONITOR_CTL
+        unless the list is loaded in SMM)."""
         for number, (entry, index, reserved) in enumerate(self._msr_entries(addr, count), start=1):
             if entry is None:
                 return MsrListFailure(number, f"more than {msrs.MSR_LIST_MAX_ENTRIES} entries")
             if reserved:
                 return MsrListFailure(number, "bits 63:32 of the entry's first quadword are not 0")
-            if index in _X2APIC_MSRS or index in (msrs.IA32_FS_BASE, msrs.IA32_GS_BASE, msrs.IA32_SMM_MONITOR_CTL):
+            refused = (msrs.IA32_FS_BASE, msrs.IA32_GS_BASE) + (() if in_smm else (msrs.IA32_SMM_MONITOR_CTL,))
+            if index in _X2APIC_MSRS or index in refused:
                 return MsrListFailure(number, f"MSR {index:#x} may not be loaded from an MSR list")
             value = self.memory.read_word((entry >> 2) + 2) | self.memory.read_word((entry >> 2) + 3) << 32
             if index == msrs.IA32_EFER and (value ^ self.state["efer"]) & EFER.LMA:
                 return MsrListFailure(number, "an MSR list may not change IA32_EFER.LMA")
-            result = self.msr_file.write(index, value, in_smm=False, in_vmx_operation=True)
+            result = self.msr_file.write(index, value, in_smm=in_smm, in_vmx_operation=True)
             if result.fault is not None:
                 return MsrListFailure(number, result.fault)
         return None

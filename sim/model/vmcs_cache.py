@@ -103,6 +103,16 @@ class VmcsCache:
         self._touch(entry)
         return entry
 
+    def snapshot(self, addr: int) -> CacheEntry:
+        """The entry holding the VMCS at ``addr``, or a detached copy read from its region (the cache and the
+        LRU order do not change)."""
+        entry = self.lookup(addr)
+        if entry is not None:
+            return entry
+        detached = CacheEntry(-1, [0] * IMAGE_WORDS)
+        self._fill(detached, addr)
+        return detached
+
     def _victim(self) -> CacheEntry:
         """The lowest-numbered invalid entry, else the least recently made current."""
         for entry in self._entries:

@@ -20,7 +20,7 @@ replay parser rejects such lines first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from vmxu.rtl.arch import layout, msrs
@@ -31,6 +31,7 @@ from vmxu.rtl.arch.layout import LAUNCH_LAUNCHED, LAUNCH_VMXOFF
 from vmxu.rtl.arch.ops import Op, OperandSize, Status, Vector, flags_for
 from vmxu.rtl.arch.state import CR4, ELEMENT_BY_NAME, INTERRUPTIBILITY, Element, element_id
 
+from .dual_monitor import DualMonitor
 from .entry_checks import EntryChecks, is_bad_address
 from .guest_checks import GuestStateChecks
 from .guest_events import GuestEvents
@@ -86,7 +87,10 @@ class VmxModel:
     smm : Smm
         SMI delivery and RSM (sim/model/smm.py): the SMI held pending, the VMX state an SMI left.
     dual_monitor_active : bool
-        Whether the dual-monitor treatment is active (always False until SMM support).
+        Whether the dual-monitor treatment is active (``dual``: sim/model/dual_monitor.py).
+    dual : DualMonitor
+        The dual-monitor treatment: reported and carried out only with ``dual_monitor=True`` (the RTL does
+        not have it yet, so the default model does not report it either).
     transitions : bool
         False models a unit without the VM-entry capability: a VMLAUNCH/VMRESUME that passes
         the checks on the controls and host state answers ENTRY_NOT_IMPLEMENTED (the SoC's
@@ -97,13 +101,18 @@ class VmxModel:
     """
 
     def __init__(
-        self, memory: PhysicalMemory, cache_entries: int = layout.CACHE_ENTRIES, *, transitions: bool = True
+        self,
+        memory: PhysicalMemory,
+        cache_entries: int = layout.CACHE_ENTRIES,
+        *,
+        transitions: bool = True,
+        dual_monitor: bool = False,
     ) -> None:
         self.memory = memory
         self.state = MachineState()
-        self.dual_monitor_active = False
         self.transitions = transitions
-        self.msr_file = MsrFile(self.state)
+        self.dual = DualMonitor(self, supported=dual_monitor)
+        self.msr_file = MsrFile(self.state, dual_monitor=dual_monitor)
         self._cache = VmcsCache(memory, cache_entries)
         self._moves = Transitions(self.state, memory, self.msr_file)
         self._in_vmx_operation = False
@@ -115,6 +124,14 @@ class VmxModel:
         self.smm = Smm(self)
 
     # -- read-only views --------------------------------------------------------
+
+    @property
+    def dual_monitor_active(self) -> bool:
+        return self.dual.active
+
+    @dual_monitor_active.setter
+    def dual_monitor_active(self, value: bool) -> None:
+        self.dual.active = value
 
     @property
     def in_vmx_operation(self) -> bool:
@@ -216,8 +233,10 @@ class VmxModel:
         before = self._snapshot()
         if request.op == Op.SMI and not self.transitions:  # a unit without guests leaves SMM out
             outcome = Outcome(Status.ENTRY_NOT_IMPLEMENTED, cause="a unit without guests leaves SMM out")
+        elif request.op == Op.SMI and self.dual.active and not self.in_smm and not self.dual.smi_blocked():
+            outcome = self.dual.smi(request)  # an SMM VM exit (34.15.2)
         elif request.op == Op.SMI:  # the default treatment: delivered whatever the operation (34.14.1)
-            outcome = self.smm.smi()
+            outcome = self.smm.smi(request)
         elif self._non_root:
             outcome = GuestEvents(self).perform(request)
         else:
@@ -249,7 +268,7 @@ class VmxModel:
             case Op.VMRESUME:
                 return self._vmlaunch_vmresume("VMRESUME")
             case Op.VMCALL:
-                return self._vmcall()
+                return self._vmcall(request.instruction_length)
             case Op.RDMSR:
                 return self._rdmsr(index)
             case Op.WRMSR:
@@ -264,6 +283,8 @@ class VmxModel:
 
     def _rsm(self) -> Outcome:
         """SDM vol. 2B RSM: #UD outside SMM; in SMM the default treatment's RSM (34.14.2, sim/model/smm.py)."""
+        if self.in_smm and self.dual.active:
+            return _fault(Vector.UD, "SDM 34.15.3: RSM in VMX root operation under the dual-monitor treatment: #UD")
         if self.in_smm:
             return self.smm.rsm()
         return _fault(Vector.UD, "SDM 2B RSM: #UD outside SMM")
@@ -556,19 +577,24 @@ class VmxModel:
             if current.launch & LAUNCH_VMXOFF:
                 cause = "SDM 30.3 VMRESUME: VMfailValid(6), launched and written back by VMXOFF"
                 return self._vmfail_valid(VmError.VMRESUME_AFTER_VMXOFF, cause)
-        checks = EntryChecks(self._field_value, self.state.ia32e_mode, self.in_smm)
+        returning = self.dual.active and self.dual.returns_from_smm()
+        if returning and (executive := self.dual.executive_failure()) is not None:
+            error, why = executive
+            return self._vmfail_valid(error, f"SDM 34.15.4.1-2 {instruction}: VMfailValid({int(error)}), {why}")
+        checks = EntryChecks(self._field_value, self.state.ia32e_mode, self.in_smm, execution=not returning)
         if (failure := checks.first_control_failure()) is not None:
             return self._vmfail_valid(VmError.ENTRY_INVALID_CONTROL_FIELD, f"{instruction}: VMfailValid(7), {failure}")
         if (failure := checks.first_host_state_failure()) is not None:
             return self._vmfail_valid(VmError.ENTRY_INVALID_HOST_STATE, f"{instruction}: VMfailValid(8), {failure}")
         if not self.transitions:
             return Outcome(Status.ENTRY_NOT_IMPLEMENTED, cause=f"{instruction}: checks passed, no VM-entry capability")
-        return self._vm_entry(instruction, current)
+        return self._vm_entry(instruction, current, returning=returning)
 
     # -- VM entry and VM exit (SDM 26.3-26.8, 27) ----------------------------------------
 
-    def _vm_entry(self, instruction: str, current: CacheEntry) -> Outcome:
-        """SDM 26.3-26.7: check and load the guest state, load the MSR list, inject, enter non-root operation."""
+    def _vm_entry(self, instruction: str, current: CacheEntry, *, returning: bool = False) -> Outcome:
+        """SDM 26.3-26.7: check and load the guest state, load the MSR list, inject, enter non-root operation
+        (or, for a VM entry that returns from SMM to the executive monitor, VMX root operation: 34.15.4)."""
         vmcs = _CurrentVmcs(self._cache, current)
         guest = GuestStateChecks(vmcs.read, self.memory, current.addr, in_smm=self.in_smm)
         if (failure := guest.failure()) is not None:
@@ -585,15 +611,32 @@ class VmxModel:
             current.launch |= LAUNCH_LAUNCHED
             current.dirty = True
         self._non_root = True
+        if returning:
+            self._non_root = self.dual.finish_return()
+            if not self._non_root:
+                return self._after_return_from_smm(f"{instruction}: VM entry that returns from SMM to VMX root")
         events = GuestEvents(self)
         if (immediate := events.exit_before_first_instruction()) is not None:
             return immediate
         if not injecting:
             return Outcome(Status.ENTERED, cause=f"{instruction}: VM entry (SDM 26.3-26.7)")
         error_code = vmcs.read("VM_ENTRY_EXCEPTION_ERROR_CODE") if info & (1 << 11) else None
-        return Outcome(
+        outcome = Outcome(
             Status.ENTERED, event=info, error_code=error_code, cause=f"{instruction}: VM entry, SDM 26.6 injection"
         )
+        return self._after_return_from_smm(outcome.cause, outcome) if returning else outcome
+
+    def _after_return_from_smm(self, text: str, outcome: Outcome | None = None) -> Outcome:
+        """A VM entry that left SMM reports ``entered`` (REPLAY.md "SMM"); an SMI held in SMM is delivered at
+        once, as an SMM VM exit (34.15.2), before the response."""
+        outcome = outcome or Outcome(Status.ENTERED, cause=text)
+        if self.dual.active and self.dual.smi_blocked():
+            return outcome  # SMIs stay blocked (34.15.4.9): the held one waits
+        if (pending := self.smm.take_pending()) is not None:
+            delivered = self.dual.smi(pending) if self.dual.active else self.smm.smi(pending)
+            if delivered.status == Status.SHUTDOWN:
+                return delivered
+        return outcome
 
     def _entry_failure(
         self, reason: ExitReason, qualification: int, text: str, nmi_blocking: bool | None = None
@@ -618,11 +661,16 @@ class VmxModel:
         vmcs = _CurrentVmcs(self._cache, self._current)
         self._moves.record_exit(vmcs, cause)
         self._moves.save_guest(vmcs, cause)
-        if (failure := self._moves.store_exit_msrs(vmcs)) is not None:
+        if (failure := self._moves.store_exit_msrs(vmcs, ends_in_smm=self.in_smm)) is not None:
             return self._abort(VmxAbort.MSR_STORE, f"SDM 27.4: VM-exit MSR-store entry {failure.entry}: {failure.why}")
+        if self.in_smm:  # an exit that ends in SMM saves SMI blocking as it is (27.3.4), and keeps it
+            interruptibility = vmcs.read("GUEST_INTERRUPTIBILITY_INFO") | INTERRUPTIBILITY.BLOCKING_BY_SMI
+            vmcs.write("GUEST_INTERRUPTIBILITY_INFO", interruptibility)
         self._moves.load_host(vmcs, nmi_blocking=cause.nmi)
+        if self.in_smm:
+            self.state.store("interruptibility", self.state["interruptibility"] | INTERRUPTIBILITY.BLOCKING_BY_SMI)
         self._non_root = False
-        if (failure := self._moves.load_exit_msrs(vmcs)) is not None:
+        if (failure := self._moves.load_exit_msrs(vmcs, ends_in_smm=self.in_smm)) is not None:
             return self._abort(VmxAbort.MSR_LOAD, f"SDM 27.6: VM-exit MSR-load entry {failure.entry}: {failure.why}")
         return Outcome(Status.EXITED, reason=int(cause.reason), cause=f"SDM 27: VM exit, {text}")
 
@@ -638,7 +686,42 @@ class VmxModel:
         assert self._current is not None
         return _CurrentVmcs(self._cache, self._current)
 
-    def _vmcall(self) -> Outcome:
+    # -- what the dual-monitor treatment (sim/model/dual_monitor.py) moves ---------------------
+
+    @property
+    def moves(self) -> Transitions:
+        return self._moves
+
+    @property
+    def current_launch(self) -> int:
+        """The launch word's bits of the current VMCS (there must be one)."""
+        assert self._current is not None
+        return self._current.launch
+
+    def make_current(self, addr: int | None) -> None:
+        """The VMCS at ``addr`` becomes current (cached, as VMPTRLD makes it), or none with None."""
+        self._current = None if addr is None else self._cache.make_current(addr)
+
+    def launch_state(self, addr: int) -> int:
+        """The launch bits of the VMCS at ``addr``: its cache entry's, else its region's launch word."""
+        entry = self._cache.lookup(addr)
+        return entry.launch if entry is not None else self.memory.read_word((addr >> 2) + layout.LAUNCH_WORD)
+
+    def field_reader(self, addr: int) -> Callable[[str], int]:
+        """The fields of the VMCS at ``addr`` by name, from its cache entry or its region (nothing changes)."""
+        entry = self._cache.snapshot(addr)
+        return lambda name: self._cache.read(entry, FIELD_BY_NAME[name])
+
+    def leave_non_root(self) -> None:
+        self._non_root = False
+
+    def vmfail_valid(self, error: VmError, cause: str) -> Outcome:
+        return self._vmfail_valid(error, cause)
+
+    def abort(self, indicator: VmxAbort, text: str) -> Outcome:
+        return self._abort(indicator, text)
+
+    def _vmcall(self, length: int) -> Outcome:
         """SDM 30.3 VMCALL in VMX root operation: activate the dual-monitor treatment, or VMfail(1)."""
         if not self._in_vmx_operation:
             return _fault(Vector.UD, "SDM 30.3 VMCALL: #UD outside VMX operation")
@@ -650,12 +733,11 @@ class VmxModel:
             return _fault(Vector.GP, "SDM 30.3 VMCALL: #GP(0) with CPL > 0")
         if self.in_smm:
             return self._vmfail(VmError.VMCALL_IN_ROOT, "SDM 30.3 VMCALL: VMfail(1) in SMM")
-        if not msrs.VMX_BASIC.dual_monitor:
+        if not self.dual.supported:
             return self._vmfail(VmError.VMCALL_IN_ROOT, "SDM 30.3 VMCALL: VMfail(1), no dual-monitor support")
         if not self.msr_file.smm_monitor_ctl & msrs.SMM_MONITOR_CTL_VALID:
             return self._vmfail(VmError.VMCALL_IN_ROOT, "SDM 30.3 VMCALL: VMfail(1), IA32_SMM_MONITOR_CTL.valid = 0")
-        # IA32_SMM_MONITOR_CTL is writable only in SMM, which does not exist yet.
-        raise NotImplementedError("activating the dual-monitor treatment arrives with SMM support")
+        return self.dual.vmcall(length)
 
     # -- platform operations ------------------------------------------------------
 
@@ -679,7 +761,8 @@ class VmxModel:
 
     def _set(self, element: Element, value: int) -> Outcome:
         """The platform writes an element as MOV or WRMSR would: #GP on a refused value, else forced bits apply."""
-        violation = self.state.set_rule_violated(element, value, self._in_vmx_operation, in_smm=self.in_smm)
+        default_smm = self.in_smm and not self.dual.active  # CR4.VMXE reserved (34.14.3)
+        violation = self.state.set_rule_violated(element, value, self._in_vmx_operation, in_smm=default_smm)
         if violation is not None:
             return _fault(Vector.GP, f"#GP(0): {violation}")
         self.state.apply_set(element, value)
