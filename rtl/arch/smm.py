@@ -321,9 +321,10 @@ sim/model/smm.py, and the RTL, rtl/vmx/smm.py, both read). The contract is share
 
 ## Departures from the SDM, and choices where it leaves one
 
-- The dual-monitor treatment (SDM 34.15) is not built: IA32_VMX_BASIC bit 49 is 0 and VMCALL in VMX root
-  operation is VMfail(1). An I/O SMI (`"io"`) is delivered as any SMI: the unit does not record the I/O
-  instruction (IO_MISC, I/O restart: the revision identifier's bit 16 is 0).
+- The dual-monitor treatment (SDM 34.15) is in the model only (below): the RTL does not have it yet, so
+  the unit (and the default model) report IA32_VMX_BASIC bit 49 = 0 and VMCALL in VMX root operation is
+  VMfail(1). Under the default treatment an I/O SMI (`"io"`) is delivered as any SMI: the unit does not
+  record the I/O instruction (IO_MISC, I/O restart: the revision identifier's bit 16 is 0).
 - The map holds every element the unit keeps: those the SDM places are at its offsets (the "SDM" column);
   the hidden state the SDM saves without naming where (segment bases, limits and access rights, the
   descriptor-table limits, the MSR-backed elements, interruptibility, pending debug exceptions) is at the
@@ -341,7 +342,46 @@ sim/model/smm.py, and the RTL, rtl/vmx/smm.py, both read). The contract is share
 - SMRAM is not protected on the unit's own bus (the replay platform's `write` reaches it from anywhere).
 - Latency (`vmxu bench`, the unit alone): SMI delivery and RSM take the table's cycles (docs/unit.md);
   there is no target for the default treatment (the issue's 150-cycle target is the dual-monitor
-  treatment's SMM VM exit, not built).
+  treatment's SMM VM exit, which the RTL does not have yet).
+
+## The dual-monitor treatment (the model only, so far)
+
+`VmxModel(memory, dual_monitor=True)` (sim/model/dual_monitor.py) and `vmxu replay FILE --dual-monitor`
+(the model only; examples/dual-monitor.jsonl) report IA32_VMX_BASIC bit 49 and carry out SDM 34.15:
+
+- **Activation**: VMCALL in VMX root operation outside SMM with IA32_SMM_MONITOR_CTL.valid: VMfailInvalid
+  without a current VMCS, then VMfailValid 19 (launched), 20 (VM-exit controls outside the TRUE MSR, or a
+  bad VM-exit MSR-store address), 22 (the MSEG revision identifier is not IA32_VMX_MISC[63:32]), 24 (MSEG
+  features with bits 31:1 set, or bit 0 = 0 in 64-bit mode: the rule of the SDM edition the project
+  reads, 34.15.6.1; newer editions drop it). Then an SMM VM exit (`exited`, reason 18; the exit-reason
+  field has bit 29) to the STM: the current VMCS becomes the SMM-transfer VMCS, EXECUTIVE_VMCS_POINTER
+  := the VMXON pointer, the executive monitor's state is saved in its guest area with GUEST_SMBASE, no
+  MSR list is used, and the STM's state comes from the MSEG header (34.15.6.6: CR0 PG, NE, ET, MP, PE with
+  CD/NW kept; CR3 = MSEG + offset with bits 11:5 and 2:0 cleared; CR4 with MCE and PGE cleared, PAE = the
+  IA-32e feature bit, PSE = 1 without it; CS from the header with bits 2:0 cleared (0 becomes 8), SS, DS,
+  ES, FS, GS = CS + 8, flat; GDTR from the header, IDTR.limit = 0, LDTR unusable; RIP, RSP = MSEG +
+  offsets; RFLAGS = 2; DR7 = 0x400, IA32_DEBUGCTL = 0; EFER.LME/LMA = the feature bit; SMIs and NMIs
+  blocked). TR is left as it was (the project's reading: the list does not name it).
+- **SMM VM exits**: an SMI outside SMM (reason 6; an I/O SMI 5, with the I/O qualification, IO_RIP = RIP
+  and IO_RCX/RSI/RDI = 0: the unit keeps no other general-purpose register) and VMCALL in root operation
+  outside SMM (18); bit 29 of the exit reason when from root. EXECUTIVE_VMCS_POINTER := the current VMCS
+  (from non-root) or the VMXON pointer (from root); the SMM-transfer VMCS becomes current; the state is
+  saved as for any exit, with GUEST_SMBASE; the MSR lists of the SMM-transfer VMCS are used (IA32_SMBASE
+  may be stored, IA32_SMM_MONITOR_CTL loaded: the exit ends in SMM); its host state is loaded; SMM entered.
+- **In SMM** (the STM, VMX root): RSM and VMCALL are #UD and VMfail(1), VMXOFF VMfail(23), SMIs held. A
+  VM entry with "entry to SMM" runs a guest in SMM (interruptibility bit 2 must be 1); its RSM exits with
+  reason 17; its exits stay in SMM and save SMI blocking as it is.
+- **Return from SMM** ("entry to SMM" = 0): EXECUTIVE_VMCS_POINTER must be an aligned region with the
+  revision identifier (16); with "deactivate dual-monitor treatment" it must be the VMXON pointer (18); a
+  VMCS as executive must be launched (17) and its VM-execution controls valid (25; the current VMCS's are
+  not checked); a return to root may not inject an event (7). The guest state is loaded from the
+  SMM-transfer VMCS with SMBASE from GUEST_SMBASE; the SMM-transfer pointer := the current VMCS; the current
+  VMCS := the executive VMCS (non-root operation), or the VMCS link pointer (VMX root operation, no current
+  VMCS when it is all ones); SMM is left (`entered` either way). SMIs stay blocked if interruptibility
+  bit 2 is 1 (34.15.4.9); deactivation unblocks them and returns to the default treatment. A held SMI is
+  delivered at once after the return, before the response.
+- Not modelled: MTF (no monitor trap flag), the preemption timer's "undefined" cases (its value is saved
+  as for any exit), VPID flushes (no VPIDs), SMX.
 """
 
 

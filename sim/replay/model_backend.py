@@ -26,9 +26,11 @@ __all__ = ["ModelPlatform", "run_model"]
 class ModelPlatform:
     """A ``Platform`` made of a ``VmxModel`` and its ``PhysicalMemory``."""
 
-    def __init__(self, ram_bytes: int = RAM_BYTES, cache_entries: int = CACHE_ENTRIES) -> None:
+    def __init__(
+        self, ram_bytes: int = RAM_BYTES, cache_entries: int = CACHE_ENTRIES, *, dual_monitor: bool = False
+    ) -> None:
         self.memory = PhysicalMemory(ram_bytes)
-        self.model = VmxModel(self.memory, cache_entries)
+        self.model = VmxModel(self.memory, cache_entries, dual_monitor=dual_monitor)
 
     def perform(self, operation: Operation) -> Outcome:
         """The outcome of one operation."""
@@ -45,6 +47,7 @@ class ModelPlatform:
         return format_outcome(operation, self.perform(operation))
 
 
-def run_model(text: str, ram_bytes: int = RAM_BYTES) -> list[dict[str, Any]]:
-    """Parse a script and replay it on a fresh model."""
-    return run(parse_script(text, ram_bytes), ModelPlatform(ram_bytes))
+def run_model(text: str, ram_bytes: int = RAM_BYTES, *, dual_monitor: bool = False) -> list[dict[str, Any]]:
+    """Parse a script and replay it on a fresh model (``dual_monitor``: one that reports and carries out the
+    dual-monitor treatment of SMIs and SMM, which the RTL does not have yet: docs/smm.md)."""
+    return run(parse_script(text, ram_bytes), ModelPlatform(ram_bytes, dual_monitor=dual_monitor))

@@ -155,3 +155,26 @@ def test_subcommands_are_listed_in_help(capsys):
     out = capsys.readouterr().out
     for name in cli.SUBCOMMANDS:
         assert name in out
+
+
+def test_dual_monitor_example_on_the_model_with_the_treatment():
+    """examples/dual-monitor.jsonl with --dual-monitor (SDM 34.15): VMCALL activates (exit 18), an SMI is an SMM
+    VM exit (6), the legacy handler's RSM exits (17), and the return from SMM reports entered."""
+    done = vmxu("replay", str(EXAMPLES / "dual-monitor.jsonl"), "--dual-monitor")
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    outcomes = [(r["op"], r["status"], r.get("reason")) for r in results if r["op"] in ("vmcall", "smi", "rsm")]
+    assert outcomes[-4:] == [("vmcall", "exited", 18), ("smi", "exited", 6), ("smi", "ok", None), ("rsm", "exited", 17)]
+    assert results[-1]["value"] == "0x20000006"  # the held SMI, delivered by the return: an SMM VM exit from root
+
+
+def test_dual_monitor_example_without_the_treatment_fails_vmcall():
+    """Without --dual-monitor the model reports no dual-monitor treatment (as the RTL): VMCALL is VMfail(1)."""
+    results = run_model((EXAMPLES / "dual-monitor.jsonl").read_text())
+    assert [(r["status"], r.get("error")) for r in results if r["op"] == "vmcall"] == [("fail_valid", 1)]
+
+
+@pytest.mark.parametrize("args", [["--sim", "icarus"], ["--check"]])
+def test_dual_monitor_is_refused_with_an_rtl_simulator(args, capsys):
+    assert cli.main(["replay", str(EXAMPLES / "dual-monitor.jsonl"), "--dual-monitor", *args]) == 2
+    assert "--dual-monitor runs on the model only" in capsys.readouterr().err
