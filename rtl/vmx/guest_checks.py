@@ -722,7 +722,9 @@ class GuestStateChecker(wiring.Component):
         lo, upper = f.lo, f.upper
         unused = lo.equals(0xFFFF_FFFF) & upper.all_ones()
         misplaced = lo.any(0xFFF) | upper.any_from(0)
-        current = ~self.in_smm & (lo[12:] == self.current_page)
+        # Not the current VMCS outside SMM or with "entry to SMM" (in SMM without it, the SDM's rule is on the
+        # executive-VMCS pointer, which comes with the dual-monitor treatment: the unit's in_smm is 0 until then).
+        current = (~self.in_smm | self._entry("SMM")) & (lo[12:] == self.current_page)
         m.d.sync += [
             facts.link_failed.eq(~unused & (misplaced | current)),
             facts.link_read.eq(~misplaced & ~current),  # aligned, so not all ones

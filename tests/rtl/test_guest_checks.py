@@ -289,7 +289,8 @@ def valid_guest(rng: random.Random) -> Case:
     elif rng.random() < 0.3:
         f["GUEST_PENDING_DBG_EXCEPTIONS"] = rng.choice((0x1, 0x100F, 0xF)) | (0 if blocking else 1 << 14)
     if rng.random() < 0.3:
-        f["VMCS_LINK_POINTER"] = rng.choice((LINK_REGION, CURRENT_VMCS if in_smm else LINK_REGION, 0xFFFF_F000))
+        returning = in_smm and not f[ENTRY.vmcs_field] & ENTRY.bit("SMM")  # no current-VMCS rule (26.3.1.5)
+        f["VMCS_LINK_POINTER"] = rng.choice((LINK_REGION, CURRENT_VMCS if returning else LINK_REGION, 0xFFFF_F000))
     return Case(f, in_smm=in_smm)
 
 
