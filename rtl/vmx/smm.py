@@ -206,6 +206,19 @@ def _restore_rom() -> list:
     return rom
 
 
+class _Held(data.Struct):
+    """What SMI delivery keeps inside the processor for RSM (34.14.1)."""
+
+    #: The SMI found the processor in VMX operation (``vmx_held`` while in SMM).
+    vmx: 1
+    vmxe: 1
+    dpl: 2
+    vm: 1
+    #: The interruptibility bits that are VMX-critical state, and their values.
+    critical: 4
+    blocking: 4
+
+
 def _load_rom() -> list:
     return [
         struct_value(
@@ -279,15 +292,9 @@ class Smm(wiring.Component):
 
         in_smm = Signal()
         pending = Signal()
-        held = Signal()  # vmx_held
         shutdown = Signal()
-        # What 34.14.1 keeps inside the processor.
-        held_vmxe = Signal()
-        held_dpl = Signal(2)
-        held_vm = Signal()
-        held_blocking = Signal(4)  # interruptibility bits 3:0 of the VMX-critical state
-        held_critical = Signal(4)  # which bits are (STI, MOV SS; virtual-NMI blocking with "virtual NMIs")
-        m.d.comb += [self.in_smm.eq(in_smm), self.vmx_held.eq(held), self.shutdown.eq(shutdown)]
+        held = Signal(_Held)  # what 34.14.1 keeps inside the processor; held.vmx is vmx_held
+        m.d.comb += [self.in_smm.eq(in_smm), self.vmx_held.eq(held.vmx), self.shutdown.eq(shutdown)]
 
         base = Signal(32)  # SMBASE, as the operation found it
         index = Signal(range(max(len(_SAVE_ROM), len(_RESTORE_ROM), len(_LOAD_ROM)) + 1))
@@ -301,74 +308,17 @@ class Smm(wiring.Component):
             region.word.eq(address[2:12]),
             region.entry.eq(0),
         ]
-
-        # -- SMI: the save's doubleword ----------------------------------------------------------------
-        element_word = Mux(save.high, state.rd_data[32:], state.rd_data[:32])
-        save_word = Signal(32)
-        with m.Switch(save.kind):
-            with m.Case(_WordKind.ELEMENT):
-                m.d.comb += save_word.eq(element_word)
-            with m.Case(_WordKind.CR4_LOW):
-                m.d.comb += save_word.eq(element_word & ~CR4.VMXE)
-            with m.Case(_WordKind.CONSTANT):
-                m.d.comb += save_word.eq(Mux(save.revision, SMM_REVISION_ID, 0))
-            with m.Case(_WordKind.AUTO_HALT):
-                m.d.comb += save_word.eq(Cat(Const(0, 16), state.rd_data == 1))
-
-        # -- SMI: the loads --------------------------------------------------------------------------
-        load_value = Signal(64)
-        with m.Switch(load.how):
-            with m.Case(EntryLoad.CONSTANT.value):
-                with m.Switch(load.constant):
-                    for i, constant in enumerate(_CONSTANTS):
-                        with m.Case(i):
-                            m.d.comb += load_value.eq(constant)
-            with m.Case(EntryLoad.CR0_CLEARED.value):
-                m.d.comb += load_value.eq(state.rd_data & ~CR0_CLEARED_IN_SMM)  # CR0, read once
-            with m.Case(EntryLoad.SMBASE_SELECTOR.value):
-                m.d.comb += load_value.eq(base[4:20])
-            with m.Case(EntryLoad.SMBASE.value):
-                m.d.comb += load_value.eq(base)
-
-        # -- RSM: an element's value from its image ----------------------------------------------------
+        save_word = self._save_word(m, save)
+        load_value = self._load_value(m, load, base)
         image = Signal(64)
-        kept = Signal(64)  # the image cut to the element, without its reserved bits (restored_value)
-        with m.Switch(restore.kept):
-            for i, mask in enumerate(_KEPT):
-                with m.Case(i):
-                    m.d.comb += kept.eq(image & mask)
-        restored = Signal(64)
-        vmx = Signal()  # the SMI found the processor in VMX operation
-        m.d.comb += vmx.eq(held)
-        with m.Switch(restore.rule):
-            with m.Case(_Rule.CR0):
-                m.d.comb += restored.eq(Mux(vmx, (kept | CR0_FIXED0) & CR0_FIXED1, kept))
-            with m.Case(_Rule.CR4):
-                cr4 = kept | Mux(held_vmxe, CR4.VMXE, 0)
-                m.d.comb += restored.eq(Mux(vmx, (cr4 | CR4_FIXED0) & CR4_FIXED1, cr4))
-            with m.Case(_Rule.INTERRUPTIBILITY):
-                unblocked = kept & ~INTERRUPTIBILITY.BLOCKING_BY_SMI
-                critical_restored = (unblocked & ~held_critical) | held_blocking
-                m.d.comb += restored.eq(Mux(vmx, critical_restored, unblocked))
-            with m.Case(_Rule.SS_AR):
-                m.d.comb += restored.eq(Mux(vmx, (kept & ~AR.DPL_MASK) | (held_dpl << AR.DPL_SHIFT), kept))
-            with m.Case(_Rule.RFLAGS):
-                m.d.comb += restored.eq(Mux(vmx, (kept & ~RFLAGS.VM) | (held_vm << 17), kept))
-            with m.Case(_Rule.SELECTOR):
-                m.d.comb += restored.eq(Mux(vmx & ~held_vm, Cat(held_dpl, kept[2:]), kept))
-            with m.Case(_Rule.ACTIVITY):
-                m.d.comb += restored.eq(image[16])
-            with m.Default():
-                m.d.comb += restored.eq(kept)
+        restored = self._restored(m, restore, image, held)
         # Vol. 2B RSM, 34.14.2: the images that shut the processor down (rtl/arch/smm.py invalid_saved_state).
-        cr0_reserved = ELEMENT_BY_NAME["cr0"].reserved
-        cr4_reserved = ELEMENT_BY_NAME["cr4"].reserved
         invalid_cr0 = (
-            (image & cr0_reserved).any()
+            (image & ELEMENT_BY_NAME["cr0"].reserved).any()
             | (image[31] & ~image[0])  # PG without PE
             | (image[29] & ~image[30])  # NW without CD
         )
-        invalid_cr4 = (image & (cr4_reserved | CR4.VMXE)).any()
+        invalid_cr4 = (image & (ELEMENT_BY_NAME["cr4"].reserved | CR4.VMXE)).any()
         invalid = Signal()
 
         last_save = index == len(_SAVE_ROM) - 1
@@ -378,6 +328,8 @@ class Smm(wiring.Component):
         # The interruptibility bits that are VMX-critical state (34.14.1 items 3 and 4).
         virtual_nmis = self.non_root & self.pin_controls[PIN.bits["VIRTUAL_NMIS"]]
         critical = Cat(Const(0b11, 2), 0, virtual_nmis)
+        mode = self.mode
+        blocking = Cat(mode.sti_blocking, mode.movss_blocking, 0, mode.nmi_blocking)
 
         def deliver():
             """Start SMI delivery: read SMBASE."""
@@ -399,14 +351,12 @@ class Smm(wiring.Component):
             with m.State("SMI_BASE"):
                 m.d.sync += [
                     base.eq(state.rd_data[:32]),
-                    held.eq(self.in_vmx),
-                    held_vmxe.eq(self.mode.cr4_vmxe),
-                    held_dpl.eq(self.mode.cpl),
-                    held_vm.eq(self.rflags[17]),
-                    held_critical.eq(critical),
-                    held_blocking.eq(
-                        Cat(self.mode.sti_blocking, self.mode.movss_blocking, 0, self.mode.nmi_blocking) & critical
-                    ),
+                    held.vmx.eq(self.in_vmx),
+                    held.vmxe.eq(mode.cr4_vmxe),
+                    held.dpl.eq(mode.cpl),
+                    held.vm.eq(self.rflags[17]),
+                    held.critical.eq(critical),
+                    held.blocking.eq(blocking & critical),
                     index.eq(0),
                 ]
                 m.next = "SAVE_READ"
@@ -486,7 +436,7 @@ class Smm(wiring.Component):
                     m.next = "IDLE"
                 with m.Else():
                     m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMM), state.wr_value.eq(0)]
-                    m.d.sync += [in_smm.eq(0), held.eq(0)]
+                    m.d.sync += [in_smm.eq(0), held.vmx.eq(0)]
                     with m.If(pending):
                         m.d.sync += pending.eq(0)
                         m.next = "RSM_PENDING"
@@ -497,3 +447,71 @@ class Smm(wiring.Component):
             with m.State("RSM_PENDING"):
                 deliver()  # the held SMI, once RSM has left SMM (the next cycle reads the relocated SMBASE)
         return m
+
+    def _save_word(self, m: Module, save: data.View) -> Signal:
+        """The doubleword a step of the save writes: the element's half read (CR4 with VMXE = 0, 34.14.1), the
+        revision identifier or 0, or the auto HALT restart field (bit 16: the activity state read is HLT)."""
+        rd_data = self.state.rd_data
+        element_word = Mux(save.high, rd_data[32:], rd_data[:32])
+        word = Signal(32)
+        with m.Switch(save.kind):
+            with m.Case(_WordKind.ELEMENT):
+                m.d.comb += word.eq(element_word)
+            with m.Case(_WordKind.CR4_LOW):
+                m.d.comb += word.eq(element_word & ~CR4.VMXE)
+            with m.Case(_WordKind.CONSTANT):
+                m.d.comb += word.eq(Mux(save.revision, SMM_REVISION_ID, 0))
+            with m.Case(_WordKind.AUTO_HALT):
+                m.d.comb += word.eq(Cat(Const(0, 16), rd_data == 1))
+        return word
+
+    def _load_value(self, m: Module, load: data.View, base: Signal) -> Signal:
+        """The value a load of SMI delivery writes: a constant of the table, CR0 (read once, before the loads)
+        with PE, EM, TS and PG cleared, SMBASE >> 4 or SMBASE (table 34-4)."""
+        value = Signal(64)
+        with m.Switch(load.how):
+            with m.Case(EntryLoad.CONSTANT.value):
+                with m.Switch(load.constant):
+                    for i, constant in enumerate(_CONSTANTS):
+                        with m.Case(i):
+                            m.d.comb += value.eq(constant)
+            with m.Case(EntryLoad.CR0_CLEARED.value):
+                m.d.comb += value.eq(self.state.rd_data & ~CR0_CLEARED_IN_SMM)
+            with m.Case(EntryLoad.SMBASE_SELECTOR.value):
+                m.d.comb += value.eq(base[4:20])
+            with m.Case(EntryLoad.SMBASE.value):
+                m.d.comb += value.eq(base)
+        return value
+
+    @staticmethod
+    def _restored(m: Module, restore: data.View, image: Signal, held: data.View) -> Signal:
+        """An element's value after RSM (sim/model/smm.py ``_restored``): the image cut to the element, CR4.VMXE
+        as the SMI found it, and back in VMX operation the fixed CR0/CR4 bits and the VMX-critical state."""
+        kept = Signal(64)  # the image cut to the element, without its reserved bits (restored_value)
+        with m.Switch(restore.kept):
+            for i, mask in enumerate(_KEPT):
+                with m.Case(i):
+                    m.d.comb += kept.eq(image & mask)
+        restored = Signal(64)
+        vmx = held.vmx  # the SMI found the processor in VMX operation
+        with m.Switch(restore.rule):
+            with m.Case(_Rule.CR0):
+                m.d.comb += restored.eq(Mux(vmx, (kept | CR0_FIXED0) & CR0_FIXED1, kept))
+            with m.Case(_Rule.CR4):
+                cr4 = kept | Mux(held.vmxe, CR4.VMXE, 0)
+                m.d.comb += restored.eq(Mux(vmx, (cr4 | CR4_FIXED0) & CR4_FIXED1, cr4))
+            with m.Case(_Rule.INTERRUPTIBILITY):
+                unblocked = kept & ~INTERRUPTIBILITY.BLOCKING_BY_SMI
+                critical_restored = (unblocked & ~held.critical) | held.blocking
+                m.d.comb += restored.eq(Mux(vmx, critical_restored, unblocked))
+            with m.Case(_Rule.SS_AR):
+                m.d.comb += restored.eq(Mux(vmx, (kept & ~AR.DPL_MASK) | (held.dpl << AR.DPL_SHIFT), kept))
+            with m.Case(_Rule.RFLAGS):
+                m.d.comb += restored.eq(Mux(vmx, (kept & ~RFLAGS.VM) | (held.vm << 17), kept))
+            with m.Case(_Rule.SELECTOR):
+                m.d.comb += restored.eq(Mux(vmx & ~held.vm, Cat(held.dpl, kept[2:]), kept))
+            with m.Case(_Rule.ACTIVITY):
+                m.d.comb += restored.eq(image[16])
+            with m.Default():
+                m.d.comb += restored.eq(kept)
+        return restored

@@ -4816,12 +4816,18 @@ def smm_default_treatment() -> Script:
     s.get("cr0").ok(CR0_VMX)
     s.get("cr4").ok(CR4_VMX)
     s.get("ss.ar").ok(SS_AR_CPL0)
-    s.comment("An SMI in a guest: RSM returns to the guest (a CPUID exits).")
+    s.comment(
+        'An SMI in a guest with "virtual NMIs": RSM returns to the guest (a CPUID exits); virtual-NMI blocking is',
+        "VMX-critical state there (34.14.1 item 4): the handler's bit 3 in the map's interruptibility is ignored.",
+    )
     s.launchable()
+    s.vmwrite(PIN.vmcs_field, PIN.true_default1 | PIN.bit("NMI_EXITING") | PIN.bit("VIRTUAL_NMIS")).succeed()
     s.vmlaunch().entered()
     s.smi().ok()
     s.cpuid(0).ok()
+    s.write(SMBASE_RESET + 0xFCB8, 0x8).ok()
     s.rsm().ok()
+    s.get("interruptibility").ok(0)
     s.cpuid(0).exited(EXIT_CPUID)
     s.comment("A CR4 image with VMXE = 1: RSM shuts the processor down (34.14.2).")
     s.smi().ok()
