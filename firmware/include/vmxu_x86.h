@@ -60,13 +60,19 @@
 /* x86 register bits (rtl/arch/state.py). */
 #define X86_CR0_PE 0x1u
 #define X86_CR0_MP 0x2u
+#define X86_CR0_EM 0x4u
 #define X86_CR0_TS 0x8u
+#define X86_CR0_ET 0x10u
 #define X86_CR0_NE 0x20u
 #define X86_CR0_NW 0x20000000u
 #define X86_CR0_CD 0x40000000u
 #define X86_CR0_PG 0x80000000u
 #define X86_CR4_TSD 0x4u
+#define X86_CR4_PSE 0x10u
 #define X86_CR4_PAE 0x20u
+#define X86_CR4_MCE 0x40u
+#define X86_CR4_PGE 0x80u
+#define X86_CR4_OSFXSR 0x200u
 #define X86_CR4_VMXE 0x2000u
 #define X86_CR4_PCIDE 0x20000u
 #define X86_RFLAGS_CF 0x1u

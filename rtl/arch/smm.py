@@ -67,7 +67,7 @@ SMM_REVISION_ID = 0x0002_0064
 IO_SMI = 1 << 1
 IO_SMI_IN = 1 << 0
 #: SMI delivery clears CR0.PE, EM, TS and PG (table 34-4); the other CR0 bits are kept.
-CR0_CLEARED_IN_SMM = CR0.PE | (1 << 2) | CR0.TS | CR0.PG
+CR0_CLEARED_IN_SMM = CR0.PE | CR0.EM | CR0.TS | CR0.PG
 #: In SMM SMIs and NMIs are blocked (34.3.1, 34.8); STI and MOV-SS blocking end with SMI delivery.
 SMM_INTERRUPTIBILITY = INTERRUPTIBILITY.BLOCKING_BY_SMI | INTERRUPTIBILITY.BLOCKING_BY_NMI
 

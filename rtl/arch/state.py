@@ -92,7 +92,9 @@ class RFLAGS:
 class CR0:
     PE = 1 << 0
     MP = 1 << 1
+    EM = 1 << 2
     TS = 1 << 3
+    ET = 1 << 4
     NE = 1 << 5
     NW = 1 << 29
     CD = 1 << 30
@@ -101,7 +103,11 @@ class CR0:
 
 class CR4:
     TSD = 1 << 2
+    PSE = 1 << 4
     PAE = 1 << 5
+    MCE = 1 << 6
+    PGE = 1 << 7
+    OSFXSR = 1 << 9
     VMXE = 1 << 13
     PCIDE = 1 << 17
 

@@ -395,12 +395,16 @@ class Smm(wiring.Component):
                 m.d.sync += [base.eq(state.rd_data[:32]), index.eq(0), invalid.eq(0)]
                 m.next = "RSM_LOW"
 
-            with m.State("RSM_LOW"):
+            def read_word(word):  # noqa: ANN001, ANN202
+                """A region READ_WORD of the map's word ``word``; its ``done`` is the caller's."""
                 m.d.comb += [
-                    address.eq(base + _offset(restore.low)),
+                    address.eq(base + _offset(word)),
                     region.start.eq(1),
                     region.cmd.eq(RegionCommand.READ_WORD),
                 ]
+
+            with m.State("RSM_LOW"):
+                read_word(restore.low)
                 with m.If(region.done):
                     m.d.sync += image.eq(region.rdata)
                     with m.If(restore.pair):
@@ -409,11 +413,7 @@ class Smm(wiring.Component):
                         m.next = "RSM_WRITE"
 
             with m.State("RSM_HIGH"):
-                m.d.comb += [
-                    address.eq(base + _offset(restore.high)),
-                    region.start.eq(1),
-                    region.cmd.eq(RegionCommand.READ_WORD),
-                ]
+                read_word(restore.high)
                 with m.If(region.done):
                     m.d.sync += image[32:].eq(region.rdata)
                     m.next = "RSM_WRITE"

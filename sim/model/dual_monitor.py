@@ -58,9 +58,8 @@ __all__ = ["DualMonitor", "io_smi_qualification"]
 _U32 = (1 << 32) - 1
 _MSR_LIST_ENTRY_BYTES = 16
 #: CR0 after activation: PG, NE, ET, MP, PE set; CD and NW kept; the rest 0 (34.15.6.6).
-_STM_CR0 = CR0.PG | CR0.NE | (1 << 4) | CR0.MP | CR0.PE
+_STM_CR0 = CR0.PG | CR0.NE | CR0.ET | CR0.MP | CR0.PE
 _FLAT_LIMIT = 0xFFFF_FFFF
-_CR4_PSE, _CR4_MCE, _CR4_PGE = 1 << 4, 1 << 6, 1 << 7
 #: CR3 bits the activation clears (11:5 and 2:0; 4:3, PWT and PCD, come from the CR3 offset).
 _CR3_CLEARED = 0xFE7
 _CODE_AR = AR.G | AR.P | AR.S | AR.TYPE_CODE | AR.TYPE_READABLE | AR.TYPE_ACCESSED
@@ -153,11 +152,11 @@ class DualMonitor:
 
         cs = header(MSEG_CS_SELECTOR) & 0xFFF8 or 8
         lm = EFER.LME | EFER.LMA
-        cr4 = state["cr4"] & ~(_CR4_MCE | _CR4_PGE | CR4.PAE | _CR4_PSE)
+        cr4 = state["cr4"] & ~(CR4.MCE | CR4.PGE | CR4.PAE | CR4.PSE)
         loads = {
             "cr0": (state["cr0"] & (CR0.CD | CR0.NW)) | _STM_CR0,
             "cr3": (mseg + header(MSEG_CR3_OFFSET)) & _U32 & ~_CR3_CLEARED,
-            "cr4": cr4 | (CR4.PAE if ia32e else _CR4_PSE),
+            "cr4": cr4 | (CR4.PAE if ia32e else CR4.PSE),
             "dr7": 0x400,
             "debugctl": 0,
             "efer": (state["efer"] & ~lm) | (lm if ia32e else 0),

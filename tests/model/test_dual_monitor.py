@@ -80,13 +80,6 @@ EXECUTIVE_CR3 = 0x0002_1000
 GUEST_B_RIP = 0x0004_2000
 HOST_B_RIP = 0x0011_0000
 
-CR0_ET = 1 << 4
-CR0_NW = 1 << 29
-CR0_CD = 1 << 30
-CR4_PSE = 1 << 4
-CR4_MCE = 1 << 6
-CR4_PGE = 1 << 7
-CR4_OSFXSR = 1 << 9
 #: Flat 4-GiB code (type 11, S, P, G; D or L) and data (type 3, S, P, D/B, G) access rights (34.15.6.6).
 STM_CODE_AR_32 = 0xC09B
 STM_CODE_AR_64 = 0xA09B
@@ -496,7 +489,7 @@ def test_activation_loads_gdtr_from_the_mseg_header(activated):
 def test_activation_loads_the_fixed_state(activated):
     """SDM 34.15.6.6: CR0 PG|NE|ET|MP|PE, PAE/LME/LMA = feature bit 0, DR7 400H, RFLAGS 2, SMI+NMI blocked."""
     model, _ = activated
-    assert get(model, "cr0") == CR0.PG | CR0.NE | CR0_ET | CR0.MP | CR0.PE
+    assert get(model, "cr0") == CR0.PG | CR0.NE | CR0.ET | CR0.MP | CR0.PE
     assert get(model, "cr4") & CR4.PAE == 0
     assert get(model, "efer") & (EFER.LME | EFER.LMA) == 0
     assert get(model, "dr7") == 0x400
@@ -509,9 +502,9 @@ def test_activation_loads_the_fixed_state(activated):
 def test_activation_keeps_cr0_cd_and_nw(executive):
     """SDM 34.15.6.6: CR0.CD and NW are unchanged, PG|NE|ET|MP|PE set, every other CR0 bit cleared."""
     cr0_ts, cr0_wp, cr0_am = 1 << 3, 1 << 16, 1 << 18
-    put(executive, "cr0", presets.CR0_VMX | CR0_CD | CR0_NW | cr0_ts | cr0_wp | cr0_am)
+    put(executive, "cr0", presets.CR0_VMX | CR0.CD | CR0.NW | cr0_ts | cr0_wp | cr0_am)
     exited(executive.vmcall(), ExitReason.VMCALL)
-    assert get(executive, "cr0") == CR0.PG | CR0.NE | CR0_ET | CR0.MP | CR0.PE | CR0_CD | CR0_NW
+    assert get(executive, "cr0") == CR0.PG | CR0.NE | CR0.ET | CR0.MP | CR0.PE | CR0.CD | CR0.NW
 
 
 def test_activation_with_ia32e_feature_bit_enters_ia32e_mode():
@@ -541,10 +534,10 @@ def test_activation_uses_no_exit_msr_lists(executive):
 
 def test_activation_keeps_other_cr4_bits_and_sets_pse(executive):
     """SDM 34.15.6.6: CR4.MCE, PGE cleared, PAE := feature, PSE := !feature, all other CR4 bits unchanged."""
-    assert msrs.CR4_FIXED1 & CR4_PSE  # PSE is supported
-    put(executive, "cr4", CR4.VMXE | CR4.TSD | CR4_OSFXSR | CR4_MCE | CR4_PGE)
+    assert msrs.CR4_FIXED1 & CR4.PSE  # PSE is supported
+    put(executive, "cr4", CR4.VMXE | CR4.TSD | CR4.OSFXSR | CR4.MCE | CR4.PGE)
     exited(executive.vmcall(), ExitReason.VMCALL)
-    assert get(executive, "cr4") == CR4.VMXE | CR4.TSD | CR4_OSFXSR | CR4_PSE
+    assert get(executive, "cr4") == CR4.VMXE | CR4.TSD | CR4.OSFXSR | CR4.PSE
 
 
 def test_activation_cr3_keeps_only_bits_4_3_of_the_offset():
