@@ -39,6 +39,7 @@ __all__ = [
     "vmx_fixed",
     "CR0_CLEARED_IN_SMM",
     "AUTO_HALT_SLOT",
+    "io_state",
     "markdown",
     "BASE_HIGH_OFFSETS",
     "word_offsets",
@@ -96,6 +97,10 @@ class SlotKind(enum.Enum):
     #: state; RSM returns to the HLT state when it is 1 (the activity element). Written as the doubleword at
     #: 0xFF00, whose low word, the I/O instruction restart field, is 0.
     AUTO_HALT = 2
+    #: The I/O state field (table 34-5, 7FA4H): an I/O SMI's port (31:16), instruction type (7:4: IN DX 0001,
+    #: OUT DX 0000, table 34-6), length (3:1: 001 byte, 010 word, 100 doubleword) and IO_SMI (bit 0); 0 for any
+    #: other SMI. RSM ignores it.
+    IO_STATE = 3
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,7 @@ def _save_map() -> tuple[Slot, ...]:
             _e(f"{seg}.selector", 0xFFC4 - 4 * i, 4)
             for i, seg in enumerate(("tr", "ldtr", "gs", "fs", "ds", "ss", "cs", "es"))
         ],
+        Slot(SlotKind.IO_STATE, 0xFFA4, 4, "I/O state (IO_SMI, length, type, port)", True),
         _e("rsp", 0xFF7C, 8),
         Slot(SlotKind.AUTO_HALT, 0xFF00, 4, "auto HALT restart (7F02H) and I/O instruction restart (7F00H)", True),
         Slot(SlotKind.CONSTANT, 0xFEFC, 4, "SMM revision identifier", True, SMM_REVISION_ID),
@@ -180,6 +186,11 @@ BASE_HIGH_OFFSETS = {"idtr.base": 0xFDD8, "ldtr.base": 0xFDD4, "gdtr.base": 0xFD
 SLOT_BY_ELEMENT = {s.name: s for s in SAVE_MAP if s.kind == SlotKind.ELEMENT}
 AUTO_HALT_SLOT = next(s for s in SAVE_MAP if s.kind == SlotKind.AUTO_HALT)
 SMBASE_SLOT = SLOT_BY_ELEMENT["smbase"]
+
+
+def io_state(port: int, size: int, direction_in: bool) -> int:
+    """The I/O state field of an I/O SMI whose instruction is IN or OUT with the port in DX (table 34-5)."""
+    return port << 16 | int(direction_in) << 4 | size << 1 | 1
 
 
 def word_offsets(slot: Slot) -> tuple[int, ...]:
@@ -305,7 +316,7 @@ sim/model/smm.py, and the RTL, rtl/vmx/smm.py, both read). The contract is share
   MOV SS); it leaves VMX operation and clears CR4.VMXE. It then writes the state-save map below at SMBASE
   and loads the state SMM starts with (table 34-4, below): the response is `ok`. In SMM an SMI is held
   pending (`ok` with `"pending": true`; one is kept) and delivered as soon as RSM completes, before RSM's
-  response, so the next operation sees SMM again.
+  response, so the next operation sees SMM again (one is kept: the first, with its I/O state).
 - **RSM** in SMM (SDM 34.14.2, vol. 2B RSM): reads the map; a CR0 or CR4 image RSM must refuse shuts the
   processor down (`shutdown`, `"abort": 0`, and every later operation answers the same). Else every slot
   goes back to its element (cut to the element's width, its reserved bits cleared, its forced bits set),
@@ -323,8 +334,10 @@ sim/model/smm.py, and the RTL, rtl/vmx/smm.py, both read). The contract is share
 
 - The dual-monitor treatment (SDM 34.15) is in the model only (below): the RTL does not have it yet, so
   the unit (and the default model) report IA32_VMX_BASIC bit 49 = 0 and VMCALL in VMX root operation is
-  VMfail(1). Under the default treatment an I/O SMI (`"io"`) is delivered as any SMI: the unit does not
-  record the I/O instruction (IO_MISC, I/O restart: the revision identifier's bit 16 is 0).
+  VMfail(1). Under the default treatment an I/O SMI (`"io"`) writes the I/O state field at SMBASE + 0xFFA4
+  (table 34-5: port, IN DX or OUT DX, length, IO_SMI; 0 after any other SMI); the unit has no I/O
+  instruction restart (the revision identifier's bit 16 is 0) and no string I/O (the I/O memory address
+  field is not written).
 - The map holds every element the unit keeps: those the SDM places are at its offsets (the "SDM" column);
   the hidden state the SDM saves without naming where (segment bases, limits and access rights, the
   descriptor-table limits, the MSR-backed elements, interruptibility, pending debug exceptions) is at the

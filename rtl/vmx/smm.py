@@ -57,6 +57,8 @@ from ..arch.ops import Op, Status
 from ..arch.smm import (
     CR0_CLEARED_IN_SMM,
     ENTRY_LOADS,
+    IO_SMI,
+    IO_SMI_IN,
     SAVE_MAP,
     SMM_REVISION_ID,
     EntryLoad,
@@ -79,12 +81,14 @@ _CR0 = element_id("cr0")
 _SMM = element_id("smm")
 
 
-class _WordKind(enum.Enum, shape=2):
+class _WordKind(enum.Enum, shape=3):
     ELEMENT = 0
     CONSTANT = 1
     AUTO_HALT = 2
     #: CR4's low doubleword, saved with VMXE = 0 (34.14.1 clears CR4.VMXE before the save).
     CR4_LOW = 3
+    #: The I/O state field of the SMI being delivered (``io_state``).
+    IO_STATE = 4
 
 
 class _SaveWord(data.Struct):
@@ -166,7 +170,8 @@ def _save_rom() -> list:
                 kind = _WordKind.CR4_LOW if (slot.name, half) == ("cr4", 0) else _WordKind.ELEMENT
                 element = element_id(slot.name)
             else:
-                kind = _WordKind.AUTO_HALT if slot.kind == SlotKind.AUTO_HALT else _WordKind.CONSTANT
+                kinds = {SlotKind.AUTO_HALT: _WordKind.AUTO_HALT, SlotKind.IO_STATE: _WordKind.IO_STATE}
+                kind = kinds.get(slot.kind, _WordKind.CONSTANT)
                 element = element_id("activity")
             assert slot.value in (0, SMM_REVISION_ID)
             rom.append(
@@ -185,8 +190,8 @@ def _save_rom() -> list:
 def _restore_rom() -> list:
     rom = []
     for slot in SAVE_MAP:
-        if slot.kind == SlotKind.CONSTANT:
-            continue
+        if slot.kind in (SlotKind.CONSTANT, SlotKind.IO_STATE):
+            continue  # RSM ignores them
         offsets = word_offsets(slot)
         if slot.kind == SlotKind.AUTO_HALT:
             name, rule = "activity", _Rule.ACTIVITY
@@ -282,7 +287,7 @@ class Smm(wiring.Component):
         word = self._region_latency[RegionCommand.WRITE_WORD]
         assert self._region_latency[RegionCommand.READ_WORD] == word
         smi = 1 + len(_SAVE_ROM) * (1 + word) + 1 + len(_LOAD_ROM)
-        reads = sum(len(word_offsets(s)) for s in SAVE_MAP if s.kind != SlotKind.CONSTANT)
+        reads = sum(len(word_offsets(s)) for s in SAVE_MAP if s.kind not in (SlotKind.CONSTANT, SlotKind.IO_STATE))
         rsm = 1 + reads * word + len(_RESTORE_ROM) + 1
         return {"SMI (delivered)": smi, "RSM": rsm}
 
@@ -294,6 +299,15 @@ class Smm(wiring.Component):
         pending = Signal()
         shutdown = Signal()
         held = Signal(_Held)  # what 34.14.1 keeps inside the processor; held.vmx is vmx_held
+        # The I/O state field of the SMI being delivered, and of the one held in SMM (table 34-5).
+        io = Signal(32)
+        pending_io = Signal(32)
+        request = op.operation
+        request_io = Mux(
+            (request.value & IO_SMI) != 0,
+            Cat(Const(1, 1), request.io_size + 1, (request.value & IO_SMI_IN) != 0, Const(0, 11), request.index[:16]),
+            0,
+        )
         m.d.comb += [self.in_smm.eq(in_smm), self.vmx_held.eq(held.vmx), self.shutdown.eq(shutdown)]
 
         base = Signal(32)  # SMBASE, as the operation found it
@@ -308,7 +322,7 @@ class Smm(wiring.Component):
             region.word.eq(address[2:12]),
             region.entry.eq(0),
         ]
-        save_word = self._save_word(m, save)
+        save_word = self._save_word(m, save, io)
         load_value = self._load_value(m, load, base)
         image = Signal(64)
         restored = self._restored(m, restore, image, held)
@@ -344,8 +358,11 @@ class Smm(wiring.Component):
                         m.next = "RSM_BASE"
                     with m.Elif(in_smm):
                         m.d.sync += pending.eq(1)
+                        with m.If(~pending):  # one is kept: the first
+                            m.d.sync += pending_io.eq(request_io)
                         finish(m, op, Status.OK, result=1)
                     with m.Else():
+                        m.d.sync += io.eq(request_io)
                         deliver()
 
             with m.State("SMI_BASE"):
@@ -445,12 +462,14 @@ class Smm(wiring.Component):
                         m.next = "IDLE"
 
             with m.State("RSM_PENDING"):
+                m.d.sync += io.eq(pending_io)
                 deliver()  # the held SMI, once RSM has left SMM (the next cycle reads the relocated SMBASE)
         return m
 
-    def _save_word(self, m: Module, save: data.View) -> Signal:
+    def _save_word(self, m: Module, save: data.View, io: Signal) -> Signal:
         """The doubleword a step of the save writes: the element's half read (CR4 with VMXE = 0, 34.14.1), the
-        revision identifier or 0, or the auto HALT restart field (bit 16: the activity state read is HLT)."""
+        revision identifier or 0, the auto HALT restart field (bit 16: the activity state read is HLT), or the
+        I/O state field ``io``."""
         rd_data = self.state.rd_data
         element_word = Mux(save.high, rd_data[32:], rd_data[:32])
         word = Signal(32)
@@ -463,6 +482,8 @@ class Smm(wiring.Component):
                 m.d.comb += word.eq(Mux(save.revision, SMM_REVISION_ID, 0))
             with m.Case(_WordKind.AUTO_HALT):
                 m.d.comb += word.eq(Cat(Const(0, 16), rd_data == 1))
+            with m.Case(_WordKind.IO_STATE):
+                m.d.comb += word.eq(io)
         return word
 
     def _load_value(self, m: Module, load: data.View, base: Signal) -> Signal:

@@ -28,11 +28,14 @@ from vmxu.rtl.arch.smm import (
     AUTO_HALT_SLOT,
     CR0_CLEARED_IN_SMM,
     ENTRY_LOADS,
+    IO_SMI,
+    IO_SMI_IN,
     SAVE_MAP,
     SLOT_BY_ELEMENT,
     EntryLoad,
     SlotKind,
     invalid_saved_state,
+    io_state,
     restored_value,
     vmx_fixed,
     word_offsets,
@@ -89,10 +92,10 @@ class Smm:
         if model.in_smm or (model.dual.active and model.dual.smi_blocked()):
             self.pending = self.pending or request
             return Outcome(Status.OK, pending=True, cause="SDM 34.3.1: SMIs are blocked in SMM; this one is held")
-        self.deliver()
+        self.deliver(request)
         return Outcome(Status.OK, cause="SDM 34.3.1, 34.14.1: SMI delivered; the processor is in SMM")
 
-    def deliver(self) -> None:
+    def deliver(self, request: Request) -> None:
         """34.14.1: save VMX operation inside the processor and leave it, clear CR4.VMXE, save the state to
         the map (34.4.1) and load SMM's (table 34-4)."""
         model, state = self.model, self.model.state
@@ -112,19 +115,23 @@ class Smm:
         state.store("cr4", state["cr4"] & ~CR4.VMXE)
         smbase = state["smbase"]
         for slot in SAVE_MAP:
-            image = self._image(slot)
+            image = self._image(slot, request)
             for i, offset in enumerate(word_offsets(slot)):
                 model.memory.write_word(((smbase + offset) & _U32) >> 2, image >> (32 * i) & _U32)
         for name, how, constant in ENTRY_LOADS:
             state.store(name, self._entry_value(name, how, constant, smbase))
 
-    def _image(self, slot) -> int:  # noqa: ANN001 - arch.smm.Slot
+    def _image(self, slot, request: Request) -> int:  # noqa: ANN001 - arch.smm.Slot
         state = self.model.state
         match slot.kind:
             case SlotKind.ELEMENT:
                 return state[slot.name] & ((1 << (8 * slot.size)) - 1)
             case SlotKind.AUTO_HALT:
                 return int(state["activity"] == 1) << 16
+            case SlotKind.IO_STATE if request.value & IO_SMI:
+                return io_state(request.index, request.io_size, bool(request.value & IO_SMI_IN))
+            case SlotKind.IO_STATE:
+                return 0
         return slot.value
 
     def _entry_value(self, name: str, how: EntryLoad, constant: int, smbase: int) -> int:
@@ -155,8 +162,8 @@ class Smm:
         state.store("smm", 0)
         self.held = None
         model.return_to_vmx_from_smm(held)
-        if self.take_pending() is not None:
-            self.deliver()
+        if (pending := self.take_pending()) is not None:
+            self.deliver(pending)
             return Outcome(Status.OK, cause="SDM 34.14.2: RSM; the pending SMI was delivered at once")
         return Outcome(Status.OK, cause="SDM 34.14.2: RSM restored the saved state and left SMM")
 

@@ -4703,8 +4703,19 @@ def smi_delivery() -> Script:
     s.read(base + 0xFE8C).ok(values["gdtr.base"] & 0xFFFF_FFFF)
     s.read(base + 0xFDD0).ok(values["gdtr.base"] >> 32)
     s.read(base + 0xFE40, 8).ok(0)
-    s.comment("The auto HALT restart field (FF02H) is 0: the SMI did not interrupt HLT.")
+    s.comment("The auto HALT restart field (FF02H) is 0: the SMI did not interrupt HLT; no I/O SMI: IO_SMI = 0.")
     s.read(base + 0xFF00).ok(0)
+    s.read(base + 0xFFA4).ok(0)
+    s.rsm().ok()
+    s.comment(
+        "An I/O SMI (OUT DX, a byte, port B2H): the I/O state field (table 34-5) holds the port in 31:16, the type",
+        "in 7:4 (OUT DX 0000, table 34-6), the length in 3:1 (001), IO_SMI in bit 0; IN DX of a doubleword: 0001, 100.",
+    )
+    s.smi({"port": 0xB2, "size": 1, "in": False}).ok()
+    s.read(base + 0xFFA4).ok(0x00B2_0003)
+    s.rsm().ok()
+    s.smi({"port": 0xCF8, "size": 4, "in": True}).ok()
+    s.read(base + 0xFFA4).ok(0x0CF8_0019)
     return s
 
 
