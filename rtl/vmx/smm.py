@@ -8,12 +8,14 @@
 
 SMI (``op`` SMI): in SMM the SMI is held pending (one is kept; the response's
 value is 1). Else the block reads SMBASE, keeps inside what 34.14.1 saves
-(CR4.VMXE, VMX operation, SS.DPL, RFLAGS.VM, blocking by STI and MOV SS), and
+(CR4.VMXE, VMX operation, SS.DPL, RFLAGS.VM, blocking by STI and MOV SS, and
+virtual-NMI blocking in non-root operation with "virtual NMIs"), and
 ``vmx_held`` takes the unit out of VMX operation: the unit's VMX state (the
 VMXON and current-VMCS pointers, non-root operation) stays where it is, hidden
 from the other blocks until RSM. Then it writes every doubleword of the map
 (``SAVE_MAP``: the element read, then one region WRITE_WORD at SMBASE +
-offset) and loads SMM's state (``ENTRY_LOADS``, an element a cycle).
+offset; an I/O SMI's instruction goes to the I/O state field) and loads SMM's
+state (``ENTRY_LOADS``, an element a cycle).
 
 RSM (``op`` RSM, in SMM): for each slot of the map, one or two region
 READ_WORDs, then the element's write with RSM's rules (the image cut to the
@@ -23,8 +25,9 @@ CR4 image shuts the processor down (``shutdown``; the response SHUTDOWN, value
 0). A pending SMI is delivered before the response.
 
 Latency, with a bus slave that acknowledges one clock after the strobe: an
-SMI held pending 0 cycles; delivery ``latency["SMI"]``; RSM
-``latency["RSM"]`` (one more SMI's delivery when one is pending).
+SMI held pending 0 cycles; delivery ``latency["SMI (delivered)"]``; RSM
+``latency["RSM"]`` (one more SMI's delivery when one is pending). The unit's
+latency table adds the dispatcher's 2 (docs/unit.md: 277 and 212 cycles).
 
 Members
 -------
