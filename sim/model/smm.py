@@ -9,12 +9,16 @@
 
 An SMI in VMX operation saves inside the processor what 34.14.1 lists (CR4.VMXE,
 VMX operation, root or non-root, the current-VMCS pointer and the VMX-critical
-state: SS.DPL, RFLAGS.VM, blocking by STI and by MOV SS), leaves VMX operation,
-clears CR4.VMXE, then saves the state to the map and loads SMM's. RSM shuts the
+state: SS.DPL, RFLAGS.VM, blocking by STI and by MOV SS, virtual-NMI blocking in
+non-root operation with "virtual NMIs"), leaves VMX operation, clears CR4.VMXE,
+then saves the state to the map (an I/O SMI's instruction in the I/O state
+field) and loads SMM's. RSM shuts the
 processor down on an invalid image (``invalid_saved_state``), else restores
 every slot, reloads SMBASE from its field, and re-enters VMX operation as the
-SMI found it. A second SMI in SMM is held pending (one is kept) and delivered
-as soon as RSM completes.
+SMI found it. A second SMI in SMM is held pending (one is kept: the first) and
+delivered as soon as RSM completes. Under the dual-monitor treatment
+(sim/model/dual_monitor.py) SMIs outside SMM are SMM VM exits instead; this
+class still holds the ones that arrive in SMM.
 """
 
 from __future__ import annotations
