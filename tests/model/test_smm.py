@@ -20,8 +20,6 @@ from vmxu.rtl.arch.state import AR, CR0, CR4, INTERRUPTIBILITY, RFLAGS
 SMBASE_RESET = 0x3_0000
 #: A relocation target inside the 1-MiB RAM (the classic 0xA0000 SMRAM).
 NEW_SMBASE = 0xA_0000
-CR0_EM = 1 << 2
-CR0_ET = 1 << 4
 
 # Table 34-3 offsets (SMBASE + 0x8000 + the table's 7xxxH offset).
 OFF_CR0 = 0xFFF8
@@ -46,7 +44,7 @@ OFF_GDTR_BASE_HIGH = 0xFDD0
 
 #: Distinctive values for every element the SDM's map names, set before an SMI.
 DISTINCT = {
-    "cr0": CR0.PG | CR0.NE | CR0_ET | CR0.TS | CR0_EM | CR0.MP | CR0.PE,
+    "cr0": CR0.PG | CR0.NE | CR0.ET | CR0.TS | CR0.EM | CR0.MP | CR0.PE,
     "cr3": 0x0001_2000,
     "cr4": CR4.PAE | CR4.TSD | (1 << 9) | (1 << 16),
     "rflags": 0x0020_0000 | RFLAGS.IF | RFLAGS.ZF | RFLAGS.PF | RFLAGS.FIXED1,
@@ -156,9 +154,9 @@ def test_smi_enters_smm_at_smbase_plus_8000(model):
 
 def test_smi_clears_cr0_pe_em_ts_pg_and_keeps_the_rest(model):
     """SDM 34.5.1 table 34-4: CR0's PE, EM, TS and PG flags are set to 0, the others are unmodified."""
-    put(model, "cr0", CR0.PG | CR0.NE | CR0_ET | CR0.TS | CR0_EM | CR0.MP | CR0.PE)
+    put(model, "cr0", CR0.PG | CR0.NE | CR0.ET | CR0.TS | CR0.EM | CR0.MP | CR0.PE)
     smi(model)
-    assert get(model, "cr0") == CR0.NE | CR0_ET | CR0.MP
+    assert get(model, "cr0") == CR0.NE | CR0.ET | CR0.MP
 
 
 def test_smi_clears_cr4_and_loads_dr7_400(model):
@@ -375,8 +373,8 @@ def test_rsm_in_vmx_root_outside_smm_is_ud(in_root):
         pytest.param(OFF_CR4, 4, CR4.VMXE, id="cr4-vmxe"),
         pytest.param(OFF_CR4, 4, 1 << 15, id="cr4-reserved-bit-15"),
         pytest.param(OFF_CR0 + 4, 4, 1, id="cr0-bit-32"),
-        pytest.param(OFF_CR0, 4, CR0.PG | CR0_ET, id="cr0-pg-without-pe"),
-        pytest.param(OFF_CR0, 4, CR0.NW | CR0_ET | CR0.PE, id="cr0-nw-without-cd"),
+        pytest.param(OFF_CR0, 4, CR0.PG | CR0.ET, id="cr0-pg-without-pe"),
+        pytest.param(OFF_CR0, 4, CR0.NW | CR0.ET | CR0.PE, id="cr0-nw-without-cd"),
     ],
 )
 def test_rsm_shuts_down_on_an_invalid_saved_state(model, offset, size, image):
