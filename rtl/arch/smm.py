@@ -27,6 +27,7 @@ from .state import AR, CR0, CR4, ELEMENT_BY_NAME, INTERRUPTIBILITY, RFLAGS, SEGM
 __all__ = [
     "SMM_ENTRY_OFFSET",
     "SMM_REVISION_ID",
+    "FLAT_LIMIT",
     "SlotKind",
     "Slot",
     "SAVE_MAP",
@@ -211,7 +212,8 @@ class EntryLoad(enum.Enum):
     SMBASE = 3
 
 
-_FLAT_LIMIT = 0xFFFF_FFFF
+#: The segments' limit in SMM, and the STM's (4 GBytes).
+FLAT_LIMIT = 0xFFFF_FFFF
 #: Access rights of SMM's segments: present, accessed, 4-GByte granular, 16-bit (table 34-4's "4 GByte
 #: limits"); code readable, data writable.
 _SMM_CODE_AR = AR.G | AR.P | AR.S | AR.TYPE_CODE | AR.TYPE_READABLE | AR.TYPE_ACCESSED
@@ -228,14 +230,14 @@ def _entry_loads() -> tuple[tuple[str, EntryLoad, int], ...]:
         ("rip", EntryLoad.CONSTANT, SMM_ENTRY_OFFSET),
         ("cs.selector", EntryLoad.SMBASE_SELECTOR, 0),
         ("cs.base", EntryLoad.SMBASE, 0),
-        ("cs.limit", EntryLoad.CONSTANT, _FLAT_LIMIT),
+        ("cs.limit", EntryLoad.CONSTANT, FLAT_LIMIT),
         ("cs.ar", EntryLoad.CONSTANT, _SMM_CODE_AR),
     ]
     for seg in ("es", "ss", "ds", "fs", "gs"):
         loads += [
             (f"{seg}.selector", EntryLoad.CONSTANT, 0),
             (f"{seg}.base", EntryLoad.CONSTANT, 0),
-            (f"{seg}.limit", EntryLoad.CONSTANT, _FLAT_LIMIT),
+            (f"{seg}.limit", EntryLoad.CONSTANT, FLAT_LIMIT),
             (f"{seg}.ar", EntryLoad.CONSTANT, _SMM_DATA_AR),
         ]
     loads += [

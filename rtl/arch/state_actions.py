@@ -46,6 +46,8 @@ __all__ = [
     "HOST_TR_LIMIT",
     "HOST_TABLE_LIMIT",
     "UNUSABLE_AR",
+    "HOST_CS_AR",
+    "HOST_DATA_AR",
     "markdown",
 ]
 
@@ -61,6 +63,10 @@ HOST_TR_LIMIT = 0x67
 HOST_TABLE_LIMIT = 0xFFFF
 #: Access rights of an unusable segment: bit 16 only.
 UNUSABLE_AR = 1 << 16
+#: Host CS access rights without L and D/B: type 11, S, P, G (27.5.2).
+HOST_CS_AR = 0x809B
+#: Host SS, DS, ES, FS, GS access rights: type 3, S, P, D/B, G.
+HOST_DATA_AR = 0xC093
 
 
 class Indicator(enum.Enum):

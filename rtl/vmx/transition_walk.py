@@ -39,7 +39,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..arch.controls import ENTRY, EXIT, PIN
 from ..arch.state import AR, CR4, EFER, INTERRUPTIBILITY
-from ..arch.state_actions import CR0_KEPT_BITS, ENTRY_WALK, UNUSABLE_AR
+from ..arch.state_actions import CR0_KEPT_BITS, ENTRY_WALK, HOST_CS_AR, HOST_DATA_AR, UNUSABLE_AR
 from ..values import struct_value
 from ..vmcs.cache_port import SLOT_BITS, CachePortSignature
 from .machine_state import ID_BITS, StatePortSignature
@@ -57,8 +57,6 @@ from .transition_steps import (
 
 __all__ = ["TransitionKind", "TransitionWalk", "WalkSignature", "WALKS"]
 
-_CS_AR_HOST = 0x809B
-_DATA_AR_HOST = 0xC093
 _LINK_POINTER = FieldSlot.of("VMCS_LINK_POINTER")
 
 
@@ -431,9 +429,9 @@ class TransitionWalk(wiring.Component):
             with m.Case(LoadOp.INTERRUPTIBILITY_HOST):
                 m.d.comb += load_value.eq(Mux(self.nmi_blocking, INTERRUPTIBILITY.BLOCKING_BY_NMI, 0))
             with m.Case(LoadOp.CS_AR_HOST):
-                m.d.comb += load_value.eq(_CS_AR_HOST | Mux(hass, AR.L, AR.DB))
+                m.d.comb += load_value.eq(HOST_CS_AR | Mux(hass, AR.L, AR.DB))
             with m.Case(LoadOp.DATA_AR_HOST):
-                m.d.comb += load_value.eq(Mux(selector_zero, UNUSABLE_AR, _DATA_AR_HOST))
+                m.d.comb += load_value.eq(Mux(selector_zero, UNUSABLE_AR, HOST_DATA_AR))
         return load_value
 
     def _store_value(self, m, store_op, old):

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.controls import ENTRY, EXIT
 from vmxu.rtl.arch.errors import ExitReason, VmError
-from vmxu.rtl.arch.events import VmxAbort
+from vmxu.rtl.arch.events import VmxAbort, io_qualification
 from vmxu.rtl.arch.layout import LAUNCH_LAUNCHED
 from vmxu.rtl.arch.ops import Status
 from vmxu.rtl.arch.smm import (
     EXIT_REASON_FROM_ROOT,
+    FLAT_LIMIT,
     IO_SMI,
     IO_SMI_IN,
     MSEG_CR3_OFFSET,
@@ -44,8 +45,9 @@ from vmxu.rtl.arch.smm import (
     SMM_INTERRUPTIBILITY,
 )
 from vmxu.rtl.arch.state import AR, CR0, CR4, EFER, INTERRUPTIBILITY, RFLAGS
+from vmxu.rtl.arch.state_actions import HOST_CS_AR, HOST_DATA_AR
 
-from .entry_checks import EntryChecks, capability, is_bad_address
+from .entry_checks import EntryChecks, capability_failure, is_bad_address, msr_list_failure
 from .outcome import Outcome
 from .transitions import ExitCause
 
@@ -53,23 +55,13 @@ if TYPE_CHECKING:
     from .request import Request
     from .vmx import VmxModel
 
-__all__ = ["DualMonitor", "io_smi_qualification"]
+__all__ = ["DualMonitor"]
 
 _U32 = (1 << 32) - 1
-_MSR_LIST_ENTRY_BYTES = 16
 #: CR0 after activation: PG, NE, ET, MP, PE set; CD and NW kept; the rest 0 (34.15.6.6).
 _STM_CR0 = CR0.PG | CR0.NE | CR0.ET | CR0.MP | CR0.PE
-_FLAT_LIMIT = 0xFFFF_FFFF
 #: CR3 bits the activation clears (11:5 and 2:0; 4:3, PWT and PCD, come from the CR3 offset).
 _CR3_CLEARED = 0xFE7
-_CODE_AR = AR.G | AR.P | AR.S | AR.TYPE_CODE | AR.TYPE_READABLE | AR.TYPE_ACCESSED
-_DATA_AR = AR.G | AR.DB | AR.P | AR.S | AR.TYPE_READABLE | AR.TYPE_ACCESSED
-
-
-def io_smi_qualification(port: int, size: int, direction_in: bool) -> int:
-    """The exit qualification of an I/O SMI (34.15.2.3): as an I/O instruction's (table 27-5) with the port in
-    DX, not string, not REP: size - 1 in bits 2:0, IN in bit 3, DX (bit 6 = 0), the port in bits 31:16."""
-    return (size - 1) | (int(direction_in) << 3) | (port << 16)
 
 
 class DualMonitor:
@@ -115,14 +107,9 @@ class DualMonitor:
         """34.15.6.1 item 3: the VM-exit controls within their capability MSR, and the VM-exit MSR-store list's
         address (16-byte aligned, its last byte below 2^MAXPHYADDR) when its count is not 0."""
         field = self.model.current_vmcs().read
-        value = field(EXIT.vmcs_field)
-        cap = capability(EXIT)
-        if value & (cap & _U32) != cap & _U32 or value & ~(cap >> 32):
-            return f"VM-exit controls {value:#x} outside IA32_VMX_TRUE_EXIT_CTLS"
-        count, addr = field("VM_EXIT_MSR_STORE_COUNT"), field("VM_EXIT_MSR_STORE_ADDR")
-        if count and (addr & 0xF or (addr + _MSR_LIST_ENTRY_BYTES * count - 1) >> msrs.MAXPHYADDR):
-            return f"VM-exit MSR-store address {addr:#x} with {count} entries"
-        return None
+        failure = capability_failure(EXIT, field(EXIT.vmcs_field))
+        store = "VM_EXIT_MSR_STORE_ADDR"
+        return failure or msr_list_failure(store, field(store), field("VM_EXIT_MSR_STORE_COUNT"))
 
     def _activate(self, mseg: int, ia32e: bool, length: int) -> Outcome:
         """34.15.6.3-34.15.6.6: an SMM VM exit that saves the executive monitor's state in the current VMCS,
@@ -162,8 +149,8 @@ class DualMonitor:
             "efer": (state["efer"] & ~lm) | (lm if ia32e else 0),
             "cs.selector": cs,
             "cs.base": 0,
-            "cs.limit": _FLAT_LIMIT,
-            "cs.ar": _CODE_AR | (AR.L if ia32e else AR.DB),
+            "cs.limit": FLAT_LIMIT,
+            "cs.ar": HOST_CS_AR | (AR.L if ia32e else AR.DB),  # flat, as a host's (34.15.6.6)
             "gdtr.base": (mseg + header(MSEG_GDTR_BASE_OFFSET)) & _U32,
             "gdtr.limit": header(MSEG_GDTR_LIMIT) & 0xFFFF,
             "idtr.limit": 0,
@@ -177,7 +164,12 @@ class DualMonitor:
             "smm": 1,
         }
         for seg in ("ss", "ds", "es", "fs", "gs"):
-            loads |= {f"{seg}.selector": cs + 8, f"{seg}.base": 0, f"{seg}.limit": _FLAT_LIMIT, f"{seg}.ar": _DATA_AR}
+            loads |= {
+                f"{seg}.selector": cs + 8,
+                f"{seg}.base": 0,
+                f"{seg}.limit": FLAT_LIMIT,
+                f"{seg}.ar": HOST_DATA_AR,
+            }
         for name, value in loads.items():
             state.store(name, value)
 
@@ -187,7 +179,8 @@ class DualMonitor:
         """An SMI outside SMM: an SMM VM exit, reason 5 (an I/O SMI: IN/OUT with the port in DX) or 6."""
         if request.value & IO_SMI:
             direction_in = bool(request.value & IO_SMI_IN)
-            qualification = io_smi_qualification(request.index, request.io_size, direction_in)
+            # As an I/O instruction's (34.15.2.3, table 27-5): IN or OUT with the port in DX.
+            qualification = io_qualification(request.index, request.io_size, direction_in=direction_in)
             cause = ExitCause(ExitReason.IO_SMI, qualification=qualification)
             return self.smm_vm_exit(cause, from_root=not self.model.non_root, text="I/O SMI", io=True)
         cause = ExitCause(ExitReason.OTHER_SMI)

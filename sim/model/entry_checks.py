@@ -94,6 +94,30 @@ def capability(control: ControlField) -> int:
     return msrs.MSR_BY_NUMBER[number].value
 
 
+def capability_failure(control: ControlField, value: int) -> str | None:
+    """Why ``value`` of ``control`` is outside its capability MSR (SDM 26.2.1.1; A.3-A.5), or None."""
+    cap = capability(control)
+    must_be_1 = cap & 0xFFFF_FFFF
+    may_be_1 = cap >> 32
+    if value & must_be_1 != must_be_1:
+        return f"SDM 26.2.1.1: {control.name} {value:#x} clear bits {must_be_1 & ~value:#x} that must be 1"
+    if value & ~may_be_1:
+        return f"SDM 26.2.1.1: {control.name} {value:#x} set bits {value & ~may_be_1:#x} that must be 0"
+    return None
+
+
+def msr_list_failure(addr_name: str, addr: int, count: int) -> str | None:
+    """Why an MSR list of ``count`` entries at ``addr`` is refused (16-byte aligned, its last byte below
+    2^MAXPHYADDR; SDM 26.2.1.2/3), or None; a list of no entries is never refused."""
+    if count == 0:
+        return None
+    if addr & (MSR_LIST_ENTRY_BYTES - 1):
+        return f"SDM 26.2.1.2: {addr_name} {addr:#x} is not 16-byte aligned"
+    if addr + MSR_LIST_ENTRY_BYTES * count - 1 >= _PHYSICAL_ADDRESS_LIMIT:
+        return f"SDM 26.2.1.2: the list at {addr_name} {addr:#x} with {count} entries ends beyond MAXPHYADDR"
+    return None
+
+
 class EntryChecks:
     """The VMX-control and host-state checks on the current VMCS.
 
@@ -144,13 +168,8 @@ class EntryChecks:
         if not self.execution:
             checked = checked[3:]
         for control, value in checked:
-            cap = capability(control)
-            must_be_1 = cap & 0xFFFF_FFFF
-            may_be_1 = cap >> 32
-            if value & must_be_1 != must_be_1:
-                return f"SDM 26.2.1.1: {control.name} {value:#x} clear bits {must_be_1 & ~value:#x} that must be 1"
-            if value & ~may_be_1:
-                return f"SDM 26.2.1.1: {control.name} {value:#x} set bits {value & ~may_be_1:#x} that must be 0"
+            if (failure := capability_failure(control, value)) is not None:
+                return failure
         return None
 
     def cr3_target_count(self) -> str | None:
@@ -196,14 +215,8 @@ class EntryChecks:
             ("VM_EXIT_MSR_LOAD_COUNT", "VM_EXIT_MSR_LOAD_ADDR"),
             ("VM_ENTRY_MSR_LOAD_COUNT", "VM_ENTRY_MSR_LOAD_ADDR"),
         ):
-            count = self.field(count_name)
-            addr = self.field(addr_name)
-            if count == 0:
-                continue
-            if addr & (MSR_LIST_ENTRY_BYTES - 1):
-                return f"SDM 26.2.1.2: {addr_name} {addr:#x} is not 16-byte aligned"
-            if addr + MSR_LIST_ENTRY_BYTES * count - 1 >= _PHYSICAL_ADDRESS_LIMIT:
-                return f"SDM 26.2.1.2: the list at {addr_name} {addr:#x} with {count} entries ends beyond MAXPHYADDR"
+            if (failure := msr_list_failure(addr_name, self.field(addr_name), self.field(count_name))) is not None:
+                return failure
         return None
 
     def smm_entry_controls(self) -> str | None:

@@ -27,6 +27,8 @@ from vmxu.rtl.arch.layout import ABORT_WORD
 from vmxu.rtl.arch.state import AR, CR4, EFER, ELEMENT_BY_NAME, INTERRUPTIBILITY, RFLAGS
 from vmxu.rtl.arch.state_actions import (
     CR0_KEPT_BITS,
+    HOST_CS_AR,
+    HOST_DATA_AR,
     STATE_ACTIONS,
     TIMER,
     UNUSABLE_AR,
@@ -41,12 +43,8 @@ from .machine_state import MachineState
 from .memory import PhysicalMemory
 from .msr_file import MsrFile
 
-__all__ = ["Vmcs", "ExitCause", "Transitions", "MsrListFailure", "CS_AR_HOST", "DATA_AR_HOST"]
+__all__ = ["Vmcs", "ExitCause", "Transitions", "MsrListFailure"]
 
-#: Host CS access rights without L and D/B: type 11, S, P, G (27.5.2).
-CS_AR_HOST = 0x809B
-#: Host SS, DS, ES, FS, GS access rights: type 3, S, P, D/B, G.
-DATA_AR_HOST = 0xC093
 _MSR_ENTRY_BYTES = 16
 _X2APIC_MSRS = range(0x800, 0x900)
 _U32 = 0xFFFF_FFFF
@@ -141,9 +139,9 @@ _RULES: dict[Rule, Callable[[_Context, StateAction, int, int | None], int]] = {
     Rule.ACTIVITY_ENTRY: lambda c, r, cur, f: 0 if c.vectoring else f,
     Rule.INTERRUPTIBILITY_ENTRY: lambda c, r, cur, f: f & ~0x3 if c.vectoring else f,
     Rule.INTERRUPTIBILITY_HOST: lambda c, r, cur, f: INTERRUPTIBILITY.BLOCKING_BY_NMI if c.nmi_blocking else 0,
-    Rule.CS_AR_HOST: lambda c, r, cur, f: CS_AR_HOST | (AR.L if c.host_address_space_size else AR.DB),
+    Rule.CS_AR_HOST: lambda c, r, cur, f: HOST_CS_AR | (AR.L if c.host_address_space_size else AR.DB),
     Rule.DATA_AR_HOST: lambda c, r, cur, f: (
-        UNUSABLE_AR if c.vmcs.read(f"HOST_{r.element.split('.')[0].upper()}_SELECTOR") == 0 else DATA_AR_HOST
+        UNUSABLE_AR if c.vmcs.read(f"HOST_{r.element.split('.')[0].upper()}_SELECTOR") == 0 else HOST_DATA_AR
     ),
     Rule.TIMER_SAVED: lambda c, r, cur, f: c.timer,
 }
