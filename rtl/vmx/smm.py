@@ -50,6 +50,8 @@ shutdown : Out(1)
     RSM found an invalid saved state: every later request answers SHUTDOWN (value 0).
 """
 
+from dataclasses import dataclass, field
+
 from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
@@ -259,6 +261,42 @@ def _rom(m: Module, layout, rom: list, index) -> data.View:  # noqa: ANN001
     return row
 
 
+@dataclass
+class _Walk:
+    """The block's registers and the ROM rows of the step ``index``, shared by SMI's states and RSM's."""
+
+    index: Signal
+    save: data.View
+    restore: data.View
+    load: data.View
+    in_smm: Signal = field(default_factory=lambda: Signal(name="in_smm"))
+    pending: Signal = field(default_factory=lambda: Signal(name="pending"))
+    shutdown: Signal = field(default_factory=lambda: Signal(name="shutdown"))
+    #: What 34.14.1 keeps inside the processor; ``held.vmx`` is ``vmx_held``.
+    held: Signal = field(default_factory=lambda: Signal(_Held, name="held"))
+    #: The I/O state field of the SMI being delivered, and of the one held in SMM (table 34-5).
+    io: Signal = field(default_factory=lambda: Signal(32, name="io"))
+    pending_io: Signal = field(default_factory=lambda: Signal(32, name="pending_io"))
+    #: SMBASE, as the operation found it.
+    base: Signal = field(default_factory=lambda: Signal(32, name="base"))
+    address: Signal = field(default_factory=lambda: Signal(32, name="address"))
+    #: A slot's image, read by RSM.
+    image: Signal = field(default_factory=lambda: Signal(64, name="image"))
+    invalid: Signal = field(default_factory=lambda: Signal(name="invalid"))
+
+
+def _invalid_images(image: Signal) -> tuple[Value, Value]:
+    """Vol. 2B RSM, 34.14.2: whether ``image`` is a CR0 image and a CR4 image that shut the processor down
+    (rtl/arch/smm.py ``invalid_saved_state``)."""
+    invalid_cr0 = (
+        (image & ELEMENT_BY_NAME["cr0"].reserved).any()
+        | (image[31] & ~image[0])  # PG without PE
+        | (image[29] & ~image[30])  # NW without CD
+    )
+    invalid_cr4 = (image & (ELEMENT_BY_NAME["cr4"].reserved | CR4.VMXE)).any()
+    return invalid_cr0, invalid_cr4
+
+
 class Smm(wiring.Component):
     __doc__ = __doc__
 
@@ -297,177 +335,166 @@ class Smm(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         op, state, region = self.op, self.state, self.region
-
-        in_smm = Signal()
-        pending = Signal()
-        shutdown = Signal()
-        held = Signal(_Held)  # what 34.14.1 keeps inside the processor; held.vmx is vmx_held
-        # The I/O state field of the SMI being delivered, and of the one held in SMM (table 34-5).
-        io = Signal(32)
-        pending_io = Signal(32)
+        index = Signal(range(max(len(_SAVE_ROM), len(_RESTORE_ROM), len(_LOAD_ROM)) + 1))
+        r = _Walk(
+            index=index,
+            save=_rom(m, _SaveWord, _SAVE_ROM, index),
+            restore=_rom(m, _RestoreSlot, _RESTORE_ROM, index),
+            load=_rom(m, _Load, _LOAD_ROM, index),
+        )
+        m.d.comb += [self.in_smm.eq(r.in_smm), self.vmx_held.eq(r.held.vmx), self.shutdown.eq(r.shutdown)]
+        m.d.comb += [region.page.eq(r.address[12:]), region.word.eq(r.address[2:12]), region.entry.eq(0)]
+        # The I/O state field of an I/O SMI (table 34-5): port, IN or OUT with DX, length, IO_SMI.
         request = op.operation
         request_io = Mux(
             (request.value & IO_SMI) != 0,
             Cat(Const(1, 1), request.io_size + 1, (request.value & IO_SMI_IN) != 0, Const(0, 11), request.index[:16]),
             0,
         )
-        m.d.comb += [self.in_smm.eq(in_smm), self.vmx_held.eq(held.vmx), self.shutdown.eq(shutdown)]
 
-        base = Signal(32)  # SMBASE, as the operation found it
-        index = Signal(range(max(len(_SAVE_ROM), len(_RESTORE_ROM), len(_LOAD_ROM)) + 1))
-        save = _rom(m, _SaveWord, _SAVE_ROM, index)
-        restore = _rom(m, _RestoreSlot, _RESTORE_ROM, index)
-        load = _rom(m, _Load, _LOAD_ROM, index)
-
-        address = Signal(32)
-        m.d.comb += [
-            region.page.eq(address[12:]),
-            region.word.eq(address[2:12]),
-            region.entry.eq(0),
-        ]
-        save_word = self._save_word(m, save, io)
-        load_value = self._load_value(m, load, base)
-        image = Signal(64)
-        restored = self._restored(m, restore, image, held)
-        # Vol. 2B RSM, 34.14.2: the images that shut the processor down (rtl/arch/smm.py invalid_saved_state).
-        invalid_cr0 = (
-            (image & ELEMENT_BY_NAME["cr0"].reserved).any()
-            | (image[31] & ~image[0])  # PG without PE
-            | (image[29] & ~image[30])  # NW without CD
-        )
-        invalid_cr4 = (image & (ELEMENT_BY_NAME["cr4"].reserved | CR4.VMXE)).any()
-        invalid = Signal()
-
-        last_save = index == len(_SAVE_ROM) - 1
-        last_restore = index == len(_RESTORE_ROM) - 1
-        last_load = index == len(_LOAD_ROM) - 1
-
-        # The interruptibility bits that are VMX-critical state (34.14.1 items 3 and 4).
-        virtual_nmis = self.non_root & self.pin_controls[PIN.bits["VIRTUAL_NMIS"]]
-        critical = Cat(Const(0b11, 2), 0, virtual_nmis)
-        mode = self.mode
-        blocking = Cat(mode.sti_blocking, mode.movss_blocking, 0, mode.nmi_blocking)
-
-        def deliver():
-            """Start SMI delivery: read SMBASE."""
-            m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_SMBASE)]
-            m.next = "SMI_BASE"
+        # The datapaths (combinational, outside the FSM): what the save writes, what the loads load, what RSM
+        # writes back and whether a CR0/CR4 image is invalid.
+        save_word = self._save_word(m, r.save, r.io)
+        load_value = self._load_value(m, r.load, r.base)
+        restored = self._restored(m, r.restore, r.image, r.held)
 
         with m.FSM(name="smm"):
             with m.State("IDLE"):
                 with m.If(op.start):
-                    with m.If(op.operation.op == Op.RSM):
+                    with m.If(request.op == Op.RSM):
                         m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_SMBASE)]
                         m.next = "RSM_BASE"
-                    with m.Elif(in_smm):
-                        m.d.sync += pending.eq(1)
-                        with m.If(~pending):  # one is kept: the first
-                            m.d.sync += pending_io.eq(request_io)
+                    with m.Elif(r.in_smm):
+                        m.d.sync += r.pending.eq(1)
+                        with m.If(~r.pending):  # one is kept: the first
+                            m.d.sync += r.pending_io.eq(request_io)
                         finish(m, op, Status.OK, result=1)
                     with m.Else():
-                        m.d.sync += io.eq(request_io)
-                        deliver()
+                        m.d.sync += r.io.eq(request_io)
+                        self._deliver(m)
+            self._smi_states(m, r, save_word, load_value)
+            self._rsm_states(m, r, restored)
+        return m
 
-            with m.State("SMI_BASE"):
-                m.d.sync += [
-                    base.eq(state.rd_data[:32]),
-                    held.vmx.eq(self.in_vmx),
-                    held.vmxe.eq(mode.cr4_vmxe),
-                    held.dpl.eq(mode.cpl),
-                    held.vm.eq(self.rflags[17]),
-                    held.critical.eq(critical),
-                    held.blocking.eq(blocking & critical),
-                    index.eq(0),
-                ]
+    def _deliver(self, m: Module) -> None:
+        """Start SMI delivery: read SMBASE."""
+        m.d.comb += [self.state.rd_en.eq(1), self.state.rd_id.eq(_SMBASE)]
+        m.next = "SMI_BASE"
+
+    def _smi_states(self, m: Module, r: _Walk, save_word: Signal, load_value: Signal) -> None:
+        """SMI delivery: SMBASE and what 34.14.1 keeps inside, the map a doubleword at a time (an element read,
+        a region write), then CR0 read once and SMM's loads an element a cycle."""
+        state, region, mode = self.state, self.region, self.mode
+        # The interruptibility bits that are VMX-critical state (34.14.1 items 3 and 4).
+        virtual_nmis = self.non_root & self.pin_controls[PIN.bits["VIRTUAL_NMIS"]]
+        critical = Cat(Const(0b11, 2), 0, virtual_nmis)
+        blocking = Cat(mode.sti_blocking, mode.movss_blocking, 0, mode.nmi_blocking)
+
+        with m.State("SMI_BASE"):
+            m.d.sync += [
+                r.base.eq(state.rd_data[:32]),
+                r.held.vmx.eq(self.in_vmx),
+                r.held.vmxe.eq(mode.cr4_vmxe),
+                r.held.dpl.eq(mode.cpl),
+                r.held.vm.eq(self.rflags[17]),
+                r.held.critical.eq(critical),
+                r.held.blocking.eq(blocking & critical),
+                r.index.eq(0),
+            ]
+            m.next = "SAVE_READ"
+
+        with m.State("SAVE_READ"):
+            m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(r.save.element)]
+            m.next = "SAVE_WRITE"
+
+        with m.State("SAVE_WRITE"):
+            m.d.comb += [
+                r.address.eq(r.base + _offset(r.save.word)),
+                region.start.eq(1),
+                region.cmd.eq(RegionCommand.WRITE_WORD),
+                region.wdata.eq(save_word),
+            ]
+            with m.If(region.done):
+                m.d.sync += r.index.eq(r.index + 1)
                 m.next = "SAVE_READ"
+                with m.If(r.index == len(_SAVE_ROM) - 1):
+                    m.d.sync += r.index.eq(0)
+                    m.next = "LOAD_CR0"
 
-            with m.State("SAVE_READ"):
-                m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(save.element)]
-                m.next = "SAVE_WRITE"
+        with m.State("LOAD_CR0"):
+            m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_CR0)]
+            m.next = "LOAD"
 
-            with m.State("SAVE_WRITE"):
-                m.d.comb += [
-                    address.eq(base + _offset(save.word)),
-                    region.start.eq(1),
-                    region.cmd.eq(RegionCommand.WRITE_WORD),
-                    region.wdata.eq(save_word),
-                ]
-                with m.If(region.done):
-                    m.d.sync += index.eq(index + 1)
-                    m.next = "SAVE_READ"
-                    with m.If(last_save):
-                        m.d.sync += index.eq(0)
-                        m.next = "LOAD_CR0"
+        with m.State("LOAD"):
+            m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(r.load.element), state.wr_value.eq(load_value)]
+            m.d.sync += r.index.eq(r.index + 1)
+            with m.If(r.index == len(_LOAD_ROM) - 1):
+                m.d.sync += [r.in_smm.eq(1), r.index.eq(0)]
+                finish(m, self.op, Status.OK, result=0)
+                m.next = "IDLE"
 
-            with m.State("LOAD_CR0"):
-                m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_CR0)]
-                m.next = "LOAD"
+    def _rsm_states(self, m: Module, r: _Walk, restored: Signal) -> None:
+        """RSM: each slot's one or two region reads and its element's write; then SMM left, or the shutdown of
+        an invalid CR0/CR4 image; a held SMI delivered before the response."""
+        state, region = self.state, self.region
+        invalid_cr0, invalid_cr4 = _invalid_images(r.image)
 
-            with m.State("LOAD"):
-                m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(load.element), state.wr_value.eq(load_value)]
-                m.d.sync += index.eq(index + 1)
-                with m.If(last_load):
-                    m.d.sync += [in_smm.eq(1), index.eq(0)]
-                    finish(m, op, Status.OK, result=0)
-                    m.next = "IDLE"
+        def read_word(word):  # noqa: ANN001, ANN202
+            """A region READ_WORD of the map's word ``word``; its ``done`` is the caller's."""
+            m.d.comb += [
+                r.address.eq(r.base + _offset(word)),
+                region.start.eq(1),
+                region.cmd.eq(RegionCommand.READ_WORD),
+            ]
 
-            with m.State("RSM_BASE"):
-                m.d.sync += [base.eq(state.rd_data[:32]), index.eq(0), invalid.eq(0)]
-                m.next = "RSM_LOW"
+        with m.State("RSM_BASE"):
+            m.d.sync += [r.base.eq(state.rd_data[:32]), r.index.eq(0), r.invalid.eq(0)]
+            m.next = "RSM_LOW"
 
-            def read_word(word):  # noqa: ANN001, ANN202
-                """A region READ_WORD of the map's word ``word``; its ``done`` is the caller's."""
-                m.d.comb += [
-                    address.eq(base + _offset(word)),
-                    region.start.eq(1),
-                    region.cmd.eq(RegionCommand.READ_WORD),
-                ]
-
-            with m.State("RSM_LOW"):
-                read_word(restore.low)
-                with m.If(region.done):
-                    m.d.sync += image.eq(region.rdata)
-                    with m.If(restore.pair):
-                        m.next = "RSM_HIGH"
-                    with m.Else():
-                        m.next = "RSM_WRITE"
-
-            with m.State("RSM_HIGH"):
-                read_word(restore.high)
-                with m.If(region.done):
-                    m.d.sync += image[32:].eq(region.rdata)
+        with m.State("RSM_LOW"):
+            read_word(r.restore.low)
+            with m.If(region.done):
+                m.d.sync += r.image.eq(region.rdata)
+                with m.If(r.restore.pair):
+                    m.next = "RSM_HIGH"
+                with m.Else():
                     m.next = "RSM_WRITE"
 
-            with m.State("RSM_WRITE"):
-                m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(restore.element), state.wr_value.eq(restored)]
-                with m.If(restore.rule == _Rule.CR0):
-                    m.d.sync += invalid.eq(invalid | invalid_cr0)
-                with m.If(restore.rule == _Rule.CR4):
-                    m.d.sync += invalid.eq(invalid | invalid_cr4)
-                m.d.sync += index.eq(index + 1)
-                m.next = "RSM_LOW"
-                with m.If(last_restore):
-                    m.next = "RSM_END"
+        with m.State("RSM_HIGH"):
+            read_word(r.restore.high)
+            with m.If(region.done):
+                m.d.sync += r.image[32:].eq(region.rdata)
+                m.next = "RSM_WRITE"
 
-            with m.State("RSM_END"):
-                with m.If(invalid):
-                    m.d.sync += shutdown.eq(1)
-                    finish(m, op, Status.SHUTDOWN, result=0)
-                    m.next = "IDLE"
+        with m.State("RSM_WRITE"):
+            m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(r.restore.element), state.wr_value.eq(restored)]
+            with m.If(r.restore.rule == _Rule.CR0):
+                m.d.sync += r.invalid.eq(r.invalid | invalid_cr0)
+            with m.If(r.restore.rule == _Rule.CR4):
+                m.d.sync += r.invalid.eq(r.invalid | invalid_cr4)
+            m.d.sync += r.index.eq(r.index + 1)
+            m.next = "RSM_LOW"
+            with m.If(r.index == len(_RESTORE_ROM) - 1):
+                m.next = "RSM_END"
+
+        with m.State("RSM_END"):
+            with m.If(r.invalid):
+                m.d.sync += r.shutdown.eq(1)
+                finish(m, self.op, Status.SHUTDOWN, result=0)
+                m.next = "IDLE"
+            with m.Else():
+                m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMM), state.wr_value.eq(0)]
+                m.d.sync += [r.in_smm.eq(0), r.held.vmx.eq(0)]
+                with m.If(r.pending):
+                    m.d.sync += r.pending.eq(0)
+                    m.next = "RSM_PENDING"
                 with m.Else():
-                    m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMM), state.wr_value.eq(0)]
-                    m.d.sync += [in_smm.eq(0), held.vmx.eq(0)]
-                    with m.If(pending):
-                        m.d.sync += pending.eq(0)
-                        m.next = "RSM_PENDING"
-                    with m.Else():
-                        finish(m, op, Status.OK, result=0)
-                        m.next = "IDLE"
+                    finish(m, self.op, Status.OK, result=0)
+                    m.next = "IDLE"
 
-            with m.State("RSM_PENDING"):
-                m.d.sync += io.eq(pending_io)
-                deliver()  # the held SMI, once RSM has left SMM (the next cycle reads the relocated SMBASE)
-        return m
+        with m.State("RSM_PENDING"):
+            m.d.sync += r.io.eq(r.pending_io)
+            self._deliver(m)  # the held SMI, once RSM has left SMM (the next cycle reads the relocated SMBASE)
 
     def _save_word(self, m: Module, save: data.View, io: Signal) -> Signal:
         """The doubleword a step of the save writes: the element's half read (CR4 with VMXE = 0, 34.14.1), the
