@@ -7,7 +7,7 @@
 # of an MSR the processor does not implement: #GP). rtl/arch/msrs.py is the table.
 """
 
-from amaranth import Module, Mux, Signal
+from amaranth import Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -77,6 +77,31 @@ class MsrListSignature(wiring.Signature):
         return "MsrListSignature()"
 
 
+def _decode_msr(m: Module, number: Value) -> tuple[Signal, Signal, Signal]:
+    """Whether MSR ``number`` is in the table, its kind, and the state row behind it (an element's, a constant's,
+    SMBASE's); combinational. MSR numbers cluster in a few 4-KiB pages of the number space: the page is
+    compared once, then the number within it."""
+    known = Signal()
+    kind = Signal(MsrKind)
+    row = Signal(ROW_BITS)
+    pages = {}
+    for msr in MSRS:
+        pages.setdefault(msr.number >> 12, []).append(msr)
+    for i, (msr_page, msrs) in enumerate(pages.items()):
+        with (m.If if i == 0 else m.Elif)(number[12:] == msr_page):
+            with m.Switch(number[:12]):
+                for msr in msrs:
+                    with m.Case(msr.number & 0xFFF):
+                        m.d.comb += [known.eq(1), kind.eq(msr.kind)]
+                        if msr.kind == MsrKind.ELEMENT:
+                            m.d.comb += row.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
+                        elif msr.kind == MsrKind.CONSTANT:
+                            m.d.comb += row.eq(constant_row(msr.number))
+                        elif msr.kind == MsrKind.SMBASE:
+                            m.d.comb += row.eq(_SMBASE)
+    return known, kind, row
+
+
 class MsrAccess(wiring.Component):
     """RDMSR/WRMSR of the MSRs in the table, and GET/SET of machine-state elements.
 
@@ -143,26 +168,7 @@ class MsrAccess(wiring.Component):
 
         listing = self.msr_list
         number = Mux(listing.start, listing.index, request.index[:32])
-        known = Signal()
-        kind = Signal(MsrKind)
-        row = Signal(ROW_BITS)
-        pages = {}
-        for msr in MSRS:
-            pages.setdefault(msr.number >> 12, []).append(msr)
-        # MSR numbers cluster in a few 4-KiB pages of the number space: the page is compared
-        # once, then the number within it.
-        for i, (msr_page, msrs) in enumerate(pages.items()):
-            with (m.If if i == 0 else m.Elif)(number[12:] == msr_page):
-                with m.Switch(number[:12]):
-                    for msr in msrs:
-                        with m.Case(msr.number & 0xFFF):
-                            m.d.comb += [known.eq(1), kind.eq(msr.kind)]
-                            if msr.kind == MsrKind.ELEMENT:
-                                m.d.comb += row.eq(element_id(ELEMENT_BY_MSR[msr.number].name))
-                            elif msr.kind == MsrKind.CONSTANT:
-                                m.d.comb += row.eq(constant_row(msr.number))
-                            elif msr.kind == MsrKind.SMBASE:
-                                m.d.comb += row.eq(_SMBASE)
+        known, kind, row = _decode_msr(m, number)
         is_msr_op = (request.op == Op.RDMSR) | (request.op == Op.WRMSR) | listing.start
         with m.If(op.accept | listing.start):
             m.d.sync += [
@@ -193,7 +199,15 @@ class MsrAccess(wiring.Component):
             state.wr_value.eq(wr_value),
             op.read_value.eq(state.rd_data),
             listing.rdata.eq(
-                Mux(list_read, state.rd_data, Mux(msr_kind == MsrKind.FEATURE_CONTROL, feature_control, 0))
+                Mux(
+                    list_read,
+                    state.rd_data,
+                    Mux(
+                        msr_kind == MsrKind.FEATURE_CONTROL,
+                        feature_control,
+                        Mux(msr_kind == MsrKind.SMM_MONITOR_CTL, smm_monitor_ctl, 0),
+                    ),
+                )
             ),
         ]
 
@@ -266,33 +280,38 @@ class MsrAccess(wiring.Component):
                 m.d.comb += state.wr_en.eq(1)
                 finish(m, op, Status.OK)
 
-        # The lists' RDMSR/WRMSR at CPL 0: what the instructions do, answered on msr_list.
-        def list_done(fault):
+        self._list_access(m, list_go, list_write, list_read, msr_known, msr_kind, wr_fault)
+        return m
+
+    def _list_access(self, m: Module, go, write, read, known, kind, wr_fault) -> None:  # noqa: ANN001
+        """The lists' RDMSR/WRMSR at CPL 0 (an entry decoded the cycle before ``go``): what the instructions do,
+        answered on ``msr_list`` (an element's read a cycle later, ``read``)."""
+        listing, state = self.msr_list, self.state
+
+        def list_done(fault):  # noqa: ANN001, ANN202
             m.d.comb += [listing.done.eq(1), listing.fault.eq(fault)]
 
-        with m.If(list_read):
+        with m.If(read):
             list_done(0)
-        with m.If(list_go):
-            with m.If(~msr_known):
+        with m.If(go):
+            with m.If(~known):
                 list_done(1)
-            with m.Elif(~list_write):
-                with m.Switch(msr_kind):
+            with m.Elif(~write):
+                with m.Switch(kind):
                     with m.Case(MsrKind.ELEMENT, MsrKind.CONSTANT):
                         m.d.comb += state.rd_en.eq(1)
-                        m.d.sync += list_read.eq(1)
-                    with m.Case(MsrKind.FEATURE_CONTROL):
-                        list_done(0)
+                        m.d.sync += read.eq(1)
+                    with m.Case(MsrKind.FEATURE_CONTROL, MsrKind.SMM_MONITOR_CTL):
+                        list_done(0)  # the register, on rdata
                     with m.Default():
-                        # IA32_SMM_MONITOR_CTL reads 0 here, but no list stores it (it is not the
-                        # processor's); IA32_SMBASE is readable only in SMM.
-                        list_done(msr_kind != MsrKind.SMM_MONITOR_CTL)
-            with m.Elif(msr_kind == MsrKind.ELEMENT):
+                        list_done(1)  # IA32_SMBASE: readable only in SMM, where no VM exit ends here
+            with m.Elif(kind == MsrKind.ELEMENT):
                 with m.If(wr_fault):
                     list_done(1)
                 with m.Else():
                     m.d.comb += state.wr_en.eq(1)
                     list_done(0)
             with m.Else():
-                # IA32_FEATURE_CONTROL is locked in VMX operation; the others are not writable.
+                # IA32_FEATURE_CONTROL is locked in VMX operation; IA32_SMM_MONITOR_CTL is writable only in
+                # SMM; the others are not writable.
                 list_done(1)
-        return m

@@ -4911,6 +4911,16 @@ def smm_msrs() -> Script:
     s.enter_vmx()
     s.new_vmcs(VMCS_A)
     s.vmcall().fail_valid(1)
+    s.comment(
+        "SDM 27.4: a VM-exit MSR-store list stores IA32_SMM_MONITOR_CTL as RDMSR reads it (the value SMM wrote).",
+    )
+    s.launchable()
+    msr_list(s, EXIT_STORE_LIST, [(msrs.IA32_SMM_MONITOR_CTL, 0)])
+    s.vmwrite("VM_EXIT_MSR_STORE_ADDR", EXIT_STORE_LIST).succeed()
+    s.vmwrite("VM_EXIT_MSR_STORE_COUNT", 1).succeed()
+    s.vmlaunch().entered()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.read(EXIT_STORE_LIST + 8, 8).ok(0x10_0001)
     return s
 
 
