@@ -18,7 +18,7 @@ from .controls import ENTRY, EXIT, PIN, PROC, PROC2
 from .fields import MAX_INDEX
 from .layout import REGION_BYTES
 
-__all__ = ["MsrKind", "Msr", "MSRS", "MSR_BY_NUMBER"]
+__all__ = ["MsrKind", "Msr", "MSRS", "MSR_BY_NUMBER", "constant_value"]
 
 #: Physical-address width (CPUID.80000008H:EAX[7:0]); the unit's bus is 32-bit.
 MAXPHYADDR = 32
@@ -228,3 +228,11 @@ def is_canonical(value: int) -> bool:
 def valid_memory_types(value: int) -> bool:
     """Every byte of a PAT value is a valid memory type."""
     return all(((value >> (8 * i)) & 0xFF) in VALID_MEMORY_TYPES for i in range(8))
+
+
+def constant_value(msr: Msr, *, dual_monitor: bool) -> int:
+    """A constant MSR's value; IA32_VMX_BASIC reports the dual-monitor treatment (bit 49) only for a unit
+    (or model) built with it."""
+    if msr.number == IA32_VMX_BASIC and dual_monitor:
+        return msr.value | 1 << VMX_BASIC_DUAL_MONITOR_BIT
+    return msr.value

@@ -22,7 +22,8 @@ import enum
 from dataclasses import dataclass
 
 from .msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
-from .state import AR, CR0, CR4, ELEMENT_BY_NAME, INTERRUPTIBILITY, RFLAGS, SEGMENTS
+from .state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, INTERRUPTIBILITY, RFLAGS, SEGMENTS
+from .state_actions import HOST_CS_AR, HOST_DATA_AR
 
 __all__ = [
     "SMM_ENTRY_OFFSET",
@@ -57,6 +58,11 @@ __all__ = [
     "MSEG_CR3_OFFSET",
     "MSEG_FEATURE_IA32E",
     "EXIT_REASON_FROM_ROOT",
+    "MSEG_HEADER_WORDS",
+    "StmLoad",
+    "StmRow",
+    "STM_LOADS",
+    "stm_value",
 ]
 
 #: SMI delivery starts the handler at SMBASE + 0x8000 (CS.base = SMBASE, RIP = 0x8000).
@@ -85,6 +91,8 @@ MSEG_ESP_OFFSET = 24
 MSEG_CR3_OFFSET = 28
 #: Bit 0 of the SMM-transfer monitor features field: the STM runs in IA-32e mode; bits 31:1 are reserved.
 MSEG_FEATURE_IA32E = 1
+#: The header's 32-bit fields (the words the activation reads).
+MSEG_HEADER_WORDS = 8
 #: Exit-reason bit 29: an SMM VM exit from VMX root operation (SDM 24.9.1, 34.15.2.3).
 EXIT_REASON_FROM_ROOT = 1 << 29
 
@@ -250,6 +258,96 @@ def _entry_loads() -> tuple[tuple[str, EntryLoad, int], ...]:
 
 #: What SMI delivery loads after the save (table 34-4), in order: (element, how, constant).
 ENTRY_LOADS = _entry_loads()
+
+
+class StmLoad(enum.Enum):
+    """How the activation of the dual-monitor treatment loads an element of the STM's state (34.15.6.6)."""
+
+    #: The element := ``value`` (``ia32e_value`` for an STM in IA-32e mode).
+    CONSTANT = 0
+    #: The element := (its value & ``arg``) | ``value`` (``ia32e_value`` in IA-32e mode).
+    KEPT = 1
+    #: The element := (MSEG base + the header's word at offset ``arg``) & ``mask``.
+    MSEG_OFFSET = 2
+    #: The element := the header's word at offset ``arg`` & ``mask``.
+    HEADER = 3
+    #: The element := the header's CS selector with bits 2:0 cleared (0 becomes 8), + ``arg``.
+    SELECTOR = 4
+
+
+@dataclass(frozen=True)
+class StmRow:
+    name: str
+    how: StmLoad
+    arg: int = 0
+    value: int = 0
+    ia32e_value: int | None = None
+    mask: int = 0xFFFF_FFFF
+
+    def constant(self, ia32e: bool) -> int:
+        return self.ia32e_value if ia32e and self.ia32e_value is not None else self.value
+
+
+def _stm_loads() -> tuple[StmRow, ...]:
+    lm = EFER.LME | EFER.LMA
+    u64 = (1 << 64) - 1
+    rows = [
+        # CR0: PG, NE, ET, MP, PE set; CD and NW kept; the rest 0.
+        StmRow("cr0", StmLoad.KEPT, CR0.CD | CR0.NW, CR0.PG | CR0.NE | CR0.ET | CR0.MP | CR0.PE),
+        # CR3: MSEG + the CR3 offset, bits 11:5 and 2:0 cleared (4:3, PWT and PCD, from the offset).
+        StmRow("cr3", StmLoad.MSEG_OFFSET, MSEG_CR3_OFFSET, mask=0xFFFF_FFFF & ~0xFE7),
+        # CR4: MCE and PGE cleared, PAE := the IA-32e feature bit, PSE := 1 without it; the rest kept.
+        StmRow("cr4", StmLoad.KEPT, u64 & ~(CR4.MCE | CR4.PGE | CR4.PAE | CR4.PSE), CR4.PSE, CR4.PAE),
+        StmRow("dr7", StmLoad.CONSTANT, value=0x400),
+        StmRow("debugctl", StmLoad.CONSTANT),
+        StmRow("efer", StmLoad.KEPT, u64 & ~lm, 0, lm),
+        StmRow("cs.selector", StmLoad.SELECTOR),
+        StmRow("cs.base", StmLoad.CONSTANT),
+        StmRow("cs.limit", StmLoad.CONSTANT, value=FLAT_LIMIT),
+        StmRow("cs.ar", StmLoad.CONSTANT, value=HOST_CS_AR | AR.DB, ia32e_value=HOST_CS_AR | AR.L),
+    ]
+    for seg in ("ss", "ds", "es", "fs", "gs"):
+        rows += [
+            StmRow(f"{seg}.selector", StmLoad.SELECTOR, 8),
+            StmRow(f"{seg}.base", StmLoad.CONSTANT),
+            StmRow(f"{seg}.limit", StmLoad.CONSTANT, value=FLAT_LIMIT),
+            StmRow(f"{seg}.ar", StmLoad.CONSTANT, value=HOST_DATA_AR),
+        ]
+    rows += [
+        StmRow("gdtr.base", StmLoad.MSEG_OFFSET, MSEG_GDTR_BASE_OFFSET),
+        StmRow("gdtr.limit", StmLoad.HEADER, MSEG_GDTR_LIMIT, mask=0xFFFF),
+        StmRow("idtr.limit", StmLoad.CONSTANT),  # IDTR.base is kept
+        StmRow("ldtr.selector", StmLoad.CONSTANT),
+        StmRow("ldtr.ar", StmLoad.CONSTANT, value=AR.UNUSABLE),
+        StmRow("rip", StmLoad.MSEG_OFFSET, MSEG_EIP_OFFSET),
+        StmRow("rsp", StmLoad.MSEG_OFFSET, MSEG_ESP_OFFSET),
+        StmRow("rflags", StmLoad.CONSTANT, value=RFLAGS.FIXED1),
+        StmRow("activity", StmLoad.CONSTANT),
+        StmRow("interruptibility", StmLoad.CONSTANT, value=SMM_INTERRUPTIBILITY),
+        StmRow("smm", StmLoad.CONSTANT, value=1),
+    ]
+    return tuple(rows)
+
+
+#: The STM's state the activation of the dual-monitor treatment loads (34.15.6.6), in order; TR is left as
+#: it was (the list does not name it).
+STM_LOADS = _stm_loads()
+
+
+def stm_value(row: StmRow, current: int, header: list[int], mseg: int, ia32e: bool) -> int:
+    """The value ``row`` loads: ``current`` is the element's value, ``header`` the MSEG header's words."""
+    word = header[row.arg // 4] if row.how in (StmLoad.MSEG_OFFSET, StmLoad.HEADER) else 0
+    match row.how:
+        case StmLoad.CONSTANT:
+            return row.constant(ia32e)
+        case StmLoad.KEPT:
+            return (current & row.arg) | row.constant(ia32e)
+        case StmLoad.MSEG_OFFSET:
+            return (mseg + word) & row.mask
+        case StmLoad.HEADER:
+            return word & row.mask
+        case StmLoad.SELECTOR:
+            return ((header[MSEG_CS_SELECTOR // 4] & 0xFFF8) or 8) + row.arg
 
 
 def invalid_saved_state(cr0: int, cr4: int) -> str | None:

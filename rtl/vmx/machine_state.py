@@ -21,7 +21,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arbiter import check_clients, join_by_priority
-from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1, MSRS, MsrKind
+from ..arch.msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1, MSRS, MsrKind, constant_value
 from ..arch.state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, ELEMENTS, INTERRUPTIBILITY, RFLAGS, element_id
 from ..bram import NO_RW_CHECK, registered_read
 from .predicates import bits_set, canonical, fixed_ok, valid_memory_types
@@ -178,6 +178,11 @@ class MachineState(wiring.Component):
     rflags: Out(64)
     mode: Out(Mode)
 
+    def __init__(self, *, dual_monitor: bool = False):
+        #: IA32_VMX_BASIC reports the dual-monitor treatment (bit 49): rtl/vmx/dual_monitor.py.
+        self.dual_monitor = dual_monitor
+        super().__init__()
+
     @property
     def read_latency(self) -> int:
         return 1
@@ -186,7 +191,7 @@ class MachineState(wiring.Component):
         m = Module()
         port = self.port
         resets = [e.reset for e in ELEMENTS] + [0] * (2**ID_BITS - len(ELEMENTS))
-        constants = [msr.value for msr in _CONSTANT_MSRS]
+        constants = [constant_value(msr, dual_monitor=self.dual_monitor) for msr in _CONSTANT_MSRS]
         m.submodules.ram = ram = memory.Memory(shape=64, depth=2**ROW_BITS, init=resets + constants, attrs=NO_RW_CHECK)
         rd_data = registered_read(m, ram, addr=port.rd_id, en=port.rd_en, name="ram_rd_data")
         wr = ram.write_port()

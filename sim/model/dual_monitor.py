@@ -30,22 +30,17 @@ from vmxu.rtl.arch.layout import LAUNCH_LAUNCHED
 from vmxu.rtl.arch.ops import Status
 from vmxu.rtl.arch.smm import (
     EXIT_REASON_FROM_ROOT,
-    FLAT_LIMIT,
     IO_SMI,
     IO_SMI_IN,
-    MSEG_CR3_OFFSET,
-    MSEG_CS_SELECTOR,
-    MSEG_EIP_OFFSET,
-    MSEG_ESP_OFFSET,
     MSEG_FEATURE_IA32E,
     MSEG_FEATURES,
-    MSEG_GDTR_BASE_OFFSET,
-    MSEG_GDTR_LIMIT,
+    MSEG_HEADER_WORDS,
     MSEG_REVISION,
     SMM_INTERRUPTIBILITY,
+    STM_LOADS,
+    stm_value,
 )
-from vmxu.rtl.arch.state import AR, CR0, CR4, EFER, INTERRUPTIBILITY, RFLAGS
-from vmxu.rtl.arch.state_actions import HOST_CS_AR, HOST_DATA_AR
+from vmxu.rtl.arch.state import AR, INTERRUPTIBILITY
 
 from .entry_checks import EntryChecks, capability_failure, is_bad_address, msr_list_failure
 from .outcome import Outcome
@@ -58,10 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["DualMonitor"]
 
 _U32 = (1 << 32) - 1
-#: CR0 after activation: PG, NE, ET, MP, PE set; CD and NW kept; the rest 0 (34.15.6.6).
-_STM_CR0 = CR0.PG | CR0.NE | CR0.ET | CR0.MP | CR0.PE
-#: CR3 bits the activation clears (11:5 and 2:0; 4:3, PWT and PCD, come from the CR3 offset).
-_CR3_CLEARED = 0xFE7
 
 
 class DualMonitor:
@@ -128,50 +119,12 @@ class DualMonitor:
         return Outcome(Status.EXITED, reason=int(ExitReason.VMCALL), cause="SDM 34.15.6: dual-monitor treatment on")
 
     def _load_stm_state(self, mseg: int, ia32e: bool) -> None:
-        """34.15.6.6: the STM's state, from the MSEG header; SMM entered with SMIs and NMIs blocked. CR4: MCE and
-        PGE cleared, PAE := the IA-32e feature bit, PSE := 1 without it, the other bits kept; CR3: MSEG + the CR3
-        offset with bits 11:5 and 2:0 cleared; the CS selector with bits 2:0 cleared (0 becomes 8), the data
-        segments' CS + 8; IDTR.base kept, its limit 0; LDTR unusable with selector 0."""
+        """34.15.6.6: the STM's state, from the MSEG header (``STM_LOADS``, rtl/arch/smm.py, the RTL's table
+        too); SMM entered with SMIs and NMIs blocked."""
         state, memory = self.model.state, self.model.memory
-
-        def header(offset: int) -> int:
-            return memory.read_word((mseg + offset) >> 2)
-
-        cs = header(MSEG_CS_SELECTOR) & 0xFFF8 or 8
-        lm = EFER.LME | EFER.LMA
-        cr4 = state["cr4"] & ~(CR4.MCE | CR4.PGE | CR4.PAE | CR4.PSE)
-        loads = {
-            "cr0": (state["cr0"] & (CR0.CD | CR0.NW)) | _STM_CR0,
-            "cr3": (mseg + header(MSEG_CR3_OFFSET)) & _U32 & ~_CR3_CLEARED,
-            "cr4": cr4 | (CR4.PAE if ia32e else CR4.PSE),
-            "dr7": 0x400,
-            "debugctl": 0,
-            "efer": (state["efer"] & ~lm) | (lm if ia32e else 0),
-            "cs.selector": cs,
-            "cs.base": 0,
-            "cs.limit": FLAT_LIMIT,
-            "cs.ar": HOST_CS_AR | (AR.L if ia32e else AR.DB),  # flat, as a host's (34.15.6.6)
-            "gdtr.base": (mseg + header(MSEG_GDTR_BASE_OFFSET)) & _U32,
-            "gdtr.limit": header(MSEG_GDTR_LIMIT) & 0xFFFF,
-            "idtr.limit": 0,
-            "ldtr.selector": 0,
-            "ldtr.ar": AR.UNUSABLE,
-            "rip": (mseg + header(MSEG_EIP_OFFSET)) & _U32,
-            "rsp": (mseg + header(MSEG_ESP_OFFSET)) & _U32,
-            "rflags": RFLAGS.FIXED1,
-            "activity": 0,
-            "interruptibility": SMM_INTERRUPTIBILITY,
-            "smm": 1,
-        }
-        for seg in ("ss", "ds", "es", "fs", "gs"):
-            loads |= {
-                f"{seg}.selector": cs + 8,
-                f"{seg}.base": 0,
-                f"{seg}.limit": FLAT_LIMIT,
-                f"{seg}.ar": HOST_DATA_AR,
-            }
-        for name, value in loads.items():
-            state.store(name, value)
+        header = [memory.read_word((mseg >> 2) + i) for i in range(MSEG_HEADER_WORDS)]
+        for row in STM_LOADS:
+            state.store(row.name, stm_value(row, state[row.name], header, mseg, ia32e))
 
     # -- SMM VM exits (34.15.2) -----------------------------------------------------------
 

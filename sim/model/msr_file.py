@@ -50,9 +50,7 @@ class MsrFile:
             return _gp(f"SDM 2B RDMSR: #GP(0), no MSR {number:#x}")
         match msr.kind:
             case MsrKind.CONSTANT:
-                if number == msrs.IA32_VMX_BASIC and self.dual_monitor:
-                    return MsrResult(msr.value | 1 << msrs.VMX_BASIC_DUAL_MONITOR_BIT)
-                return MsrResult(msr.value)
+                return MsrResult(msrs.constant_value(msr, dual_monitor=self.dual_monitor))
             case MsrKind.FEATURE_CONTROL:
                 return MsrResult(self.feature_control)
             case MsrKind.SMM_MONITOR_CTL:
