@@ -23,7 +23,7 @@ from .machine_state import Mode
 from .operation import OperationSignature, Outcome, Request, finish, vmfail
 from .port import RequestSignature, ResponseSignature
 
-__all__ = ["Dispatcher", "GuestDecisionSignature", "GUEST_BLOCK", "SMM_BLOCK"]
+__all__ = ["Dispatcher", "GuestDecisionSignature", "GUEST_BLOCK", "SMM_BLOCK", "DUAL_BLOCK"]
 
 _ERROR_FIELD = LOCATION[FIELD_BY_NAME["VM_INSTRUCTION_ERROR"].encoding]
 assert _ERROR_FIELD.storage == Storage.ON_DIE
@@ -35,6 +35,9 @@ _OWN = (Op.VMCALL,)
 _SMM_OPS = (Op.SMI, Op.RSM)
 #: The block of SMI delivery and RSM: SMI goes to it in non-root operation too (the default treatment).
 SMM_BLOCK = "smm"
+#: The block of the dual-monitor treatment (rtl/vmx/dual_monitor.py): VMCALL in VMX root operation outside
+#: SMM with IA32_SMM_MONITOR_CTL.valid = 1 goes to it (no operation is its alone).
+DUAL_BLOCK = "dual"
 
 _MEMBERS = (
     "req",
@@ -54,6 +57,9 @@ _MEMBERS = (
     "shutdown",
     "abort",
     "in_smm",
+    "monitor_valid",
+    "dual_active",
+    "smi_to_dual",
 )
 #: The block that decides VM exits: every request goes to it in VMX non-root operation.
 GUEST_BLOCK = "events"
@@ -152,6 +158,14 @@ class Dispatcher(wiring.Component):
         After a shutdown every request answers SHUTDOWN with the indicator (SDM 27.7; 0 after RSM's).
     in_smm : In(1)
         In SMM: RSM goes to the ``smm`` block, else it is #UD.
+    monitor_valid : In(1)
+        IA32_SMM_MONITOR_CTL.valid: with a ``dual`` block (``blocks`` names it, with no operation), VMCALL in
+        VMX root operation outside SMM goes to it; else VMCALL there is VMfail(1).
+    dual_active : In(1)
+        The dual-monitor treatment is active: RSM in VMX root operation is #UD (SDM 34.15.3).
+    smi_to_dual : In(1)
+        An SMI now is an SMM VM exit (34.15.2: the treatment is active, outside SMM, SMIs not blocked): it goes
+        to the ``dual`` block, else to the ``smm`` block.
     guest : Out(GuestDecisionSignature())
         The first checks' verdicts for that block, and its ``pass_on`` of a request to the request's own
         block (with a fault brought back when it asks: ``raise_on_fault``).
@@ -160,6 +174,7 @@ class Dispatcher(wiring.Component):
     def __init__(self, entries: int, blocks: Mapping[str, Sequence[Op]]):
         self.blocks = {name: tuple(ops) for name, ops in blocks.items()}
         self.has_smm = SMM_BLOCK in self.blocks
+        self.has_dual = DUAL_BLOCK in self.blocks
         seen = list(_OWN) + ([] if self.has_smm else list(_SMM_OPS))
         for name, ops in self.blocks.items():
             if not isinstance(name, str) or not name.isidentifier() or name in _MEMBERS:
@@ -192,12 +207,43 @@ class Dispatcher(wiring.Component):
                 "shutdown": In(1),
                 "abort": In(3),
                 "in_smm": In(1),
+                "monitor_valid": In(1),
+                "dual_active": In(1),
+                "smi_to_dual": In(1),
             }
         )
 
     @property
     def latency(self) -> int:
         return 2
+
+    def _start_block(self, m: Module, ports: list, op) -> None:  # noqa: ANN001
+        """Start the block of operation ``op``."""
+        for port, ops in zip(ports, self.blocks.values(), strict=True):
+            if ops:
+                m.d.comb += port.start.eq(op.as_value().matches(*ops))
+
+    def _smi(self, m: Module, own) -> None:  # noqa: ANN001
+        """An SMI: the ``smm`` block's (the default treatment, or held pending), or the ``dual`` block's (an SMM VM
+        exit); a unit without SMM answers ENTRY_NOT_IMPLEMENTED."""
+        if not self.has_smm:
+            finish(m, own, Status.ENTRY_NOT_IMPLEMENTED)
+        elif not self.has_dual:
+            m.d.comb += getattr(self, SMM_BLOCK).start.eq(1)
+        else:
+            m.d.comb += getattr(self, SMM_BLOCK).start.eq(~self.smi_to_dual)
+            m.d.comb += getattr(self, DUAL_BLOCK).start.eq(self.smi_to_dual)
+
+    def _vmcall(self, m: Module, own) -> None:  # noqa: ANN001
+        """VMCALL in VMX root operation (SDM 30.3): VMfail(1) in SMM, without the dual-monitor treatment or with
+        IA32_SMM_MONITOR_CTL.valid = 0; else the ``dual`` block's."""
+        if not self.has_dual:
+            vmfail(m, own, VmError.VMCALL_IN_ROOT, current_valid=self.current_valid)
+            return
+        with m.If(~self.in_smm & self.monitor_valid):
+            m.d.comb += getattr(self, DUAL_BLOCK).start.eq(1)
+        with m.Else():
+            vmfail(m, own, VmError.VMCALL_IN_ROOT, current_valid=self.current_valid)
 
     def elaborate(self, platform):
         m = Module()
@@ -315,24 +361,21 @@ class Dispatcher(wiring.Component):
             with m.State("DISPATCH"):
                 with m.If(self.shutdown):
                     finish(m, own, Status.SHUTDOWN, result=self.abort)
-                with m.Elif(op == Op.SMI):  # the default treatment: whatever the operation (SDM 34.14.1)
-                    if self.has_smm:
-                        m.d.comb += getattr(self, SMM_BLOCK).start.eq(1)
-                    else:
-                        finish(m, own, Status.ENTRY_NOT_IMPLEMENTED)
+                with m.Elif(op == Op.SMI):  # whatever the operation: SMIs are not instructions (SDM 34.14.1)
+                    self._smi(m, own)
                 with m.Elif(self.non_root):
                     m.d.comb += getattr(self, GUEST_BLOCK).start.eq(1)
-                with m.Elif((op == Op.RSM) & ~self.in_smm):  # #UD outside SMM, whatever the CPL (vol. 2B RSM)
+                with m.Elif((op == Op.RSM) & (~self.in_smm | self.dual_active)):
+                    # #UD outside SMM, whatever the CPL (vol. 2B RSM), and in the STM (VMX root, 34.15.3).
                     finish(m, own, Status.FAULT, vector=Vector.UD)
                 with m.Elif(ud):
                     finish(m, own, Status.FAULT, vector=Vector.UD)
                 with m.Elif(gp):
                     finish(m, own, Status.FAULT, vector=Vector.GP)
                 with m.Elif(op == Op.VMCALL):
-                    vmfail(m, own, VmError.VMCALL_IN_ROOT, current_valid=self.current_valid)
+                    self._vmcall(m, own)
                 with m.Else():
-                    for port, ops in zip(ports, self.blocks.values(), strict=True):
-                        m.d.comb += port.start.eq(op.as_value().matches(*ops))
+                    self._start_block(m, ports, op)
                 m.next = "AWAIT_BLOCK"
                 settle()
 
@@ -340,8 +383,7 @@ class Dispatcher(wiring.Component):
                 settle()
 
             with m.State("PASS_ON"):
-                for port, ops in zip(ports, self.blocks.values(), strict=True):
-                    m.d.comb += port.start.eq(op.as_value().matches(*ops))
+                self._start_block(m, ports, op)
                 m.next = "AWAIT_BLOCK"
                 settle()
 

@@ -45,7 +45,7 @@ from ..arch.state import CR4, EFER
 from ..vmcs.cache_port import CachePortSignature
 from .predicates import bits_set, fixed_ok, valid_memory_types
 
-__all__ = ["EntryChecker", "CheckSignature", "Controls", "STEPS"]
+__all__ = ["EntryChecker", "CheckSignature", "Controls", "STEPS", "exit_controls_fail", "msr_list_address_fails"]
 
 CONTROL = VmError.ENTRY_INVALID_CONTROL_FIELD
 HOST = VmError.ENTRY_INVALID_HOST_STATE
@@ -151,16 +151,27 @@ def _above(value, limit: int):
     return value[bits:].any() | (value[:bits] > limit) if bits else value.any()
 
 
-def _msr_list_address(regs, v):
-    """With a non-zero count: 16-byte aligned, and the list's last byte below 2^MAXPHYADDR.
+def msr_list_address_fails(count, address, upper_any):
+    """An MSR list of ``count`` entries at ``address`` (its bits 31:0; ``upper_any``: a bit of 63:32 is 1) is
+    refused: with a non-zero count, not 16-byte aligned, or its last byte not below 2^MAXPHYADDR (26.2.1.2;
+    VMCALL's error 20 too, 34.15.6.1).
 
     For an aligned address the last byte, address + 16 * count - 1, is below
     2^MAXPHYADDR exactly when address / 16 + count <= 2^(MAXPHYADDR - 4).
     """
-    entries_end = v[4:MAXPHYADDR] + regs.msr_count  # in 16-byte entries
+    entries_end = address[4:MAXPHYADDR] + count  # in 16-byte entries
     limit = MAXPHYADDR - 4
     beyond = entries_end[limit + 1 :].any() | (entries_end[limit] & entries_end[:limit].any())
-    return (regs.msr_count != 0) & ((v[:4] != 0) | v.upper_any() | beyond)
+    return (count != 0) & ((address[:4] != 0) | upper_any | beyond)
+
+
+def _msr_list_address(regs, v):
+    return msr_list_address_fails(regs.msr_count, v, v.upper_any())
+
+
+def exit_controls_fail(value):
+    """The VM-exit controls ``value`` are outside their TRUE capability MSR (26.2.1.2; VMCALL's error 20)."""
+    return _capability(EXIT)(None, value)
 
 
 def _event_injection(regs, v):

@@ -138,6 +138,8 @@ class Mode(data.Struct):
     sti_blocking: 1
     #: Blocking by NMI (virtual-NMI blocking with "virtual NMIs"): interruptibility bit 3.
     nmi_blocking: 1
+    #: Blocking by SMI (interruptibility bit 2): outside SMM, left by a return from SMM (SDM 34.15.4.9).
+    smi_blocking: 1
     cr4_tsd: 1
     cpl: 2
     #: CR0 and CR4 both satisfy the VMX fixed-bit MSRs.
@@ -269,6 +271,7 @@ class MachineState(wiring.Component):
                 (mirrored.movss_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)),
                 (mirrored.sti_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_STI)),
                 (mirrored.nmi_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_NMI)),
+                (mirrored.smi_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_SMI)),
             ],
         }
         for name, pairs in mirrors.items():

@@ -133,6 +133,10 @@ class MsrAccess(wiring.Component):
         In VMX operation: the CR0/CR4 fixed bits are enforced on writes (``write_fault``).
     in_smm : In(1)
         In SMM: IA32_SMBASE is readable, IA32_SMM_MONITOR_CTL writable, CR4.VMXE reserved (SDM 34.14.3, A.6).
+    dual_active : In(1)
+        The dual-monitor treatment is active: CR4.VMXE is not reserved in SMM (the STM runs in VMX operation).
+    monitor_ctl : Out(32)
+        IA32_SMM_MONITOR_CTL.
     """
 
     op: In(OperationSignature())
@@ -141,6 +145,8 @@ class MsrAccess(wiring.Component):
     vmxon_allowed: Out(1)
     in_vmx: In(1)
     in_smm: In(1)
+    dual_active: In(1)
+    monitor_ctl: Out(32)
 
     @property
     def latency(self) -> dict[str, int]:
@@ -154,7 +160,7 @@ class MsrAccess(wiring.Component):
         value = op.operation.value
 
         feature_control = Signal(3)
-        smm_monitor_ctl = Signal(32)
+        smm_monitor_ctl = self.monitor_ctl
         m.d.comb += self.vmxon_allowed.eq(
             (feature_control & FEATURE_CONTROL_LOCK != 0) & (feature_control & FEATURE_CONTROL_VMX_OUTSIDE_SMX != 0)
         )
@@ -192,7 +198,7 @@ class MsrAccess(wiring.Component):
 
         # The MOV/WRMSR rules on this block's own value: no path through the other clients of the port.
         wr_value = Mux(list_go, list_value, value)
-        wr_fault = write_fault(m, element, wr_value, self.in_vmx, self.in_smm)
+        wr_fault = write_fault(m, element, wr_value, self.in_vmx, self.in_smm & ~self.dual_active)
         m.d.comb += [
             state.rd_id.eq(element),
             state.wr_id.eq(element),

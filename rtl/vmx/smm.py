@@ -48,6 +48,9 @@ vmx_held : Out(1)
     In SMM after an SMI in VMX operation: the unit is out of VMX operation (root and non-root) until RSM.
 shutdown : Out(1)
     RSM found an invalid saved state: every later request answers SHUTDOWN (value 0).
+enter : In(1)
+    The processor enters SMM another way (the dual-monitor treatment's activation, rtl/vmx/dual_monitor.py):
+    ``in_smm`` := 1, and SMIs are held from the next cycle.
 """
 
 from dataclasses import dataclass, field
@@ -316,6 +319,7 @@ class Smm(wiring.Component):
                 "in_smm": Out(1),
                 "vmx_held": Out(1),
                 "shutdown": Out(1),
+                "enter": In(1),
             }
         )
 
@@ -343,6 +347,8 @@ class Smm(wiring.Component):
             load=_rom(m, _Load, _LOAD_ROM, index),
         )
         m.d.comb += [self.in_smm.eq(r.in_smm), self.vmx_held.eq(r.held.vmx), self.shutdown.eq(r.shutdown)]
+        with m.If(self.enter):
+            m.d.sync += r.in_smm.eq(1)
         m.d.comb += [region.page.eq(r.address[12:]), region.word.eq(r.address[2:12]), region.entry.eq(0)]
         # The I/O state field of an I/O SMI (table 34-5): port, IN or OUT with DX, length, IO_SMI.
         request = op.operation

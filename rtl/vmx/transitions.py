@@ -17,7 +17,7 @@ bus, writes the exit information, and keeps the state of non-root operation:
 ``non_root``, the VMX-preemption timer.
 """
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,6 +35,7 @@ from ..arch.msrs import (
     VMCS_REVISION_ID,
 )
 from ..arch.ops import Op, Status
+from ..arch.smm import EXIT_REASON_FROM_ROOT
 from ..vmcs.cache_port import CachePortSignature
 from ..vmcs.region import RegionCommand, RegionCommandSignature
 from .entry_checks import Controls
@@ -71,6 +72,15 @@ class ExitCause(data.Struct):
     fault: 1
     #: An NMI caused the exit (NMIs stay blocked in the host).
     nmi: 1
+    #: An SMM VM exit (SDM 34.15.2): EXECUTIVE_VMCS_POINTER := the page ``executive``, GUEST_SMBASE :=
+    #: ``smbase``; the exit reason gets bit 29 when ``from_root``.
+    smm: 1
+    from_root: 1
+    #: The activation of the dual-monitor treatment (34.15.6.4-5): the walk stores the state and stops (no
+    #: MSR list, no host state: the dual-monitor block loads the STM's).
+    activation: 1
+    executive: 20
+    smbase: 32
 
 
 class ExitSignature(wiring.Signature):
@@ -118,6 +128,9 @@ def _info_writes() -> list[tuple[FieldSlot, str]]:
         (FieldSlot.of("VMX_INSTRUCTION_INFO"), "info"),
         (FieldSlot.of("VM_ENTRY_INTR_INFO_FIELD"), "entry_intr_info"),
         (FieldSlot.of(ENTRY.vmcs_field), "entry_controls"),
+        # An SMM VM exit's only (34.15.2.3, 34.15.2.4):
+        (FieldSlot.of("EXECUTIVE_VMCS_POINTER"), "executive"),
+        (FieldSlot.of("GUEST_SMBASE"), "smbase"),
     ]
 
 
@@ -135,6 +148,8 @@ _LIST_FIELDS = {
 }
 
 _INFO_WRITES = _info_writes()
+#: The writes of an exit that is not an SMM VM exit: all but the last two.
+_ORDINARY_WRITES = len(_INFO_WRITES) - 2
 #: A VM-entry failure writes the first two only (26.8).
 _FAILURE_WRITES = 2
 _ERROR_CODE_FIELD = FieldSlot.of("VM_ENTRY_EXCEPTION_ERROR_CODE")
@@ -241,7 +256,7 @@ class Transitions(wiring.Component):
         # Failed: the failure information, the host walk, the MSR-load list, ANSWER.
         failed = verdict + _FAILURE_WRITES + walk(TransitionKind.HOST) + empty_list + 1
         # Exited: the exit information, the exit walk (store and load), the MSR-load list, ANSWER.
-        exited = len(_INFO_WRITES) + walk(TransitionKind.EXIT) + empty_list + 1
+        exited = _ORDINARY_WRITES + walk(TransitionKind.EXIT) + empty_list + 1
         return {"entered": entered, "failed": failed, "exited": exited}
 
     def elaborate(self, platform):
@@ -304,7 +319,11 @@ class Transitions(wiring.Component):
             controls.entry[ENTRY.bits["IA32E_MODE"] + 1 :],
         )
         sources = {
-            "reason": Mux(failure, EXIT_REASON_ENTRY_FAILURE | cause.reason, cause.reason),
+            "reason": Mux(
+                failure,
+                EXIT_REASON_ENTRY_FAILURE | cause.reason,
+                cause.reason | Mux(cause.from_root, EXIT_REASON_FROM_ROOT, 0),
+            ),
             "qualification": Mux(failure, qualification, cause.qualification),
             "intr_info": cause.intr_info,
             "error_code": cause.error_code,
@@ -313,6 +332,8 @@ class Transitions(wiring.Component):
             "info": 0,
             "entry_intr_info": controls.intr_info.as_value() & 0x7FFF_FFFF,
             "entry_controls": entry_controls,
+            "executive": Cat(Const(0, 12), cause.executive),
+            "smbase": cause.smbase,
         }
         enabled = {"error_code": cause.error_code_valid, "length": cause.length_valid, "info": cause.info_valid}
         info_value = Signal(32)
@@ -325,8 +346,10 @@ class Transitions(wiring.Component):
                         cache.wr_slot.eq(slot.slot),
                         cache.wr_en.eq(Mux(info_write & enabled.get(source, 1), _halves(slot), 0)),
                     ]
-        # A natural-width field (the qualification) gets bits 63:32 = 0; a one-word field its word on both halves.
-        m.d.comb += cache.wr_data.eq(Cat(info_value, Mux(info_step == 1, 0, info_value)))
+        # A 64-bit field (the qualification, the executive-VMCS pointer) gets bits 63:32 = 0; a one-word field
+        # its word on both halves.
+        wide = info_step.matches(*(i for i, (slot, _) in enumerate(_INFO_WRITES) if slot.words == 2))
+        m.d.comb += cache.wr_data.eq(Cat(info_value, Mux(wide, 0, info_value)))
 
         # The bus: the link pointer's dword, the PDPTEs, the MSR lists, the VMX-abort indicator.
         region = self.region
@@ -657,8 +680,9 @@ class Transitions(wiring.Component):
                 with m.If(info_step == 1):
                     store_count = cache.rd_data.word_select(_LIST_FIELDS[MsrListKind.EXIT_STORE][0].half, 32)
                     m.d.sync += store_count_zero.eq(store_count == 0)
-                with m.If(info_step == len(_INFO_WRITES) - 1):
-                    with m.If(store_count_zero):
+                last = Mux(cause.smm, len(_INFO_WRITES) - 1, _ORDINARY_WRITES - 1)
+                with m.If(info_step == last):
+                    with m.If(store_count_zero & ~cause.activation):
                         start_walk(TransitionKind.EXIT, "EXIT_WALK")
                     with m.Else():
                         start_walk(TransitionKind.STORE, "STORE_WALK")
@@ -670,7 +694,9 @@ class Transitions(wiring.Component):
 
             with m.State("STORE_WALK"):
                 m.d.comb += self.mark_dirty.eq(1)
-                with m.If(walker.done):
+                with m.If(walker.done & cause.activation):
+                    m.next = "ANSWER"
+                with m.Elif(walker.done):
                     start_list(MsrListKind.EXIT_STORE)
 
             with m.State("HOST_WALK"):

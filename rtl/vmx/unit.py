@@ -21,7 +21,8 @@ from ..vmcs.cache_port import CacheArbiter
 from ..vmcs.region import RegionArbiter, RegionPort
 from ..vmcs.vmcs_cache import VmcsCache
 from ..wishbone import Signature as WishboneSignature
-from .dispatcher import Dispatcher
+from .dispatcher import DUAL_BLOCK, Dispatcher
+from .dual_monitor import DualMonitor
 from .entry_checks import EntryChecker
 from .field_access import FieldAccess
 from .guest_events import EVENT_OPS, GuestEvents
@@ -97,20 +98,28 @@ class VmxUnit(wiring.Component):
         (rtl/vmx/port.py; docs/guests.md).
     """
 
-    def __init__(self, *, cache_entries: int = CACHE_ENTRIES, guests: bool = True):
+    def __init__(self, *, cache_entries: int = CACHE_ENTRIES, guests: bool = True, dual_monitor: bool = False):
+        if dual_monitor and not guests:
+            raise ValueError("The dual-monitor treatment needs SMM and VM exits: a unit with guests (guests=True)")
         self.cache_entries = n = cache_entries
         #: False leaves VM entries and exits out (VMLAUNCH/VMRESUME answer ENTRY_NOT_IMPLEMENTED after
         #: their checks) and the guest-event requests (CPUID to RUN answer #UD): the SoC's core does not
         #: run guests yet or issue those requests, and the iCE40 has no room for them.
         self.guests = guests
+        #: The dual-monitor treatment of SMIs and SMM (rtl/vmx/dual_monitor.py: its activation so far);
+        #: IA32_VMX_BASIC bit 49 reports it.
+        self.dual_monitor = dual_monitor
         self.cache = VmcsCache(n)
         self.region = RegionPort(n)
-        self.state = MachineState()
+        self.state = MachineState(dual_monitor=dual_monitor)
         self.checker = EntryChecker(n)
         self.transitions = Transitions(n) if guests else TransitionStub()
         self.events = GuestEvents(n, guests=guests, region_latency=self.region.latency)
         blocks = BLOCKS if guests else {name: ops for name, ops in BLOCKS.items() if name != "smm"}
+        if dual_monitor:
+            blocks = {**blocks, DUAL_BLOCK: ()}
         self.smm = Smm(n, region_latency=self.region.latency) if guests else None
+        self.dual = DualMonitor(n, region_latency=self.region.latency) if dual_monitor else None
         self.dispatcher = Dispatcher(n, blocks)
         self.pointers = VmcsPointers(n, region_latency=self.region.latency)
         self.fields = FieldAccess(n, region_latency=self.region.latency)
@@ -125,6 +134,10 @@ class VmxUnit(wiring.Component):
         # RSM, else the MSR and element block, which presents a value to learn whether it faults before
         # it writes.
         state_clients = ("transitions", "events", "smm", "msrs")
+        if dual_monitor:
+            cache_clients = (*cache_clients[:-2], "dual", *cache_clients[-2:])
+            region_clients = (*region_clients[:-1], "dual", region_clients[-1])
+            state_clients = (*state_clients[:-1], "dual", state_clients[-1])
         if not guests:
             cache_clients = ("region", "checker", "dispatcher", "fields")
             region_clients = ("pointers", "fields")
@@ -222,9 +235,12 @@ class VmxUnit(wiring.Component):
         if self.guests:
             self._connect_transitions(m, controls)
             in_vmx = self._connect_smm(m)
+            self._connect_dual(m)
         else:
             # Nothing reads these without guests: the stub never enters one, nor is the unit ever in SMM.
             m.d.comb += [events.non_root.eq(0), events.timer.eq(0), msrs.in_smm.eq(0), dispatcher.in_smm.eq(0)]
+            m.d.comb += [pointers.dual_active.eq(0), dispatcher.dual_active.eq(0), dispatcher.monitor_valid.eq(0)]
+            m.d.comb += [msrs.dual_active.eq(0), dispatcher.smi_to_dual.eq(0)]
 
         # The state the blocks share: the current VMCS, VMX operation, the mode bits.
         m.d.comb += [
@@ -251,7 +267,8 @@ class VmxUnit(wiring.Component):
         return m
 
     def _transitions_dirty(self):
-        return self.transitions.mark_dirty if self.guests else 0
+        dirty = self.transitions.mark_dirty if self.guests else 0
+        return dirty | self.dual.mark_dirty if self.dual is not None else dirty
 
     def _connect_transitions(self, m: Module, controls) -> None:
         """The transitions' ports: the cache, the bus and the element port, the exit the guest events ask
@@ -263,10 +280,12 @@ class VmxUnit(wiring.Component):
         wiring.connect(m, transitions.region, self.region_arbiter.transitions)
         wiring.connect(m, events.region, self.region_arbiter.events)
         wiring.connect(m, transitions.state, self.state_arbiter.transitions)
-        wiring.connect(m, events.exit, transitions.exit)
+        if self.dual is None:
+            wiring.connect(m, events.exit, transitions.exit)
         wiring.connect(m, transitions.msr_list, self.msrs.msr_list)
+        if self.dual is None:
+            m.d.comb += transitions.controls.eq(controls)
         m.d.comb += [
-            transitions.controls.eq(controls),
             transitions.mode.eq(self.state.mode),
             transitions.rflags.eq(self.state.rflags),
             transitions.current.eq(self.pointers.current),
@@ -294,8 +313,57 @@ class VmxUnit(wiring.Component):
             self.events.non_root.eq(non_root),
             self.dispatcher.non_root.eq(non_root),
             self.dispatcher.in_smm.eq(smm.in_smm),
-            self.msrs.in_smm.eq(smm.in_smm),
             self.dispatcher.shutdown.eq(transitions.shutdown | smm.shutdown),
             self.dispatcher.abort.eq(Mux(smm.shutdown, 0, transitions.abort)),
         ]
         return self.pointers.in_vmx & ~smm.vmx_held
+
+    def _connect_dual(self, m: Module) -> None:
+        """The dual-monitor treatment: its ports, the exit it shares with the guest events, whether it is
+        active; without it VMCALL in VMX root operation is VMfail(1) and nothing is active."""
+        dual, pointers, dispatcher = self.dual, self.pointers, self.dispatcher
+        if dual is None:
+            m.d.comb += [pointers.dual_active.eq(0), dispatcher.dual_active.eq(0), dispatcher.monitor_valid.eq(0)]
+            m.d.comb += [self.msrs.dual_active.eq(0), self.smm.enter.eq(0), self.msrs.in_smm.eq(self.smm.in_smm)]
+            m.d.comb += [pointers.switch.start.eq(0), dispatcher.smi_to_dual.eq(0)]
+            return
+        m.submodules.dual = dual
+        wiring.connect(m, dispatcher.dual, dual.op)
+        wiring.connect(m, dual.cache, self.cache_arbiter.dual)
+        wiring.connect(m, dual.region, self.region_arbiter.dual)
+        wiring.connect(m, dual.state, self.state_arbiter.dual)
+        wiring.connect(m, dual.switch, pointers.switch)
+        # One exit at a time: the guest events' (in non-root operation) or the activation's (in root).
+        events, transitions = self.events, self.transitions
+        m.d.comb += [
+            transitions.exit.start.eq(events.exit.start | dual.exit.start),
+            transitions.exit.cause.eq(Mux(dual.exit.start, dual.exit.cause, events.exit.cause)),
+        ]
+        for client in (events.exit, dual.exit):
+            m.d.comb += [
+                client.done.eq(transitions.exit.done),
+                client.status.eq(transitions.exit.status),
+                client.value.eq(transitions.exit.value),
+            ]
+        active = dual.active
+        # The exit's walk and information read the controls of the VMCS it writes (the dual block loaded them).
+        checked = self.checker.checks.controls.as_value()
+        m.d.comb += transitions.controls.eq(Mux(dual.exiting, dual.controls.as_value(), checked))
+        m.d.comb += [
+            dual.monitor_ctl.eq(self.msrs.monitor_ctl),
+            dual.current_valid.eq(pointers.current_valid),
+            dual.current.eq(pointers.current),
+            dual.current_page.eq(pointers.current_page),
+            dual.current_launch.eq(pointers.current_launch),
+            dual.vmxon_page.eq(pointers.vmxon_page),
+            dual.non_root.eq(transitions.non_root),
+            dual.mode.eq(self.state.mode),
+            self.smm.enter.eq(dual.enter_smm),
+            pointers.dual_active.eq(active),
+            dispatcher.dual_active.eq(active),
+            dispatcher.monitor_valid.eq(self.msrs.monitor_ctl[0]),
+            self.msrs.dual_active.eq(active),
+            # The MSR lists of an SMM VM exit see SMM (the exit ends in it: IA32_SMBASE, IA32_SMM_MONITOR_CTL).
+            self.msrs.in_smm.eq(self.smm.in_smm | dual.exiting),
+            dispatcher.smi_to_dual.eq(active & ~self.smm.in_smm & ~self.state.mode.smi_blocking),
+        ]

@@ -23,14 +23,37 @@ from ..vmcs.vmcs_cache import PAGE_BITS, TagPortSignature
 from .operation import OperationSignature, finish, vmfail
 from .predicates import bad_address
 
-__all__ = ["VmcsPointers"]
+__all__ = ["VmcsPointers", "SwitchSignature"]
 
 
 class _PageSource(enum.Enum, shape=1):
     """The region a region command works on."""
 
-    OPERAND = 0  # the page the address operand names
+    OPERAND = 0  # the page the address operand names (or the switch's)
     TARGET = 1  # the page of cache entry ``target``
+
+
+class SwitchSignature(wiring.Signature):
+    """Another block makes a VMCS current, as VMPTRLD does after its checks (the dual-monitor treatment's SMM
+    VM exits and returns from SMM, SDM 34.15.2.2, 34.15.4.8).
+
+    Members
+    -------
+    start : Out(1)
+        Make the VMCS at ``page`` current, or none with ``none`` (held until ``done``).
+    page : Out(PAGE_BITS)
+    none : Out(1)
+    done : In(1)
+    """
+
+    def __init__(self):
+        super().__init__({"start": Out(1), "page": Out(PAGE_BITS), "none": Out(1), "done": In(1)})
+
+    def __eq__(self, other):
+        return isinstance(other, SwitchSignature)
+
+    def __repr__(self):
+        return "SwitchSignature()"
 
 
 class VmcsPointers(wiring.Component):
@@ -82,6 +105,14 @@ class VmcsPointers(wiring.Component):
         The page of the current VMCS's region.
     current_launch : Out(2)
         The current VMCS's launch state (``Tag.launch``).
+    vmxon_page : Out(PAGE_BITS)
+        The VMXON pointer's page.
+    dual_active : In(1)
+        The dual-monitor treatment is active: VMXOFF fails with error 23 (SDM 30.3 VMXOFF).
+    switch : In(SwitchSignature())
+        Make a VMCS current for another block, between operations of this one: VMPTRLD's sequence after
+        its revision check (a cached VMCS in 1 cycle after the lookup's, else a fill, after a write-back
+        when the victim is dirty).
     """
 
     def __init__(self, entries: int, *, region_latency: Mapping[RegionCommand, int]):
@@ -100,6 +131,9 @@ class VmcsPointers(wiring.Component):
                 "current": Out(entry_bits),
                 "current_page": Out(PAGE_BITS),
                 "current_launch": Out(2),
+                "vmxon_page": Out(PAGE_BITS),
+                "dual_active": In(1),
+                "switch": In(SwitchSignature()),
             }
         )
 
@@ -134,10 +168,13 @@ class VmcsPointers(wiring.Component):
         tags = self.tag_port
         region = self.region
         value = op.operation.value
-        page = value[12:32]  # the region an address operand names
+        switch = self.switch
+        switching = Signal()  # the sequence under way is a switch's, for ``switch_page``
+        switch_page = Signal(PAGE_BITS)
+        page = Mux(switching, switch_page, value[12:32])  # the region an address operand (or a switch) names
 
         in_vmx = self.in_vmx
-        vmxon_page = Signal(PAGE_BITS)
+        vmxon_page = self.vmxon_page
         current_valid = self.current_valid
         current = Signal.like(self.current)
         current_page = Signal(PAGE_BITS)  # the current tag's page, kept apart for VMPTRST
@@ -158,8 +195,8 @@ class VmcsPointers(wiring.Component):
         lookup_hit = Signal()
         lookup_entry = Signal.like(target)
         lookup_victim = Signal.like(target)
-        m.d.comb += tags.lookup_page.eq(op.request.value[12:32])
-        with m.If(op.accept):
+        m.d.comb += tags.lookup_page.eq(Mux(switch.start, switch.page, op.request.value[12:32]))
+        with m.If(op.accept | switch.start):
             m.d.sync += [
                 value_bad_address.eq(bad_address(op.request.value)),
                 value_is_vmxon_pointer.eq(op.request.value[12:32] == vmxon_page),
@@ -216,8 +253,36 @@ class VmcsPointers(wiring.Component):
         def fail(error):
             vmfail(m, op, error, current_valid=current_valid)
 
+        def loaded():
+            """The VMCS is current: VMPTRLD succeeds, or the switch is done."""
+            with m.If(switching):
+                m.d.comb += switch.done.eq(1)
+                m.d.sync += switching.eq(0)
+            with m.Else():
+                finish(m, op, Status.SUCCEED)
+
+        def load():
+            """Make the VMCS at ``page`` current (cache entry ``target``; ``target_hit``: it is cached there)."""
+            with m.If(target_hit):
+                m.d.comb += tags.touch.eq(1)
+                m.d.sync += [current_valid.eq(1), current.eq(target), current_page.eq(page)]
+                loaded()
+                m.next = "IDLE"
+            with m.Elif(target_tag.valid & target_tag.dirty):
+                issue(
+                    RegionCommand.WRITE_BACK, "VMPTRLD_WRITE_BACK", page_=_PageSource.TARGET, launch=target_tag.launch
+                )
+            with m.Else():
+                issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=_PageSource.OPERAND)
+
         with m.FSM(name="pointers"):
             with m.State("IDLE"):
+                with m.If(switch.start & switch.none):
+                    m.d.sync += current_valid.eq(0)
+                    m.d.comb += switch.done.eq(1)
+                with m.Elif(switch.start):
+                    m.d.sync += [switching.eq(1), switch_page.eq(switch.page)]
+                    m.next = "SWITCH"
                 with m.If(op.start):
                     with m.Switch(op.operation.op):
                         with m.Case(Op.VMXON):
@@ -235,9 +300,11 @@ class VmcsPointers(wiring.Component):
                                 )
 
                         with m.Case(Op.VMXOFF):
-                            # VMfail(23) needs the dual-monitor treatment, which needs SMM.
-                            m.d.sync += target.eq(0)
-                            m.next = "VMXOFF_SCAN"
+                            with m.If(self.dual_active):
+                                fail(VmError.VMXOFF_UNDER_DUAL_MONITOR)
+                            with m.Else():
+                                m.d.sync += target.eq(0)
+                                m.next = "VMXOFF_SCAN"
 
                         with m.Case(Op.VMPTRLD):
                             with m.If(value_bad_address):
@@ -298,20 +365,16 @@ class VmcsPointers(wiring.Component):
                     with m.If(~revision_ok(region.rdata)):
                         fail(VmError.VMPTRLD_INCORRECT_REVISION)
                         m.next = "IDLE"
-                    with m.Elif(target_hit):
-                        m.d.comb += tags.touch.eq(1)
-                        m.d.sync += [current_valid.eq(1), current.eq(target), current_page.eq(page)]
-                        finish(m, op, Status.SUCCEED)
-                        m.next = "IDLE"
-                    with m.Elif(target_tag.valid & target_tag.dirty):
-                        issue(
-                            RegionCommand.WRITE_BACK,
-                            "VMPTRLD_WRITE_BACK",
-                            page_=_PageSource.TARGET,
-                            launch=target_tag.launch,
-                        )
                     with m.Else():
-                        issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=_PageSource.OPERAND)
+                        load()
+
+            with m.State("SWITCH"):
+                # The lookup of the switch's page is registered (as an operand's is at accept).
+                m.d.sync += [target.eq(Mux(lookup_hit, lookup_entry, lookup_victim)), target_hit.eq(lookup_hit)]
+                m.next = "SWITCH_LOAD"
+
+            with m.State("SWITCH_LOAD"):
+                load()
 
             with m.State("VMPTRLD_WRITE_BACK"):
                 with m.If(region.done):
@@ -322,7 +385,7 @@ class VmcsPointers(wiring.Component):
                 with m.If(region.done):
                     m.d.comb += [tags.install.eq(1), tags.touch.eq(1)]
                     m.d.sync += [current_valid.eq(1), current.eq(target), current_page.eq(page)]
-                    finish(m, op, Status.SUCCEED)
+                    loaded()
                     m.next = "IDLE"
 
             with m.State("VMCLEAR_WRITE_BACK"):

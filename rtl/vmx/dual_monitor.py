@@ -1,0 +1,481 @@
+"""The dual-monitor treatment of SMIs and SMM: its activation by VMCALL and the SMM VM exits (SDM 34.15).
+
+# Ref: Intel SDM vol. 3C, 30.3 VMCALL (the order of its checks), 34.15.5 (the
+# MSEG header, IA32_SMM_MONITOR_CTL), 34.15.6 "Activating the dual-monitor
+# treatment" (the checks of 34.15.6.1-2: errors 19, 20, 22, 24; the SMM VM exit
+# of 34.15.6.3-5 without MSR lists; the STM's state from the MSEG header,
+# 34.15.6.6); rtl/arch/smm.py (``STM_LOADS``, the table the model reads too);
+# sim/model/dual_monitor.py (the oracle).
+
+VMCALL (``op``; the dispatcher sends it in VMX root operation outside SMM when
+IA32_SMM_MONITOR_CTL.valid is 1, after #UD and #GP): VMfailInvalid without a
+current VMCS, VMfailValid 19 when it is launched; the VM-exit controls, the
+VM-exit MSR-store count and address from the cache (20); the eight words of
+the MSEG header over the bus (22: the revision identifier, 24: the features);
+SMBASE from the element port. Then the transitions' exit (``exit``) records
+the VMCALL with exit-reason bit 29, writes EXECUTIVE_VMCS_POINTER (the VMXON
+pointer) and GUEST_SMBASE, and stores the executive monitor's state in the
+current VMCS, which becomes the SMM-transfer VMCS; this block then loads the
+STM's state (``STM_LOADS``, an element read and write a row), enters SMM
+(``enter_smm``) and reports EXITED with reason 18.
+
+SMM VM exits (34.15.2), once the treatment is active: an SMI outside SMM that
+is not blocked (``op`` SMI; the dispatcher sends it here) and VMCALL in VMX
+root operation outside SMM. EXECUTIVE_VMCS_POINTER := the current VMCS (from
+non-root operation) or the VMXON pointer (from root); the SMM-transfer VMCS
+becomes current (``switch``, VmcsPointers' VMPTRLD sequence); its controls
+are read; the transitions' exit records reason 6, 5 (an I/O SMI: the I/O
+qualification, then IO_RCX/RSI/RDI := 0 and IO_RIP := RIP) or 18, with bit 29
+from root, saves the state with GUEST_SMBASE, walks the MSR lists (the exit
+ends in SMM: ``exiting`` makes IA32_SMBASE storable, IA32_SMM_MONITOR_CTL
+loadable) and loads the host state; then SMIs and NMIs are blocked and SMM is
+entered.
+
+Not here yet (the next slice; docs/unit.md): VM entries in SMM and the return
+from SMM. ``VmxUnit(dual_monitor=True)`` builds this block; the default unit
+leaves it out and IA32_VMX_BASIC bit 49 is 0.
+
+Latency, from ``op.start`` to ``op.done``, with a bus slave that acknowledges
+one clock after the strobe: ``latency``, plus the transitions' exit (for the
+activation its information writes and the store walk; for an SMM VM exit
+``Transitions.latency["exited"]`` and two writes) and, for an SMM VM exit from
+another VMCS than the SMM-transfer VMCS, VMPTRLD's fill (and write-back).
+
+Members
+-------
+op : In(OperationSignature())
+cache : Out(CachePortSignature(entries))
+region : Out(RegionCommandSignature(entries))
+state : Out(StatePortSignature())
+exit : Out(ExitSignature())
+switch : Out(SwitchSignature())
+controls : Out(Controls)
+    While ``exiting``: the current VMCS's controls, for the transitions' exit (the entry checks loaded
+    ``Controls`` from the VMCS of the last VM entry, not necessarily this one).
+exiting : Out(1)
+monitor_ctl : In(32)
+    IA32_SMM_MONITOR_CTL (bits 31:12: the MSEG base).
+current_valid, current, current_page, current_launch : In
+    The current VMCS (``VmcsPointers``).
+vmxon_page : In(20)
+non_root : In(1)
+mode : In(Mode)
+mark_dirty : Out(1)
+    The current VMCS was written (the I/O SMI's IO_* fields).
+active : Out(1)
+    The dual-monitor treatment is active.
+transfer_page : Out(20)
+    The SMM-transfer VMCS's page (34.15.2.1).
+enter_smm : Out(1)
+    The processor enters SMM (one cycle).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from amaranth import Cat, Const, Module, Mux, Signal, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arch.errors import ExitReason, VmError
+from ..arch.events import IoQualification
+from ..arch.layout import LAUNCH_LAUNCHED
+from ..arch.msrs import MSEG_REVISION_ID
+from ..arch.ops import Op, Status
+from ..arch.smm import (
+    IO_SMI,
+    IO_SMI_IN,
+    MSEG_CS_SELECTOR,
+    MSEG_FEATURE_IA32E,
+    MSEG_FEATURES,
+    MSEG_HEADER_WORDS,
+    MSEG_REVISION,
+    SMM_INTERRUPTIBILITY,
+    STM_LOADS,
+    StmLoad,
+)
+from ..arch.state import element_id
+from ..values import struct_value
+from ..vmcs.cache_port import CachePortSignature
+from ..vmcs.region import RegionCommand, RegionCommandSignature
+from ..vmcs.vmcs_cache import PAGE_BITS
+from .entry_checks import Controls, exit_controls_fail, msr_list_address_fails
+from .machine_state import ID_BITS, Mode, StatePortSignature
+from .operation import OperationSignature, finish, vmfail
+from .transition_steps import FieldSlot
+from .transitions import ExitCause, ExitSignature
+from .vmcs_pointers import SwitchSignature
+
+__all__ = ["DualMonitor"]
+
+_EXIT_CONTROLS = FieldSlot.of("VM_EXIT_CONTROLS")
+_STORE_COUNT = FieldSlot.of("VM_EXIT_MSR_STORE_COUNT")
+_STORE_ADDR = FieldSlot.of("VM_EXIT_MSR_STORE_ADDR")
+#: The controls the exit's walk and its information writes read (``Controls``), one a cycle.
+_CONTROL_READS = (
+    (_EXIT_CONTROLS, "exit"),
+    (FieldSlot.of("PIN_BASED_VM_EXEC_CONTROL"), "pin"),
+    (FieldSlot.of("VM_ENTRY_CONTROLS"), "entry"),
+    (FieldSlot.of("VM_ENTRY_INTR_INFO_FIELD"), "intr_info"),
+)
+#: An I/O SMI's fields besides the qualification (34.15.2.3): the unit keeps no RCX, RSI, RDI (0); IO_RIP.
+_IO_WRITES = (FieldSlot.of("IO_RCX"), FieldSlot.of("IO_RSI"), FieldSlot.of("IO_RDI"), FieldSlot.of("IO_RIP"))
+_SMBASE = element_id("smbase")
+_RIP = element_id("rip")
+_INTERRUPTIBILITY = element_id("interruptibility")
+_SMM = element_id("smm")
+_VMCALL_LENGTH = 3
+
+
+@dataclass
+class _Activation:
+    """The activation's registers (the MSEG header's words, the word and STM_LOADS row under way, the IA-32e
+    feature bit, the verdict on the VM-exit controls, the MSR-store count) and the row's element and value."""
+
+    header: list
+    word: Signal
+    row: Signal
+    ia32e: Signal = field(default_factory=lambda: Signal(name="ia32e"))
+    controls_bad: Signal = field(default_factory=lambda: Signal(name="controls_bad"))
+    store_count: Signal = field(default_factory=lambda: Signal(32, name="store_count"))
+    element: Value | None = None
+    value: Value | None = None
+
+
+class DualMonitor(wiring.Component):
+    __doc__ = __doc__
+
+    def __init__(self, entries: int, *, region_latency: Mapping[RegionCommand, int]):
+        self.entries = entries
+        self._region_latency = dict(region_latency)
+        cache = CachePortSignature(entries)
+        super().__init__(
+            {
+                "op": In(OperationSignature()),
+                "cache": Out(cache),
+                "region": Out(RegionCommandSignature(entries)),
+                "state": Out(StatePortSignature()),
+                "exit": Out(ExitSignature()),
+                "switch": Out(SwitchSignature()),
+                "controls": Out(Controls),
+                "exiting": Out(1),
+                "monitor_ctl": In(32),
+                "current_valid": In(1),
+                "current": In(cache.entry_bits),
+                "current_page": In(PAGE_BITS),
+                "current_launch": In(2),
+                "vmxon_page": In(PAGE_BITS),
+                "non_root": In(1),
+                "mode": In(Mode),
+                "mark_dirty": Out(1),
+                "active": Out(1),
+                "transfer_page": Out(PAGE_BITS),
+                "enter_smm": Out(1),
+            }
+        )
+
+    @property
+    def latency(self) -> dict[str, int]:
+        """Without the exit: the activation's three field reads, the header's words, the verdict, the four
+        control reads, SMBASE, the exit's start, then each row of ``STM_LOADS`` (a read and a write), SMM
+        entered; an SMM VM exit (other than an I/O SMI's, which writes four more fields) with the SMM-transfer
+        VMCS current: RIP read, its four control reads, SMBASE, the exit's start, the SMI blocking (a read and
+        a write), SMM entered."""
+        word = self._region_latency[RegionCommand.READ_WORD]
+        checks = 3 + MSEG_HEADER_WORDS * word + 1
+        return {
+            "VMCALL (activation)": checks + len(_CONTROL_READS) + 1 + 1 + 2 * len(STM_LOADS) + 1,
+            "SMM VM exit": 1 + len(_CONTROL_READS) + 1 + 1 + 2 + 1,
+        }
+
+    def elaborate(self, platform):
+        m = Module()
+        op, cache = self.op, self.cache
+        m.d.comb += [
+            cache.rd_entry.eq(self.current),
+            cache.wr_entry.eq(self.current),
+            self.switch.page.eq(self.transfer_page),
+        ]
+        cause = Signal(ExitCause)
+        m.d.comb += self.exit.cause.eq(cause)
+        activation = self._activation_datapath(m)
+
+        with m.FSM(name="dual_monitor"):
+            with m.State("IDLE"):
+                with m.If(op.start):
+                    with m.If(op.operation.op == Op.SMI):
+                        self._smm_exit_cause(m, cause, from_root=~self.non_root)
+                        m.next = "SMM_EXIT"
+                    with m.Elif(self.active):
+                        self._smm_exit_cause(m, cause, from_root=1)
+                        m.next = "SMM_EXIT"
+                    with m.Else():
+                        self._activation_checks(m, cause)
+            self._activation_states(m, activation)
+            self._smm_exit_states(m, cause)
+        return m
+
+    # -- the activation (34.15.6) ------------------------------------------------------------
+
+    def _read(self, m: Module, slot: FieldSlot) -> None:
+        m.d.comb += [self.cache.rd_en.eq(1), self.cache.rd_slot.eq(slot.slot)]
+
+    def _word(self, slot: FieldSlot):
+        return self.cache.rd_data.word_select(slot.half, 32)
+
+    def _vmcall_cause(self, m: Module, cause: Signal) -> None:
+        m.d.sync += [
+            cause.eq(0),
+            cause.reason.eq(ExitReason.VMCALL),
+            cause.length.eq(_VMCALL_LENGTH),
+            cause.length_valid.eq(1),
+            cause.info_valid.eq(1),
+            cause.instruction.eq(1),
+            cause.smm.eq(1),
+        ]
+
+    def _activation_checks(self, m: Module, cause: Signal) -> None:
+        """In IDLE, VMCALL outside the treatment: the checks on the current VMCS before its controls' reads."""
+        with m.If(~self.current_valid):
+            finish(m, self.op, Status.FAIL_INVALID)
+        with m.Elif(self.current_launch & LAUNCH_LAUNCHED):
+            vmfail(m, self.op, VmError.VMCALL_NONCLEAR_VMCS, current_valid=self.current_valid)
+        with m.Else():
+            self._vmcall_cause(m, cause)
+            m.d.sync += [cause.from_root.eq(1), cause.activation.eq(1), cause.executive.eq(self.vmxon_page)]
+            self._read(m, _EXIT_CONTROLS)
+            m.next = "CONTROLS"
+
+    def _activation_datapath(self, m: Module) -> _Activation:
+        """The activation's registers, its bus reads of the MSEG header, and the STM_LOADS row's element and value."""
+        a = _Activation(
+            header=[Signal(32, name=f"header{i}") for i in range(MSEG_HEADER_WORDS)],
+            word=Signal(range(MSEG_HEADER_WORDS + 1)),
+            row=Signal(range(len(STM_LOADS) + 1)),
+        )
+        m.d.comb += [
+            self.region.cmd.eq(RegionCommand.READ_WORD),
+            self.region.page.eq(self.monitor_ctl[12:32]),
+            self.region.word.eq(a.word),
+            self.region.entry.eq(0),
+        ]
+        a.element, a.value = self._stm_row(m, a.row, a.header, a.ia32e)
+        return a
+
+    def _activation_states(self, m: Module, a: _Activation) -> None:
+        """34.15.6.1-2 (20: the VM-exit controls and MSR-store list, 22, 24: the MSEG header), then the controls
+        the exit reads, SMBASE, the exit (``SMM_EXIT_WALK``), the STM's state (``STM_LOADS``) and SMM."""
+        op, state, region = self.op, self.state, self.region
+        ctl = self.controls
+        header, word, row, ia32e = a.header, a.word, a.row, a.ia32e
+        controls_bad, store_count, element, value = a.controls_bad, a.store_count, a.element, a.value
+
+        def fail(error):
+            vmfail(m, op, error, current_valid=self.current_valid)
+            m.next = "IDLE"
+
+        with m.State("CONTROLS"):
+            exit_controls = self._word(_EXIT_CONTROLS)
+            m.d.sync += [controls_bad.eq(exit_controls_fail(exit_controls)), ctl.exit.eq(exit_controls)]
+            self._read(m, _STORE_COUNT)
+            m.next = "STORE_COUNT"
+
+        with m.State("STORE_COUNT"):
+            m.d.sync += store_count.eq(self._word(_STORE_COUNT))
+            self._read(m, _STORE_ADDR)
+            m.next = "STORE_ADDRESS"
+
+        with m.State("STORE_ADDRESS"):
+            address = self.cache.rd_data
+            with m.If(controls_bad | msr_list_address_fails(store_count, address, address[32:].any())):
+                fail(VmError.VMCALL_INVALID_EXIT_CONTROLS)
+            with m.Else():
+                m.d.sync += word.eq(0)
+                m.next = "HEADER"
+
+        with m.State("HEADER"):
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                with m.Switch(word):
+                    for i, reg in enumerate(header):
+                        with m.Case(i):
+                            m.d.sync += reg.eq(region.rdata)
+                m.d.sync += word.eq(word + 1)
+                with m.If(word == MSEG_HEADER_WORDS - 1):
+                    m.next = "VERDICT"
+
+        with m.State("VERDICT"):
+            features = header[MSEG_FEATURES // 4]
+            sixty_four = self.mode.efer_lma & self.mode.cs_l
+            with m.If(header[MSEG_REVISION // 4] != MSEG_REVISION_ID):
+                fail(VmError.VMCALL_INCORRECT_MSEG_REVISION)
+            with m.Elif((features & ~MSEG_FEATURE_IA32E).any() | (sixty_four & ~features[0])):
+                fail(VmError.VMCALL_INVALID_SMM_MONITOR_FEATURES)
+            with m.Else():
+                m.d.sync += ia32e.eq(features[0])
+                self._read_controls(m, "SMM_EXIT_CONTROLS")
+
+        with m.State("LOAD_READ"):
+            m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(element)]
+            m.next = "LOAD_WRITE"
+
+        with m.State("LOAD_WRITE"):
+            m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(element), state.wr_value.eq(value)]
+            m.d.sync += row.eq(row + 1)
+            m.next = "LOAD_READ"
+            with m.If(row == len(STM_LOADS) - 1):
+                m.d.sync += row.eq(0)
+                m.next = "ACTIVE"
+
+        with m.State("ACTIVE"):
+            m.d.comb += self.enter_smm.eq(1)
+            m.d.sync += [self.active.eq(1), self.transfer_page.eq(self.current_page)]
+            finish(m, op, Status.EXITED, result=ExitReason.VMCALL)
+            m.next = "IDLE"
+
+    def _stm_row(self, m: Module, row: Signal, header: list[Signal], ia32e: Signal) -> tuple[Signal, Signal]:
+        """The element row ``row`` of ``STM_LOADS`` loads, and its value (``stm_value`` in rtl/arch/smm.py):
+        the element's value read the cycle before (``StmLoad.KEPT``), the header's words, MSEG's base."""
+        element = Signal(ID_BITS)
+        value = Signal(64)
+        mseg = Cat(Const(0, 12), self.monitor_ctl[12:32])
+        header_word = Signal(32)
+        cs = header[MSEG_CS_SELECTOR // 4]
+        selector = Mux(cs[3:16].any(), cs[:16] & 0xFFF8, 8)
+        with m.Switch(row):
+            for i, r in enumerate(STM_LOADS):
+                with m.Case(i):
+                    constant = Mux(ia32e, r.constant(True), r.constant(False))
+                    m.d.comb += element.eq(element_id(r.name))
+                    if r.how in (StmLoad.MSEG_OFFSET, StmLoad.HEADER):
+                        m.d.comb += header_word.eq(header[r.arg // 4])
+                    match r.how:
+                        case StmLoad.CONSTANT:
+                            m.d.comb += value.eq(constant)
+                        case StmLoad.KEPT:
+                            m.d.comb += value.eq((self.state.rd_data & r.arg) | constant)
+                        case StmLoad.MSEG_OFFSET:
+                            m.d.comb += value.eq((mseg + header_word)[:32] & r.mask)
+                        case StmLoad.HEADER:
+                            m.d.comb += value.eq(header_word & r.mask)
+                        case StmLoad.SELECTOR:
+                            m.d.comb += value.eq(selector + r.arg)
+        return element, value
+
+    # -- SMM VM exits (34.15.2) -------------------------------------------------------------
+
+    def _smm_exit_cause(self, m: Module, cause: Signal, *, from_root) -> None:
+        """In IDLE: the exit an SMI (reason 6; 5 for an I/O SMI) or a VMCALL (18) makes, and its executive VMCS
+        (the VMXON pointer from root, else the current VMCS); then RIP is read (an I/O SMI's IO_RIP)."""
+        request = self.op.operation
+        io = (request.value & IO_SMI) != 0
+        direction_in = (request.value & IO_SMI_IN) != 0
+        qualification = struct_value(
+            IoQualification, size=request.io_size, direction_in=direction_in, port=request.index[:16]
+        )
+        with m.If(request.op == Op.SMI):
+            m.d.sync += [
+                cause.eq(0),
+                cause.reason.eq(Mux(io, ExitReason.IO_SMI, ExitReason.OTHER_SMI)),
+                cause.qualification.eq(Mux(io, qualification, 0)),
+                cause.smm.eq(1),
+            ]
+        with m.Else():
+            self._vmcall_cause(m, cause)
+        m.d.sync += [
+            cause.from_root.eq(from_root),
+            cause.executive.eq(Mux(from_root, self.vmxon_page, self.current_page)),
+        ]
+        m.d.comb += [self.state.rd_en.eq(1), self.state.rd_id.eq(_RIP)]
+
+    def _read_controls(self, m: Module, next_state: str) -> None:
+        """Start the reads of the controls the exit reads (``_CONTROL_READS``)."""
+        self._read(m, _CONTROL_READS[0][0])
+        m.next = next_state
+
+    def _smm_exit_states(self, m: Module, cause: Signal) -> None:
+        """The SMM-transfer VMCS made current, its controls and SMBASE read, the exit, the I/O SMI's IO_* fields,
+        then SMIs and NMIs blocked and SMM entered (the activation's exit goes on to the STM's state)."""
+        state, cache, ctl = self.state, self.cache, self.controls
+        rip = Signal(64)
+        reads = Signal(range(len(_CONTROL_READS) + 1))
+        io_step = Signal(range(len(_IO_WRITES) + 1))
+
+        def read_interruptibility():
+            m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_INTERRUPTIBILITY)]
+            m.next = "SMM_EXIT_BLOCKING"
+
+        with m.State("SMM_EXIT"):
+            m.d.sync += rip.eq(state.rd_data)
+            with m.If(self.current_valid & (self.current_page == self.transfer_page)):
+                self._read_controls(m, "SMM_EXIT_CONTROLS")
+            with m.Else():
+                m.next = "SMM_EXIT_SWITCH"
+
+        with m.State("SMM_EXIT_SWITCH"):
+            # 34.15.2.2: the SMM-transfer VMCS becomes current (VMPTRLD's sequence in the pointer block).
+            m.d.comb += self.switch.start.eq(1)
+            with m.If(self.switch.done):
+                m.next = "SMM_EXIT_SETTLE"
+
+        with m.State("SMM_EXIT_SETTLE"):
+            # ``current`` is the SMM-transfer VMCS's entry from this cycle: its reads start here.
+            self._read_controls(m, "SMM_EXIT_CONTROLS")
+
+        with m.State("SMM_EXIT_CONTROLS"):
+            # ``_CONTROL_READS`` in order: read k arrives while read k + 1 is issued.
+            m.d.sync += reads.eq(reads + 1)
+            with m.Switch(reads):
+                for i, (slot, name) in enumerate(_CONTROL_READS):
+                    with m.Case(i):
+                        m.d.sync += Value.cast(getattr(ctl, name)).eq(self._word(slot))
+                        if i + 1 < len(_CONTROL_READS):
+                            self._read(m, _CONTROL_READS[i + 1][0])
+            with m.If(reads == len(_CONTROL_READS) - 1):
+                m.d.sync += reads.eq(0)
+                m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_SMBASE)]
+                m.next = "SMM_EXIT_SMBASE"
+
+        with m.State("SMM_EXIT_SMBASE"):
+            m.d.sync += cause.smbase.eq(state.rd_data[:32])
+            m.next = "SMM_EXIT_WALK"
+
+        with m.State("SMM_EXIT_WALK"):
+            # The exit information (with EXECUTIVE_VMCS_POINTER and GUEST_SMBASE), the state saved, the MSR lists
+            # (the exit ends in SMM), the host state; the activation stops after the save.
+            m.d.comb += [self.exit.start.eq(1), self.exiting.eq(1)]
+            with m.If(self.exit.done & (self.exit.status == Status.SHUTDOWN)):
+                finish(m, self.op, Status.SHUTDOWN, result=self.exit.value)
+                m.next = "IDLE"
+            with m.Elif(self.exit.done & cause.activation):
+                m.next = "LOAD_READ"
+            with m.Elif(self.exit.done & (cause.reason == ExitReason.IO_SMI)):
+                m.d.sync += io_step.eq(0)
+                m.next = "SMM_EXIT_IO"
+            with m.Elif(self.exit.done):
+                read_interruptibility()
+
+        with m.State("SMM_EXIT_IO"):
+            # An I/O SMI: IO_RCX, IO_RSI, IO_RDI := 0, IO_RIP := RIP (both halves of each field).
+            m.d.sync += io_step.eq(io_step + 1)
+            with m.Switch(io_step):
+                for i, slot in enumerate(_IO_WRITES):
+                    with m.Case(i):
+                        m.d.comb += cache.wr_slot.eq(slot.slot)
+            m.d.comb += [
+                cache.wr_data.eq(Mux(io_step == len(_IO_WRITES) - 1, rip, 0)),
+                cache.wr_en.eq(0b11),
+                self.mark_dirty.eq(1),
+            ]
+            with m.If(io_step == len(_IO_WRITES) - 1):
+                read_interruptibility()
+
+        with m.State("SMM_EXIT_BLOCKING"):
+            blocked = state.rd_data | SMM_INTERRUPTIBILITY
+            m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_INTERRUPTIBILITY), state.wr_value.eq(blocked)]
+            m.next = "SMM_EXIT_ENTER"
+
+        with m.State("SMM_EXIT_ENTER"):
+            m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMM), state.wr_value.eq(1), self.enter_smm.eq(1)]
+            finish(m, self.op, Status.EXITED, result=cause.reason)
+            m.next = "IDLE"
