@@ -49,6 +49,15 @@ region : Out(RegionCommandSignature(entries))
 state : Out(StatePortSignature())
 exit : Out(ExitSignature())
 switch : Out(SwitchSignature())
+entry_check : In(ReturnCheckSignature())
+    From ``VmEntry``: whether a VM entry returns from SMM, and its checks (34.15.4.1-3).
+entry_finish : In(ReturnFinishSignature())
+    From ``Transitions``: the end of a VM entry that returns from SMM (34.15.4.5-9).
+in_smm : In(1)
+leave_smm : Out(1)
+    The processor leaves SMM (one cycle).
+executive_page : Out(20)
+    The executive-VMCS pointer's page of the return under way (for the link pointer's check).
 controls : Out(Controls)
     While ``exiting``: the current VMCS's controls, for the transitions' exit (the entry checks loaded
     ``Controls`` from the VMCS of the last VM entry, not necessarily this one).
@@ -77,10 +86,11 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..arch.controls import ENTRY
 from ..arch.errors import ExitReason, VmError
 from ..arch.events import IoQualification
 from ..arch.layout import LAUNCH_LAUNCHED
-from ..arch.msrs import MSEG_REVISION_ID
+from ..arch.msrs import MSEG_REVISION_ID, VMCS_REVISION_ID
 from ..arch.ops import Op, Status
 from ..arch.smm import (
     IO_SMI,
@@ -94,7 +104,7 @@ from ..arch.smm import (
     STM_LOADS,
     StmLoad,
 )
-from ..arch.state import element_id
+from ..arch.state import INTERRUPTIBILITY, element_id
 from ..values import struct_value
 from ..vmcs.cache_port import CachePortSignature
 from ..vmcs.region import RegionCommand, RegionCommandSignature
@@ -103,7 +113,8 @@ from .entry_checks import Controls, exit_controls_fail, msr_list_address_fails
 from .machine_state import ID_BITS, Mode, StatePortSignature
 from .operation import OperationSignature, finish, vmfail
 from .transition_steps import FieldSlot
-from .transitions import ExitCause, ExitSignature
+from .transitions import ExitCause, ExitSignature, ReturnFinishSignature
+from .vm_entry import ReturnCheckSignature
 from .vmcs_pointers import SwitchSignature
 
 __all__ = ["DualMonitor"]
@@ -120,6 +131,11 @@ _CONTROL_READS = (
 )
 #: An I/O SMI's fields besides the qualification (34.15.2.3): the unit keeps no RCX, RSI, RDI (0); IO_RIP.
 _IO_WRITES = (FieldSlot.of("IO_RCX"), FieldSlot.of("IO_RSI"), FieldSlot.of("IO_RDI"), FieldSlot.of("IO_RIP"))
+_ENTRY_CONTROLS = FieldSlot.of("VM_ENTRY_CONTROLS")
+_EXECUTIVE = FieldSlot.of("EXECUTIVE_VMCS_POINTER")
+_ENTRY_INTR_INFO = FieldSlot.of("VM_ENTRY_INTR_INFO_FIELD")
+_GUEST_SMBASE = FieldSlot.of("GUEST_SMBASE")
+_LINK = FieldSlot.of("VMCS_LINK_POINTER")
 _SMBASE = element_id("smbase")
 _RIP = element_id("rip")
 _INTERRUPTIBILITY = element_id("interruptibility")
@@ -157,6 +173,11 @@ class DualMonitor(wiring.Component):
                 "state": Out(StatePortSignature()),
                 "exit": Out(ExitSignature()),
                 "switch": Out(SwitchSignature()),
+                "entry_check": In(ReturnCheckSignature()),
+                "entry_finish": In(ReturnFinishSignature()),
+                "in_smm": In(1),
+                "leave_smm": Out(1),
+                "executive_page": Out(PAGE_BITS),
                 "controls": Out(Controls),
                 "exiting": Out(1),
                 "monitor_ctl": In(32),
@@ -191,10 +212,13 @@ class DualMonitor(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         op, cache = self.op, self.cache
+        switch_page = Signal(PAGE_BITS)
+        switch_none = Signal()
         m.d.comb += [
             cache.rd_entry.eq(self.current),
             cache.wr_entry.eq(self.current),
-            self.switch.page.eq(self.transfer_page),
+            self.switch.page.eq(switch_page),
+            self.switch.none.eq(switch_none),
         ]
         cause = Signal(ExitCause)
         m.d.comb += self.exit.cause.eq(cause)
@@ -202,6 +226,7 @@ class DualMonitor(wiring.Component):
 
         with m.FSM(name="dual_monitor"):
             with m.State("IDLE"):
+                m.d.sync += [switch_page.eq(self.transfer_page), switch_none.eq(0)]
                 with m.If(op.start):
                     with m.If(op.operation.op == Op.SMI):
                         self._smm_exit_cause(m, cause, from_root=~self.non_root)
@@ -211,8 +236,18 @@ class DualMonitor(wiring.Component):
                         m.next = "SMM_EXIT"
                     with m.Else():
                         self._activation_checks(m, cause)
+                with m.Elif(self.entry_check.start):
+                    with m.If(self.active & self.in_smm):
+                        self._read(m, _ENTRY_CONTROLS)
+                        m.next = "RETURN_CONTROLS"
+                    with m.Else():
+                        m.d.comb += self.entry_check.done.eq(1)  # not a return from SMM
+                with m.Elif(self.entry_finish.start):
+                    self._read(m, _GUEST_SMBASE)
+                    m.next = "FINISH_SMBASE"
             self._activation_states(m, activation)
             self._smm_exit_states(m, cause)
+            self._return_states(m, switch_page, switch_none)
         return m
 
     # -- the activation (34.15.6) ------------------------------------------------------------
@@ -478,4 +513,104 @@ class DualMonitor(wiring.Component):
         with m.State("SMM_EXIT_ENTER"):
             m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMM), state.wr_value.eq(1), self.enter_smm.eq(1)]
             finish(m, self.op, Status.EXITED, result=cause.reason)
+            m.next = "IDLE"
+
+    # -- VM entries that return from SMM (34.15.4) ----------------------------------------------
+
+    def _return_states(self, m: Module, switch_page: Signal, switch_none: Signal) -> None:
+        """The checks of a VM entry in SMM without "entry to SMM" (16: the executive-VMCS pointer, 18: a
+        deactivation to a VMCS, 7: an injection on a return to VMX root operation), then, after its transition,
+        SMBASE from GUEST_SMBASE, the SMM-transfer VMCS := the current one, the current one := the VMCS link
+        pointer (or none), SMM left, the deactivation. A return to a VMCS as executive monitor (17, 25, non-root
+        operation after it) and "entry to SMM" guests are the next slice: ``unsupported``."""
+        check, finish_ = self.entry_check, self.entry_finish
+        state, region = self.state, self.region
+        deactivate = Signal()
+        injecting = Signal()
+        to_root = Signal()
+        executive = self.executive_page
+        m.d.comb += finish_.to_root.eq(to_root)
+
+        def verdict(*, error=VmError.NONE, unsupported=0, returning=0):
+            m.d.comb += [
+                check.done.eq(1),
+                check.error.eq(error),
+                check.unsupported.eq(unsupported),
+                check.returning.eq(returning),
+            ]
+            m.next = "IDLE"
+
+        with m.State("RETURN_CONTROLS"):
+            entry = self._word(_ENTRY_CONTROLS)
+            with m.If(entry[ENTRY.bits["SMM"]]):
+                verdict(unsupported=1)  # a guest in SMM: the next slice
+            with m.Else():
+                m.d.sync += deactivate.eq(entry[ENTRY.bits["DEACT_DUAL_MONITOR"]])
+                self._read(m, _EXECUTIVE)
+                m.next = "RETURN_EXECUTIVE"
+
+        with m.State("RETURN_EXECUTIVE"):
+            pointer = self.cache.rd_data
+            m.d.sync += executive.eq(pointer[12:32])
+            with m.If(pointer[:12].any() | pointer[32:].any()):
+                verdict(error=VmError.ENTRY_INVALID_EXECUTIVE_VMCS_POINTER)
+            with m.Else():
+                self._read(m, _ENTRY_INTR_INFO)
+                m.next = "RETURN_INTR_INFO"
+
+        with m.State("RETURN_INTR_INFO"):
+            m.d.sync += injecting.eq(self._word(_ENTRY_INTR_INFO)[31])
+            m.next = "RETURN_REVISION"
+
+        with m.State("RETURN_REVISION"):
+            m.d.comb += [region.start.eq(1), region.page.eq(executive), region.word.eq(0)]
+            root = executive == self.vmxon_page
+            with m.If(region.done):
+                m.d.sync += to_root.eq(root)
+                with m.If(region.rdata != VMCS_REVISION_ID):
+                    verdict(error=VmError.ENTRY_INVALID_EXECUTIVE_VMCS_POINTER)
+                with m.Elif(deactivate & ~root):
+                    verdict(error=VmError.ENTRY_EXECUTIVE_VMCS_NOT_VMXON_POINTER)
+                with m.Elif(~root):
+                    verdict(unsupported=1)  # 17, 25 and the return to non-root operation: the next slice
+                with m.Elif(injecting):
+                    verdict(error=VmError.ENTRY_INVALID_CONTROL_FIELD)
+                with m.Else():
+                    verdict(returning=1)
+
+        with m.State("FINISH_SMBASE"):
+            m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMBASE), state.wr_value.eq(self._word(_GUEST_SMBASE))]
+            self._read(m, _LINK)
+            m.next = "FINISH_LINK"
+
+        with m.State("FINISH_LINK"):
+            link = self.cache.rd_data
+            m.d.sync += [
+                self.transfer_page.eq(self.current_page),
+                switch_page.eq(link[12:32]),
+                switch_none.eq(link.all()),
+            ]
+            m.next = "FINISH_SWITCH"
+
+        with m.State("FINISH_SWITCH"):
+            # 34.15.4.8: the current VMCS := the VMCS link pointer (none when it is all ones).
+            m.d.comb += self.switch.start.eq(1)
+            with m.If(self.switch.done):
+                m.next = "FINISH_LEAVE"
+
+        with m.State("FINISH_LEAVE"):
+            m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMM), state.wr_value.eq(0), self.leave_smm.eq(1)]
+            with m.If(deactivate):
+                # 34.15.7: the default treatment again; SMIs unblocked (34.15.4.9).
+                m.d.sync += self.active.eq(0)
+                m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_INTERRUPTIBILITY)]
+                m.next = "FINISH_UNBLOCK"
+            with m.Else():
+                m.d.comb += finish_.done.eq(1)
+                m.next = "IDLE"
+
+        with m.State("FINISH_UNBLOCK"):
+            unblocked = state.rd_data & ~INTERRUPTIBILITY.BLOCKING_BY_SMI
+            m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_INTERRUPTIBILITY), state.wr_value.eq(unblocked)]
+            m.d.comb += finish_.done.eq(1)
             m.next = "IDLE"

@@ -137,6 +137,9 @@ class Step:
     error: VmError | None = None
     fails: Callable | None = None
     load: Callable | None = None
+    #: A check on the VM-execution control fields (26.2.1.1): a VM entry that returns from SMM makes it on
+    #: the executive VMCS instead (34.15.4.2, error 25; ``skip_execution``).
+    execution: bool = False
 
 
 def _capability(field: ControlField, *, true: bool = True) -> Callable:
@@ -222,20 +225,21 @@ def _host_rip(regs, v):
 
 STEPS: tuple[Step, ...] = (
     # 26.2.1.1-26.2.1.3: control fields against the TRUE capability MSRs.
-    Step("PIN_BASED_VM_EXEC_CONTROL", CONTROL, _capability(PIN), lambda r, v: r.pin.eq(v)),
-    Step("CPU_BASED_VM_EXEC_CONTROL", CONTROL, _capability(PROC), lambda r, v: r.proc.eq(v)),
+    Step("PIN_BASED_VM_EXEC_CONTROL", CONTROL, _capability(PIN), lambda r, v: r.pin.eq(v), execution=True),
+    Step("CPU_BASED_VM_EXEC_CONTROL", CONTROL, _capability(PROC), lambda r, v: r.proc.eq(v), execution=True),
     Step(
         "SECONDARY_VM_EXEC_CONTROL",
         CONTROL,
         lambda r, v: r.ctl(PROC, "ACTIVATE_SECONDARY_CONTROLS") & _capability(PROC2, true=False)(r, v),
         lambda r, v: r.proc2.eq(Mux(r.ctl(PROC, "ACTIVATE_SECONDARY_CONTROLS"), v[:32], 0)),
+        execution=True,
     ),
     Step("VM_EXIT_CONTROLS", CONTROL, _capability(EXIT), lambda r, v: r.exit.eq(v)),
     Step("VM_ENTRY_CONTROLS", CONTROL, _capability(ENTRY), lambda r, v: r.entry.eq(v)),
-    Step("CR3_TARGET_COUNT", CONTROL, lambda r, v: _above(v[:32], CR3_TARGETS)),
-    Step("IO_BITMAP_A", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & _bad_address(v)),
-    Step("IO_BITMAP_B", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & _bad_address(v)),
-    Step("MSR_BITMAP", CONTROL, lambda r, v: r.ctl(PROC, "USE_MSR_BITMAPS") & _bad_address(v)),
+    Step("CR3_TARGET_COUNT", CONTROL, lambda r, v: _above(v[:32], CR3_TARGETS), execution=True),
+    Step("IO_BITMAP_A", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & _bad_address(v), execution=True),
+    Step("IO_BITMAP_B", CONTROL, lambda r, v: r.ctl(PROC, "USE_IO_BITMAPS") & _bad_address(v), execution=True),
+    Step("MSR_BITMAP", CONTROL, lambda r, v: r.ctl(PROC, "USE_MSR_BITMAPS") & _bad_address(v), execution=True),
     Step("VM_EXIT_MSR_STORE_COUNT", load=lambda r, v: r.msr_count.eq(v)),
     Step("VM_EXIT_MSR_STORE_ADDR", CONTROL, _msr_list_address),
     Step("VM_EXIT_MSR_LOAD_COUNT", load=lambda r, v: r.msr_count.eq(v)),
@@ -274,13 +278,16 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def _final_checks(regs: _Registers, efer_lma, in_smm):
-    """Checks between control bits, and against the processor's mode, after every step."""
+def _final_checks(regs: _Registers, efer_lma, in_smm, skip_execution):
+    """Checks between control bits, and against the processor's mode, after every step (the NMI controls' are
+    VM-execution control checks: ``skip_execution``)."""
     pin = lambda n: regs.ctl(PIN, n)  # noqa: E731
     entry = lambda n: regs.ctl(ENTRY, n)  # noqa: E731
+    nmi_controls = (~pin("NMI_EXITING") & pin("VIRTUAL_NMIS")) | (
+        ~pin("VIRTUAL_NMIS") & regs.ctl(PROC, "NMI_WINDOW_EXITING")
+    )
     control = (
-        (~pin("NMI_EXITING") & pin("VIRTUAL_NMIS"))
-        | (~pin("VIRTUAL_NMIS") & regs.ctl(PROC, "NMI_WINDOW_EXITING"))
+        (nmi_controls & ~skip_execution)
         | (regs.ctl(EXIT, "SAVE_VMX_PREEMPTION_TIMER") & ~pin("ACTIVATE_PREEMPTION_TIMER"))
         | (~in_smm & (entry("SMM") | entry("DEACT_DUAL_MONITOR")))
         | (in_smm & entry("SMM") & entry("DEACT_DUAL_MONITOR"))
@@ -322,6 +329,9 @@ class CheckSignature(wiring.Signature):
         Walk the checks over the VMCS in cache entry ``entry``.
     entry : Out(entry_bits)
         Held from ``start`` to ``done``.
+    skip_execution : Out(1)
+        Held from ``start`` to ``done``: leave the checks on the VM-execution control fields out (a VM entry
+        that returns from SMM, SDM 34.15.4.2; ``Step.execution``).
     done : In(1)
         The verdict is in ``error``; high for one cycle.
     error : In(VmError)
@@ -336,6 +346,7 @@ class CheckSignature(wiring.Signature):
             {
                 "start": Out(1),
                 "entry": Out(CachePortSignature(entries).entry_bits),
+                "skip_execution": Out(1),
                 "done": In(1),
                 "error": In(VmError),
                 "controls": In(Controls),
@@ -455,11 +466,12 @@ class EntryChecker(wiring.Component):
                             m.d.sync += s.load(regs, v)
                         if s.fails is not None:
                             flag = control_failed if s.error == CONTROL else host_failed
-                            with m.If(s.fails(regs, v)):
+                            skipped = self.checks.skip_execution if s.execution else Const(0, 1)
+                            with m.If(s.fails(regs, v) & ~skipped):
                                 m.d.sync += flag.eq(1)
                 with m.Case(n + 2):
                     # The verdict is registered: what follows it (the entry, the response) starts at a flip-flop.
-                    control, host = _final_checks(regs, self.efer_lma, self.in_smm)
+                    control, host = _final_checks(regs, self.efer_lma, self.in_smm, self.checks.skip_execution)
                     with m.If(control_failed | control):
                         m.d.sync += verdict.eq(CONTROL)
                     with m.Elif(host_failed | host):

@@ -413,6 +413,9 @@ class GuestStateChecker(wiring.Component):
     current_page : In(20)
         Bits 31:12 of the current-VMCS pointer (rule 20: the link pointer is not
         the current VMCS, outside SMM); stable during the last field.
+    executive_page : In(20)
+        Bits 31:12 of the executive-VMCS pointer of a return from SMM (rule 20: the link pointer is not the
+        executive VMCS, in SMM without "entry to SMM"); stable during the last field.
     done : Out(1)
         The verdict is complete (one cycle).
     failed : Out(1)
@@ -443,6 +446,7 @@ class GuestStateChecker(wiring.Component):
     intr_info: In(InterruptionInfo)
     in_smm: In(1)
     current_page: In(32 - 12)
+    executive_page: In(32 - 12)
     done: Out(1)
     failed: Out(1)
     link_failed: Out(1)
@@ -722,9 +726,11 @@ class GuestStateChecker(wiring.Component):
         lo, upper = f.lo, f.upper
         unused = lo.equals(0xFFFF_FFFF) & upper.all_ones()
         misplaced = lo.any(0xFFF) | upper.any_from(0)
-        # Not the current VMCS outside SMM or with "entry to SMM" (in SMM without it, the SDM's rule is on the
-        # executive-VMCS pointer, which comes with the dual-monitor treatment: the unit's in_smm is 0 until then).
-        current = (~self.in_smm | self._entry("SMM")) & (lo[12:] == self.current_page)
+        # Not the current VMCS outside SMM or with "entry to SMM"; in SMM without it (a return from SMM), not the
+        # executive-VMCS pointer.
+        entry_to_smm = self._entry("SMM")
+        current = (~self.in_smm | entry_to_smm) & (lo[12:] == self.current_page)
+        current |= self.in_smm & ~entry_to_smm & (lo[12:] == self.executive_page)
         m.d.sync += [
             facts.link_failed.eq(~unused & (misplaced | current)),
             facts.link_read.eq(~misplaced & ~current),  # aligned, so not all ones

@@ -49,8 +49,10 @@ vmx_held : Out(1)
 shutdown : Out(1)
     RSM found an invalid saved state: every later request answers SHUTDOWN (value 0).
 enter : In(1)
-    The processor enters SMM another way (the dual-monitor treatment's activation, rtl/vmx/dual_monitor.py):
-    ``in_smm`` := 1, and SMIs are held from the next cycle.
+    The processor enters SMM another way (the dual-monitor treatment's activation and SMM VM exits,
+    rtl/vmx/dual_monitor.py): ``in_smm`` := 1, and SMIs are held from the next cycle.
+leave : In(1)
+    The processor leaves SMM another way (a VM entry that returns from SMM): ``in_smm`` := 0.
 """
 
 from dataclasses import dataclass, field
@@ -320,6 +322,7 @@ class Smm(wiring.Component):
                 "vmx_held": Out(1),
                 "shutdown": Out(1),
                 "enter": In(1),
+                "leave": In(1),
             }
         )
 
@@ -349,6 +352,8 @@ class Smm(wiring.Component):
         m.d.comb += [self.in_smm.eq(r.in_smm), self.vmx_held.eq(r.held.vmx), self.shutdown.eq(r.shutdown)]
         with m.If(self.enter):
             m.d.sync += r.in_smm.eq(1)
+        with m.Elif(self.leave):
+            m.d.sync += r.in_smm.eq(0)
         m.d.comb += [region.page.eq(r.address[12:]), region.word.eq(r.address[2:12]), region.entry.eq(0)]
         # The I/O state field of an I/O SMI (table 34-5): port, IN or OUT with DX, length, IO_SMI.
         request = op.operation

@@ -46,7 +46,7 @@ from .operation import OperationSignature, finish
 from .transition_steps import FieldSlot
 from .transition_walk import TransitionKind, TransitionWalk
 
-__all__ = ["Transitions", "ExitCause", "ExitSignature", "TransitionStub"]
+__all__ = ["Transitions", "ExitCause", "ExitSignature", "ReturnFinishSignature", "TransitionStub"]
 
 #: A PAE PDPTE's reserved bits with MAXPHYADDR 32, low word (8:5, 2:1); the whole high word is reserved.
 _PDPTE_RESERVED_LOW = 0x1E6
@@ -114,6 +114,29 @@ class ExitSignature(wiring.Signature):
 
     def __repr__(self):
         return "ExitSignature()"
+
+
+class ReturnFinishSignature(wiring.Signature):
+    """The transition of a VM entry that returns from SMM, after the guest state and the MSR-load list: SMBASE,
+    the pointers' swap, SMM left, the deactivation (34.15.4.5-9).
+
+    Members
+    -------
+    start : Out(1)
+        Held until ``done``.
+    done : In(1)
+    to_root : In(1)
+        With ``done``: the executive monitor was in VMX root operation (the entry answers ENTERED there).
+    """
+
+    def __init__(self):
+        super().__init__({"start": Out(1), "done": In(1), "to_root": In(1)})
+
+    def __eq__(self, other):
+        return isinstance(other, ReturnFinishSignature)
+
+    def __repr__(self):
+        return "ReturnFinishSignature()"
 
 
 def _info_writes() -> list[tuple[FieldSlot, str]]:
@@ -212,10 +235,20 @@ class Transitions(wiring.Component):
     shutdown : Out(1)
     abort : Out(3)
         After a VMX abort (27.7): the processor is shut down, with this indicator.
+    in_smm : In(1)
+        In SMM (the guest-state checks of 26.3.1.5).
+    returning : In(1)
+        The entry under way returns from SMM (``VmEntry.returning``): after its MSR-load list, ``smm_return``
+        finishes it (``dual_monitor``).
+    executive_page : In(20)
+        The executive-VMCS pointer's page of a return from SMM (the link pointer may not be it).
+    smm_return : Out(ReturnFinishSignature())
+        With ``dual_monitor``.
     """
 
-    def __init__(self, entries: int):
+    def __init__(self, entries: int, *, dual_monitor: bool = False):
         self.entries = entries
+        self.dual_monitor = dual_monitor
         self.walker = TransitionWalk(entries)
         self.checker = GuestStateChecker()
         cache = CachePortSignature(entries)
@@ -241,6 +274,10 @@ class Transitions(wiring.Component):
                 "msr_list": Out(MsrListSignature()),
                 "shutdown": Out(1),
                 "abort": Out(3),
+                "in_smm": In(1),
+                "returning": In(1),
+                "executive_page": In(20),
+                **({"smm_return": Out(ReturnFinishSignature())} if dual_monitor else {}),
             }
         )
 
@@ -275,8 +312,9 @@ class Transitions(wiring.Component):
             checker.entry_controls.eq(controls.entry),
             checker.pin_controls.eq(controls.pin),
             checker.intr_info.eq(controls.intr_info),
-            checker.in_smm.eq(0),  # SMM arrives with the SMM capability
+            checker.in_smm.eq(self.in_smm),
             checker.current_page.eq(self.current_page),
+            checker.executive_page.eq(self.executive_page),
             walker.entry.eq(self.current),
             walker.entry_controls.eq(controls.entry),
             walker.exit_controls.eq(controls.exit),
@@ -537,8 +575,27 @@ class Transitions(wiring.Component):
 
             with m.State("LAUNCH"):
                 m.d.comb += self.set_launched.eq(launch)
-                m.d.sync += non_root.eq(1)
-                m.next = "FIRST_INSTRUCTION"
+                if self.dual_monitor:
+                    with m.If(self.returning):
+                        m.next = "RETURN_FROM_SMM"
+                    with m.Else():
+                        m.d.sync += non_root.eq(1)
+                        m.next = "FIRST_INSTRUCTION"
+                else:
+                    m.d.sync += non_root.eq(1)
+                    m.next = "FIRST_INSTRUCTION"
+
+            if self.dual_monitor:
+                with m.State("RETURN_FROM_SMM"):
+                    # 34.15.4.5-9 (the dual-monitor block): SMBASE, the pointers' swap, SMM left; then VMX root
+                    # operation (ENTERED, no event: error 7 refused one) or the guest of the executive VMCS.
+                    m.d.comb += self.smm_return.start.eq(1)
+                    with m.If(self.smm_return.done & self.smm_return.to_root):
+                        finish(m, entry_op, Status.ENTERED, result=0)
+                        m.next = "IDLE"
+                    with m.Elif(self.smm_return.done):
+                        m.d.sync += non_root.eq(1)
+                        m.next = "FIRST_INSTRUCTION"
 
             with m.State("MSR_LIST_COUNT"):
                 with m.Switch(list_kind):

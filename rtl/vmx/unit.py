@@ -113,7 +113,7 @@ class VmxUnit(wiring.Component):
         self.region = RegionPort(n)
         self.state = MachineState(dual_monitor=dual_monitor)
         self.checker = EntryChecker(n)
-        self.transitions = Transitions(n) if guests else TransitionStub()
+        self.transitions = Transitions(n, dual_monitor=dual_monitor) if guests else TransitionStub()
         self.events = GuestEvents(n, guests=guests, region_latency=self.region.latency)
         blocks = BLOCKS if guests else {name: ops for name, ops in BLOCKS.items() if name != "smm"}
         if dual_monitor:
@@ -123,7 +123,12 @@ class VmxUnit(wiring.Component):
         self.dispatcher = Dispatcher(n, blocks)
         self.pointers = VmcsPointers(n, region_latency=self.region.latency)
         self.fields = FieldAccess(n, region_latency=self.region.latency)
-        self.entry = VmEntry(n, checks_latency=self.checker.latency, transition_latency=self.transitions.latency)
+        self.entry = VmEntry(
+            n,
+            checks_latency=self.checker.latency,
+            transition_latency=self.transitions.latency,
+            dual_monitor=dual_monitor,
+        )
         self.msrs = MsrAccess()
         # Cache data port: the region port during fill and write-back, the checker while it walks, the
         # transitions' walk and their exit information, the exit decision's reads, the dispatcher's
@@ -239,6 +244,7 @@ class VmxUnit(wiring.Component):
         else:
             # Nothing reads these without guests: the stub never enters one, nor is the unit ever in SMM.
             m.d.comb += [events.non_root.eq(0), events.timer.eq(0), msrs.in_smm.eq(0), dispatcher.in_smm.eq(0)]
+            m.d.comb += checker.in_smm.eq(0)
             m.d.comb += [pointers.dual_active.eq(0), dispatcher.dual_active.eq(0), dispatcher.monitor_valid.eq(0)]
             m.d.comb += [msrs.dual_active.eq(0), dispatcher.smi_to_dual.eq(0)]
 
@@ -262,7 +268,6 @@ class VmxUnit(wiring.Component):
             entry.current_launch.eq(pointers.current_launch),
             entry.movss_blocking.eq(state.mode.movss_blocking),
             checker.efer_lma.eq(state.mode.efer_lma),
-            checker.in_smm.eq(0),  # SMM arrives with the SMM capability
         ]
         return m
 
@@ -313,6 +318,8 @@ class VmxUnit(wiring.Component):
             self.events.non_root.eq(non_root),
             self.dispatcher.non_root.eq(non_root),
             self.dispatcher.in_smm.eq(smm.in_smm),
+            self.checker.in_smm.eq(smm.in_smm),
+            transitions.in_smm.eq(smm.in_smm),
             self.dispatcher.shutdown.eq(transitions.shutdown | smm.shutdown),
             self.dispatcher.abort.eq(Mux(smm.shutdown, 0, transitions.abort)),
         ]
@@ -325,6 +332,7 @@ class VmxUnit(wiring.Component):
         if dual is None:
             m.d.comb += [pointers.dual_active.eq(0), dispatcher.dual_active.eq(0), dispatcher.monitor_valid.eq(0)]
             m.d.comb += [self.msrs.dual_active.eq(0), self.smm.enter.eq(0), self.msrs.in_smm.eq(self.smm.in_smm)]
+            m.d.comb += [self.smm.leave.eq(0), self.transitions.returning.eq(0), self.transitions.executive_page.eq(0)]
             m.d.comb += [pointers.switch.start.eq(0), dispatcher.smi_to_dual.eq(0)]
             return
         m.submodules.dual = dual
@@ -333,6 +341,8 @@ class VmxUnit(wiring.Component):
         wiring.connect(m, dual.region, self.region_arbiter.dual)
         wiring.connect(m, dual.state, self.state_arbiter.dual)
         wiring.connect(m, dual.switch, pointers.switch)
+        wiring.connect(m, self.entry.smm_return, dual.entry_check)
+        wiring.connect(m, self.transitions.smm_return, dual.entry_finish)
         # One exit at a time: the guest events' (in non-root operation) or the activation's (in root).
         events, transitions = self.events, self.transitions
         m.d.comb += [
@@ -359,6 +369,10 @@ class VmxUnit(wiring.Component):
             dual.non_root.eq(transitions.non_root),
             dual.mode.eq(self.state.mode),
             self.smm.enter.eq(dual.enter_smm),
+            self.smm.leave.eq(dual.leave_smm),
+            dual.in_smm.eq(self.smm.in_smm),
+            transitions.returning.eq(self.entry.returning),
+            transitions.executive_page.eq(dual.executive_page),
             pointers.dual_active.eq(active),
             dispatcher.dual_active.eq(active),
             dispatcher.monitor_valid.eq(self.msrs.monitor_ctl[0]),

@@ -19,7 +19,36 @@ from ..vmcs.cache_port import CachePortSignature
 from .entry_checks import CheckSignature
 from .operation import OperationSignature, finish
 
-__all__ = ["VmEntry"]
+__all__ = ["VmEntry", "ReturnCheckSignature"]
+
+
+class ReturnCheckSignature(wiring.Signature):
+    """A VM entry asks, after its instruction checks, whether it returns from SMM and passes 34.15.4.1-3.
+
+    Members
+    -------
+    start : Out(1)
+        Held until ``done``.
+    done : In(1)
+    error : In(VmError)
+        With ``done``: NONE, or the VMfailValid error (16, 17, 18, 25; 7 for an injection on a return to root).
+    unsupported : In(1)
+        With ``done``: an entry the RTL's slice does not carry out yet (ENTRY_NOT_IMPLEMENTED).
+    returning : In(1)
+        With ``done``: the entry returns from SMM (in SMM, "entry to SMM" = 0): its VM-execution controls are
+        not checked, and the transition finishes it through ``ReturnFinishSignature``.
+    """
+
+    def __init__(self):
+        super().__init__(
+            {"start": Out(1), "done": In(1), "error": In(VmError), "unsupported": In(1), "returning": In(1)}
+        )
+
+    def __eq__(self, other):
+        return isinstance(other, ReturnCheckSignature)
+
+    def __repr__(self):
+        return "ReturnCheckSignature()"
 
 
 class VmEntry(wiring.Component):
@@ -61,11 +90,19 @@ class VmEntry(wiring.Component):
         Blocking by MOV SS (interruptibility state).
     checks : Out(CheckSignature(entries))
     transition : Out(OperationSignature())
+    smm_return : Out(ReturnCheckSignature())
+        With ``dual_monitor``: after the basic checks, whether the entry returns from SMM and passes the
+        checks of 34.15.4.1-3 (the dual-monitor block's), before the entry checks.
+    returning : Out(1)
+        The entry under way returns from SMM (for the transition; held until the next entry).
     """
 
-    def __init__(self, entries: int, *, checks_latency: int, transition_latency: Mapping[str, int]):
+    def __init__(
+        self, entries: int, *, checks_latency: int, transition_latency: Mapping[str, int], dual_monitor: bool = False
+    ):
         self.checks_latency = checks_latency
         self.transition_latency = transition_latency
+        self.dual_monitor = dual_monitor
         super().__init__(
             {
                 "op": In(OperationSignature()),
@@ -75,6 +112,8 @@ class VmEntry(wiring.Component):
                 "movss_blocking": In(1),
                 "checks": Out(CheckSignature(entries)),
                 "transition": Out(OperationSignature()),
+                **({"smm_return": Out(ReturnCheckSignature())} if dual_monitor else {}),
+                "returning": Out(1),
             }
         )
 
@@ -124,10 +163,14 @@ class VmEntry(wiring.Component):
                     with m.Elif(~is_vmlaunch & ((launch & LAUNCH_VMXOFF) != 0)):
                         finish(m, own, Status.FAIL_VALID, error=VmError.VMRESUME_AFTER_VMXOFF)
                     with m.Else():
-                        m.d.comb += self.checks.start.eq(1)
-                        m.next = "CHECK_CONTROLS_AND_HOST"
+                        self._after_basic_checks(m, own)
+
+            if self.dual_monitor:
+                with m.State("SMM_RETURN"):
+                    self._after_basic_checks(m, own)
 
             with m.State("CHECK_CONTROLS_AND_HOST"):
+                m.d.comb += self.checks.skip_execution.eq(self.returning)
                 with m.If(self.checks.done):
                     with m.If(self.checks.error != VmError.NONE):
                         finish(m, own, Status.FAIL_VALID, error=self.checks.error)
@@ -143,3 +186,26 @@ class VmEntry(wiring.Component):
                 with m.If(transition.done):
                     m.next = "IDLE"
         return m
+
+    def _after_basic_checks(self, m: Module, own) -> None:  # noqa: ANN001
+        """Start the entry checks; with the dual-monitor treatment first the return-from-SMM checks, whose
+        verdict comes in this cycle (an entry that does not return) or later (``SMM_RETURN`` waits for it)."""
+        checks = self.checks
+        if not self.dual_monitor:
+            m.d.comb += checks.start.eq(1)
+            m.next = "CHECK_CONTROLS_AND_HOST"
+            return
+        smm = self.smm_return
+        m.d.comb += smm.start.eq(1)
+        with m.If(smm.done & smm.unsupported):
+            finish(m, own, Status.ENTRY_NOT_IMPLEMENTED)
+            m.next = "IDLE"
+        with m.Elif(smm.done & (smm.error != VmError.NONE)):
+            finish(m, own, Status.FAIL_VALID, error=smm.error)
+            m.next = "IDLE"
+        with m.Elif(smm.done):
+            m.d.comb += [checks.start.eq(1), checks.skip_execution.eq(smm.returning)]
+            m.d.sync += self.returning.eq(smm.returning)
+            m.next = "CHECK_CONTROLS_AND_HOST"
+        with m.Else():
+            m.next = "SMM_RETURN"

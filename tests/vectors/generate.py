@@ -5524,6 +5524,82 @@ def dual_monitor_activation_checks() -> Script:
     return s
 
 
+def dual_monitor_return_to_root() -> Script:
+    s = Script(
+        "dual_monitor_return_to_root",
+        'SDM 34.15.4 (a VM entry in SMM with "entry to SMM" = 0 returns from SMM: EXECUTIVE_VMCS_POINTER a good',
+        'address with the revision identifier, else 16; with "deactivate dual-monitor treatment" it must be',
+        "the VMXON pointer, else 18; a return to VMX root operation injects nothing, else 7; SMBASE :=",
+        "GUEST_SMBASE; the SMM-transfer VMCS := the current VMCS, the current VMCS := the VMCS link pointer,",
+        "none when it is all ones; SMM left, `entered`), 34.15.2 (SMM VM exits from VMX root operation: VMCALL",
+        "18, SMI 6, I/O SMI 5 with the I/O qualification and IO_RIP; exit-reason bit 29; the SMM-transfer VMCS",
+        "made current), 34.15.7 (deactivation: the default treatment again, VMXOFF allowed).",
+        dual_monitor=True,
+    )
+    dual_monitor_ready(s)
+    s.set("rip", 0x500).ok()
+    s.set("rsp", 0x7000).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment("The STM: the executive monitor's state is the guest area of the SMM-transfer VMCS (VMCS_A).")
+    s.vmwrite("GUEST_SMBASE", 0x40000).succeed()
+    s.comment("34.15.4.1: a bad executive-VMCS pointer (not aligned; no revision identifier): 16.")
+    s.vmwrite("EXECUTIVE_VMCS_POINTER", VMXON_REGION + 8).succeed()
+    s.vmlaunch().fail_valid(16)
+    s.vmwrite("EXECUTIVE_VMCS_POINTER", SPARE_REGION).succeed()
+    s.vmlaunch().fail_valid(16)
+    s.comment('34.15.4.1: "deactivate dual-monitor treatment" with a VMCS as executive: 18.')
+    s.write(VMCS_B, REVISION).ok()
+    s.vmwrite("EXECUTIVE_VMCS_POINTER", VMCS_B).succeed()
+    deactivate = ENTRY.true_default1 | ENTRY.bit("DEACT_DUAL_MONITOR")
+    s.vmwrite("VM_ENTRY_CONTROLS", deactivate).succeed()
+    s.vmlaunch().fail_valid(18)
+    s.vmwrite("VM_ENTRY_CONTROLS", ENTRY.true_default1).succeed()
+    s.comment("34.15.4.3: a return to VMX root operation that injects an event: 7.")
+    s.vmwrite("EXECUTIVE_VMCS_POINTER", VMXON_REGION).succeed()
+    s.vmwrite("VM_ENTRY_INTR_INFO_FIELD", 0x8000_0030).succeed()
+    s.vmlaunch().fail_valid(7)
+    s.vmwrite("VM_ENTRY_INTR_INFO_FIELD", 0).succeed()
+    s.comment("The return to the executive monitor in VMX root operation: SMBASE from GUEST_SMBASE, no current VMCS.")
+    s.vmlaunch().entered()
+    s.get("smm").ok(0)
+    s.get("smbase").ok(0x40000)
+    s.get("rip").ok(0x500)
+    s.get("rsp").ok(0x7000)
+    s.vmptrst().succeed(presets.NO_LINK_POINTER)
+    s.vmxoff().fail_invalid()  # VMfail(23) without a current VMCS
+    s.comment("34.15.2: VMCALL in VMX root operation is an SMM VM exit (18, bit 29); the SMM-transfer VMCS is current.")
+    s.set("rip", 0x600).ok()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.get("smm").ok(1)
+    s.vmptrst().succeed(VMCS_A)
+    s.vmread("VM_EXIT_REASON").succeed(EXIT_VMCALL | 1 << 29)
+    s.vmread("EXECUTIVE_VMCS_POINTER").succeed(VMXON_REGION)
+    s.vmread("GUEST_RIP").succeed(0x600)
+    s.vmread("GUEST_SMBASE").succeed(0x40000)
+    s.vmresume().entered()
+    s.comment("An SMI in VMX root operation: reason 6, bit 29.")
+    s.smi().exited(6)
+    s.vmread("VM_EXIT_REASON").succeed(6 | 1 << 29)
+    s.vmread("EXIT_QUALIFICATION").succeed(0)
+    s.vmresume().entered()
+    s.comment("An I/O SMI (OUT DX of 2 bytes to port 0xB2): reason 5, the I/O qualification, IO_RIP = RIP.")
+    s.set("rip", 0x700).ok()
+    s.smi({"port": 0xB2, "size": 2, "in": False}).exited(5)
+    s.vmread("VM_EXIT_REASON").succeed(5 | 1 << 29)
+    s.vmread("EXIT_QUALIFICATION").succeed(0xB2 << 16 | 1)
+    s.vmread("IO_RIP").succeed(0x700)
+    s.vmread("IO_RCX").succeed(0)
+    s.comment("The return that deactivates the treatment: the default treatment again, VMXOFF allowed.")
+    s.vmwrite("VM_ENTRY_CONTROLS", deactivate).succeed()
+    s.vmresume().entered()
+    s.smi().ok()
+    s.get("smm").ok(1)
+    s.rsm().ok()
+    s.vmcall().fail_invalid()  # VMfail(1) without a current VMCS
+    s.vmxoff().succeed()
+    return s
+
+
 # ======================================================================================
 
 _GENERATORS = (
@@ -5583,6 +5659,7 @@ _GENERATORS = (
     dual_monitor_activation_checks,
     dual_monitor_activation,
     dual_monitor_activation_ia32e,
+    dual_monitor_return_to_root,
 )
 
 
