@@ -96,12 +96,16 @@ class Rule(enum.Enum):
     RFLAGS_SAVED = (
         "the element, with RF (bit 16) 0 when an instruction caused the exit and 1 when a fault-class exception did"
     )
-    INTERRUPTIBILITY_SAVED = "the element, with blocking by SMI (bit 2) 0: the exit ends outside SMM"
+    INTERRUPTIBILITY_SAVED = (
+        "the element, with blocking by SMI (bit 2) 0 when the exit ends outside SMM, 1 when it ends in SMM"
+    )
     PENDING_DEBUG_SAVED = "the element when the exit happens under blocking by MOV SS, else 0"
     AR_SAVED = "the element, with bits 31:17 and 11:8 0"
     ACTIVITY_ENTRY = "the field, or active (0) when the entry injects an event"
     INTERRUPTIBILITY_ENTRY = "the field, with blocking by STI and MOV SS (bits 1:0) 0 when the entry injects an event"
-    INTERRUPTIBILITY_HOST = "blocking by NMI (bit 3) when an NMI caused the exit, else 0"
+    INTERRUPTIBILITY_HOST = (
+        "blocking by NMI (bit 3) when an NMI caused the exit, by SMI (bit 2) when the exit ends in SMM, else 0"
+    )
     CS_AR_HOST = 'type 11, S, P, G; L := "host address-space size", D/B := its complement'
     DATA_AR_HOST = "type 3, S, P, D/B, G (0xC093); unusable (bit 16 only) when the host selector is 0"
     TIMER_SAVED = "the timer's value, 0 if it expired"

@@ -59,14 +59,20 @@ leave_smm : Out(1)
 executive_page : Out(20)
     The executive-VMCS pointer's page of the return under way (for the link pointer's check).
 controls : Out(Controls)
-    While ``exiting``: the current VMCS's controls, for the transitions' exit (the entry checks loaded
-    ``Controls`` from the VMCS of the last VM entry, not necessarily this one).
+    While ``controls_override``: the current VMCS's controls (the entry checks loaded ``Controls`` from the
+    VMCS of the last VM entry: during an SMM VM exit, and in the guest a return from SMM resumed from the
+    executive VMCS, the current VMCS is another).
+controls_override : Out(1)
 exiting : Out(1)
+    An SMM VM exit (or the activation's) is under way: it ends in SMM.
 monitor_ctl : In(32)
     IA32_SMM_MONITOR_CTL (bits 31:12: the MSEG base).
 current_valid, current, current_page, current_launch : In
     The current VMCS (``VmcsPointers``).
 vmxon_page : In(20)
+probe_page : Out(20)
+probe_hit, probe_entry, probe_launch : In
+    ``VmcsPointers``' look at the executive VMCS: cached, where, its launch state.
 non_root : In(1)
 mode : In(Mode)
 mark_dirty : Out(1)
@@ -89,7 +95,8 @@ from amaranth.lib.wiring import In, Out
 from ..arch.controls import ENTRY
 from ..arch.errors import ExitReason, VmError
 from ..arch.events import IoQualification
-from ..arch.layout import LAUNCH_LAUNCHED
+from ..arch.fields import FIELD_BY_NAME
+from ..arch.layout import LAUNCH_LAUNCHED, LAUNCH_WORD, LOCATION
 from ..arch.msrs import MSEG_REVISION_ID, VMCS_REVISION_ID
 from ..arch.ops import Op, Status
 from ..arch.smm import (
@@ -109,7 +116,15 @@ from ..values import struct_value
 from ..vmcs.cache_port import CachePortSignature
 from ..vmcs.region import RegionCommand, RegionCommandSignature
 from ..vmcs.vmcs_cache import PAGE_BITS
-from .entry_checks import Controls, exit_controls_fail, msr_list_address_fails
+from .entry_checks import (
+    EXECUTION_STEPS,
+    CheckRegisters,
+    Controls,
+    exit_controls_fail,
+    msr_list_address_fails,
+    nmi_controls_fail,
+    step_logic,
+)
 from .machine_state import ID_BITS, Mode, StatePortSignature
 from .operation import OperationSignature, finish, vmfail
 from .transition_steps import FieldSlot
@@ -126,8 +141,10 @@ _STORE_ADDR = FieldSlot.of("VM_EXIT_MSR_STORE_ADDR")
 _CONTROL_READS = (
     (_EXIT_CONTROLS, "exit"),
     (FieldSlot.of("PIN_BASED_VM_EXEC_CONTROL"), "pin"),
+    (FieldSlot.of("CPU_BASED_VM_EXEC_CONTROL"), "proc"),
     (FieldSlot.of("VM_ENTRY_CONTROLS"), "entry"),
     (FieldSlot.of("VM_ENTRY_INTR_INFO_FIELD"), "intr_info"),
+    (FieldSlot.of("EXCEPTION_BITMAP"), "exception_bitmap"),
 )
 #: An I/O SMI's fields besides the qualification (34.15.2.3): the unit keeps no RCX, RSI, RDI (0); IO_RIP.
 _IO_WRITES = (FieldSlot.of("IO_RCX"), FieldSlot.of("IO_RSI"), FieldSlot.of("IO_RDI"), FieldSlot.of("IO_RIP"))
@@ -179,7 +196,12 @@ class DualMonitor(wiring.Component):
                 "leave_smm": Out(1),
                 "executive_page": Out(PAGE_BITS),
                 "controls": Out(Controls),
+                "controls_override": Out(1),
                 "exiting": Out(1),
+                "probe_page": Out(PAGE_BITS),
+                "probe_hit": In(1),
+                "probe_entry": In(cache.entry_bits),
+                "probe_launch": In(2),
                 "monitor_ctl": In(32),
                 "current_valid": In(1),
                 "current": In(cache.entry_bits),
@@ -221,8 +243,14 @@ class DualMonitor(wiring.Component):
             self.switch.none.eq(switch_none),
         ]
         cause = Signal(ExitCause)
-        m.d.comb += self.exit.cause.eq(cause)
+        m.d.comb += [self.exit.cause.eq(cause), self.probe_page.eq(self.executive_page)]
         activation = self._activation_datapath(m)
+        # The guest of a return to non-root operation runs under the executive VMCS's controls until the next
+        # VM entry's checks load them again.
+        guest_controls = Signal()
+        m.d.comb += self.controls_override.eq(self.exiting | guest_controls)
+        with m.If(self.entry_check.start | self.exiting):
+            m.d.sync += guest_controls.eq(0)
 
         with m.FSM(name="dual_monitor"):
             with m.State("IDLE"):
@@ -247,7 +275,7 @@ class DualMonitor(wiring.Component):
                     m.next = "FINISH_SMBASE"
             self._activation_states(m, activation)
             self._smm_exit_states(m, cause)
-            self._return_states(m, switch_page, switch_none)
+            self._return_states(m, switch_page, switch_none, guest_controls)
         return m
 
     # -- the activation (34.15.6) ------------------------------------------------------------
@@ -423,6 +451,22 @@ class DualMonitor(wiring.Component):
         ]
         m.d.comb += [self.state.rd_en.eq(1), self.state.rd_id.eq(_RIP)]
 
+    def _control_reads(self, m: Module, name: str, then) -> None:  # noqa: ANN001
+        """State ``name``: ``_CONTROL_READS`` in order into ``controls`` (read k arrives while read k + 1 is
+        issued; ``_read_controls`` issued the first), then ``then()``."""
+        reads = Signal(range(len(_CONTROL_READS)), name=f"{name.lower()}_reads")
+        with m.State(name):
+            m.d.sync += reads.eq(reads + 1)
+            with m.Switch(reads):
+                for i, (slot, field_) in enumerate(_CONTROL_READS):
+                    with m.Case(i):
+                        m.d.sync += Value.cast(getattr(self.controls, field_)).eq(self._word(slot))
+                        if i + 1 < len(_CONTROL_READS):
+                            self._read(m, _CONTROL_READS[i + 1][0])
+            with m.If(reads == len(_CONTROL_READS) - 1):
+                m.d.sync += reads.eq(0)
+                then()
+
     def _read_controls(self, m: Module, next_state: str) -> None:
         """Start the reads of the controls the exit reads (``_CONTROL_READS``)."""
         self._read(m, _CONTROL_READS[0][0])
@@ -431,9 +475,8 @@ class DualMonitor(wiring.Component):
     def _smm_exit_states(self, m: Module, cause: Signal) -> None:
         """The SMM-transfer VMCS made current, its controls and SMBASE read, the exit, the I/O SMI's IO_* fields,
         then SMIs and NMIs blocked and SMM entered (the activation's exit goes on to the STM's state)."""
-        state, cache, ctl = self.state, self.cache, self.controls
+        state, cache = self.state, self.cache
         rip = Signal(64)
-        reads = Signal(range(len(_CONTROL_READS) + 1))
         io_step = Signal(range(len(_IO_WRITES) + 1))
 
         def read_interruptibility():
@@ -457,19 +500,11 @@ class DualMonitor(wiring.Component):
             # ``current`` is the SMM-transfer VMCS's entry from this cycle: its reads start here.
             self._read_controls(m, "SMM_EXIT_CONTROLS")
 
-        with m.State("SMM_EXIT_CONTROLS"):
-            # ``_CONTROL_READS`` in order: read k arrives while read k + 1 is issued.
-            m.d.sync += reads.eq(reads + 1)
-            with m.Switch(reads):
-                for i, (slot, name) in enumerate(_CONTROL_READS):
-                    with m.Case(i):
-                        m.d.sync += Value.cast(getattr(ctl, name)).eq(self._word(slot))
-                        if i + 1 < len(_CONTROL_READS):
-                            self._read(m, _CONTROL_READS[i + 1][0])
-            with m.If(reads == len(_CONTROL_READS) - 1):
-                m.d.sync += reads.eq(0)
-                m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_SMBASE)]
-                m.next = "SMM_EXIT_SMBASE"
+        def read_smbase():
+            m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_SMBASE)]
+            m.next = "SMM_EXIT_SMBASE"
+
+        self._control_reads(m, "SMM_EXIT_CONTROLS", read_smbase)
 
         with m.State("SMM_EXIT_SMBASE"):
             m.d.sync += cause.smbase.eq(state.rd_data[:32])
@@ -517,12 +552,12 @@ class DualMonitor(wiring.Component):
 
     # -- VM entries that return from SMM (34.15.4) ----------------------------------------------
 
-    def _return_states(self, m: Module, switch_page: Signal, switch_none: Signal) -> None:
+    def _return_states(self, m: Module, switch_page: Signal, switch_none: Signal, guest_controls: Signal) -> None:
         """The checks of a VM entry in SMM without "entry to SMM" (16: the executive-VMCS pointer, 18: a
-        deactivation to a VMCS, 7: an injection on a return to VMX root operation), then, after its transition,
-        SMBASE from GUEST_SMBASE, the SMM-transfer VMCS := the current one, the current one := the VMCS link
-        pointer (or none), SMM left, the deactivation. A return to a VMCS as executive monitor (17, 25, non-root
-        operation after it) and "entry to SMM" guests are the next slice: ``unsupported``."""
+        deactivation to a VMCS, 7: an injection on a return to VMX root operation; 17 and 25 for a VMCS as
+        executive), then, after its transition, SMBASE from GUEST_SMBASE, the SMM-transfer VMCS := the current
+        one, the current one := the VMCS link pointer (or none) or the executive VMCS, SMM left, the
+        deactivation. An entry with "entry to SMM" is an ordinary one (its guest runs in SMM)."""
         check, finish_ = self.entry_check, self.entry_finish
         state, region = self.state, self.region
         deactivate = Signal()
@@ -543,7 +578,7 @@ class DualMonitor(wiring.Component):
         with m.State("RETURN_CONTROLS"):
             entry = self._word(_ENTRY_CONTROLS)
             with m.If(entry[ENTRY.bits["SMM"]]):
-                verdict(unsupported=1)  # a guest in SMM: the next slice
+                verdict()  # a guest in SMM: an ordinary VM entry
             with m.Else():
                 m.d.sync += deactivate.eq(entry[ENTRY.bits["DEACT_DUAL_MONITOR"]])
                 self._read(m, _EXECUTIVE)
@@ -572,11 +607,13 @@ class DualMonitor(wiring.Component):
                 with m.Elif(deactivate & ~root):
                     verdict(error=VmError.ENTRY_EXECUTIVE_VMCS_NOT_VMXON_POINTER)
                 with m.Elif(~root):
-                    verdict(unsupported=1)  # 17, 25 and the return to non-root operation: the next slice
+                    m.next = "EXECUTIVE_PROBE"
                 with m.Elif(injecting):
                     verdict(error=VmError.ENTRY_INVALID_CONTROL_FIELD)
                 with m.Else():
                     verdict(returning=1)
+
+        self._executive_states(m, verdict)
 
         with m.State("FINISH_SMBASE"):
             m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMBASE), state.wr_value.eq(self._word(_GUEST_SMBASE))]
@@ -587,16 +624,28 @@ class DualMonitor(wiring.Component):
             link = self.cache.rd_data
             m.d.sync += [
                 self.transfer_page.eq(self.current_page),
-                switch_page.eq(link[12:32]),
-                switch_none.eq(link.all()),
+                switch_page.eq(Mux(to_root, link[12:32], executive)),
+                switch_none.eq(to_root & link.all()),
             ]
             m.next = "FINISH_SWITCH"
 
         with m.State("FINISH_SWITCH"):
-            # 34.15.4.8: the current VMCS := the VMCS link pointer (none when it is all ones).
+            # 34.15.4.8: the current VMCS := the VMCS link pointer (none when it is all ones), or the executive
+            # VMCS, whose controls the guest then runs under.
             m.d.comb += self.switch.start.eq(1)
-            with m.If(self.switch.done):
+            with m.If(self.switch.done & to_root):
                 m.next = "FINISH_LEAVE"
+            with m.Elif(self.switch.done):
+                m.next = "FINISH_SETTLE"
+
+        with m.State("FINISH_SETTLE"):
+            self._read_controls(m, "FINISH_CONTROLS")
+
+        def guest_controls_loaded():
+            m.d.sync += guest_controls.eq(1)
+            m.next = "FINISH_LEAVE"
+
+        self._control_reads(m, "FINISH_CONTROLS", guest_controls_loaded)
 
         with m.State("FINISH_LEAVE"):
             m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_SMM), state.wr_value.eq(0), self.leave_smm.eq(1)]
@@ -614,3 +663,91 @@ class DualMonitor(wiring.Component):
             m.d.comb += [state.wr_en.eq(1), state.wr_id.eq(_INTERRUPTIBILITY), state.wr_value.eq(unblocked)]
             m.d.comb += finish_.done.eq(1)
             m.next = "IDLE"
+
+    def _executive_states(self, m: Module, verdict) -> None:  # noqa: ANN001
+        """34.15.4.1-2 for a VMCS as executive monitor: launched (else 17), and its VM-execution control fields
+        pass the checks of 26.2.1.1 (``EXECUTION_STEPS``; else 25), read from the cache when it holds the VMCS
+        (``probe_*``: no change to the replacement order), else from its region over the bus."""
+        cache, region = self.cache, self.region
+        regs = CheckRegisters()
+        cached = Signal()
+        entry = Signal.like(self.probe_entry)
+        step = Signal(range(len(EXECUTION_STEPS) + 1))
+        value = Signal(64)
+        failed = Signal()
+        executive = self.executive_page
+        words = [LOCATION[FIELD_BY_NAME[s.field].encoding] for s in EXECUTION_STEPS]
+
+        def launched(launch):  # noqa: ANN001, ANN202
+            with m.If(~launch[0]):  # LAUNCH_LAUNCHED
+                verdict(error=VmError.ENTRY_NONLAUNCHED_EXECUTIVE_VMCS)
+            with m.Else():
+                m.d.sync += [step.eq(0), failed.eq(0)]
+                m.next = "EXECUTIVE_READ"
+
+        def bus_read(word):  # noqa: ANN001, ANN202
+            m.d.comb += [region.start.eq(1), region.page.eq(executive), region.word.eq(word)]
+
+        with m.State("EXECUTIVE_PROBE"):
+            m.d.sync += [cached.eq(self.probe_hit), entry.eq(self.probe_entry)]
+            with m.If(self.probe_hit):
+                launched(self.probe_launch)
+            with m.Else():
+                m.next = "EXECUTIVE_LAUNCH"
+
+        with m.State("EXECUTIVE_LAUNCH"):
+            bus_read(LAUNCH_WORD)
+            with m.If(region.done):
+                launched(region.rdata)
+
+        with m.State("EXECUTIVE_READ"):
+            # Step ``step``'s field: a cache read (its slot arrives the next cycle), or its region's word(s).
+            m.d.comb += cache.rd_entry.eq(entry)
+            with m.Switch(step):
+                for i, loc in enumerate(words):
+                    with m.Case(i):
+                        with m.If(cached):
+                            m.d.comb += [cache.rd_en.eq(1), cache.rd_slot.eq(loc.slot)]
+                            m.next = "EXECUTIVE_CACHED"
+                        with m.Else():
+                            bus_read(loc.word)
+                            with m.If(region.done):
+                                m.d.sync += value.eq(region.rdata)
+                                m.next = "EXECUTIVE_HIGH" if loc.words == 2 else "EXECUTIVE_TEST"
+
+        with m.State("EXECUTIVE_CACHED"):
+            with m.Switch(step):
+                for i, loc in enumerate(words):
+                    with m.Case(i):
+                        data = cache.rd_data if loc.words == 2 else cache.rd_data.word_select(loc.half, 32)
+                        m.d.sync += value.eq(data)
+            m.next = "EXECUTIVE_TEST"
+
+        with m.State("EXECUTIVE_HIGH"):
+            with m.Switch(step):
+                for i, loc in enumerate(words):
+                    if loc.words == 2:
+                        with m.Case(i):
+                            bus_read(loc.word + 1)
+            with m.If(region.done):
+                m.d.sync += value[32:].eq(region.rdata)
+                m.next = "EXECUTIVE_TEST"
+
+        with m.State("EXECUTIVE_TEST"):
+            with m.Switch(step):
+                for i, s in enumerate(EXECUTION_STEPS):
+                    with m.Case(i):
+                        loads, fails = step_logic(regs, s, value)
+                        m.d.sync += loads
+                        with m.If(fails):
+                            m.d.sync += failed.eq(1)
+            m.d.sync += step.eq(step + 1)
+            m.next = "EXECUTIVE_READ"
+            with m.If(step == len(EXECUTION_STEPS) - 1):
+                m.next = "EXECUTIVE_VERDICT"
+
+        with m.State("EXECUTIVE_VERDICT"):
+            with m.If(failed | nmi_controls_fail(regs)):
+                verdict(error=VmError.ENTRY_INVALID_EXECUTIVE_CONTROLS)
+            with m.Else():
+                verdict(returning=1)

@@ -45,7 +45,18 @@ from ..arch.state import CR4, EFER
 from ..vmcs.cache_port import CachePortSignature
 from .predicates import bits_set, fixed_ok, valid_memory_types
 
-__all__ = ["EntryChecker", "CheckSignature", "Controls", "STEPS", "exit_controls_fail", "msr_list_address_fails"]
+__all__ = [
+    "EntryChecker",
+    "CheckSignature",
+    "Controls",
+    "STEPS",
+    "EXECUTION_STEPS",
+    "CheckRegisters",
+    "exit_controls_fail",
+    "msr_list_address_fails",
+    "nmi_controls_fail",
+    "step_logic",
+]
 
 CONTROL = VmError.ENTRY_INVALID_CONTROL_FIELD
 HOST = VmError.ENTRY_INVALID_HOST_STATE
@@ -278,16 +289,38 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+#: The checks on the VM-execution control fields (``Step.execution``), in their order.
+EXECUTION_STEPS = tuple(s for s in STEPS if s.execution)
+#: The registers the steps load (``EXECUTION_STEPS`` on another VMCS: the dual-monitor block's).
+CheckRegisters = _Registers
+
+
+def nmi_controls_fail(regs: _Registers):
+    """26.2.1.1: "virtual NMIs" without "NMI exiting", or "NMI-window exiting" without "virtual NMIs"."""
+    pin = lambda n: regs.ctl(PIN, n)  # noqa: E731
+    return (~pin("NMI_EXITING") & pin("VIRTUAL_NMIS")) | (~pin("VIRTUAL_NMIS") & regs.ctl(PROC, "NMI_WINDOW_EXITING"))
+
+
+def step_logic(regs: _Registers, step: Step, value):
+    """A step's loads and its failure, on the field's ``value`` (64 bits, zero-extended) read whole: for a
+    block that reads the fields itself rather than through the checker's pipeline."""
+    field = FIELD_BY_NAME[step.field]
+    if LOCATION[field.encoding].words == 2:
+        v = _Wide(value[:32], lambda key, test: test(value[32:]))
+    else:
+        v = value[:16] if field.width == FieldWidth.W16 else value[:32]
+    loads = step.load(regs, v) if step.load is not None else []
+    fails = step.fails(regs, v) if step.fails is not None else Const(0, 1)
+    return loads, fails
+
+
 def _final_checks(regs: _Registers, efer_lma, in_smm, skip_execution):
     """Checks between control bits, and against the processor's mode, after every step (the NMI controls' are
     VM-execution control checks: ``skip_execution``)."""
     pin = lambda n: regs.ctl(PIN, n)  # noqa: E731
     entry = lambda n: regs.ctl(ENTRY, n)  # noqa: E731
-    nmi_controls = (~pin("NMI_EXITING") & pin("VIRTUAL_NMIS")) | (
-        ~pin("VIRTUAL_NMIS") & regs.ctl(PROC, "NMI_WINDOW_EXITING")
-    )
     control = (
-        (nmi_controls & ~skip_execution)
+        (nmi_controls_fail(regs) & ~skip_execution)
         | (regs.ctl(EXIT, "SAVE_VMX_PREEMPTION_TIMER") & ~pin("ACTIVATE_PREEMPTION_TIMER"))
         | (~in_smm & (entry("SMM") | entry("DEACT_DUAL_MONITOR")))
         | (in_smm & entry("SMM") & entry("DEACT_DUAL_MONITOR"))

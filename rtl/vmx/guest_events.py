@@ -129,6 +129,8 @@ class GuestEvents(wiring.Component):
     mode : In(Mode)
     rflags : In(64)
     non_root : In(1)
+    in_smm : In(1)
+        A guest in SMM (entered with "entry to SMM"): its RSM exits (reason 17).
     current : In(entry_bits)
     ud : In(1)
         The request is a VMX instruction that raises #UD here (the dispatcher's check).
@@ -169,6 +171,7 @@ class GuestEvents(wiring.Component):
                 "mode": In(Mode),
                 "rflags": In(64),
                 "non_root": In(1),
+                "in_smm": In(1),
                 "current": In(cache.entry_bits),
                 "ud": In(1),
                 "cpl_nonzero": In(1),
@@ -420,8 +423,12 @@ class GuestEvents(wiring.Component):
                                 finish(m, op, Status.OK)
 
                         with m.Case(Op.RSM):
-                            # Outside SMM RSM is #UD: an exception of the guest (REPLAY.md "SMM").
-                            raise_(ExceptionVector.UD)
+                            # A guest entered with "entry to SMM": RSM exits (34.15.3); outside SMM RSM is #UD,
+                            # an exception of the guest (REPLAY.md "SMM").
+                            with m.If(self.in_smm):
+                                exit_now(ExitReason.RSM, instruction=True)
+                            with m.Else():
+                                raise_(ExceptionVector.UD)
                         with m.Case(Op.NMI):
                             blocked = blocked_by_movss | (mode.nmi_blocking & ~_pin(controls, "VIRTUAL_NMIS"))
                             with m.If(_pin(controls, "NMI_EXITING") & ~blocked):

@@ -235,6 +235,8 @@ class TransitionWalk(wiring.Component):
         The exit happens under blocking by MOV SS (pending debug exceptions are saved, else 0).
     nmi_blocking : In(1)
         The host load blocks NMIs (an exit caused by an NMI; an entry failure with NMIs blocked before).
+    ends_in_smm : In(1)
+        The exit ends in SMM (a guest entered with "entry to SMM"): SMI blocking is saved as 1 and kept.
     timer : In(32)
         The VMX-preemption timer's value, for its store (0 if it expired).
     timer_load : Out(1)
@@ -258,6 +260,7 @@ class TransitionWalk(wiring.Component):
                 "exit_controls": In(32),
                 "pin_controls": In(32),
                 "vectoring": In(1),
+                "ends_in_smm": In(1),
                 "instruction": In(1),
                 "fault": In(1),
                 "mov_ss_blocking": In(1),
@@ -427,7 +430,8 @@ class TransitionWalk(wiring.Component):
             with m.Case(LoadOp.INTERRUPTIBILITY_ENTRY):
                 m.d.comb += load_value.eq(Mux(self.vectoring, field & ~0x3, field))
             with m.Case(LoadOp.INTERRUPTIBILITY_HOST):
-                m.d.comb += load_value.eq(Mux(self.nmi_blocking, INTERRUPTIBILITY.BLOCKING_BY_NMI, 0))
+                nmi = Mux(self.nmi_blocking, INTERRUPTIBILITY.BLOCKING_BY_NMI, 0)
+                m.d.comb += load_value.eq(nmi | Mux(self.ends_in_smm, INTERRUPTIBILITY.BLOCKING_BY_SMI, 0))
             with m.Case(LoadOp.CS_AR_HOST):
                 m.d.comb += load_value.eq(HOST_CS_AR | Mux(hass, AR.L, AR.DB))
             with m.Case(LoadOp.DATA_AR_HOST):
@@ -448,7 +452,8 @@ class TransitionWalk(wiring.Component):
             with m.Case(StoreOp.TIMER_SAVED):
                 m.d.comb += store_value.eq(self.timer)
             with m.Case(StoreOp.INTERRUPTIBILITY_SAVED):
-                m.d.comb += store_value.eq(old & ~INTERRUPTIBILITY.BLOCKING_BY_SMI)
+                smi = INTERRUPTIBILITY.BLOCKING_BY_SMI
+                m.d.comb += store_value.eq(Mux(self.ends_in_smm, old | smi, old & ~smi))
             with m.Case(StoreOp.PENDING_DEBUG_SAVED):
                 m.d.comb += store_value.eq(Mux(self.mov_ss_blocking, old, 0))
         return store_value

@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..arch.controls import ENTRY, PIN, PROC
 from ..arch.errors import EXIT_REASON_ENTRY_FAILURE, ExitReason
-from ..arch.events import EntryFailureQualification, VmxAbort
+from ..arch.events import EntryFailureQualification, InterruptionInfo, VmxAbort
 from ..arch.layout import ABORT_WORD
 from ..arch.msrs import (
     IA32_EFER,
@@ -345,6 +345,8 @@ class Transitions(wiring.Component):
             walker.fault.eq(cause.fault),
             walker.mov_ss_blocking.eq(movss_at_exit),
             walker.nmi_blocking.eq(Mux(failure, nmi_before_entry, cause.nmi)),
+            # An exit from a guest in SMM ends in SMM (an SMM VM exit enters SMM after its walk).
+            walker.ends_in_smm.eq(self.in_smm & ~failure),
         ]
 
         # The cache port of this block: the exit information, and the error code of an injected event.
@@ -410,6 +412,12 @@ class Transitions(wiring.Component):
         entry_op = self.entry
         exit_port = self.exit
         answer_value = Signal(64)
+        # The event a VM entry injects (a return from SMM to non-root operation: the SMM-transfer VMCS's, latched
+        # before the executive VMCS becomes current, with its error code).
+        return_info = Signal(InterruptionInfo)
+        return_code = Signal(32)
+        injected = Signal(InterruptionInfo)
+        m.d.comb += injected.eq(Mux(self.returning, return_info.as_value(), controls.intr_info.as_value()))
 
         # The MSR lists (26.4, 27.4, 27.6): one entry after the other, each a RDMSR/WRMSR at CPL 0.
         msr = self.msr_list
@@ -577,7 +585,7 @@ class Transitions(wiring.Component):
                 m.d.comb += self.set_launched.eq(launch)
                 if self.dual_monitor:
                     with m.If(self.returning):
-                        m.next = "RETURN_FROM_SMM"
+                        m.next = "RETURN_INFO"
                     with m.Else():
                         m.d.sync += non_root.eq(1)
                         m.next = "FIRST_INSTRUCTION"
@@ -586,6 +594,16 @@ class Transitions(wiring.Component):
                     m.next = "FIRST_INSTRUCTION"
 
             if self.dual_monitor:
+                with m.State("RETURN_INFO"):
+                    # The event the return injects is the SMM-transfer VMCS's (it stops being current).
+                    m.d.sync += return_info.eq(controls.intr_info)
+                    m.d.comb += [cache.rd_slot.eq(_ERROR_CODE_FIELD.slot), cache.rd_en.eq(1)]
+                    m.next = "RETURN_CODE"
+
+                with m.State("RETURN_CODE"):
+                    m.d.sync += return_code.eq(cache.rd_data.word_select(_ERROR_CODE_FIELD.half, 32))
+                    m.next = "RETURN_FROM_SMM"
+
                 with m.State("RETURN_FROM_SMM"):
                     # 34.15.4.5-9 (the dual-monitor block): SMBASE, the pointers' swap, SMM left; then VMX root
                     # operation (ENTERED, no event: error 7 refused one) or the guest of the executive VMCS.
@@ -709,12 +727,13 @@ class Transitions(wiring.Component):
                     start_exit(ExitReason.NMI_WINDOW, entering=True)
                 with m.Elif(interrupt_window):
                     start_exit(ExitReason.INTERRUPT_WINDOW, entering=True)
-                with m.Elif(controls.intr_info.valid & controls.intr_info.deliver_error_code):
+                with m.Elif(injected.valid & injected.deliver_error_code & ~self.returning):
                     m.d.comb += [cache.rd_slot.eq(_ERROR_CODE_FIELD.slot), cache.rd_en.eq(1)]
                     m.next = "ERROR_CODE"
                 with m.Else():
-                    info = Mux(controls.intr_info.valid, controls.intr_info.as_value(), 0)
-                    finish(m, entry_op, Status.ENTERED, result=info)
+                    info = Mux(injected.valid, injected.as_value(), 0)
+                    code = Mux(self.returning & injected.valid & injected.deliver_error_code, return_code, 0)
+                    finish(m, entry_op, Status.ENTERED, result=Cat(info, code))
                     m.next = "IDLE"
 
             with m.State("ERROR_CODE"):

@@ -11,7 +11,7 @@
 docs/unit.md draws the blocks and their doors, and explains the latency table.
 """
 
-from amaranth import Module, Mux
+from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +23,7 @@ from ..vmcs.vmcs_cache import VmcsCache
 from ..wishbone import Signature as WishboneSignature
 from .dispatcher import DUAL_BLOCK, Dispatcher
 from .dual_monitor import DualMonitor
-from .entry_checks import EntryChecker
+from .entry_checks import Controls, EntryChecker
 from .field_access import FieldAccess
 from .guest_events import EVENT_OPS, GuestEvents
 from .machine_state import MachineState, StateArbiter
@@ -219,7 +219,7 @@ class VmxUnit(wiring.Component):
         wiring.connect(m, state_arbiter.state, state.port)
         wiring.connect(m, msrs.state, state_arbiter.msrs)
         wiring.connect(m, events.state, state_arbiter.events)
-        controls = checker.checks.controls
+        controls = self._controls(m)
         m.d.comb += [
             events.controls.eq(controls),
             events.mode.eq(state.mode),
@@ -239,12 +239,12 @@ class VmxUnit(wiring.Component):
         in_vmx = pointers.in_vmx
         if self.guests:
             self._connect_transitions(m, controls)
-            in_vmx = self._connect_smm(m)
+            in_vmx = self._connect_smm(m, controls)
             self._connect_dual(m)
         else:
             # Nothing reads these without guests: the stub never enters one, nor is the unit ever in SMM.
             m.d.comb += [events.non_root.eq(0), events.timer.eq(0), msrs.in_smm.eq(0), dispatcher.in_smm.eq(0)]
-            m.d.comb += checker.in_smm.eq(0)
+            m.d.comb += [checker.in_smm.eq(0), events.in_smm.eq(0)]
             m.d.comb += [pointers.dual_active.eq(0), dispatcher.dual_active.eq(0), dispatcher.monitor_valid.eq(0)]
             m.d.comb += [msrs.dual_active.eq(0), dispatcher.smi_to_dual.eq(0)]
 
@@ -271,6 +271,18 @@ class VmxUnit(wiring.Component):
         ]
         return m
 
+    def _controls(self, m: Module):
+        """The current VMCS's controls as the blocks read them: the entry checks loaded them at the last VM
+        entry; with the dual-monitor treatment the dual block's while it overrides them (an SMM VM exit, the
+        guest of a return from SMM resumed from the executive VMCS)."""
+        checked = self.checker.checks.controls
+        if self.dual is None:
+            return checked
+        controls = Signal(Controls)
+        override = self.dual.controls_override
+        m.d.comb += controls.eq(Mux(override, self.dual.controls.as_value(), checked.as_value()))
+        return controls
+
     def _transitions_dirty(self):
         dirty = self.transitions.mark_dirty if self.guests else 0
         return dirty | self.dual.mark_dirty if self.dual is not None else dirty
@@ -288,9 +300,8 @@ class VmxUnit(wiring.Component):
         if self.dual is None:
             wiring.connect(m, events.exit, transitions.exit)
         wiring.connect(m, transitions.msr_list, self.msrs.msr_list)
-        if self.dual is None:
-            m.d.comb += transitions.controls.eq(controls)
         m.d.comb += [
+            transitions.controls.eq(controls),
             transitions.mode.eq(self.state.mode),
             transitions.rflags.eq(self.state.rflags),
             transitions.current.eq(self.pointers.current),
@@ -301,7 +312,7 @@ class VmxUnit(wiring.Component):
             events.timer.eq(transitions.timer),
         ]
 
-    def _connect_smm(self, m: Module):
+    def _connect_smm(self, m: Module, controls):  # noqa: ANN001
         """SMI delivery and RSM: their ports, SMM, and the VMX operation an SMI hides until RSM (returned)."""
         smm, transitions = self.smm, self.transitions
         m.submodules.smm = smm
@@ -312,13 +323,14 @@ class VmxUnit(wiring.Component):
         m.d.comb += [
             smm.in_vmx.eq(self.pointers.in_vmx),
             smm.non_root.eq(transitions.non_root),
-            smm.pin_controls.eq(self.checker.checks.controls.pin),
+            smm.pin_controls.eq(controls.pin),
             smm.mode.eq(self.state.mode),
             smm.rflags.eq(self.state.rflags),
             self.events.non_root.eq(non_root),
             self.dispatcher.non_root.eq(non_root),
             self.dispatcher.in_smm.eq(smm.in_smm),
             self.checker.in_smm.eq(smm.in_smm),
+            self.events.in_smm.eq(smm.in_smm),
             transitions.in_smm.eq(smm.in_smm),
             self.dispatcher.shutdown.eq(transitions.shutdown | smm.shutdown),
             self.dispatcher.abort.eq(Mux(smm.shutdown, 0, transitions.abort)),
@@ -356,10 +368,11 @@ class VmxUnit(wiring.Component):
                 client.value.eq(transitions.exit.value),
             ]
         active = dual.active
-        # The exit's walk and information read the controls of the VMCS it writes (the dual block loaded them).
-        checked = self.checker.checks.controls.as_value()
-        m.d.comb += transitions.controls.eq(Mux(dual.exiting, dual.controls.as_value(), checked))
         m.d.comb += [
+            dual.probe_hit.eq(pointers.probe_hit),
+            dual.probe_entry.eq(pointers.probe_entry),
+            dual.probe_launch.eq(pointers.probe_launch),
+            pointers.probe_page.eq(dual.probe_page),
             dual.monitor_ctl.eq(self.msrs.monitor_ctl),
             dual.current_valid.eq(pointers.current_valid),
             dual.current.eq(pointers.current),

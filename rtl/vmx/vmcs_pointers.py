@@ -109,6 +109,10 @@ class VmcsPointers(wiring.Component):
         The VMXON pointer's page.
     dual_active : In(1)
         The dual-monitor treatment is active: VMXOFF fails with error 23 (SDM 30.3 VMXOFF).
+    probe_page : In(PAGE_BITS)
+    probe_hit, probe_entry, probe_launch : Out
+        Whether a VMCS region is cached (combinational, no change to the replacement order), in which entry,
+        with which launch state: the dual-monitor block's look at the executive VMCS (34.15.4.1-2).
     switch : In(SwitchSignature())
         Make a VMCS current for another block, between operations of this one: VMPTRLD's sequence after
         its revision check (a cached VMCS in 1 cycle after the lookup's, else a fill, after a write-back
@@ -134,6 +138,10 @@ class VmcsPointers(wiring.Component):
                 "vmxon_page": Out(PAGE_BITS),
                 "dual_active": In(1),
                 "switch": In(SwitchSignature()),
+                "probe_page": In(PAGE_BITS),
+                "probe_hit": Out(1),
+                "probe_entry": Out(entry_bits),
+                "probe_launch": Out(2),
             }
         )
 
@@ -186,6 +194,10 @@ class VmcsPointers(wiring.Component):
             self.current_page.eq(current_page),
             self.current_launch.eq(tags.tags[current].launch),
         ]
+
+        for i in range(self.entries):
+            with m.If(tags.tags[i].valid & (tags.tags[i].page == self.probe_page)):
+                m.d.comb += [self.probe_hit.eq(1), self.probe_entry.eq(i), self.probe_launch.eq(tags.tags[i].launch)]
 
         # Facts about the address operand, and the cache's answer for the region it names,
         # registered with the request (a tag command of the previous operation has taken

@@ -98,6 +98,8 @@ class _Context:
     nmi_blocking: bool = False
     mov_ss_blocking: bool = False
     timer: int = 0
+    #: The exit ends in SMM (a VM exit from a guest entered with "entry to SMM", 34.15.3; 27.3.4).
+    ends_in_smm: bool = False
 
     def control(self, action: Action) -> bool:
         assert action.control is not None
@@ -133,12 +135,17 @@ _RULES: dict[Rule, Callable[[_Context, StateAction, int, int | None], int]] = {
     Rule.EFER_FROM_IA32E_MODE_GUEST: lambda c, r, cur, f: _with_lma_lme(cur, c.ia32e_mode_guest),
     Rule.EFER_FROM_HOST_ADDRESS_SPACE_SIZE: lambda c, r, cur, f: _with_lma_lme(cur, c.host_address_space_size),
     Rule.RFLAGS_SAVED: lambda c, r, cur, f: _rflags_saved(c.cause, cur),
-    Rule.INTERRUPTIBILITY_SAVED: lambda c, r, cur, f: cur & ~INTERRUPTIBILITY.BLOCKING_BY_SMI,
+    Rule.INTERRUPTIBILITY_SAVED: lambda c, r, cur, f: (
+        cur | INTERRUPTIBILITY.BLOCKING_BY_SMI if c.ends_in_smm else cur & ~INTERRUPTIBILITY.BLOCKING_BY_SMI
+    ),
     Rule.PENDING_DEBUG_SAVED: lambda c, r, cur, f: cur if c.mov_ss_blocking else 0,
     Rule.AR_SAVED: lambda c, r, cur, f: cur & ~AR.RESERVED,
     Rule.ACTIVITY_ENTRY: lambda c, r, cur, f: 0 if c.vectoring else f,
     Rule.INTERRUPTIBILITY_ENTRY: lambda c, r, cur, f: f & ~0x3 if c.vectoring else f,
-    Rule.INTERRUPTIBILITY_HOST: lambda c, r, cur, f: INTERRUPTIBILITY.BLOCKING_BY_NMI if c.nmi_blocking else 0,
+    Rule.INTERRUPTIBILITY_HOST: lambda c, r, cur, f: (
+        (INTERRUPTIBILITY.BLOCKING_BY_NMI if c.nmi_blocking else 0)
+        | (INTERRUPTIBILITY.BLOCKING_BY_SMI if c.ends_in_smm else 0)
+    ),
     Rule.CS_AR_HOST: lambda c, r, cur, f: HOST_CS_AR | (AR.L if c.host_address_space_size else AR.DB),
     Rule.DATA_AR_HOST: lambda c, r, cur, f: (
         UNUSABLE_AR if c.vmcs.read(f"HOST_{r.element.split('.')[0].upper()}_SELECTOR") == 0 else HOST_DATA_AR
@@ -235,10 +242,10 @@ class Transitions:
             ia32e = ENTRY.bit("IA32E_MODE") if self.state["efer"] & EFER.LMA else 0
             vmcs.write(ENTRY.vmcs_field, (vmcs.read(ENTRY.vmcs_field) & ~ENTRY.bit("IA32E_MODE")) | ia32e)
 
-    def save_guest(self, vmcs: Vmcs, cause: ExitCause) -> None:
+    def save_guest(self, vmcs: Vmcs, cause: ExitCause, *, ends_in_smm: bool = False) -> None:
         """27.3: every element's exit-store action."""
         mov_ss = bool(self.state["interruptibility"] & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)
-        self._store(_Context(vmcs, cause=cause, timer=self.timer, mov_ss_blocking=mov_ss))
+        self._store(_Context(vmcs, cause=cause, timer=self.timer, mov_ss_blocking=mov_ss, ends_in_smm=ends_in_smm))
 
     def store_exit_msrs(self, vmcs: Vmcs, *, ends_in_smm: bool = False) -> MsrListFailure | None:
         """27.4: the VM-exit MSR-store list (IA32_SMBASE only by an exit that ends in SMM)."""
@@ -257,9 +264,10 @@ class Transitions:
             self.memory.write_word((entry >> 2) + 3, result.value >> 32)
         return None
 
-    def load_host(self, vmcs: Vmcs, *, nmi_blocking: bool) -> None:
-        """27.5: every element's exit-load action; NMIs stay blocked when ``nmi_blocking``."""
-        self._load(lambda row: row.exit_load, _Context(vmcs, nmi_blocking=nmi_blocking))
+    def load_host(self, vmcs: Vmcs, *, nmi_blocking: bool, ends_in_smm: bool = False) -> None:
+        """27.5: every element's exit-load action; NMIs stay blocked when ``nmi_blocking``, SMIs when the exit
+        ends in SMM."""
+        self._load(lambda row: row.exit_load, _Context(vmcs, nmi_blocking=nmi_blocking, ends_in_smm=ends_in_smm))
 
     def load_exit_msrs(self, vmcs: Vmcs, *, ends_in_smm: bool = False) -> MsrListFailure | None:
         """27.6: the VM-exit MSR-load list (IA32_SMM_MONITOR_CTL only by an exit that ends in SMM, 34.15.5)."""

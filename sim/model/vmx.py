@@ -660,15 +660,12 @@ class VmxModel:
         assert self._current is not None and self._non_root
         vmcs = _CurrentVmcs(self._cache, self._current)
         self._moves.record_exit(vmcs, cause)
-        self._moves.save_guest(vmcs, cause)
+        # An exit that ends in SMM (from a guest entered with "entry to SMM") saves SMI blocking as 1 and keeps
+        # it (27.3.4; the rules INTERRUPTIBILITY_SAVED and INTERRUPTIBILITY_HOST).
+        self._moves.save_guest(vmcs, cause, ends_in_smm=self.in_smm)
         if (failure := self._moves.store_exit_msrs(vmcs, ends_in_smm=self.in_smm)) is not None:
             return self._abort(VmxAbort.MSR_STORE, f"SDM 27.4: VM-exit MSR-store entry {failure.entry}: {failure.why}")
-        if self.in_smm:  # an exit that ends in SMM saves SMI blocking as it is (27.3.4), and keeps it
-            interruptibility = vmcs.read("GUEST_INTERRUPTIBILITY_INFO") | INTERRUPTIBILITY.BLOCKING_BY_SMI
-            vmcs.write("GUEST_INTERRUPTIBILITY_INFO", interruptibility)
-        self._moves.load_host(vmcs, nmi_blocking=cause.nmi)
-        if self.in_smm:
-            self.state.store("interruptibility", self.state["interruptibility"] | INTERRUPTIBILITY.BLOCKING_BY_SMI)
+        self._moves.load_host(vmcs, nmi_blocking=cause.nmi, ends_in_smm=self.in_smm)
         self._non_root = False
         if (failure := self._moves.load_exit_msrs(vmcs, ends_in_smm=self.in_smm)) is not None:
             return self._abort(VmxAbort.MSR_LOAD, f"SDM 27.6: VM-exit MSR-load entry {failure.entry}: {failure.why}")

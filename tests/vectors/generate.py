@@ -5600,6 +5600,75 @@ def dual_monitor_return_to_root() -> Script:
     return s
 
 
+def dual_monitor_stm_flow() -> Script:
+    s = Script(
+        "dual_monitor_stm_flow",
+        "SDM 34.15.2 (an SMI in VMX non-root operation: an SMM VM exit, reason 6 without bit 29,",
+        "EXECUTIVE_VMCS_POINTER = the guest's VMCS), 34.15.3 (the STM runs the legacy SMM handler as a guest with",
+        '"entry to SMM": it runs in SMM, its exits end in SMM and keep SMI blocking (27.3.4), its RSM exits with',
+        "reason 17), 34.15.4 (the return to the executive VMCS: launched, else 17; its VM-execution controls",
+        "checked, else 25, whether the cache holds it or not; the guest resumes under the executive VMCS).",
+        dual_monitor=True,
+    )
+    dual_monitor_ready(s)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment("The STM returns to the executive monitor in VMX root operation.")
+    s.vmlaunch().entered()
+    s.comment("The executive monitor launches its guest (VMCS_B).")
+    s.new_vmcs(VMCS_B)
+    s.launchable()
+    s.vmlaunch().entered()
+    s.comment("An SMI in the guest: an SMM VM exit to the STM (reason 6, no bit 29).")
+    s.smi().exited(6)
+    s.get("smm").ok(1)
+    s.vmptrst().succeed(VMCS_A)
+    s.vmread("VM_EXIT_REASON").succeed(6)
+    s.vmread("EXECUTIVE_VMCS_POINTER").succeed(VMCS_B)
+    s.vmread("GUEST_RIP").succeed(presets.GUEST_RIP)
+    s.comment('The legacy SMM handler as a guest with "entry to SMM" (VMCS_C), SMI blocking in its interruptibility.')
+    s.new_vmcs(VMCS_C)
+    s.launchable()
+    s.vmwrite("VM_ENTRY_CONTROLS", ENTRY.true_default1 | ENTRY.bit("SMM")).succeed()
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_SMI).succeed()
+    s.vmlaunch().entered()
+    s.get("smm").ok(1)
+    s.comment("Its exits end in SMM: SMI blocking saved as 1 and kept in the STM.")
+    s.cpuid(0).exited(EXIT_CPUID)
+    s.vmread("GUEST_INTERRUPTIBILITY_INFO").succeed(INTERRUPTIBILITY.BLOCKING_BY_SMI)
+    s.get("interruptibility").ok(INTERRUPTIBILITY.BLOCKING_BY_SMI)
+    s.vmresume().entered()
+    s.comment("Its RSM exits (reason 17).")
+    s.rsm().exited(17)
+    s.get("smm").ok(1)
+    s.comment("34.15.4.1: an executive VMCS that is not launched: 17 (not cached: its launch word read over the bus).")
+    s.vmptrld(VMCS_A).succeed()
+    s.write(VMCS_D, REVISION).ok()
+    s.vmwrite("EXECUTIVE_VMCS_POINTER", VMCS_D).succeed()
+    s.vmresume().fail_valid(17)
+    s.comment("34.15.4.2: an executive VMCS whose VM-execution controls fail 26.2.1.1: 25 (from the bus, then cached).")
+    s.write(VMCS_E, REVISION).ok()
+    s.write(VMCS_E + 4 * LAUNCH_WORD, 1).ok()
+    s.vmwrite("EXECUTIVE_VMCS_POINTER", VMCS_E).succeed()
+    s.vmresume().fail_valid(25)
+    s.vmptrld(VMCS_E).succeed()
+    s.vmptrld(VMCS_A).succeed()
+    s.vmresume().fail_valid(25)
+    s.comment("The return to the guest: the executive VMCS (VMCS_B) is current again, SMM left, non-root operation.")
+    s.vmwrite("EXECUTIVE_VMCS_POINTER", VMCS_B).succeed()
+    s.vmresume().entered()
+    s.get("smm").ok(0)
+    s.comment("The guest's next exit goes to the executive monitor, in VMCS_B.")
+    s.cpuid(0).exited(EXIT_CPUID)
+    s.vmptrst().succeed(VMCS_B)
+    s.vmread("VM_EXIT_REASON").succeed(EXIT_CPUID)
+    s.comment("The SMM-transfer VMCS still holds the SMI's exit; the handler's VMCS its RSM's.")
+    s.vmptrld(VMCS_A).succeed()
+    s.vmread("VM_EXIT_REASON").succeed(6)
+    s.vmptrld(VMCS_C).succeed()
+    s.vmread("VM_EXIT_REASON").succeed(17)
+    return s
+
+
 # ======================================================================================
 
 _GENERATORS = (
@@ -5660,6 +5729,7 @@ _GENERATORS = (
     dual_monitor_activation,
     dual_monitor_activation_ia32e,
     dual_monitor_return_to_root,
+    dual_monitor_stm_flow,
 )
 
 
