@@ -60,6 +60,10 @@ _MEMBERS = (
     "monitor_valid",
     "dual_active",
     "smi_to_dual",
+    "returned",
+    "smi_pending",
+    "smi_pending_io",
+    "take_smi",
 )
 #: The block that decides VM exits: every request goes to it in VMX non-root operation.
 GUEST_BLOCK = "events"
@@ -163,6 +167,13 @@ class Dispatcher(wiring.Component):
         VMX root operation outside SMM goes to it; else VMCALL there is VMfail(1).
     dual_active : In(1)
         The dual-monitor treatment is active: RSM in VMX root operation is #UD (SDM 34.15.3).
+    returned : In(1)
+    smi_pending : In(1)
+    smi_pending_io : In(32)
+    take_smi : Out(1)
+        With a ``dual`` block: after a VM entry that returned from SMM (``returned``, ``ENTERED``), an SMI held in
+        SMM (``smm`` block: ``smi_pending``, its I/O state field) is delivered before the response (REPLAY.md
+        "SMM"), unless SMIs stay blocked; ``take_smi`` takes it from the ``smm`` block.
     smi_to_dual : In(1)
         An SMI now is an SMM VM exit (34.15.2: the treatment is active, outside SMM, SMIs not blocked): it goes
         to the ``dual`` block, else to the ``smm`` block.
@@ -210,6 +221,10 @@ class Dispatcher(wiring.Component):
                 "monitor_valid": In(1),
                 "dual_active": In(1),
                 "smi_to_dual": In(1),
+                "returned": In(1),
+                "smi_pending": In(1),
+                "smi_pending_io": In(32),
+                "take_smi": Out(1),
             }
         )
 
@@ -222,6 +237,41 @@ class Dispatcher(wiring.Component):
         for port, ops in zip(ports, self.blocks.values(), strict=True):
             if ops:
                 m.d.comb += port.start.eq(op.as_value().matches(*ops))
+
+    def _smi_after_return(self, m: Module, own, operation, delivering, registered, joined, done) -> None:  # noqa: ANN001
+        """States after a VM entry that returned from SMM: the SMI held in SMM (REPLAY.md "SMM"; the model's
+        ``_after_return_from_smm``), if SMIs are not blocked now (34.15.4.9), is delivered as a request of its
+        own (an SMM VM exit, or the default treatment after a deactivation); the entry's response follows,
+        unless the delivery shut the processor down."""
+        (r_outcome, r_value), (outcome, result) = registered, joined
+        io = self.smi_pending_io  # table 34-5: bit 0 an I/O SMI, bits 3:1 its length, bit 4 IN, bits 31:16 port
+        with m.State("SMI_AFTER_RETURN"):
+            # A cycle after the entry: SMM left and the interruptibility state settled.
+            blocked = self.dual_active & self.mode.smi_blocking
+            with m.If(self.smi_pending & ~self.in_smm & ~blocked):
+                m.d.comb += self.take_smi.eq(1)
+                m.d.sync += [
+                    operation.op.eq(Op.SMI),
+                    operation.value.eq(Cat(io[4], io[0])),  # IO_SMI_IN (bit 0), IO_SMI (bit 1)
+                    operation.index.eq(io[16:32]),
+                    operation.io_size.eq(io[1:4] - 1),
+                    delivering.eq(1),
+                ]
+                m.next = "SMI_DELIVER_START"
+            with m.Else():
+                m.next = "RESPOND"
+
+        with m.State("SMI_DELIVER_START"):
+            self._smi(m, own)
+            m.next = "SMI_DELIVER"
+
+        with m.State("SMI_DELIVER"):
+            shutdown = data.View(Outcome, outcome).status == Status.SHUTDOWN
+            with m.If(done):
+                m.d.sync += delivering.eq(0)
+                m.next = "RESPOND"
+                with m.If(shutdown):
+                    m.d.sync += [r_outcome.eq(outcome), r_value.eq(result)]
 
     def _smi(self, m: Module, own) -> None:  # noqa: ANN001
         """An SMI: the ``smm`` block's (the default treatment, or held pending), or the ``dual`` block's (an SMM VM
@@ -320,9 +370,10 @@ class Dispatcher(wiring.Component):
         r_outcome = Signal(Outcome)
         r_read = [Signal(name=f"r_read_{name}") for name in self.blocks]  # the value is that block's read_value
         r_value = Signal(64)
-        with m.If(result_en[0]):
+        delivering = Signal()  # an SMI after a return from SMM: the entry's response waits, its value kept
+        with m.If(result_en[0] & ~delivering):
             m.d.sync += r_value[:32].eq(result[:32])
-        with m.If(result_en[1]):
+        with m.If(result_en[1] & ~delivering):
             m.d.sync += r_value[32:].eq(result[32:])
 
         def take_outcome():
@@ -335,6 +386,10 @@ class Dispatcher(wiring.Component):
             m.d.sync += [read.eq(port.outcome.read) for read, port in zip(r_read, ports, strict=True)]
             with m.If(done):
                 m.next = "RESPOND"
+            if self.has_dual:
+                entered = data.View(Outcome, outcome).status == Status.ENTERED
+                with m.If(done & entered & self.returned & op.as_value().matches(Op.VMLAUNCH, Op.VMRESUME)):
+                    m.next = "SMI_AFTER_RETURN"
 
         def settle():
             """In a cycle a block may be done: its outcome, or a guest's request passed on to its own block
@@ -391,6 +446,9 @@ class Dispatcher(wiring.Component):
                 m.d.comb += [getattr(self, GUEST_BLOCK).start.eq(1), guest.raise_fault.eq(1)]
                 m.next = "AWAIT_BLOCK"
                 settle()
+
+            if self.has_dual:
+                self._smi_after_return(m, own, operation, delivering, (r_outcome, r_value), (outcome, result), done)
 
             with m.State("RESPOND"):
                 m.d.comb += self.resp.valid.eq(1)

@@ -53,6 +53,14 @@ enter : In(1)
     rtl/vmx/dual_monitor.py): ``in_smm`` := 1, and SMIs are held from the next cycle.
 leave : In(1)
     The processor leaves SMM another way (a VM entry that returns from SMM): ``in_smm`` := 0.
+blocked : In(1)
+    SMIs are blocked outside SMM (a return from SMM left interruptibility bit 2 set, 34.15.4.9): an SMI is
+    held pending as in SMM.
+pending : Out(1)
+pending_io : Out(32)
+    An SMI is held, and its I/O state field (table 34-5: bit 0 an I/O SMI, bits 3:1 its length, bit 4 IN,
+    bits 31:16 the port); ``take`` clears it (the dispatcher delivers it after a return from SMM).
+take : In(1)
 """
 
 from dataclasses import dataclass, field
@@ -323,6 +331,10 @@ class Smm(wiring.Component):
                 "shutdown": Out(1),
                 "enter": In(1),
                 "leave": In(1),
+                "blocked": In(1),
+                "pending": Out(1),
+                "pending_io": Out(32),
+                "take": In(1),
             }
         )
 
@@ -354,6 +366,9 @@ class Smm(wiring.Component):
             m.d.sync += r.in_smm.eq(1)
         with m.Elif(self.leave):
             m.d.sync += r.in_smm.eq(0)
+        m.d.comb += [self.pending.eq(r.pending), self.pending_io.eq(r.pending_io)]
+        with m.If(self.take):
+            m.d.sync += r.pending.eq(0)
         m.d.comb += [region.page.eq(r.address[12:]), region.word.eq(r.address[2:12]), region.entry.eq(0)]
         # The I/O state field of an I/O SMI (table 34-5): port, IN or OUT with DX, length, IO_SMI.
         request = op.operation
@@ -375,7 +390,7 @@ class Smm(wiring.Component):
                     with m.If(request.op == Op.RSM):
                         m.d.comb += [state.rd_en.eq(1), state.rd_id.eq(_SMBASE)]
                         m.next = "RSM_BASE"
-                    with m.Elif(r.in_smm):
+                    with m.Elif(r.in_smm | self.blocked):
                         m.d.sync += r.pending.eq(1)
                         with m.If(~r.pending):  # one is kept: the first
                             m.d.sync += r.pending_io.eq(request_io)

@@ -246,7 +246,7 @@ class VmxUnit(wiring.Component):
             m.d.comb += [events.non_root.eq(0), events.timer.eq(0), msrs.in_smm.eq(0), dispatcher.in_smm.eq(0)]
             m.d.comb += [checker.in_smm.eq(0), events.in_smm.eq(0)]
             m.d.comb += [pointers.dual_active.eq(0), dispatcher.dual_active.eq(0), dispatcher.monitor_valid.eq(0)]
-            m.d.comb += [msrs.dual_active.eq(0), dispatcher.smi_to_dual.eq(0)]
+            m.d.comb += [msrs.dual_active.eq(0), dispatcher.smi_to_dual.eq(0), dispatcher.returned.eq(0)]
 
         # The state the blocks share: the current VMCS, VMX operation, the mode bits.
         m.d.comb += [
@@ -345,7 +345,8 @@ class VmxUnit(wiring.Component):
             m.d.comb += [pointers.dual_active.eq(0), dispatcher.dual_active.eq(0), dispatcher.monitor_valid.eq(0)]
             m.d.comb += [self.msrs.dual_active.eq(0), self.smm.enter.eq(0), self.msrs.in_smm.eq(self.smm.in_smm)]
             m.d.comb += [self.smm.leave.eq(0), self.transitions.returning.eq(0), self.transitions.executive_page.eq(0)]
-            m.d.comb += [pointers.switch.start.eq(0), dispatcher.smi_to_dual.eq(0)]
+            m.d.comb += [pointers.switch.start.eq(0), dispatcher.smi_to_dual.eq(0), self.smm.blocked.eq(0)]
+            m.d.comb += [self.smm.take.eq(0), dispatcher.returned.eq(0)]
             return
         m.submodules.dual = dual
         wiring.connect(m, dispatcher.dual, dual.op)
@@ -393,4 +394,10 @@ class VmxUnit(wiring.Component):
             # The MSR lists of an SMM VM exit see SMM (the exit ends in it: IA32_SMBASE, IA32_SMM_MONITOR_CTL).
             self.msrs.in_smm.eq(self.smm.in_smm | dual.exiting),
             dispatcher.smi_to_dual.eq(active & ~self.smm.in_smm & ~self.state.mode.smi_blocking),
+            # SMIs a return from SMM left blocked are held (34.15.4.9); the held one follows a return.
+            self.smm.blocked.eq(active & self.state.mode.smi_blocking),
+            dispatcher.returned.eq(self.entry.returning),
+            dispatcher.smi_pending.eq(self.smm.pending),
+            dispatcher.smi_pending_io.eq(self.smm.pending_io),
+            self.smm.take.eq(dispatcher.take_smi),
         ]

@@ -5669,6 +5669,49 @@ def dual_monitor_stm_flow() -> Script:
     return s
 
 
+def dual_monitor_smi_held() -> Script:
+    s = Script(
+        "dual_monitor_smi_held",
+        'SDM 34.15.4.9 and REPLAY.md "SMM" (an SMI in SMM is held, one is kept, and is delivered at once when the',
+        "VM entry that leaves SMM completes: an SMM VM exit, so the next operation sees the STM; a return that",
+        "leaves interruptibility bit 2 set keeps SMIs blocked outside SMM, held until a return that unblocks",
+        "them; after a deactivating return the held SMI is delivered under the default treatment).",
+        dual_monitor=True,
+    )
+    dual_monitor_ready(s)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.comment("An I/O SMI in the STM is held; the return to root delivers it before its response.")
+    s.smi({"port": 0xB2, "size": 1, "in": True}).pending()
+    s.smi().pending()
+    s.vmlaunch().entered()
+    s.get("smm").ok(1)
+    s.vmread("VM_EXIT_REASON").succeed(5 | 1 << 29)
+    s.vmread("EXIT_QUALIFICATION").succeed(0xB2 << 16 | 1 << 3)
+    s.comment("A return with SMI blocking (interruptibility bit 2): SMIs stay blocked in VMX root operation.")
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_SMI).succeed()
+    s.vmresume().entered()
+    s.get("smm").ok(0)
+    s.get("interruptibility").ok(INTERRUPTIBILITY.BLOCKING_BY_SMI)
+    s.smi().pending()
+    s.get("smm").ok(0)
+    s.comment("VMCALL is not blocked: an SMM VM exit; the return without blocking delivers the held SMI.")
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", 0).succeed()
+    s.vmresume().entered()
+    s.get("smm").ok(1)
+    s.vmread("VM_EXIT_REASON").succeed(6 | 1 << 29)
+    s.comment("A held SMI and a deactivating return: the SMI is delivered under the default treatment.")
+    s.smi().pending()
+    s.vmwrite("VM_ENTRY_CONTROLS", ENTRY.true_default1 | ENTRY.bit("DEACT_DUAL_MONITOR")).succeed()
+    s.vmresume().entered()
+    s.get("smm").ok(1)
+    s.get("rip").ok(0x8000)
+    s.get("cs.base").ok(SMBASE_RESET)
+    s.rsm().ok()
+    s.get("smm").ok(0)
+    return s
+
+
 # ======================================================================================
 
 _GENERATORS = (
@@ -5730,6 +5773,7 @@ _GENERATORS = (
     dual_monitor_activation_ia32e,
     dual_monitor_return_to_root,
     dual_monitor_stm_flow,
+    dual_monitor_smi_held,
 )
 
 
