@@ -40,7 +40,7 @@ FIELDS_SCRIPTS = [name for name in NAMES if name.startswith("fields_")]
 
 
 def _committed_text(name: str) -> str:
-    path = VECTORS / SCRIPTS[name].relative_path
+    path = VECTORS / f"{name}.jsonl"
     assert path.exists(), f"{path} is missing: {REGENERATE}"
     return path.read_text()
 
@@ -48,27 +48,24 @@ def _committed_text(name: str) -> str:
 @cache
 def _model_results(name: str) -> dict[int, dict[str, Any]]:
     """The model's result for each operation of the committed file, by file line."""
-    results = run_model(_committed_text(name), dual_monitor=SCRIPTS[name].dual_monitor)
-    return {result["line"]: result for result in results}
+    return {result["line"]: result for result in run_model(_committed_text(name))}
 
 
 # -- (a) the committed files are what the generator writes ------------------------------
 
 
 def test_every_vector_file_comes_from_the_generator():
-    paths = [*VECTORS.glob("*.jsonl"), *(VECTORS / generator.DUAL_MONITOR_DIR).glob("*.jsonl")]
-    on_disk = {str(path.relative_to(VECTORS)) for path in paths}
-    wanted = {script.relative_path for script in SCRIPTS.values()}
-    assert on_disk == wanted, (
-        f"files without a generator function: {sorted(on_disk - wanted)}; "
-        f"missing files: {sorted(wanted - on_disk)}; {REGENERATE}"
+    on_disk = {path.stem for path in VECTORS.glob("*.jsonl")}
+    assert on_disk == set(SCRIPTS), (
+        f"files without a generator function: {sorted(on_disk - set(SCRIPTS))}; "
+        f"missing files: {sorted(set(SCRIPTS) - on_disk)}; {REGENERATE}"
     )
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_vector_file_is_current(name):
     assert _committed_text(name) == SCRIPTS[name].text(), (
-        f"tests/vectors/{SCRIPTS[name].relative_path} differs from its generator: {REGENERATE}"
+        f"tests/vectors/{name}.jsonl differs from its generator: {REGENERATE}"
     )
 
 

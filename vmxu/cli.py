@@ -60,8 +60,8 @@ def add_replay(subparsers: Any) -> None:
     parser.add_argument(
         "--dual-monitor",
         action="store_true",
-        help="the model with the dual-monitor treatment of SMIs and SMM (IA32_VMX_BASIC bit 49; the RTL does not "
-        "have it yet, so only with --sim model: docs/smm.md)",
+        help="the dual-monitor treatment of SMIs and SMM (IA32_VMX_BASIC bit 49): the default on every backend "
+        "now; the option is kept for the scripts that name it (docs/smm.md)",
     )
     parser.set_defaults(run=run_replay_command)
 
@@ -69,11 +69,6 @@ def add_replay(subparsers: Any) -> None:
 def run_replay_command(args: argparse.Namespace) -> int:
     from vmxu.sim.replay import compare, run_model
 
-    if args.dual_monitor and (args.check or args.sim != "model"):
-        raise CommandError(
-            "--dual-monitor runs on the model only (--sim model, no --check): the RTL does not have "
-            "the dual-monitor treatment yet (docs/smm.md)"
-        )
     try:
         text = args.file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -82,7 +77,7 @@ def run_replay_command(args: argparse.Namespace) -> int:
         if args.sim == "model":
             if args.waves is not None:
                 raise CommandError("--waves needs an RTL simulator (--sim icarus|verilator or --check)")
-            results = run_model(text, dual_monitor=args.dual_monitor)
+            results = run_model(text)
         else:
             results = _run_rtl(args.file, args.sim, args.waves)
         _print_results(results)

@@ -98,7 +98,9 @@ class VmxUnit(wiring.Component):
         (rtl/vmx/port.py; docs/guests.md).
     """
 
-    def __init__(self, *, cache_entries: int = CACHE_ENTRIES, guests: bool = True, dual_monitor: bool = False):
+    def __init__(self, *, cache_entries: int = CACHE_ENTRIES, guests: bool = True, dual_monitor: bool | None = None):
+        if dual_monitor is None:
+            dual_monitor = guests
         if dual_monitor and not guests:
             raise ValueError("The dual-monitor treatment needs SMM and VM exits: a unit with guests (guests=True)")
         self.cache_entries = n = cache_entries
@@ -106,8 +108,8 @@ class VmxUnit(wiring.Component):
         #: their checks) and the guest-event requests (CPUID to RUN answer #UD): the SoC's core does not
         #: run guests yet or issue those requests, and the iCE40 has no room for them.
         self.guests = guests
-        #: The dual-monitor treatment of SMIs and SMM (rtl/vmx/dual_monitor.py: its activation so far);
-        #: IA32_VMX_BASIC bit 49 reports it.
+        #: The dual-monitor treatment of SMIs and SMM (rtl/vmx/dual_monitor.py; by default exactly with
+        #: guests); IA32_VMX_BASIC bit 49 reports it.
         self.dual_monitor = dual_monitor
         self.cache = VmcsCache(n)
         self.region = RegionPort(n)

@@ -24,7 +24,7 @@ from .signal_names import hide_anonymous_from_verilator, named_nets
 from .toolchain import toolchain_fingerprint
 
 __all__ = [
-    "Design", "UNIT", "UNIT_DUAL_MONITOR", "SOC", "SOC_GUESTS", "WAVE_SUFFIXES", "wave_suffix", "waves_for_test",
+    "Design", "UNIT", "SOC", "SOC_GUESTS", "WAVE_SUFFIXES", "wave_suffix", "waves_for_test",
     "build_root", "locked", "soc_verilog", "run_cocotb", "CocotbResults", "TestResult",
 ]  # fmt: skip
 
@@ -56,16 +56,6 @@ def _make_unit():
 
 
 UNIT = Design("vmx_unit", _make_unit)
-
-
-def _make_unit_dual_monitor():
-    from vmxu.rtl.vmx.unit import VmxUnit
-
-    return VmxUnit(dual_monitor=True)
-
-
-#: The unit with the dual-monitor treatment (its slices so far: rtl/vmx/dual_monitor.py).
-UNIT_DUAL_MONITOR = Design("vmx_unit", _make_unit_dual_monitor)
 
 
 def _make_soc():

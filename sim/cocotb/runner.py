@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .build import SOC, SOC_GUESTS, UNIT, UNIT_DUAL_MONITOR, Design, run_cocotb, wave_suffix
+from .build import SOC, SOC_GUESTS, UNIT, Design, run_cocotb, wave_suffix
 
 __all__ = ["run_replay", "run_bench", "run_image"]
 
@@ -22,15 +22,12 @@ def _run(design: Design, module: str, test: str, sim: str, env: dict[str, str], 
         raise RuntimeError(f"the {sim} {what} failed:\n{results.summary()}")
 
 
-def run_replay(
-    script: Path, sim: str, waves: Path | None = None, *, dual_monitor: bool = False
-) -> list[dict[str, Any]]:
-    """The results of a transaction script on the RTL unit in ``sim`` (``dual_monitor``: the unit built with
-    the dual-monitor treatment, ``VmxUnit(dual_monitor=True)``)."""
+def run_replay(script: Path, sim: str, waves: Path | None = None) -> list[dict[str, Any]]:
+    """The results of a transaction script on the RTL unit in ``sim``."""
     with tempfile.TemporaryDirectory(prefix="vmxu-replay-") as tmp:
         out = Path(tmp) / "results.jsonl"
         env = {"VMXU_REPLAY_SCRIPT": str(Path(script).resolve()), "VMXU_REPLAY_RESULTS": str(out)}
-        _run(UNIT_DUAL_MONITOR if dual_monitor else UNIT, _UNIT_MODULE, "replay", sim, env, waves, "replay run")
+        _run(UNIT, _UNIT_MODULE, "replay", sim, env, waves, "replay run")
         return [json.loads(line) for line in out.read_text().splitlines()]
 
 

@@ -8,8 +8,6 @@ come from the environment so one simulator build serves every run:
 - ``VMXU_REPLAY_SCRIPT`` / ``VMXU_REPLAY_RESULTS``: ``vmxu replay --sim`` runs one
   script on the RTL alone and writes its results there (test ``replay``).
 - ``VMXU_BENCH_RESULTS``: where the ``bench`` test writes its latencies.
-- ``VMXU_DUAL_MONITOR=1``: the scoreboard's model has the dual-monitor treatment (the design is then
-  ``build.UNIT_DUAL_MONITOR``).
 
 The random run is seeded by cocotb's ``RANDOM_SEED`` (printed at start); to
 replay a failure, run again with ``COCOTB_RANDOM_SEED`` set to it.
@@ -23,8 +21,6 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from vmxu.sim.model.memory import PhysicalMemory
-from vmxu.sim.model.vmx import VmxModel
 from vmxu.sim.replay.result import format_outcome, format_rejected
 from vmxu.sim.replay.script import Rejected, parse_script
 
@@ -35,13 +31,12 @@ from .unit_tb import Scoreboard, UnitTB
 
 _VECTORS = Path(os.environ["VMXU_VECTORS"]) if os.environ.get("VMXU_VECTORS") else None
 _VECTOR_NAMES = sorted(p.stem for p in _VECTORS.glob("*.jsonl")) if _VECTORS else []
-_DUAL_MONITOR = os.environ.get("VMXU_DUAL_MONITOR") == "1"
 
 
 async def _start(dut, *, stall: float = 0.0, seed: int = 0) -> Scoreboard:
     tb = UnitTB(dut, stall=stall, rng=random.Random(seed))
     await tb.start()
-    return Scoreboard(tb, model=VmxModel(PhysicalMemory(tb.memory.size), dual_monitor=_DUAL_MONITOR))
+    return Scoreboard(tb)
 
 
 @cocotb.test(skip=os.environ.get("VMXU_RANDOM_OPERATIONS") == "0")

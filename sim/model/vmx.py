@@ -89,7 +89,8 @@ class VmxModel:
     dual_monitor_active : bool
         Whether the dual-monitor treatment is active (``dual``: sim/model/dual_monitor.py).
     dual : DualMonitor
-        The dual-monitor treatment: reported and carried out only with ``dual_monitor=True`` (the RTL does
+        The dual-monitor treatment: reported and carried out with ``dual_monitor`` (by default exactly when
+        ``transitions``, as ``VmxUnit`` has it exactly when it has guests; formerly the RTL did
         not have it yet, so the default model does not report it either).
     transitions : bool
         False models a unit without the VM-entry capability: a VMLAUNCH/VMRESUME that passes
@@ -106,8 +107,12 @@ class VmxModel:
         cache_entries: int = layout.CACHE_ENTRIES,
         *,
         transitions: bool = True,
-        dual_monitor: bool = False,
+        dual_monitor: bool | None = None,
     ) -> None:
+        if dual_monitor is None:
+            dual_monitor = transitions  # as the unit: VmxUnit(guests) has it exactly when it has guests
+        if dual_monitor and not transitions:
+            raise ValueError("the dual-monitor treatment needs VM entries and exits (transitions=True)")
         self.memory = memory
         self.state = MachineState()
         self.transitions = transitions

@@ -27,7 +27,7 @@ class ModelPlatform:
     """A ``Platform`` made of a ``VmxModel`` and its ``PhysicalMemory``."""
 
     def __init__(
-        self, ram_bytes: int = RAM_BYTES, cache_entries: int = CACHE_ENTRIES, *, dual_monitor: bool = False
+        self, ram_bytes: int = RAM_BYTES, cache_entries: int = CACHE_ENTRIES, *, dual_monitor: bool | None = None
     ) -> None:
         self.memory = PhysicalMemory(ram_bytes)
         self.model = VmxModel(self.memory, cache_entries, dual_monitor=dual_monitor)
@@ -47,7 +47,7 @@ class ModelPlatform:
         return format_outcome(operation, self.perform(operation))
 
 
-def run_model(text: str, ram_bytes: int = RAM_BYTES, *, dual_monitor: bool = False) -> list[dict[str, Any]]:
+def run_model(text: str, ram_bytes: int = RAM_BYTES, *, dual_monitor: bool | None = None) -> list[dict[str, Any]]:
     """Parse a script and replay it on a fresh model (``dual_monitor``: one that reports and carries out the
     dual-monitor treatment of SMIs and SMM, which the RTL does not have yet: docs/smm.md)."""
     return run(parse_script(text, ram_bytes), ModelPlatform(ram_bytes, dual_monitor=dual_monitor))

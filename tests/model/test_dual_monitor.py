@@ -251,16 +251,22 @@ def stm_after_guest_smi(guest_running):
 
 
 def test_vmx_basic_bit_49_reports_the_treatment():
-    """SDM A.1: IA32_VMX_BASIC bit 49 = 1 iff the dual-monitor treatment is supported."""
-    dual = VmxModel(PhysicalMemory(), dual_monitor=True)
-    default = VmxModel(PhysicalMemory())
-    assert expect(dual.rdmsr(msrs.IA32_VMX_BASIC), Status.OK).value >> 49 & 1 == 1
-    assert expect(default.rdmsr(msrs.IA32_VMX_BASIC), Status.OK).value >> 49 & 1 == 0
+    """SDM A.1: IA32_VMX_BASIC bit 49 = 1 iff the dual-monitor treatment is supported: by default exactly with
+    VM entries and exits (as ``VmxUnit(guests)``)."""
+    for model, bit in (
+        (VmxModel(PhysicalMemory(), dual_monitor=True), 1),
+        (VmxModel(PhysicalMemory()), 1),
+        (VmxModel(PhysicalMemory(), dual_monitor=False), 0),
+        (VmxModel(PhysicalMemory(), transitions=False), 0),
+    ):
+        assert expect(model.rdmsr(msrs.IA32_VMX_BASIC), Status.OK).value >> 49 & 1 == bit
+    with pytest.raises(ValueError, match="needs VM entries"):
+        VmxModel(PhysicalMemory(), transitions=False, dual_monitor=True)
 
 
 def test_vmcall_without_support_fails_1_even_with_the_valid_bit():
     """SDM 30.3 VMCALL: without IA32_VMX_BASIC[49], VMCALL in root is VMfail(1) even with the valid bit set."""
-    model = VmxModel(PhysicalMemory())
+    model = VmxModel(PhysicalMemory(), dual_monitor=False)
     write_mseg(model)
     bios_enables(model)
     assert expect(model.rdmsr(msrs.IA32_SMM_MONITOR_CTL), Status.OK).value == MONITOR_CTL_ENABLED

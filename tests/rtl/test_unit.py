@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vmxu.sim.cocotb.build import UNIT, UNIT_DUAL_MONITOR, run_cocotb
+from vmxu.sim.cocotb.build import UNIT, run_cocotb
 from vmxu.sim.cocotb.toolchain import SIMULATORS
 
 MODULE = "vmxu.sim.cocotb.unit_tests"
@@ -20,9 +20,9 @@ VECTORS = Path(__file__).parent.parent / "vectors"
 RANDOM_OPERATIONS = 10_000
 
 
-def _run(sim: str, testcase: str, design=UNIT, **env: str):
+def _run(sim: str, testcase: str, **env: str):
     seed = int(os.environ.get("VMXU_SEED", random.randrange(2**32)))
-    results = run_cocotb(design, sim, MODULE, testcase=[testcase], seed=seed, extra_env=env, run_name=testcase)
+    results = run_cocotb(UNIT, sim, MODULE, testcase=[testcase], seed=seed, extra_env=env, run_name=testcase)
     assert results.tests, f"no cocotb test ran (seed {seed})"
     assert not results.failed, f"seed {seed}\n{results.summary()}"
     return results
@@ -39,12 +39,3 @@ def test_sdm_rule_vectors_agree_with_model(sim):
     """Every directed SDM-rule script of tests/vectors, operation by operation."""
     results = _run(sim, "vector", VMXU_VECTORS=str(VECTORS))
     assert len(results.tests) == len(list(VECTORS.glob("*.jsonl")))
-
-
-@pytest.mark.parametrize("sim", SIMULATORS)
-def test_dual_monitor_vectors_agree_with_model(sim):
-    """The dual-monitor scripts of tests/vectors/dual_monitor on ``VmxUnit(dual_monitor=True)``, against the
-    model with the treatment, operation by operation (machine state and VMCS after each transition)."""
-    vectors = VECTORS / "dual_monitor"
-    results = _run(sim, "vector", UNIT_DUAL_MONITOR, VMXU_VECTORS=str(vectors), VMXU_DUAL_MONITOR="1")
-    assert len(results.tests) == len(list(vectors.glob("*.jsonl")))
