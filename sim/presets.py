@@ -12,6 +12,7 @@ field of it to break one rule.
 
 from __future__ import annotations
 
+from vmxu.rtl.arch import msrs, smm
 from vmxu.rtl.arch.controls import ENTRY, EXIT, PIN, PROC
 from vmxu.rtl.arch.state import AR, CR0, CR4, RFLAGS
 
@@ -30,6 +31,7 @@ __all__ = [
     "host_fields",
     "guest_fields",
     "launchable_fields",
+    "mseg_header",
 ]
 
 #: CR0 and CR4 that satisfy the VMX fixed bits (PE, NE, PG; VMXE).
@@ -122,3 +124,18 @@ def launchable_fields(*, ia32e: bool = False) -> dict[str, int]:
     if ia32e:
         fields[ENTRY.vmcs_field] |= ENTRY.bit("IA32E_MODE")
     return fields
+
+
+def mseg_header(*, features: int = 0) -> dict[int, int]:
+    """An MSEG header (SDM 34.15.5 table 34-10) by offset: the revision identifier of IA32_VMX_MISC[63:32],
+    ``features``, a GDT of 6 descriptors at +0x100, CS 8, the STM's EIP, ESP and CR3 at +0x1000, +0x3000, +0x4000."""
+    return {
+        smm.MSEG_REVISION: msrs.MSEG_REVISION_ID,
+        smm.MSEG_FEATURES: features,
+        smm.MSEG_GDTR_LIMIT: 0x2F,
+        smm.MSEG_GDTR_BASE_OFFSET: 0x100,
+        smm.MSEG_CS_SELECTOR: 0x8,
+        smm.MSEG_EIP_OFFSET: 0x1000,
+        smm.MSEG_ESP_OFFSET: 0x3000,
+        smm.MSEG_CR3_OFFSET: 0x4000,
+    }

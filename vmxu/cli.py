@@ -485,6 +485,9 @@ BENCH_TARGETS: tuple[tuple[str, Callable[[str], bool], int], ...] = (
     ("VMPTRLD of a cached VMCS", lambda op: op == "VMPTRLD (cached)", 4),
     ("VM exit (VMCALL, no MSR lists)", lambda op: op == "VM exit (VMCALL)", 96),
     ("VMRESUME to the guest's first instruction", lambda op: op == "VMRESUME to entered", 128),
+    # Issue 11: an SMI to the SMM-transfer monitor's first instruction, and the way back (the return from SMM).
+    ("SMI to the STM's first instruction (SMM VM exit)", lambda op: op == "SMM VM exit (SMI, from VMX root)", 150),
+    ("the STM's return from SMM", lambda op: op.startswith("VMRESUME returning from SMM"), 150),
 )
 
 

@@ -432,9 +432,9 @@ sim/model/smm.py, and the RTL, rtl/vmx/smm.py, both read). The contract is share
 
 ## Departures from the SDM, and choices where it leaves one
 
-- The dual-monitor treatment (SDM 34.15) is in the model only (below): the RTL does not have it yet, so
-  the unit (and the default model) report IA32_VMX_BASIC bit 49 = 0 and VMCALL in VMX root operation is
-  VMfail(1). Under the default treatment an I/O SMI (`"io"`) writes the I/O state field at SMBASE + 0xFFA4
+- The dual-monitor treatment (SDM 34.15, below) is the unit's with guests and the model's with VM entries
+  (IA32_VMX_BASIC bit 49 = 1); a unit without guests (the iCEBreaker's SoC) has neither SMM nor it. Under
+  the default treatment an I/O SMI (`"io"`) writes the I/O state field at SMBASE + 0xFFA4
   (table 34-5: port, IN DX or OUT DX, length, IO_SMI; 0 after any other SMI); the unit has no I/O
   instruction restart (the revision identifier's bit 16 is 0) and no string I/O (the I/O memory address
   field is not written).
@@ -455,12 +455,13 @@ sim/model/smm.py, and the RTL, rtl/vmx/smm.py, both read). The contract is share
 - SMRAM is not protected on the unit's own bus (the replay platform's `write` reaches it from anywhere).
 - Latency (`vmxu bench`, the unit alone): SMI delivery and RSM take the table's cycles (docs/unit.md);
   there is no target for the default treatment (the issue's 150-cycle target is the dual-monitor
-  treatment's SMM VM exit, which the RTL does not have yet).
+  treatment's SMM VM exit; docs/unit.md).
 
-## The dual-monitor treatment (the model only, so far)
+## The dual-monitor treatment
 
-`VmxModel(memory, dual_monitor=True)` (sim/model/dual_monitor.py) and `vmxu replay FILE --dual-monitor`
-(the model only; examples/dual-monitor.jsonl) report IA32_VMX_BASIC bit 49 and carry out SDM 34.15:
+The model (sim/model/dual_monitor.py, the oracle) and the unit (rtl/vmx/dual_monitor.py with the
+transitions, the pointer block's switch and probe, the dispatcher) report IA32_VMX_BASIC bit 49 and carry
+out SDM 34.15 (`vmxu replay examples/dual-monitor.jsonl --check`; the vectors `dual_monitor_*`):
 
 - **Activation**: VMCALL in VMX root operation outside SMM with IA32_SMM_MONITOR_CTL.valid: VMfailInvalid
   without a current VMCS, then VMfailValid 19 (launched), 20 (VM-exit controls outside the TRUE MSR, or a

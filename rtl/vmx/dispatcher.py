@@ -388,7 +388,8 @@ class Dispatcher(wiring.Component):
                 m.next = "RESPOND"
             if self.has_dual:
                 entered = data.View(Outcome, outcome).status == Status.ENTERED
-                with m.If(done & entered & self.returned & op.as_value().matches(Op.VMLAUNCH, Op.VMRESUME)):
+                is_entry = op.as_value().matches(Op.VMLAUNCH, Op.VMRESUME)
+                with m.If(done & entered & self.returned & is_entry & self.smi_pending):
                     m.next = "SMI_AFTER_RETURN"
 
         def settle():

@@ -1,11 +1,12 @@
-"""The dual-monitor treatment of SMIs and SMM: its activation by VMCALL and the SMM VM exits (SDM 34.15).
+"""The dual-monitor treatment of SMIs and SMM: activation, SMM VM exits, the return from SMM (SDM 34.15).
 
 # Ref: Intel SDM vol. 3C, 30.3 VMCALL (the order of its checks), 34.15.5 (the
 # MSEG header, IA32_SMM_MONITOR_CTL), 34.15.6 "Activating the dual-monitor
 # treatment" (the checks of 34.15.6.1-2: errors 19, 20, 22, 24; the SMM VM exit
 # of 34.15.6.3-5 without MSR lists; the STM's state from the MSEG header,
-# 34.15.6.6); rtl/arch/smm.py (``STM_LOADS``, the table the model reads too);
-# sim/model/dual_monitor.py (the oracle).
+# 34.15.6.6), 34.15.2 (SMM VM exits), 34.15.4 (VM entries that return from SMM),
+# 34.15.7 (deactivation); rtl/arch/smm.py (``STM_LOADS``, the table the model reads
+# too); sim/model/dual_monitor.py (the oracle); docs/smm.md.
 
 VMCALL (``op``; the dispatcher sends it in VMX root operation outside SMM when
 IA32_SMM_MONITOR_CTL.valid is 1, after #UD and #GP): VMfailInvalid without a
@@ -31,9 +32,22 @@ ends in SMM: ``exiting`` makes IA32_SMBASE storable, IA32_SMM_MONITOR_CTL
 loadable) and loads the host state; then SMIs and NMIs are blocked and SMM is
 entered.
 
-Not here yet (the next slice; docs/unit.md): VM entries in SMM and the return
-from SMM. ``VmxUnit(dual_monitor=True)`` builds this block; the default unit
-leaves it out and IA32_VMX_BASIC bit 49 is 0.
+VM entries in SMM (``entry_check`` from ``VmEntry``, after its basic checks):
+with "entry to SMM" an ordinary entry (the guest runs in SMM; its exits end in
+SMM, its RSM exits with 17: the transitions and the guest events); without it
+the entry returns from SMM: the executive-VMCS pointer (16), 18, 7 for an
+injection on a return to root, and for a VMCS as executive its launch state
+(17) and VM-execution controls (25, ``EXECUTION_STEPS`` read from the cache
+or the region); the entry checks then leave the current VMCS's execution
+controls out. After the entry's loads (``entry_finish`` from the transitions):
+SMBASE := GUEST_SMBASE, the SMM-transfer VMCS := the current one, the current
+one := the VMCS link pointer (root; none when all ones) or the executive VMCS
+(non-root: its controls are then the guest's, ``controls_override``), SMM
+left, the deactivation (SMIs unblocked). The dispatcher then delivers an SMI
+held in SMM.
+
+``VmxUnit`` builds this block exactly when it has guests (``dual_monitor``);
+IA32_VMX_BASIC bit 49 reports it.
 
 Latency, from ``op.start`` to ``op.done``, with a bus slave that acknowledges
 one clock after the strobe: ``latency``, plus the transitions' exit (for the
@@ -229,6 +243,12 @@ class DualMonitor(wiring.Component):
         return {
             "VMCALL (activation)": checks + len(_CONTROL_READS) + 1 + 1 + 2 * len(STM_LOADS) + 1,
             "SMM VM exit": 1 + len(_CONTROL_READS) + 1 + 1 + 2 + 1,
+            # The SMM-transfer VMCS cached but not current: the switch (2 cycles) and SMM_EXIT_SETTLE.
+            "SMM VM exit (switch: cached)": 1 + 3 + len(_CONTROL_READS) + 1 + 1 + 2 + 1,
+            # RETURN_CONTROLS, RETURN_EXECUTIVE, RETURN_INTR_INFO, the revision word.
+            "return check (to VMX root)": 3 + word,
+            # FINISH_SMBASE, FINISH_LINK, FINISH_SWITCH (to none), FINISH_LEAVE, and the cycle of the start.
+            "return finish (to VMX root, no current VMCS)": 5,
         }
 
     def elaborate(self, platform):

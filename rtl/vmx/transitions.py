@@ -294,7 +294,15 @@ class Transitions(wiring.Component):
         failed = verdict + _FAILURE_WRITES + walk(TransitionKind.HOST) + empty_list + 1
         # Exited: the exit information, the exit walk (store and load), the MSR-load list, ANSWER.
         exited = _ORDINARY_WRITES + walk(TransitionKind.EXIT) + empty_list + 1
-        return {"entered": entered, "failed": failed, "exited": exited}
+        table = {"entered": entered, "failed": failed, "exited": exited}
+        if self.dual_monitor:
+            # The activation: all the information writes, the store walk, ANSWER. An SMM VM exit: two more
+            # writes (EXECUTIVE_VMCS_POINTER, GUEST_SMBASE). A return from SMM: RETURN_INFO and RETURN_CODE
+            # before the dual-monitor block's finish (its own latency), instead of FIRST_INSTRUCTION.
+            table["activation"] = len(_INFO_WRITES) + walk(TransitionKind.STORE) + 1
+            table["SMM VM exit"] = exited + len(_INFO_WRITES) - _ORDINARY_WRITES
+            table["entered (returning from SMM)"] = entered - 1 + 2
+        return table
 
     def elaborate(self, platform):
         m = Module()

@@ -174,6 +174,8 @@ class VmxUnit(wiring.Component):
             exited = self.transitions.latency["exited"]
             for row, decision in EXIT_ROWS.items():
                 table[row] = self.dispatcher.latency + self.events.latency[decision] + exited
+        if self.dual is not None:
+            table.update(self._dual_monitor_latency())
         two_dirty = self.pointers.vmxoff_latency(dirty=2)
         table["VMXOFF (two dirty VMCSs written back)"] = self.dispatcher.latency + two_dirty
         return table
@@ -272,6 +274,26 @@ class VmxUnit(wiring.Component):
             checker.efer_lma.eq(state.mode.efer_lma),
         ]
         return m
+
+    def _dual_monitor_latency(self) -> dict[str, int]:
+        """The dual-monitor rows: the activation, an SMM VM exit from VMX root operation with the SMM-transfer
+        VMCS cached (not current), a VM entry that returns from SMM to VMX root operation with no VMCS current
+        after it (the link pointer all ones) and no SMI held (docs/unit.md)."""
+        disp, dual, transitions = self.dispatcher.latency, self.dual.latency, self.transitions.latency
+        returning = (
+            disp
+            + dual["return check (to VMX root)"]
+            + self.checker.latency
+            + transitions["entered (returning from SMM)"]
+            + dual["return finish (to VMX root, no current VMCS)"]
+        )
+        smm_exit = disp + dual["SMM VM exit (switch: cached)"] + transitions["SMM VM exit"]
+        return {
+            "VMCALL (dual-monitor activation)": disp + dual["VMCALL (activation)"] + transitions["activation"],
+            "SMM VM exit (SMI, from VMX root)": smm_exit,
+            "VMLAUNCH returning from SMM (to VMX root)": returning,
+            "VMRESUME returning from SMM (to VMX root)": returning,
+        }
 
     def _controls(self, m: Module):
         """The current VMCS's controls as the blocks read them: the entry checks loaded them at the last VM

@@ -1,4 +1,4 @@
-"""The dual-monitor treatment of SMIs and SMM, in plain Python (the model's slice; the RTL does not have it yet).
+"""The dual-monitor treatment of SMIs and SMM, in plain Python (the oracle of rtl/vmx/dual_monitor.py).
 
 # Ref: Intel SDM vol. 3C, 34.15 "Dual-monitor treatment of SMIs and SMM":
 # 34.15.2 (SMM VM exits: the executive-VMCS and current-VMCS pointers, the exit
@@ -9,9 +9,9 @@
 # from the MSEG header), 34.15.7 (deactivation); vol. 3C 30.3 VMCALL and VMXOFF
 # (error 23); shared/vmx/REFERENCE.md section 7; docs/smm.md.
 
-A ``VmxModel(dual_monitor=True)`` reports the treatment (IA32_VMX_BASIC bit 49)
-and carries it out here; the default model, like the RTL, does not report it
-(the RTL's slice is the next one). The SMM-transfer monitor (STM) runs in SMM in
+A ``VmxModel`` with VM entries (``dual_monitor`` defaults to ``transitions``, as the
+unit has the treatment exactly when it has guests) reports the treatment
+(IA32_VMX_BASIC bit 49) and carries it out here. The SMM-transfer monitor (STM) runs in SMM in
 VMX root operation; SMIs outside SMM and VMCALL in root operation outside SMM
 become SMM VM exits to it (reasons 6, 5 and 18); it runs the legacy SMM handler
 as a guest entered with "entry to SMM" (whose RSM exits with reason 17) and

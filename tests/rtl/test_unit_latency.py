@@ -22,10 +22,17 @@ from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.rtl.arch.state import element_id
 from vmxu.rtl.vmcs.region import RegionCommand
-from vmxu.rtl.vmx.unit import BLOCKS, EXIT_ROWS, VmxUnit
+from vmxu.rtl.vmx.unit import EXIT_ROWS, VmxUnit
 from vmxu.sim import presets
-from vmxu.sim.cocotb.bench import BROKEN_GUEST_FIELD, EXIT_MEMORY, MEMORY_FIELD, ON_DIE_FIELD, guest_exits
+from vmxu.sim.cocotb.bench import BROKEN_GUEST_FIELD, EXIT_MEMORY, MEMORY_FIELD, MSEG, ON_DIE_FIELD, guest_exits
 from vmxu.sim.cocotb.stimulus import VMCS_REGIONS, MemoryWrite, RandomProgram
+
+DUAL_MONITOR_ROWS = (
+    "VMCALL (dual-monitor activation)",
+    "SMM VM exit (SMI, from VMX root)",
+    "VMLAUNCH returning from SMM (to VMX root)",
+    "VMRESUME returning from SMM (to VMX root)",
+)
 
 
 @dataclass(frozen=True)
@@ -55,12 +62,14 @@ def _simulate(entries: int):
         "exit_start": unit.transitions.exit.start,
         "exit_done": unit.transitions.exit.done,
     }
-    for name in BLOCKS:
+    blocks = list(unit.dispatcher.blocks)  # BLOCKS, and the dual-monitor block
+    for name in blocks:
         port = getattr(unit.dispatcher, name)
         watched[f"{name}_start"] = port.start
         watched[f"{name}_done"] = port.done
     trace: list[dict[str, int]] = []
     measured: list[Measured] = []
+    dual_begin: list[int] = []  # the trace's index where the dual-monitor operations begin
 
     async def testbench(ctx):
         slave = {"ack": False, "pending": False}
@@ -104,7 +113,7 @@ def _simulate(entries: int):
                 assert status == expect, f"{name}: {status}"
             window = range(accepted + 1, answered + 1)
             block = block_cycles = None
-            for block_name in BLOCKS:
+            for block_name in blocks:
                 starts = [i for i in window if trace[i][f"{block_name}_start"]]
                 if starts:
                     done = next(i for i in window if i >= starts[0] and trace[i][f"{block_name}_done"])
@@ -172,12 +181,29 @@ def _simulate(entries: int):
         # SMM under the default treatment: the save map, SMM's loads; RSM's restore.
         await execute(Op.SMI, name="SMI (delivered)", expect=Status.OK)
         await execute(Op.RSM, name="RSM", expect=Status.OK)
+        # The dual-monitor treatment (SDM 34.15): IA32_SMM_MONITOR_CTL set in SMM, the activation, a return from
+        # SMM to VMX root operation, an SMI there (an SMM VM exit), the return again.
+        dual_begin.append(len(trace))
+        for offset, value in presets.mseg_header().items():
+            memory[(MSEG + offset) // 4] = value
+        await execute(Op.SMI, expect=Status.OK)
+        await execute(Op.WRMSR, msrs.IA32_SMM_MONITOR_CTL, MSEG | msrs.SMM_MONITOR_CTL_VALID, expect=Status.OK)
+        await execute(Op.RSM, expect=Status.OK)
+        await execute(Op.VMXON, value=vmxon, expect=Status.SUCCEED)
+        await execute(Op.VMCLEAR, value=first, expect=Status.SUCCEED)
+        await execute(Op.VMPTRLD, value=first, expect=Status.SUCCEED)
+        for field, value in presets.launchable_fields().items():
+            await execute(Op.VMWRITE, FIELD_BY_NAME[field].encoding, value, expect=Status.SUCCEED)
+        await execute(Op.VMCALL, name="VMCALL (dual-monitor activation)", expect=Status.EXITED)
+        await execute(Op.VMLAUNCH, name="VMLAUNCH returning from SMM (to VMX root)", expect=Status.ENTERED)
+        await execute(Op.SMI, name="SMM VM exit (SMI, from VMX root)", expect=Status.EXITED)
+        await execute(Op.VMRESUME, name="VMRESUME returning from SMM (to VMX root)", expect=Status.ENTERED)
 
     sim = Simulator(unit)
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
-    return unit, trace, measured
+    return unit, trace[: dual_begin[0]], measured
 
 
 @pytest.fixture(scope="module", params=[2, 4], ids=lambda n: f"{n}-entries")
@@ -207,7 +233,12 @@ def test_the_table_is_the_dispatchers_share_plus_the_blocks(simulated):
         assert m.block is not None, m
         assert m.unit_cycles == unit.dispatcher.latency + m.block_cycles, m
         block = getattr(unit, m.block)
-        if m.name in EXIT_ROWS:
+        if m.name in DUAL_MONITOR_ROWS:
+            # The dual-monitor block (with the transitions' exit and the pointer block's switch), or the entry
+            # (with the dual-monitor block's checks and finish): their rows compose several blocks' latencies.
+            assert m.block in ("dual", "entry"), m
+            assert m.block_cycles == unit.latency[m.name] - unit.dispatcher.latency, m
+        elif m.name in EXIT_ROWS:
             # The guest events decide, the transitions exit.
             assert m.block == "events", m
             exit_cycles = block.latency[EXIT_ROWS[m.name]] + unit.transitions.latency["exited"]
@@ -262,6 +293,10 @@ def test_the_table_with_four_entries_is_what_the_bench_measured():
         "VMXOFF (nothing to write back)": 10,
         "SMI (delivered)": 277,
         "RSM": 212,
+        "VMCALL (dual-monitor activation)": 180,
+        "SMM VM exit (SMI, from VMX root)": 88,
+        "VMLAUNCH returning from SMM (to VMX root)": 127,
+        "VMRESUME returning from SMM (to VMX root)": 127,
     }
 
 
