@@ -21,10 +21,14 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import ClockCycles
 
+from vmxu.rtl.arch import msrs
+from vmxu.rtl.arch.ops import Op
+from vmxu.sim import presets
+from vmxu.sim.model.request import Request
 from vmxu.sim.replay.result import format_outcome, format_rejected
 from vmxu.sim.replay.script import Rejected, parse_script
 
-from .bench import measure_latencies
+from .bench import MSEG, measure_latencies
 from .rtl_platform import RtlPlatform
 from .stimulus import MemoryWrite, RandomProgram
 from .unit_tb import Scoreboard, UnitTB
@@ -57,6 +61,35 @@ async def random_differential(dut):
         f"after each transition; bus: {sb.tb.bus_words_read} words read, {sb.tb.bus_words_written} written"
     )
     dut._log.info("coverage: " + ", ".join(f"{k} x{n}" for k, n in sorted(sb.coverage.items())))
+
+
+@cocotb.test(skip="VMXU_RANDOM_DUAL_MONITOR" not in os.environ)
+async def random_dual_monitor(dut):
+    """The random sequence after firmware enabled the dual-monitor treatment (an MSEG header; in SMM,
+    IA32_SMM_MONITOR_CTL := MSEG | valid), with a VMCALL now and then that activates it or is an SMM VM exit:
+    SMM VM exits from SMIs and VMCALLs, returns from SMM and guests in SMM as the random requests make them."""
+    operations = int(os.environ["VMXU_RANDOM_DUAL_MONITOR"])
+    seed = cocotb.RANDOM_SEED
+    rng = random.Random(seed)
+    dut._log.info(f"random dual-monitor run: {operations} operations, seed {seed}")
+    sb = await _start(dut, stall=0.15, seed=seed)
+    for offset, value in presets.mseg_header(features=rng.choice((0, 0, 1))).items():
+        sb.write_memory(MSEG + offset, 4, value)
+    for request in (Request(Op.SMI), Request(Op.WRMSR, msrs.IA32_SMM_MONITOR_CTL, MSEG | 1), Request(Op.RSM)):
+        await sb.perform(request)
+    program = RandomProgram(seed)
+    steps = iter(program.operations())
+    for step in program.setup():
+        await _apply(sb, step)
+    activations = 0
+    while sb.operations < operations:
+        step = next(steps)
+        active = sb.model.dual_monitor_active
+        await _apply(sb, Request(Op.VMCALL) if rng.random() < 0.02 else step)
+        activations += sb.model.dual_monitor_active and not active
+    dut._log.info(f"{sb.operations} operations agreed; the treatment activated {activations} times")
+    dut._log.info("coverage: " + ", ".join(f"{k} x{n}" for k, n in sorted(sb.coverage.items())))
+    assert activations, "the run never activated the dual-monitor treatment: it tested nothing of it"
 
 
 async def _apply(sb: Scoreboard, step) -> None:
