@@ -22,6 +22,8 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from vmxu.rtl.arch import msrs
+from vmxu.rtl.arch.controls import ENTRY
+from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.rtl.arch.ops import Op
 from vmxu.sim import presets
 from vmxu.sim.model.request import Request
@@ -30,7 +32,7 @@ from vmxu.sim.replay.script import Rejected, parse_script
 
 from .bench import MSEG, measure_latencies
 from .rtl_platform import RtlPlatform
-from .stimulus import MemoryWrite, RandomProgram
+from .stimulus import VMCS_REGIONS, MemoryWrite, RandomProgram
 from .unit_tb import Scoreboard, UnitTB
 
 _VECTORS = Path(os.environ["VMXU_VECTORS"]) if os.environ.get("VMXU_VECTORS") else None
@@ -85,11 +87,36 @@ async def random_dual_monitor(dut):
     while sb.operations < operations:
         step = next(steps)
         active = sb.model.dual_monitor_active
-        await _apply(sb, Request(Op.VMCALL) if rng.random() < 0.02 else step)
+        for request in _stm_action(sb.model, rng) or [Request(Op.VMCALL) if rng.random() < 0.02 else step]:
+            await _apply(sb, request)
         activations += sb.model.dual_monitor_active and not active
     dut._log.info(f"{sb.operations} operations agreed; the treatment activated {activations} times")
     dut._log.info("coverage: " + ", ".join(f"{k} x{n}" for k, n in sorted(sb.coverage.items())))
     assert activations, "the run never activated the dual-monitor treatment: it tested nothing of it"
+
+
+def _stm_action(model, rng: random.Random) -> list | None:
+    """Now and then, what an STM does in SMM (VMX root operation): the return from SMM through the SMM-transfer
+    VMCS (made current first, sometimes deactivating), or a guest with "entry to SMM" (the legacy handler).
+    None: the random program's next request."""
+    if not (model.dual_monitor_active and model.in_smm and not model.non_root) or rng.random() > 0.05:
+        return None
+    transfer = model.dual.transfer
+    entry = FIELD_BY_NAME["VM_ENTRY_CONTROLS"].encoding
+    if rng.random() < 0.7:
+        requests = [Request(Op.VMPTRLD, value=transfer)]
+        launched = model.launch_state(transfer) & 1
+        if rng.random() < 0.2:
+            requests.append(Request(Op.VMWRITE, entry, ENTRY.true_default1 | ENTRY.bit("DEACT_DUAL_MONITOR")))
+        return [*requests, Request(Op.VMRESUME if launched else Op.VMLAUNCH)]
+    region = rng.choice([r for r in VMCS_REGIONS if r != transfer])
+    requests = [Request(Op.VMCLEAR, value=region), Request(Op.VMPTRLD, value=region)]
+    fields = presets.launchable_fields() | {
+        "VM_ENTRY_CONTROLS": ENTRY.true_default1 | ENTRY.bit("SMM"),
+        "GUEST_INTERRUPTIBILITY_INFO": 4,
+    }
+    requests += [Request(Op.VMWRITE, FIELD_BY_NAME[name].encoding, value) for name, value in fields.items()]
+    return [*requests, Request(Op.VMLAUNCH)]
 
 
 async def _apply(sb: Scoreboard, step) -> None:
