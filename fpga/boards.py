@@ -15,7 +15,7 @@ Both use the board's FTDI UART at 57600 baud, 8N1. The VMX unit's VMCS cache
 entries are chosen per device (:attr:`Board.cache_entries`), and so is whether
 the SoC runs guests (:attr:`Board.guests`: the core's non-root operation and the
 unit's VM entries and exits, docs/guests.md): the ULX3S does; the UP5K's 5,280
-LUT4s cannot hold the unit with its transitions (6,565 LUT4 alone), so the
+LUT4s cannot hold the unit with its transitions (10,049 LUT4 alone), so the
 iCEBreaker's SoC leaves them out and VMLAUNCH/VMRESUME trap (cause 25).
 """
 
@@ -225,7 +225,7 @@ BOARDS: dict[str, Board] = {
         cache_reason="the fewest the cache allows: the 5280 LUT4s, not the block RAM, are what is short",
         guests=False,
         fmax_target_mhz=24.0,
-        guests_reason="left out: the unit with VM entries and exits is 6,565 LUT4 alone, more than the UP5K's 5,280; "
+        guests_reason="left out: the unit with VM entries and exits is 10,049 LUT4 alone, more than the UP5K's 5,280; "
         "VMLAUNCH and VMRESUME trap with cause 25 after their checks",
         sprams=4,
         bitstream="top.bin",

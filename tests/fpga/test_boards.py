@@ -108,7 +108,7 @@ def test_the_ulx3s_runs_guests_and_the_icebreaker_refuses_a_guest_demo(tmp_path)
     assert fpga_build.default_demo(BOARDS["ulx3s"]) == "hypervisor"
     assert not BOARDS["icebreaker"].guests and fpga_build.default_demo(BOARDS["icebreaker"]) == "vmcs"
     for demo in ("hypervisor", "vmexit"):
-        with pytest.raises(BuildError, match=rf"the {demo} demo runs guests.*6,565 LUT4"):
+        with pytest.raises(BuildError, match=rf"the {demo} demo runs guests.*10,049 LUT4"):
             build_board("icebreaker", tmp_path / demo, demo=demo)
         assert not (tmp_path / demo).exists()
     with pytest.raises(BuildError, match="an image or a demo, not both"):
