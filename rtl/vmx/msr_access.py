@@ -286,10 +286,10 @@ class MsrAccess(wiring.Component):
                 m.d.comb += state.wr_en.eq(1)
                 finish(m, op, Status.OK)
 
-        self._list_access(m, list_go, list_write, list_read, msr_known, msr_kind, wr_fault)
+        self._list_access(m, list_go, list_write, list_read, msr_known, msr_kind, wr_fault, list_value)
         return m
 
-    def _list_access(self, m: Module, go, write, read, known, kind, wr_fault) -> None:  # noqa: ANN001
+    def _list_access(self, m: Module, go, write, read, known, kind, wr_fault, value) -> None:  # noqa: ANN001
         """The lists' RDMSR/WRMSR at CPL 0 (an entry decoded the cycle before ``go``): what the instructions do,
         answered on ``msr_list`` (an element's read a cycle later, ``read``)."""
         listing, state = self.msr_list, self.state
@@ -310,14 +310,25 @@ class MsrAccess(wiring.Component):
                     with m.Case(MsrKind.FEATURE_CONTROL, MsrKind.SMM_MONITOR_CTL):
                         list_done(0)  # the register, on rdata
                     with m.Default():
-                        list_done(1)  # IA32_SMBASE: readable only in SMM, where no VM exit ends here
+                        # IA32_SMBASE: readable only in SMM (an exit that ends in SMM: ``in_smm``).
+                        with m.If(self.in_smm):
+                            m.d.comb += state.rd_en.eq(1)
+                            m.d.sync += read.eq(1)
+                        with m.Else():
+                            list_done(1)
             with m.Elif(kind == MsrKind.ELEMENT):
                 with m.If(wr_fault):
                     list_done(1)
                 with m.Else():
                     m.d.comb += state.wr_en.eq(1)
                     list_done(0)
+            with m.Elif(kind == MsrKind.SMM_MONITOR_CTL):
+                # Writable only in SMM (an exit that ends in SMM), with WRMSR's rules (34.15.5).
+                with m.If(~self.in_smm | bits_set(value, ~_SMM_MONITOR_CTL_WRITABLE & _U64)):
+                    list_done(1)
+                with m.Else():
+                    m.d.sync += self.monitor_ctl.eq(value)
+                    list_done(0)
             with m.Else():
-                # IA32_FEATURE_CONTROL is locked in VMX operation; IA32_SMM_MONITOR_CTL is writable only in
-                # SMM; the others are not writable.
+                # IA32_FEATURE_CONTROL is locked in VMX operation; the others are not writable.
                 list_done(1)

@@ -656,8 +656,13 @@ class Transitions(wiring.Component):
                 with m.If(region.done):
                     x2apic = list_index[8:] == 0x8
                     loads = list_kind != MsrListKind.EXIT_STORE
-                    refused_load = list_index.matches(IA32_FS_BASE, IA32_GS_BASE, IA32_SMM_MONITOR_CTL)
-                    refused = x2apic | Mux(loads, refused_load, list_index == IA32_SMBASE)
+                    # An exit that ends in SMM (an SMM VM exit; an exit from a guest in SMM; not an entry's
+                    # failure) may store IA32_SMBASE and load IA32_SMM_MONITOR_CTL (27.4, 27.6, 34.15.5).
+                    ends_in_smm = (cause.smm | self.in_smm) & ~failure & (list_kind != MsrListKind.ENTRY_LOAD)
+                    refused_load = list_index.matches(IA32_FS_BASE, IA32_GS_BASE) | (
+                        (list_index == IA32_SMM_MONITOR_CTL) & ~ends_in_smm
+                    )
+                    refused = x2apic | Mux(loads, refused_load, (list_index == IA32_SMBASE) & ~ends_in_smm)
                     with m.If((region.rdata != 0) | refused):
                         list_failed()
                     with m.Elif(loads):

@@ -5703,6 +5703,46 @@ def dual_monitor_smi_held() -> Script:
     return s
 
 
+def dual_monitor_msr_lists() -> Script:
+    s = Script(
+        "dual_monitor_msr_lists",
+        "SDM 27.4, 27.6, 34.15.5 (an exit that ends in SMM, an SMM VM exit or an exit from a guest entered with",
+        '"entry to SMM", may store IA32_SMBASE in its VM-exit MSR-store list and load IA32_SMM_MONITOR_CTL from its',
+        "MSR-load list; the activation uses no MSR list; an exit that ends outside SMM storing IA32_SMBASE is a",
+        "VMX abort: vmx_abort_msr_store_smbase).",
+    )
+    dual_monitor_ready(s)
+    s.comment("The SMM-transfer VMCS's lists: store IA32_SMBASE, load IA32_SMM_MONITOR_CTL (the activation uses none).")
+    msr_list(s, EXIT_STORE_LIST, [(msrs.IA32_SMBASE, 0)])
+    msr_list(s, EXIT_LOAD_LIST, [(msrs.IA32_SMM_MONITOR_CTL, MSEG | MONITOR_CTL_VALID)])
+    s.vmwrite("VM_EXIT_MSR_STORE_ADDR", EXIT_STORE_LIST).succeed()
+    s.vmwrite("VM_EXIT_MSR_STORE_COUNT", 1).succeed()
+    s.vmwrite("VM_EXIT_MSR_LOAD_ADDR", EXIT_LOAD_LIST).succeed()
+    s.vmwrite("VM_EXIT_MSR_LOAD_COUNT", 1).succeed()
+    s.vmcall().exited(EXIT_VMCALL)
+    s.read(EXIT_STORE_LIST + 8, 8).ok(0)
+    s.vmlaunch().entered()
+    s.comment("An SMI in VMX root operation: its SMM VM exit stores SMBASE and loads IA32_SMM_MONITOR_CTL.")
+    s.smi().exited(6)
+    s.read(EXIT_STORE_LIST + 8, 8).ok(SMBASE_RESET)
+    s.rdmsr(msrs.IA32_SMM_MONITOR_CTL).ok(MSEG | MONITOR_CTL_VALID)
+    s.comment('A guest with "entry to SMM" whose exit (CPUID) ends in SMM: the same lists are allowed.')
+    s.new_vmcs(VMCS_C)
+    s.launchable()
+    s.vmwrite("VM_ENTRY_CONTROLS", ENTRY.true_default1 | ENTRY.bit("SMM")).succeed()
+    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_SMI).succeed()
+    msr_list(s, EXIT_STORE_LIST + 0x100, [(msrs.IA32_SMBASE, 0)])
+    s.vmwrite("VM_EXIT_MSR_STORE_ADDR", EXIT_STORE_LIST + 0x100).succeed()
+    s.vmwrite("VM_EXIT_MSR_STORE_COUNT", 1).succeed()
+    s.vmwrite("VM_EXIT_MSR_LOAD_ADDR", EXIT_LOAD_LIST).succeed()
+    s.vmwrite("VM_EXIT_MSR_LOAD_COUNT", 1).succeed()
+    s.vmlaunch().entered()
+    s.cpuid(0).exited(EXIT_CPUID)
+    s.read(EXIT_STORE_LIST + 0x108, 8).ok(SMBASE_RESET)
+    s.get("smm").ok(1)
+    return s
+
+
 # ======================================================================================
 
 _GENERATORS = (
@@ -5765,6 +5805,7 @@ _GENERATORS = (
     dual_monitor_return_to_root,
     dual_monitor_stm_flow,
     dual_monitor_smi_held,
+    dual_monitor_msr_lists,
 )
 
 
