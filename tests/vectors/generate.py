@@ -5743,6 +5743,43 @@ def dual_monitor_msr_lists() -> Script:
     return s
 
 
+def dual_monitor_uncached() -> Script:
+    s = Script(
+        "dual_monitor_uncached",
+        "SDM 34.15.2.2 and 34.15.4.8 with VMCSs the on-die cache (4 entries) no longer holds: the return from SMM",
+        "to an executive VMCS written back to memory (its launch state and VM-execution controls read from its",
+        "region, then a fill), and an SMM VM exit whose SMM-transfer VMCS was evicted (a fill, after the victim's",
+        "write-back); docs/semantics.md has the cache's replacement order, which the model and the RTL share.",
+    )
+    dual_monitor_ready(s)
+    s.vmcall().exited(EXIT_VMCALL)
+    s.vmlaunch().entered()
+    s.comment("The executive monitor's guest (VMCS_B); an SMI there: an SMM VM exit to the STM.")
+    s.new_vmcs(VMCS_B)
+    s.launchable()
+    s.vmlaunch().entered()
+    s.smi().exited(6)
+    s.comment("The STM loads three more VMCSs: VMCS_B, the least recently used, is written back and evicted.")
+    for region in (VMCS_C, VMCS_D, VMCS_E):
+        s.new_vmcs(region)
+    s.comment("The return to the guest: VMCS_B's launch state and controls from its region, then its fill.")
+    s.vmptrld(VMCS_A).succeed()
+    s.vmresume().entered()
+    s.cpuid(0).exited(EXIT_CPUID)
+    s.vmptrst().succeed(VMCS_B)
+    s.comment("The executive monitor uses three other VMCSs: the SMM-transfer VMCS (VMCS_A) is evicted.")
+    for region in (VMCS_C, VMCS_D, VMCS_F):
+        s.new_vmcs(region)
+    s.comment("An SMI in VMX root operation: the SMM-transfer VMCS is filled again and becomes current.")
+    s.smi().exited(6)
+    s.vmptrst().succeed(VMCS_A)
+    s.vmread("VM_EXIT_REASON").succeed(6 | 1 << 29)
+    s.vmread("EXECUTIVE_VMCS_POINTER").succeed(VMXON_REGION)
+    s.vmresume().entered()
+    s.vmptrst().succeed(presets.NO_LINK_POINTER)
+    return s
+
+
 # ======================================================================================
 
 _GENERATORS = (
@@ -5806,6 +5843,7 @@ _GENERATORS = (
     dual_monitor_stm_flow,
     dual_monitor_smi_held,
     dual_monitor_msr_lists,
+    dual_monitor_uncached,
 )
 
 
