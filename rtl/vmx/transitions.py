@@ -17,6 +17,9 @@ bus, writes the exit information, and keeps the state of non-root operation:
 ``non_root``, the VMX-preemption timer.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
@@ -176,6 +179,32 @@ _ORDINARY_WRITES = len(_INFO_WRITES) - 2
 #: A VM-entry failure writes the first two only (26.8).
 _FAILURE_WRITES = 2
 _ERROR_CODE_FIELD = FieldSlot.of("VM_ENTRY_EXCEPTION_ERROR_CODE")
+
+
+@dataclass
+class _MsrList:
+    """The MSR list under way: which, its count, the entry's address, the entries done, the entry's MSR and
+    data."""
+
+    kind: Signal
+    count: Signal
+    entry: Signal
+    number: Signal
+    index: Signal
+    data: Signal
+    #: The bus command under way writes (a store's words).
+    bus_write: Signal
+
+
+@dataclass
+class _ListSteps:
+    """What the list's states do besides their own: a cache read, a bus word of the entry, the entry's failure
+    (a VM-entry failure or a VMX abort), the list's end."""
+
+    read: Callable
+    bus: Callable
+    failed: Callable
+    done: Callable
 
 
 def _halves(slot: FieldSlot) -> int:
@@ -623,100 +652,13 @@ class Transitions(wiring.Component):
                         m.d.sync += non_root.eq(1)
                         m.next = "FIRST_INSTRUCTION"
 
-            with m.State("MSR_LIST_COUNT"):
-                with m.Switch(list_kind):
-                    for each, (count_slot, addr_slot) in _LIST_FIELDS.items():
-                        with m.Case(each):
-                            m.d.sync += list_count.eq(cache.rd_data.word_select(count_slot.half, 32))
-                            read(addr_slot)
-                m.next = "MSR_LIST_ADDRESS"
-
-            with m.State("MSR_LIST_ADDRESS"):
-                m.d.sync += list_entry.eq(cache.rd_data[:32])
-                m.next = "MSR_LIST_NEXT"
-
-            with m.State("MSR_LIST_NEXT"):
-                with m.If(list_number == list_count):
-                    list_done()
-                with m.Elif(list_number == MSR_LIST_MAX_ENTRIES):
-                    list_failed()
-                with m.Else():
-                    bus(0)
-                    m.next = "MSR_LIST_INDEX"
-
-            with m.State("MSR_LIST_INDEX"):
-                m.d.comb += region.start.eq(1)
-                with m.If(region.done):
-                    m.d.sync += list_index.eq(region.rdata)
-                    bus(1)
-                    m.next = "MSR_LIST_RESERVED"
-
-            with m.State("MSR_LIST_RESERVED"):
-                m.d.comb += region.start.eq(1)
-                with m.If(region.done):
-                    x2apic = list_index[8:] == 0x8
-                    loads = list_kind != MsrListKind.EXIT_STORE
-                    # An exit that ends in SMM (an SMM VM exit; an exit from a guest in SMM; not an entry's
-                    # failure) may store IA32_SMBASE and load IA32_SMM_MONITOR_CTL (27.4, 27.6, 34.15.5).
-                    ends_in_smm = (cause.smm | self.in_smm) & ~failure & (list_kind != MsrListKind.ENTRY_LOAD)
-                    refused_load = list_index.matches(IA32_FS_BASE, IA32_GS_BASE) | (
-                        (list_index == IA32_SMM_MONITOR_CTL) & ~ends_in_smm
-                    )
-                    refused = x2apic | Mux(loads, refused_load, (list_index == IA32_SMBASE) & ~ends_in_smm)
-                    with m.If((region.rdata != 0) | refused):
-                        list_failed()
-                    with m.Elif(loads):
-                        bus(2)
-                        m.next = "MSR_LIST_DATA_LOW"
-                    with m.Else():
-                        m.d.comb += msr.start.eq(1)
-                        m.next = "MSR_LIST_ACCESS"
-
-            with m.State("MSR_LIST_DATA_LOW"):
-                m.d.comb += region.start.eq(1)
-                with m.If(region.done):
-                    m.d.sync += list_data[:32].eq(region.rdata)
-                    bus(3)
-                    m.next = "MSR_LIST_DATA_HIGH"
-
-            with m.State("MSR_LIST_DATA_HIGH"):
-                m.d.comb += region.start.eq(1)
-                with m.If(region.done):
-                    m.d.sync += list_data[32:].eq(region.rdata)
-                    m.next = "MSR_LIST_WRITE"
-
-            with m.State("MSR_LIST_WRITE"):
-                # The lists may not change EFER.LMA (docs/semantics.md choice 19).
-                changes_lma = (list_index == IA32_EFER) & (list_data[10] != mode.efer_lma)
-                with m.If(changes_lma):
-                    list_failed()
-                with m.Else():
-                    m.d.comb += msr.start.eq(1)
-                    m.next = "MSR_LIST_ACCESS"
-
-            with m.State("MSR_LIST_ACCESS"):
-                with m.If(msr.done):
-                    with m.If(msr.fault):
-                        list_failed()
-                    with m.Elif(list_kind == MsrListKind.EXIT_STORE):
-                        m.d.sync += list_data.eq(msr.rdata)
-                        bus(2, write=True, data=msr.rdata[:32])
-                        m.next = "MSR_LIST_STORE_LOW"
-                    with m.Else():
-                        m.d.sync += [list_number.eq(list_number + 1), list_entry.eq(list_entry + 16)]
-                        m.next = "MSR_LIST_NEXT"
-
-            with m.State("MSR_LIST_STORE_LOW"):
-                m.d.comb += region.start.eq(1)
-                with m.If(region.done):
-                    bus(3, write=True, data=list_data[32:])
-                    m.next = "MSR_LIST_STORE_HIGH"
-
-            with m.State("MSR_LIST_STORE_HIGH"):
-                m.d.comb += region.start.eq(1)
-                with m.If(region.done):
-                    m.d.sync += [list_number.eq(list_number + 1), list_entry.eq(list_entry + 16), bus_write.eq(0)]
-                    m.next = "MSR_LIST_NEXT"
+            self._msr_list_states(
+                m,
+                _MsrList(list_kind, list_count, list_entry, list_number, list_index, list_data, bus_write),
+                _ListSteps(read, bus, list_failed, list_done),
+                cause,
+                failure,
+            )
 
             with m.State("VMX_ABORT"):
                 m.d.comb += region.start.eq(1)
@@ -811,6 +753,108 @@ class Transitions(wiring.Component):
                 m.next = "IDLE"
 
         return m
+
+    def _msr_list_states(self, m: Module, lst: _MsrList, steps: _ListSteps, cause, failure) -> None:  # noqa: ANN001
+        """The MSR lists (26.4, 27.4, 27.6): the count and the address from the cache, then each entry's words
+        over the bus and its RDMSR/WRMSR at CPL 0 (``msr_list``), the stores' words written back."""
+        cache, region, mode, msr = self.cache, self.region, self.mode, self.msr_list
+        list_kind, list_count, list_entry = lst.kind, lst.count, lst.entry
+        list_number, list_index, list_data, bus_write = lst.number, lst.index, lst.data, lst.bus_write
+        read, bus, list_failed, list_done = steps.read, steps.bus, steps.failed, steps.done
+        with m.State("MSR_LIST_COUNT"):
+            with m.Switch(list_kind):
+                for each, (count_slot, addr_slot) in _LIST_FIELDS.items():
+                    with m.Case(each):
+                        m.d.sync += list_count.eq(cache.rd_data.word_select(count_slot.half, 32))
+                        read(addr_slot)
+            m.next = "MSR_LIST_ADDRESS"
+
+        with m.State("MSR_LIST_ADDRESS"):
+            m.d.sync += list_entry.eq(cache.rd_data[:32])
+            m.next = "MSR_LIST_NEXT"
+
+        with m.State("MSR_LIST_NEXT"):
+            with m.If(list_number == list_count):
+                list_done()
+            with m.Elif(list_number == MSR_LIST_MAX_ENTRIES):
+                list_failed()
+            with m.Else():
+                bus(0)
+                m.next = "MSR_LIST_INDEX"
+
+        with m.State("MSR_LIST_INDEX"):
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                m.d.sync += list_index.eq(region.rdata)
+                bus(1)
+                m.next = "MSR_LIST_RESERVED"
+
+        with m.State("MSR_LIST_RESERVED"):
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                x2apic = list_index[8:] == 0x8
+                loads = list_kind != MsrListKind.EXIT_STORE
+                # An exit that ends in SMM (an SMM VM exit; an exit from a guest in SMM; not an entry's
+                # failure) may store IA32_SMBASE and load IA32_SMM_MONITOR_CTL (27.4, 27.6, 34.15.5).
+                ends_in_smm = (cause.smm | self.in_smm) & ~failure & (list_kind != MsrListKind.ENTRY_LOAD)
+                refused_load = list_index.matches(IA32_FS_BASE, IA32_GS_BASE) | (
+                    (list_index == IA32_SMM_MONITOR_CTL) & ~ends_in_smm
+                )
+                refused = x2apic | Mux(loads, refused_load, (list_index == IA32_SMBASE) & ~ends_in_smm)
+                with m.If((region.rdata != 0) | refused):
+                    list_failed()
+                with m.Elif(loads):
+                    bus(2)
+                    m.next = "MSR_LIST_DATA_LOW"
+                with m.Else():
+                    m.d.comb += msr.start.eq(1)
+                    m.next = "MSR_LIST_ACCESS"
+
+        with m.State("MSR_LIST_DATA_LOW"):
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                m.d.sync += list_data[:32].eq(region.rdata)
+                bus(3)
+                m.next = "MSR_LIST_DATA_HIGH"
+
+        with m.State("MSR_LIST_DATA_HIGH"):
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                m.d.sync += list_data[32:].eq(region.rdata)
+                m.next = "MSR_LIST_WRITE"
+
+        with m.State("MSR_LIST_WRITE"):
+            # The lists may not change EFER.LMA (docs/semantics.md choice 19).
+            changes_lma = (list_index == IA32_EFER) & (list_data[10] != mode.efer_lma)
+            with m.If(changes_lma):
+                list_failed()
+            with m.Else():
+                m.d.comb += msr.start.eq(1)
+                m.next = "MSR_LIST_ACCESS"
+
+        with m.State("MSR_LIST_ACCESS"):
+            with m.If(msr.done):
+                with m.If(msr.fault):
+                    list_failed()
+                with m.Elif(list_kind == MsrListKind.EXIT_STORE):
+                    m.d.sync += list_data.eq(msr.rdata)
+                    bus(2, write=True, data=msr.rdata[:32])
+                    m.next = "MSR_LIST_STORE_LOW"
+                with m.Else():
+                    m.d.sync += [list_number.eq(list_number + 1), list_entry.eq(list_entry + 16)]
+                    m.next = "MSR_LIST_NEXT"
+
+        with m.State("MSR_LIST_STORE_LOW"):
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                bus(3, write=True, data=list_data[32:])
+                m.next = "MSR_LIST_STORE_HIGH"
+
+        with m.State("MSR_LIST_STORE_HIGH"):
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                m.d.sync += [list_number.eq(list_number + 1), list_entry.eq(list_entry + 16), bus_write.eq(0)]
+                m.next = "MSR_LIST_NEXT"
 
 
 class TransitionStub(wiring.Component):
