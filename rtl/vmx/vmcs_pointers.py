@@ -177,7 +177,9 @@ class VmcsPointers(wiring.Component):
         region = self.region
         value = op.operation.value
         switch = self.switch
-        switching = Signal()  # the sequence under way is a switch's, for ``switch_page``
+        # The last sequence was a switch's, for ``switch_page``: it holds until the next request is accepted, since
+        # a fill's install takes the page a cycle after the fill is done (TagPortSignature).
+        switching = Signal()
         switch_page = Signal(PAGE_BITS)
         page = Mux(switching, switch_page, value[12:32])  # the region an address operand (or a switch) names
 
@@ -208,6 +210,8 @@ class VmcsPointers(wiring.Component):
         lookup_entry = Signal.like(target)
         lookup_victim = Signal.like(target)
         m.d.comb += tags.lookup_page.eq(Mux(switch.start, switch.page, op.request.value[12:32]))
+        with m.If(op.accept):
+            m.d.sync += switching.eq(0)
         with m.If(op.accept | switch.start):
             m.d.sync += [
                 value_bad_address.eq(bad_address(op.request.value)),
@@ -269,7 +273,6 @@ class VmcsPointers(wiring.Component):
             """The VMCS is current: VMPTRLD succeeds, or the switch is done."""
             with m.If(switching):
                 m.d.comb += switch.done.eq(1)
-                m.d.sync += switching.eq(0)
             with m.Else():
                 finish(m, op, Status.SUCCEED)
 
