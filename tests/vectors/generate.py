@@ -5371,6 +5371,14 @@ def dual_monitor_ready(s: Script, *, features: int = 0) -> Script:
     return s.launchable()
 
 
+def smm_guest(s: Script, region: int) -> Script:
+    """The legacy SMM handler's VMCS, current: launchable, "entry to SMM", SMI blocking in its interruptibility."""
+    s.new_vmcs(region)
+    s.launchable()
+    s.vmwrite("VM_ENTRY_CONTROLS", ENTRY.true_default1 | ENTRY.bit("SMM")).succeed()
+    return s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_SMI).succeed()
+
+
 def _stm_state(*, ia32e: bool) -> dict[str, int]:
     """What 34.15.6.6 loads from the MSEG_HEADER above, for an executive monitor in EXECUTIVE_CR0/CR4."""
     cs = MSEG_HEADER["cs_selector"] & ~7
@@ -5618,10 +5626,7 @@ def dual_monitor_stm_flow() -> Script:
     s.vmread("EXECUTIVE_VMCS_POINTER").succeed(VMCS_B)
     s.vmread("GUEST_RIP").succeed(presets.GUEST_RIP)
     s.comment('The legacy SMM handler as a guest with "entry to SMM" (VMCS_C), SMI blocking in its interruptibility.')
-    s.new_vmcs(VMCS_C)
-    s.launchable()
-    s.vmwrite("VM_ENTRY_CONTROLS", ENTRY.true_default1 | ENTRY.bit("SMM")).succeed()
-    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_SMI).succeed()
+    smm_guest(s, VMCS_C)
     s.vmlaunch().entered()
     s.get("smm").ok(1)
     s.comment("Its exits end in SMM: SMI blocking saved as 1 and kept in the STM.")
@@ -5727,10 +5732,7 @@ def dual_monitor_msr_lists() -> Script:
     s.read(EXIT_STORE_LIST + 8, 8).ok(SMBASE_RESET)
     s.rdmsr(msrs.IA32_SMM_MONITOR_CTL).ok(MSEG | MONITOR_CTL_VALID)
     s.comment('A guest with "entry to SMM" whose exit (CPUID) ends in SMM: the same lists are allowed.')
-    s.new_vmcs(VMCS_C)
-    s.launchable()
-    s.vmwrite("VM_ENTRY_CONTROLS", ENTRY.true_default1 | ENTRY.bit("SMM")).succeed()
-    s.vmwrite("GUEST_INTERRUPTIBILITY_INFO", INTERRUPTIBILITY.BLOCKING_BY_SMI).succeed()
+    smm_guest(s, VMCS_C)
     msr_list(s, EXIT_STORE_LIST + 0x100, [(msrs.IA32_SMBASE, 0)])
     s.vmwrite("VM_EXIT_MSR_STORE_ADDR", EXIT_STORE_LIST + 0x100).succeed()
     s.vmwrite("VM_EXIT_MSR_STORE_COUNT", 1).succeed()
