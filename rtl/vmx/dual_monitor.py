@@ -233,11 +233,12 @@ class DualMonitor(wiring.Component):
 
     @property
     def latency(self) -> dict[str, int]:
-        """Without the exit: the activation's three field reads, the header's words, the verdict, the four
-        control reads, SMBASE, the exit's start, then each row of ``STM_LOADS`` (a read and a write), SMM
-        entered; an SMM VM exit (other than an I/O SMI's, which writes four more fields) with the SMM-transfer
-        VMCS current: RIP read, its four control reads, SMBASE, the exit's start, the SMI blocking (a read and
-        a write), SMM entered."""
+        """Without the exit: the activation's three field reads, the header's words, the verdict, the control
+        reads (``_CONTROL_READS``, one a cycle), SMBASE, the exit's start, then each row of ``STM_LOADS`` (a
+        read and a write), SMM entered; an SMM VM exit (other than an I/O SMI's, which writes four more fields)
+        with the SMM-transfer VMCS current: RIP read, the control reads, SMBASE, the exit's start, the SMI
+        blocking (a read and a write), SMM entered; the return's checks and finish (``VmxUnit.latency`` adds
+        them to the entry's)."""
         word = self._region_latency[RegionCommand.READ_WORD]
         checks = 3 + MSEG_HEADER_WORDS * word + 1
         return {

@@ -25,6 +25,7 @@ from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.controls import ENTRY
 from vmxu.rtl.arch.fields import FIELD_BY_NAME
 from vmxu.rtl.arch.ops import Op
+from vmxu.rtl.arch.smm import MSEG_FEATURE_IA32E
 from vmxu.sim import presets
 from vmxu.sim.model.request import Request
 from vmxu.sim.replay.result import format_outcome, format_rejected
@@ -75,7 +76,7 @@ async def random_dual_monitor(dut):
     rng = random.Random(seed)
     dut._log.info(f"random dual-monitor run: {operations} operations, seed {seed}")
     sb = await _start(dut, stall=0.15, seed=seed)
-    for offset, value in presets.mseg_header(features=rng.choice((0, 0, 1))).items():
+    for offset, value in presets.mseg_header(features=MSEG_FEATURE_IA32E).items():  # an STM for any mode
         sb.write_memory(MSEG + offset, 4, value)
     for request in (Request(Op.SMI), Request(Op.WRMSR, msrs.IA32_SMM_MONITOR_CTL, MSEG | 1), Request(Op.RSM)):
         await sb.perform(request)
@@ -83,7 +84,16 @@ async def random_dual_monitor(dut):
     steps = iter(program.operations())
     for step in program.setup():
         await _apply(sb, step)
+    # The treatment activated at once (a clear VMCS with valid controls and host state, VMCALL): each run
+    # starts in the STM, whatever the seed; the random VMCALLs may activate it again after a deactivation.
+    region = VMCS_REGIONS[0]
+    first = [Request(Op.VMCLEAR, value=region), Request(Op.VMPTRLD, value=region)]
+    fields = presets.launchable_fields()
+    first += [Request(Op.VMWRITE, FIELD_BY_NAME[name].encoding, value) for name, value in fields.items()]
     activations = 0
+    for request in [*first, Request(Op.VMCALL)]:
+        await _apply(sb, request)
+    activations += sb.model.dual_monitor_active
     while sb.operations < operations:
         step = next(steps)
         active = sb.model.dual_monitor_active

@@ -48,6 +48,6 @@ class ModelPlatform:
 
 
 def run_model(text: str, ram_bytes: int = RAM_BYTES, *, dual_monitor: bool | None = None) -> list[dict[str, Any]]:
-    """Parse a script and replay it on a fresh model (``dual_monitor``: one that reports and carries out the
-    dual-monitor treatment of SMIs and SMM, which the RTL does not have yet: docs/smm.md)."""
+    """Parse a script and replay it on a fresh model (``dual_monitor``: whether it reports and carries out the
+    dual-monitor treatment of SMIs and SMM; by default it does, as the unit with guests: docs/smm.md)."""
     return run(parse_script(text, ram_bytes), ModelPlatform(ram_bytes, dual_monitor=dual_monitor))

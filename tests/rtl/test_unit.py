@@ -18,7 +18,7 @@ from vmxu.sim.cocotb.toolchain import SIMULATORS
 MODULE = "vmxu.sim.cocotb.unit_tests"
 VECTORS = Path(__file__).parent.parent / "vectors"
 RANDOM_OPERATIONS = 10_000
-RANDOM_DUAL_MONITOR_OPERATIONS = 3_000
+RANDOM_DUAL_MONITOR_OPERATIONS = 2_000
 
 
 def _run(sim: str, testcase: str, **env: str):
@@ -44,6 +44,6 @@ def test_sdm_rule_vectors_agree_with_model(sim):
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_random_dual_monitor_operations_agree_with_model(sim):
-    """3,000 seeded random operations after firmware enabled the dual-monitor treatment, with VMCALLs that
+    """2,000 seeded random operations after firmware enabled the dual-monitor treatment, with VMCALLs that
     activate it: SMM VM exits, returns from SMM and guests in SMM as the random requests make them."""
     _run(sim, "random_dual_monitor", VMXU_RANDOM_DUAL_MONITOR=str(RANDOM_DUAL_MONITOR_OPERATIONS))
