@@ -42,8 +42,11 @@ def test_sdm_rule_vectors_agree_with_model(sim):
     assert len(results.tests) == len(list(VECTORS.glob("*.jsonl")))
 
 
-@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize(
+    "sim", [pytest.param(sim, marks=pytest.mark.slow) if sim == "icarus" else sim for sim in SIMULATORS]
+)
 def test_random_dual_monitor_operations_agree_with_model(sim):
-    """2,000 seeded random operations after firmware enabled the dual-monitor treatment, with VMCALLs that
-    activate it: SMM VM exits, returns from SMM and guests in SMM as the random requests make them."""
+    """2,000 seeded random operations after firmware enabled the dual-monitor treatment (on Icarus in
+    ``make test-slow``: the suite's time), with VMCALLs that activate it: SMM VM exits, returns from SMM
+    and guests in SMM as the random requests make them."""
     _run(sim, "random_dual_monitor", VMXU_RANDOM_DUAL_MONITOR=str(RANDOM_DUAL_MONITOR_OPERATIONS))
