@@ -21,6 +21,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from amaranth.lib import data
+
 from .msrs import CR0_FIXED0, CR0_FIXED1, CR4_FIXED0, CR4_FIXED1
 from .state import AR, CR0, CR4, EFER, ELEMENT_BY_NAME, INTERRUPTIBILITY, RFLAGS, SEGMENTS
 from .state_actions import HOST_CS_AR, HOST_DATA_AR
@@ -42,6 +44,7 @@ __all__ = [
     "CR0_CLEARED_IN_SMM",
     "AUTO_HALT_SLOT",
     "io_state",
+    "IoState",
     "markdown",
     "BASE_HIGH_OFFSETS",
     "word_offsets",
@@ -197,9 +200,17 @@ AUTO_HALT_SLOT = next(s for s in SAVE_MAP if s.kind == SlotKind.AUTO_HALT)
 SMBASE_SLOT = SLOT_BY_ELEMENT["smbase"]
 
 
+#: The I/O state field at SMBASE + 0xFFA4 (table 34-5): an I/O SMI, its length in bytes (1, 2, 4), IN or OUT
+#: with the port in DX, the port. SMI delivery writes it; a held SMI keeps it (rtl/vmx/smm.py) and the
+#: dispatcher rebuilds the SMI's request from it (rtl/vmx/dispatcher.py). A layout, not a ``data.Struct``:
+#: this module's annotations are not evaluated.
+IoState = data.StructLayout({"io_smi": 1, "length": 3, "direction_in": 1, "reserved": 11, "port": 16})
+
+
 def io_state(port: int, size: int, direction_in: bool) -> int:
     """The I/O state field of an I/O SMI whose instruction is IN or OUT with the port in DX (table 34-5)."""
-    return port << 16 | int(direction_in) << 4 | size << 1 | 1
+    fields = {"io_smi": 1, "length": size, "direction_in": int(direction_in), "port": port}
+    return IoState.const(fields).as_value().value
 
 
 def word_offsets(slot: Slot) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ from ..arch.errors import VmError
 from ..arch.fields import FIELD_BY_NAME
 from ..arch.layout import LOCATION, Storage
 from ..arch.ops import Op, Status, Vector, flags_for
+from ..arch.smm import IO_SMI, IO_SMI_IN, IoState
 from ..vmcs.cache_port import CachePortSignature
 from .machine_state import Mode
 from .operation import OperationSignature, Outcome, Request, finish, vmfail
@@ -244,7 +245,7 @@ class Dispatcher(wiring.Component):
         own (an SMM VM exit, or the default treatment after a deactivation); the entry's response follows,
         unless the delivery shut the processor down."""
         (r_outcome, r_value), (outcome, result) = registered, joined
-        io = self.smi_pending_io  # table 34-5: bit 0 an I/O SMI, bits 3:1 its length, bit 4 IN, bits 31:16 port
+        io = data.View(IoState, self.smi_pending_io)  # the held SMI's I/O state field (table 34-5)
         with m.State("SMI_AFTER_RETURN"):
             # A cycle after the entry: SMM left and the interruptibility state settled.
             blocked = self.dual_active & self.mode.smi_blocking
@@ -252,9 +253,9 @@ class Dispatcher(wiring.Component):
                 m.d.comb += self.take_smi.eq(1)
                 m.d.sync += [
                     operation.op.eq(Op.SMI),
-                    operation.value.eq(Cat(io[4], io[0])),  # IO_SMI_IN (bit 0), IO_SMI (bit 1)
-                    operation.index.eq(io[16:32]),
-                    operation.io_size.eq(io[1:4] - 1),
+                    operation.value.eq(Mux(io.direction_in, IO_SMI_IN, 0) | Mux(io.io_smi, IO_SMI, 0)),
+                    operation.index.eq(io.port),
+                    operation.io_size.eq(io.length - 1),
                     delivering.eq(1),
                 ]
                 m.next = "SMI_DELIVER_START"

@@ -151,20 +151,20 @@ __all__ = ["DualMonitor"]
 _EXIT_CONTROLS = FieldSlot.of("VM_EXIT_CONTROLS")
 _STORE_COUNT = FieldSlot.of("VM_EXIT_MSR_STORE_COUNT")
 _STORE_ADDR = FieldSlot.of("VM_EXIT_MSR_STORE_ADDR")
+_ENTRY_CONTROLS = FieldSlot.of("VM_ENTRY_CONTROLS")
+_ENTRY_INTR_INFO = FieldSlot.of("VM_ENTRY_INTR_INFO_FIELD")
 #: The controls the exit's walk and its information writes read (``Controls``), one a cycle.
 _CONTROL_READS = (
     (_EXIT_CONTROLS, "exit"),
     (FieldSlot.of("PIN_BASED_VM_EXEC_CONTROL"), "pin"),
     (FieldSlot.of("CPU_BASED_VM_EXEC_CONTROL"), "proc"),
-    (FieldSlot.of("VM_ENTRY_CONTROLS"), "entry"),
-    (FieldSlot.of("VM_ENTRY_INTR_INFO_FIELD"), "intr_info"),
+    (_ENTRY_CONTROLS, "entry"),
+    (_ENTRY_INTR_INFO, "intr_info"),
     (FieldSlot.of("EXCEPTION_BITMAP"), "exception_bitmap"),
 )
 #: An I/O SMI's fields besides the qualification (34.15.2.3): the unit keeps no RCX, RSI, RDI (0); IO_RIP.
 _IO_WRITES = (FieldSlot.of("IO_RCX"), FieldSlot.of("IO_RSI"), FieldSlot.of("IO_RDI"), FieldSlot.of("IO_RIP"))
-_ENTRY_CONTROLS = FieldSlot.of("VM_ENTRY_CONTROLS")
 _EXECUTIVE = FieldSlot.of("EXECUTIVE_VMCS_POINTER")
-_ENTRY_INTR_INFO = FieldSlot.of("VM_ENTRY_INTR_INFO_FIELD")
 _GUEST_SMBASE = FieldSlot.of("GUEST_SMBASE")
 _LINK = FieldSlot.of("VMCS_LINK_POINTER")
 _SMBASE = element_id("smbase")

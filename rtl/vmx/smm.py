@@ -80,6 +80,7 @@ from ..arch.smm import (
     SAVE_MAP,
     SMM_REVISION_ID,
     EntryLoad,
+    IoState,
     SlotKind,
     word_offsets,
 )
@@ -372,11 +373,14 @@ class Smm(wiring.Component):
         m.d.comb += [region.page.eq(r.address[12:]), region.word.eq(r.address[2:12]), region.entry.eq(0)]
         # The I/O state field of an I/O SMI (table 34-5): port, IN or OUT with DX, length, IO_SMI.
         request = op.operation
-        request_io = Mux(
-            (request.value & IO_SMI) != 0,
-            Cat(Const(1, 1), request.io_size + 1, (request.value & IO_SMI_IN) != 0, Const(0, 11), request.index[:16]),
-            0,
-        )
+        request_io = Signal(IoState)
+        is_io = (request.value & IO_SMI) != 0
+        m.d.comb += [
+            request_io.io_smi.eq(is_io),
+            request_io.length.eq(Mux(is_io, request.io_size + 1, 0)),
+            request_io.direction_in.eq(is_io & ((request.value & IO_SMI_IN) != 0)),
+            request_io.port.eq(Mux(is_io, request.index[:16], 0)),
+        ]
 
         # The datapaths (combinational, outside the FSM): what the save writes, what the loads load, what RSM
         # writes back and whether a CR0/CR4 image is invalid.
