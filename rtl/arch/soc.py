@@ -11,6 +11,12 @@ SPI flash at FLASH_IMAGE_OFFSET into SPRAM at 0 while it holds the core; the
 flash is not in the memory map).
 Port I/O space (16-bit ports, reached with IN/OUT): the UART, the LEDs, the SMI
 command port.
+
+SMM on the SoC with guests (docs/smm-soc.md): RAM's upper 64 KiB also appear at
+0x30000 (``SMRAM_ALIAS``), so that the reset SMBASE (0x30000: the handler at
+0x38000, the save map at 0x3FC00) has memory behind it until firmware relocates
+SMBASE; ``smram_closed`` is the rule that keeps the core's accesses from
+outside SMM out of SMRAM, and everyone but the STM out of MSEG.
 """
 
 from dataclasses import dataclass
@@ -25,6 +31,12 @@ __all__ = [
     "IO_PORTS",
     "FINISHER_PASS",
     "finisher_fail",
+    "SMRAM_ALIAS",
+    "physical",
+    "SMRAM_OFFSET",
+    "SMRAM_SIZE",
+    "MSEG_SIZE",
+    "smram_closed",
 ]
 
 
@@ -47,7 +59,38 @@ RAM = Region("ram", 0x0000_0000, 128 * 1024, "code and data; the image is linked
 FINISHER = Region("finisher", 0x0010_0000, 0x1000, "test finisher (QEMU sifive_test)")
 TIMER = Region("timer", 0x0200_0000, 0x1_0000, "CLINT-style machine timer: mtimecmp +0x4000, mtime +0xBFF8")
 
-MEMORY_MAP = (RAM, FINISHER, TIMER)
+#: The reset SMBASE's SMRAM: an alias of RAM 0x10000-0x1FFFF (the address's bit 17 cleared), the way a
+#: PC's chipset maps its SMRAM window, so that the first SMI (SMBASE 0x30000) has memory to save into.
+SMRAM_ALIAS = Region("smram_alias", 0x0003_0000, 0x1_0000, "alias of RAM 0x10000-0x1FFFF: the reset SMBASE's SMRAM")
+_ALIAS_BIT = 1 << 17
+
+MEMORY_MAP = (RAM, FINISHER, TIMER, SMRAM_ALIAS)
+
+#: SMRAM, for the core's accesses: the 32 KiB from SMBASE + 0x8000 (the handler's entry) to the top of the
+#: state-save map (SMBASE + 0xFFFF). Outside SMM the core's loads (and fetches) there read all ones and its
+#: stores are dropped; the VMX unit's own accesses (the save map, VMCS regions) are never filtered.
+SMRAM_OFFSET = 0x8000
+SMRAM_SIZE = 0x8000
+#: MSEG, the STM's memory, for the core's accesses while the dual-monitor treatment is active: the 16 KiB
+#: from the MSEG base (IA32_SMM_MONITOR_CTL bits 31:12). Only SMM code in VMX root operation (the STM)
+#: reaches it; the legacy SMM handler (a guest in SMM), guests and the executive monitor read all ones.
+MSEG_SIZE = 0x4000
+
+
+def physical(addr: int) -> int:
+    """The address RAM sees: ``SMRAM_ALIAS`` folds onto RAM 0x10000-0x1FFFF; every other address is itself."""
+    return addr & ~_ALIAS_BIT if SMRAM_ALIAS.contains(addr) else addr
+
+
+def smram_closed(addr: int, *, smm: bool, root: bool, smbase: int, mseg: int, dual_active: bool) -> bool:
+    """Whether a core access to ``addr`` is kept out (reads all ones, writes nothing): SMRAM outside SMM,
+    MSEG (with the dual-monitor treatment active) from anyone but SMM code in VMX root operation. The
+    ranges are compared as RAM sees them (``physical``), so an alias does not open them."""
+    phys = physical(addr)
+    smram = physical(smbase + SMRAM_OFFSET)
+    if not smm and smram <= phys < smram + SMRAM_SIZE:
+        return True
+    return dual_active and not (smm and root) and mseg <= phys < mseg + MSEG_SIZE
 
 #: Where the firmware image (after rtl/soc/flash_loader.py's header) sits in the iCEBreaker's SPI flash:
 #: past the bitstream, which takes the flash's first ~102 KiB (an UP5K bitstream is 104,090 bytes).
