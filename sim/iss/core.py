@@ -67,6 +67,7 @@ from vmxu.sim.model import VmxModel
 from .devices import Finisher, FinisherResult, PortBus, PostPort, SmiPort, Timer, Uart16550
 from .guests import TRANSITIONS, Guests
 from .memory import SystemRam
+from .smm import CoreSmm
 from .trace import Retired, Store
 
 __all__ = ["Iss", "Override", "RunResult", "StopReason", "LockstepError"]
@@ -223,7 +224,7 @@ class Iss:
     ) -> None:
         if reset_vector & 3:
             raise ValueError(f"the reset vector {reset_vector:#x} is not a multiple of 4")
-        self.ram = SystemRam(ram)
+        self.ram = SystemRam(ram, alias=guests)
         segments = {ram.base: image} if isinstance(image, bytes | bytearray) else image
         for addr, data in segments.items():
             self.ram.load_image(addr, bytes(data))
@@ -254,6 +255,8 @@ class Iss:
         self.xhi = 0
         self.records = 0
         self.guests = Guests(self, {"mstatus": MSTATUS_MPP_M, "mepc": 0, "mcause": 0, "mtval": 0, "mscratch": 0})
+        #: The core's SMM mode (docs/smm-soc.md): the SoC with guests only, whose unit has SMM.
+        self.smm = CoreSmm(self) if guests else None
 
         self._decoded: dict[int, _Decoded] = {}
         self._read_override: int | None = None
@@ -282,6 +285,8 @@ class Iss:
         self._mcycle_written = self._minstret_written = False
         if self.guests.injection is not None:
             record = self.guests.inject()
+        elif self.smm is not None and self.smm.latched is not None:
+            record = self.smm.take()
         elif override is not None and override.interrupt is not None:
             record = self._inject(override.interrupt)
         elif override is not None and override.guest_time:
@@ -290,7 +295,7 @@ class Iss:
             record = exited
         elif not self.lockstep and self.vmx.non_root and (exited := self._interrupt_exit()) is not None:
             record = exited
-        elif not self.lockstep and (cause := self.pending_interrupt()) is not None:
+        elif not self.lockstep and not self.vmx.in_smm and (cause := self.pending_interrupt()) is not None:
             record = self._take_interrupt(cause)
         else:
             self._read_override = None if override is None else override.read_value
@@ -360,6 +365,8 @@ class Iss:
         interrupt for the unit, whatever the guest's mstatus.MIE (x86: "external-interrupt exiting" exits
         whatever RFLAGS.IF): its record if it exits."""
         if cause is None:
+            if self.vmx.in_smm:  # in SMM the core sends no interrupt to the unit (docs/smm-soc.md)
+                return None
             pending = self.mip & self.mie
             causes = [c for c in (TrapCause.MACHINE_EXTERNAL_INTERRUPT, TrapCause.MACHINE_TIMER_INTERRUPT)]
             cause = next((c for c in causes if pending & 1 << Mcause.from_bits(int(c)).code), None)
@@ -401,9 +408,9 @@ class Iss:
 
     def _execute(self) -> Retired:
         pc = self.pc
-        if not self.ram.contains(pc, 4):
+        if not self.ram.contains(self.ram.physical(pc), 4):
             return self._trap(pc, 0, int(TrapCause.INSTRUCTION_ACCESS_FAULT), pc, None)
-        word = self.ram.load(pc, 4)
+        word = _M32 if self.smm is not None and self.smm.closed(pc) else self.ram.load(self.ram.physical(pc), 4)
         d = self._decoded.get(word)
         if d is None:
             d = self._decoded[word] = self._decode(word)
@@ -628,8 +635,10 @@ class Iss:
         """A load's raw value, and whether it came from a device only the RTL can know (the timer)."""
         if addr & (size - 1):
             raise _Trap(TrapCause.LOAD_MISALIGNED, addr)
-        if self.ram.contains(addr, size):
-            return self.ram.load(addr, size), False
+        if self.ram.contains(self.ram.physical(addr), size):
+            if self.smm is not None and self.smm.closed(addr):
+                return (1 << (8 * size)) - 1, False  # SMRAM or MSEG, closed to this access: all ones
+            return self.ram.load(self.ram.physical(addr), size), False
         if FINISHER.contains(addr, size):
             return 0, False
         if TIMER.contains(addr, size):
@@ -643,8 +652,9 @@ class Iss:
             raise _Trap(TrapCause.STORE_MISALIGNED, addr)
         lane = addr & 3
         store = Store(addr, (value << (8 * lane)) & _M32, ((1 << size) - 1) << lane)
-        if self.ram.contains(addr, size):
-            self.ram.store(addr, size, value)
+        if self.ram.contains(self.ram.physical(addr), size):
+            if self.smm is None or not self.smm.closed(addr):  # a store to closed SMRAM or MSEG is dropped
+                self.ram.store(self.ram.physical(addr), size, value)
         elif FINISHER.contains(addr, size):
             self.finisher.write_word((addr & ~3) - FINISHER.base, store.data, store.mask)
         elif TIMER.contains(addr, size):
@@ -819,9 +829,14 @@ class Iss:
                 if self.vmx.non_root:
                     self._request(pc, Op.OUT, x[d.rs1] & 0xFFFF, x[d.rs2] & ((1 << (8 * size)) - 1), io_size=size)
                 self.ports.write(x[d.rs1] & 0xFFFF, size, x[d.rs2] & ((1 << (8 * size)) - 1))
+                if self.smm is not None:
+                    self.smm.out(x[d.rs1] & 0xFFFF, size)
                 return pc + 4, None, None, None
-        # RSM: the core never is in SMM yet (x86 #UD).
-        raise _Trap(TrapCause.ILLEGAL_INSTRUCTION, word)
+        if self.smm is None:  # RSM: the core without guests has no SMM (x86 #UD)
+            raise _Trap(TrapCause.ILLEGAL_INSTRUCTION, word)
+        outcome = self._request(pc, Op.RSM)  # an exit (17) moves the core in _request
+        self._unit_trap(outcome, word)
+        raise _Moved(self.guests.move(outcome), outcome.status)  # the default treatment's return
 
     def _vmx_instruction(self, pc: int, insn: Instruction, word: int, d: _Decoded) -> tuple[int | None, Status]:
         """A VMX instruction as a 32-bit-operand request: rd's new value (None unless a VMREAD/VMPTRST

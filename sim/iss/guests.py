@@ -32,22 +32,24 @@ _M32 = 0xFFFF_FFFF
 #: Outcomes after which the core continues somewhere else: in the guest, or at HOST_RIP.
 TRANSITIONS = frozenset({Status.ENTERED, Status.EXITED, Status.ENTRY_FAILED})
 _BANKED = tuple(csr.name.lower() for csr in BANKED_CSRS)
+_MODES = ("host", "guest", "smm")
 
 
 class Guests:
-    """The core's side of VM entries and exits: one bank of trap registers for the host, one for the guest."""
+    """The core's side of VM entries and exits, SMI and RSM: a bank of trap registers for the host, one for a
+    guest, one for SMM (docs/smm-soc.md), and the one in use follows the unit's mode."""
 
     def __init__(self, iss: Iss, reset_bank: dict[str, int]) -> None:
         self.iss = iss
-        #: The bank not in use: the guest's in root operation, the host's in non-root operation.
-        self.other_bank = dict(reset_bank)
-        #: Whether the guest's bank is the one in use (the core runs a guest).
-        self.in_guest = False
+        #: The banks not in use, by mode ("host", "guest", "smm").
+        self.banks = {mode: dict(reset_bank) for mode in _MODES}
+        #: The mode whose bank is in use.
+        self.mode = "host"
         #: (mcause, mtval) of an event the last VM entry injected, delivered before the next instruction.
         self.injection: tuple[int, int] | None = None
 
     def save(self, pc: int) -> None:
-        """Before a request in non-root operation: the guest's RIP, RSP and IDTR.base into the unit."""
+        """Before a request in non-root operation (and an SMI): RIP, RSP and IDTR.base into the unit."""
         iss = self.iss
         state = iss.vmx.state
         state.store("rip", pc)
@@ -55,20 +57,22 @@ class Guests:
         state.store("idtr.base", iss.mtvec)
 
     def move(self, outcome: Outcome) -> int:
-        """After an entry, an exit or a failed entry: the core's registers from the unit's state, the bank of
-        the mode it is now in, and the pc it continues at (the guest's trap vector for an injected event)."""
+        """After an entry, an exit, a failed entry, an SMI delivered or an RSM: the core's registers from the
+        unit's state, the bank of the mode it is now in, and the pc it continues at (RIP, plus CS.base in
+        SMM; the guest's trap vector for an injected event)."""
         iss = self.iss
-        guest = iss.vmx.non_root
-        if guest != self.in_guest:
-            self._swap()
-        state = iss.vmx.state
+        vmx = iss.vmx
+        mode = "smm" if vmx.in_smm else "guest" if vmx.non_root else "host"
+        if mode != self.mode:
+            self._switch(mode)
+        state = vmx.state
         iss.x[2] = state["rsp"] & _M32
         iss.mtvec = state["idtr.base"] & _M32 & ~3
         if outcome.status == Status.ENTERED and outcome.event is not None:
             # The injected event: a trap of the guest before its first instruction, a record of its own
             # (mtval: the error code, if any).
             self.injection = (injected_cause(outcome.event & 0xFF), outcome.error_code or 0)
-        return state["rip"] & _M32
+        return (state["rip"] + (state["cs.base"] if vmx.in_smm else 0)) & _M32
 
     def inject(self):  # noqa: ANN201 - a Retired
         """Deliver the event the last VM entry injected: its record (insn 0, as an interrupt's)."""
@@ -80,10 +84,9 @@ class Guests:
         self.iss.enter_trap(pc, cause, error_code)
         return Retired(pc=pc, insn=0, trap=cause)
 
-    def _swap(self) -> None:
+    def _switch(self, mode: str) -> None:
         iss = self.iss
-        current = {name: getattr(iss, name) for name in _BANKED}
+        self.banks[self.mode] = {name: getattr(iss, name) for name in _BANKED}
         for name in _BANKED:
-            setattr(iss, name, self.other_bank[name])
-        self.other_bank = current
-        self.in_guest = not self.in_guest
+            setattr(iss, name, self.banks[mode][name])
+        self.mode = mode

@@ -15,7 +15,7 @@ fault there, not a bus error).
 
 from __future__ import annotations
 
-from vmxu.rtl.arch.soc import RAM, Region
+from vmxu.rtl.arch.soc import RAM, Region, physical
 from vmxu.sim.model.memory import PhysicalMemory
 
 __all__ = ["SystemRam"]
@@ -38,9 +38,11 @@ class SystemRam(PhysicalMemory):
         The ``PhysicalMemory`` interface the VMX unit's model uses.
     """
 
-    def __init__(self, region: Region = RAM) -> None:
+    def __init__(self, region: Region = RAM, *, alias: bool = False) -> None:
         super().__init__(region.size)
         self.region = region
+        #: Whether the SMRAM alias (rtl/arch/soc.py ``SMRAM_ALIAS``) folds onto RAM (the SoC with guests).
+        self.alias = alias
         self.data = bytearray(region.size)
 
     # -- the core's side ---------------------------------------------------------
@@ -67,9 +69,13 @@ class SystemRam(PhysicalMemory):
     def contains(self, addr: int, nbytes: int = 1) -> bool:
         return nbytes >= 0 and self.region.contains(addr, nbytes)
 
+    def physical(self, addr: int) -> int:
+        """The RAM address an access to ``addr`` reaches (through the SMRAM alias, where there is one)."""
+        return physical(addr) if self.alias else addr
+
     def read_word(self, word_address: int) -> int:
         """One 32-bit bus read; all ones outside RAM (bus error)."""
-        addr = word_address * 4
+        addr = self.physical(word_address * 4)
         if not self.contains(addr, 4):
             return _WORD_MASK
         return self.load(addr, 4)
@@ -78,10 +84,10 @@ class SystemRam(PhysicalMemory):
         """One 32-bit bus write of the bytes whose ``sel`` bit is 1; dropped outside RAM (bus error)."""
         if value < 0 or value > _WORD_MASK:
             raise ValueError(f"a bus word is 32 bits, not {value:#x}")
-        addr = word_address * 4
+        addr = self.physical(word_address * 4)
         if not self.contains(addr, 4):
             return
-        self._note_write(word_address)
+        self._note_write(addr >> 2)
         offset = addr - self.region.base
         for byte in range(4):
             if sel >> byte & 1:

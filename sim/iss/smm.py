@@ -1,0 +1,76 @@
+"""SMM on the ISS's SoC: the SMI port's latch, the SMI at an instruction boundary, the SMRAM/MSEG filter.
+
+# Ref: docs/smm-soc.md (the contract the RTL core follows too); rtl/arch/soc.py
+# (SMRAM_ALIAS, physical, smram_closed, IO_PORTS); rtl/arch/smm.py (IO_SMI);
+# shared/vmx/REPLAY.md "SMM" (what the unit does with an SMI and RSM).
+
+The VMX unit (the model) decides what an SMI and RSM do; the core's part is
+small: an OUT to port 0xB2 latches an SMI, which the core sends to the unit at
+the next instruction boundary (after writing its RIP, RSP and IDTR.base into
+the unit, in every mode); what moved the processor moves the core
+(sim/iss/guests.py ``Guests.move``); and the core's own accesses are kept out
+of SMRAM outside SMM and out of MSEG for all but the STM.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vmxu.rtl.arch.ops import Op, OperandSize, Status
+from vmxu.rtl.arch.smm import IO_SMI
+from vmxu.rtl.arch.soc import IO_PORTS, smram_closed
+
+if TYPE_CHECKING:
+    from .core import Iss
+
+__all__ = ["SMI_PORT", "CoreSmm"]
+
+#: The APM control port: an OUT to it raises an SMI.
+SMI_PORT = next(p for p in IO_PORTS if p.name == "smi").base
+_MSEG_BASE = 0xFFFF_F000
+
+
+class CoreSmm:
+    """The core's SMM mode on the SoC with guests.
+
+    Members
+    -------
+    latched : int | None
+        The size (bytes) of the OUT to port 0xB2 whose SMI the core has not sent yet; None: no SMI latched.
+    """
+
+    def __init__(self, iss: Iss) -> None:
+        self.iss = iss
+        self.latched: int | None = None
+
+    def out(self, port: int, size: int) -> None:
+        """An OUT retired: one to port 0xB2 latches an SMI (one; a later write changes nothing)."""
+        if port == SMI_PORT and self.latched is None:
+            self.latched = size
+
+    def take(self):  # noqa: ANN201 - a Retired
+        """The latched SMI at this boundary: SAVE, the I/O SMI request, the move if it delivered; its record
+        (pc: the next instruction's, insn 0, the SMI's status)."""
+        from .trace import Retired
+
+        iss = self.iss
+        size, self.latched = self.latched, None
+        pc = iss.pc
+        was_in_smm = iss.vmx.in_smm
+        iss.guests.save(pc)
+        outcome = iss.vmx.execute(Op.SMI, SMI_PORT, IO_SMI, OperandSize.S32, length=4, io_size=size)
+        if outcome.status == Status.EXITED or outcome.status == Status.OK and iss.vmx.in_smm and not was_in_smm:
+            iss.pc = iss.guests.move(outcome)
+        return Retired(pc=pc, insn=0, vmx_status=outcome.status)
+
+    def closed(self, addr: int) -> bool:
+        """Whether the core's access to ``addr`` is kept out: it reads all ones and writes nothing."""
+        vmx = self.iss.vmx
+        return smram_closed(
+            addr,
+            smm=vmx.in_smm,
+            root=not vmx.non_root,
+            smbase=vmx.state["smbase"],
+            mseg=vmx.smm_monitor_ctl & _MSEG_BASE,
+            dual_active=vmx.dual_monitor_active,
+        )
