@@ -29,7 +29,7 @@ from pathlib import Path
 from amaranth import ShapeCastable
 from amaranth.lib import data
 
-from vmxu.rtl.arch import controls, layout, msrs, soc, state
+from vmxu.rtl.arch import controls, layout, msrs, smm, soc, state
 from vmxu.rtl.arch.errors import VmError
 from vmxu.rtl.arch.fields import ENCODING_RESERVED_MASK, FIELDS, AccessType, FieldType, FieldWidth
 from vmxu.rtl.arch.isa import CSRS, INSTRUCTIONS, OPCODE_CUSTOM0, Group, Instruction, IoSize, Operand, TrapCause
@@ -235,6 +235,13 @@ def soc_header() -> str:
     body += ["", "/* The test finisher: store one of these to VMXU_FINISHER_BASE. */"]
     body.append(_define("VMXU_FINISHER_PASS", soc.FINISHER_PASS))
     body.append(_define("VMXU_FINISHER_FAIL(code)", "((((uint32_t)(code) & 0xFFFFu) << 16) | 0x3333u)"))
+    body += ["", "/* SMM on the SoC (docs/smm-soc.md; rtl/arch/soc.py, rtl/arch/smm.py). */"]
+    body.append(_define("VMXU_SMRAM_OFFSET", soc.SMRAM_OFFSET, "SMRAM: from SMBASE + this ..."))
+    body.append(_define("VMXU_SMRAM_SIZE", soc.SMRAM_SIZE, "... this many bytes: closed outside SMM"))
+    body.append(_define("VMXU_MSEG_SIZE", soc.MSEG_SIZE, "MSEG from its base: the STM's alone"))
+    body.append(_define("VMXU_SMM_ENTRY_OFFSET", smm.SMM_ENTRY_OFFSET, "SMI delivery: CS.base = SMBASE, RIP = this"))
+    body.append(_define("VMXU_SMM_SAVE_SMBASE", smm.SMBASE_SLOT.offset, "the save map's SMBASE field, from SMBASE"))
+    body.append(_define("VMXU_RESET_SMBASE", state.ELEMENT_BY_NAME["smbase"].reset, "SMBASE after reset"))
     body += ["", "/* I/O ports (IN/OUT). */"]
     for port in soc.IO_PORTS:
         body.append(_define(f"VMXU_PORT_{port.name.upper()}", f"0x{port.base:X}u", port.summary))

@@ -254,7 +254,7 @@ def _words(count: int) -> str:
 # -- vmxu demo ---------------------------------------------------------------------
 
 
-DEMOS = ("hypervisor", "vmexit", "vmcs", "hello", "replay")
+DEMOS = ("hypervisor", "vmexit", "stm", "vmcs", "hello", "replay")
 #: The vmexit demo's target (issue 10): a CPUID round trip, guest to guest, on the RTL SoC.
 CPUID_ROUND_TRIP_TARGET = 400
 
@@ -266,7 +266,9 @@ def add_demo(subparsers: Any) -> None:
         description="hypervisor (default): build firmware/demos/hypervisor (a VMM that launches a guest, emulates "
         "its serial port and answers its CPUID, then prints its exit log) and run it on the RTL SoC whose core runs "
         "guests. vmexit: cycles per VM-exit round trip, guest to guest, for CPUID, VMCALL, OUT and RDMSR with a "
-        "minimal handler (instructions on the ISS), and the CPUID target. vmcs: the VMM side of the VMCS "
+        "minimal handler (instructions on the ISS), and the CPUID target. stm: SMI redirection through SMBASE "
+        "(boot firmware relocates SMBASE, a VMM activates the dual-monitor treatment, the guest's SMIs go to the "
+        "STM, which runs the legacy SMM handler in a VM; docs/smm-soc.md). vmcs: the VMM side of the VMCS "
         "capability (VMXON, VMCLEAR, VMPTRLD, VMWRITE/VMREAD of every field, the error paths). hello: the "
         "console demo. replay: examples/vmcs-basics.jsonl on the model and the RTL unit, compared operation by "
         "operation.",

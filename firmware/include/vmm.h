@@ -11,6 +11,10 @@ int vmm_start(uint8_t *vmxon_region, uint8_t *vmcs);
 
 /* The guest's first instruction, its stack top and its trap vector (GUEST_RIP, GUEST_RSP,
  * GUEST_IDTR_BASE); the VMM's exit entry and stack (HOST_RIP, HOST_RSP; HOST_IDTR_BASE := mtvec). */
+/* VMCLEAR and VMPTRLD of vmcs (its revision identifier written first), then the launchable state: what
+ * vmm_start does after VMXON, for a VMM's (or an STM's) further VMCSs. 0 on success. */
+int vmm_load_vmcs(uint8_t *vmcs);
+
 void vmm_set_guest(void (*entry)(void), uint32_t *stack_top, void (*trap_vector)(void));
 void vmm_set_host(void (*exit_entry)(void), uint32_t *stack_top);
 

@@ -11,12 +11,22 @@
 #define VMXU_FINISHER_SIZE 0x1000u
 #define VMXU_TIMER_BASE 0x2000000u                               /* CLINT-style machine timer: mtimecmp +0x4000, mtime +0xBFF8 */
 #define VMXU_TIMER_SIZE 0x10000u
+#define VMXU_SMRAM_ALIAS_BASE 0x30000u                           /* alias of RAM 0x10000-0x1FFFF: the reset SMBASE's SMRAM */
+#define VMXU_SMRAM_ALIAS_SIZE 0x10000u
 #define VMXU_TIMER_MTIMECMP 0x2004000u
 #define VMXU_TIMER_MTIME 0x200BFF8u
 
 /* The test finisher: store one of these to VMXU_FINISHER_BASE. */
 #define VMXU_FINISHER_PASS 0x5555u
 #define VMXU_FINISHER_FAIL(code) ((((uint32_t)(code) & 0xFFFFu) << 16) | 0x3333u)
+
+/* SMM on the SoC (docs/smm-soc.md; rtl/arch/soc.py, rtl/arch/smm.py). */
+#define VMXU_SMRAM_OFFSET 0x8000u                                /* SMRAM: from SMBASE + this ... */
+#define VMXU_SMRAM_SIZE 0x8000u                                  /* ... this many bytes: closed outside SMM */
+#define VMXU_MSEG_SIZE 0x4000u                                   /* MSEG from its base: the STM's alone */
+#define VMXU_SMM_ENTRY_OFFSET 0x8000u                            /* SMI delivery: CS.base = SMBASE, RIP = this */
+#define VMXU_SMM_SAVE_SMBASE 0xFEF8u                             /* the save map's SMBASE field, from SMBASE */
+#define VMXU_RESET_SMBASE 0x30000u                               /* SMBASE after reset */
 
 /* I/O ports (IN/OUT). */
 #define VMXU_PORT_UART 0x3F8u                                    /* 16550-style UART (COM1): THR/RBR 0, IER 1, IIR/FCR 2, LCR 3, MCR 4, LSR 5, MSR 6, SCR 7 */

@@ -12,11 +12,16 @@ int vmm_start(uint8_t *vmxon_region, uint8_t *vmcs)
     write_cr0(read_cr0() | CR0_FIXED0);
     write_cr4(read_cr4() | CR4_FIXED0);
     *(volatile uint32_t *)vmxon_region = VMXU_VMCS_REVISION_ID;
-    *(volatile uint32_t *)vmcs = VMXU_VMCS_REVISION_ID;
     if (vmxon((uint32_t)(uintptr_t)vmxon_region) != VMX_SUCCEED) {
         printf("vmm: VMXON failed\n");
         return 1;
     }
+    return vmm_load_vmcs(vmcs);
+}
+
+int vmm_load_vmcs(uint8_t *vmcs)
+{
+    *(volatile uint32_t *)vmcs = VMXU_VMCS_REVISION_ID;
     if (vmclear((uint32_t)(uintptr_t)vmcs) != VMX_SUCCEED || vmptrld((uint32_t)(uintptr_t)vmcs) != VMX_SUCCEED) {
         printf("vmm: VMCLEAR/VMPTRLD failed: error %u\n", vm_instruction_error());
         return 2;

@@ -449,8 +449,8 @@ class Iss:
         """A request to the VMX unit by the instruction at ``pc`` (a 4-byte instruction, 32-bit operands);
         in a guest the unit sees the core's RIP, RSP and IDTR.base first. _Moved when the processor moved
         between host and guest."""
-        if self.vmx.non_root:
-            self.guests.save(pc)
+        if self.vmx.non_root or op == Op.VMCALL and self.smm is not None:
+            self.guests.save(pc)  # VMCALL in root operation may exit to the STM (docs/smm-soc.md)
         outcome = self.vmx.execute(op, index, value, OperandSize.S32, length=4, **operands)
         if outcome.status in TRANSITIONS:
             raise _Moved(self.guests.move(outcome), outcome.status)

@@ -26,7 +26,7 @@ __all__ = ["run_image", "load_image", "build_firmware", "FirmwareBuildError", "F
 #: firmware/ of the repository (the ISS is installed editable from it).
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 #: The firmware demos that launch guests: they run on a SoC (or ISS) whose core runs them (docs/guests.md).
-GUEST_DEMOS = frozenset({"hypervisor", "vmexit"})
+GUEST_DEMOS = frozenset({"hypervisor", "vmexit", "stm"})
 
 _ELF_MAGIC = b"\x7fELF"
 _EM_RISCV = "EM_RISCV"

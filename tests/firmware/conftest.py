@@ -8,7 +8,7 @@ import pytest
 
 from vmxu.sim.iss import build_firmware
 
-DEMOS = ("hello", "vmcs", "hypervisor")
+DEMOS = ("hello", "vmcs", "hypervisor", "stm")
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ def test_raw_binary_runs_like_the_elf(firmware: dict[str, Path]) -> None:
 
 
 def test_unknown_demo_is_refused() -> None:
-    with pytest.raises(FirmwareBuildError, match="no firmware demo 'nope'; there are: hello, hypervisor, vmcs"):
+    with pytest.raises(FirmwareBuildError, match="no firmware demo 'nope'; there are: hello, hypervisor, stm, vmcs"):
         build_firmware("nope")
 
 

@@ -69,3 +69,39 @@ def test_an_unexpected_trap_prints_and_fails(firmware: dict[str, Path], tmp_path
     result = run_image(path, max_instructions=100_000)
     assert result.reason == StopReason.FAIL and result.exit_code == 0x8002
     assert f"trap: mcause=00000002 mepc={main['st_value']:08x} mtval=00000000" in result.console
+
+
+#: What the stm demo's console says, in order (docs/smm-soc.md; the RTL prints the same: tests/cli).
+STM_STEPS = (
+    "smm: SMI at SMBASE 30000: relocating SMBASE to 10000",
+    "boot: back from SMM; SMRAM at 18000 reads ffffffff outside SMM",
+    "stm: activated by the VMM's VMCALL (exit reason 20000012)",
+    "vmm: the STM is active; launching the guest",
+    "guest: SMI request 1 (OUT to port b2)",
+    "stm: I/O SMI (port b2) from the guest at",
+    "SMBASE 10000: the legacy handler runs in a VM",
+    "legacy: SMI request 1; answering 100",
+    "legacy: the STM's MSEG reads ffffffff here",
+    "stm: the legacy handler's RSM (exit 17); my MSEG header's revision reads 1;",
+    "guest: back from SMM; the answer is 100",
+    "guest: back from SMM; the answer is 200",
+    "guest: SMRAM at 18000 reads ffffffff from here",
+    "vmm: VMXOFF while the STM is active: error 23",
+    "stm: the VMM's VMCALL (exit reason 20000012): deactivating",
+    "vmm: the STM is off; VMXOFF succeeded",
+)
+
+
+def test_stm_redirects_the_guests_smis_to_the_legacy_handler(firmware: dict[str, Path]) -> None:
+    """SDM 34.11 (SMBASE relocation by the first SMI's handler), 34.15.6 (activation by VMCALL), 34.15.2 (an I/O
+    SMI in a guest is an SMM VM exit, reason 5, to the STM), 34.15.4 ("entry to SMM": the legacy handler in a VM;
+    its RSM exits, 17; the return from SMM to the guest), 34.15.7 (VMXOFF fails with 23 while active;
+    deactivation); docs/smm-soc.md (SMRAM and MSEG closed)."""
+    result = run_image(firmware["stm"], max_instructions=2_000_000, guests=True)
+    assert result.reason == StopReason.PASS, result.console[-3000:]
+    position = 0
+    for step in STM_STEPS:
+        found = result.console.find(step, position)
+        assert found >= 0, f"{step!r} not after position {position}:\n{result.console}"
+        position = found
+    assert result.console.count("stm: I/O SMI (port b2)") == 2
