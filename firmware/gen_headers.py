@@ -258,6 +258,12 @@ def memory_ld() -> str:
             f"    RAM (rwx) : ORIGIN = 0x{ram.base:08X}, LENGTH = 0x{ram.size:08X}",
             "}",
             "",
+            "/* SMM (docs/smm-soc.md): SMRAM at SMBASE + __smram_offset, __smram_size bytes; MSEG protected size. */",
+            f"__smram_offset = 0x{soc.SMRAM_OFFSET:X};",
+            f"__smram_size = 0x{soc.SMRAM_SIZE:X};",
+            f"__mseg_size = 0x{soc.MSEG_SIZE:X};",
+            f"__smm_save_map = 0x{min(slot.offset for slot in smm.SAVE_MAP):X}; /* its lowest slot, from SMBASE */",
+            "",
         ]
     )
 
