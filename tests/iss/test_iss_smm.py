@@ -134,3 +134,23 @@ def test_rsm_outside_smm_is_illegal_and_the_core_without_guests_has_no_smi():
     plain = Iss(image(li(5, SMI_PORT), ext("outb", rs1=5, rs2=0), asm.nop()))
     records = [plain.step() for _ in range(4)]
     assert records[3].insn == asm.nop() and not plain.vmx.in_smm and plain.smi.commands == [0]
+
+
+def test_an_smi_in_a_guest_under_the_default_treatment_leaves_vmx_for_smm_and_rsm_returns_to_the_guest():
+    """SDM 34.14.1-34.14.2 (default treatment): an SMI in VMX non-root operation saves the guest's state in
+    the save map and leaves VMX operation for SMM (the SMM bank, pc = SMBASE + 8000H); RSM returns to the
+    guest (its bank, RIP = the instruction after the OUT, RSP and IDTR.base kept)."""
+    from test_iss_guests import GUEST_CODE, GUEST_STACK, GUEST_VECTOR, enter, launched
+
+    guest = [li(20, SMI_PORT), asm.csrw("mscratch", 20), ext("outb", rs1=20, rs2=0), asm.nop()]
+    iss = launched(guest)
+    iss.ram.load_image(HANDLER, image(asm.csrw("mscratch", 0), ext("rsm")))
+    enter(iss)
+    records = run(iss, 5)
+    assert records[-1] == Retired(pc=GUEST_CODE + 16, insn=0, vmx_status=Status.OK)
+    assert iss.vmx.in_smm and not iss.vmx.non_root and iss.guests.mode == "smm"
+    assert iss.pc == RESET_SMBASE + SMM_ENTRY_OFFSET and iss.mscratch == 0
+    records = run(iss, 2)
+    assert records[-1] == Retired(pc=RESET_SMBASE + SMM_ENTRY_OFFSET + 4, insn=ext("rsm"), vmx_status=Status.OK)
+    assert iss.vmx.non_root and not iss.vmx.in_smm and iss.guests.mode == "guest"
+    assert (iss.pc, iss.x[2], iss.mtvec, iss.mscratch) == (GUEST_CODE + 16, GUEST_STACK, GUEST_VECTOR, SMI_PORT)
