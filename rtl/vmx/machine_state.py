@@ -171,19 +171,26 @@ class MachineState(wiring.Component):
         With ``flags_en``, RFLAGS' six arithmetic flags := these bits of ``flags``.
     rflags : Out(64)
     mode : Out(Mode)
+    smbase : Out(32)
+        With ``smbase_mirror``: IA32_SMBASE, mirrored in flip-flops as the mode bits are (the SoC's SMRAM
+        decode reads it, docs/smm-soc.md).
     """
 
-    ready: Out(1)
-    port: In(StatePortSignature())
-    flags_en: In(1)
-    flags: In(64)
-    rflags: Out(64)
-    mode: Out(Mode)
-
-    def __init__(self, *, dual_monitor: bool = False):
+    def __init__(self, *, dual_monitor: bool = False, smbase_mirror: bool = False):
         #: IA32_VMX_BASIC reports the dual-monitor treatment (bit 49): rtl/vmx/dual_monitor.py.
         self.dual_monitor = dual_monitor
-        super().__init__()
+        self.smbase_mirror = smbase_mirror
+        members = {
+            "ready": Out(1),
+            "port": In(StatePortSignature()),
+            "flags_en": In(1),
+            "flags": In(64),
+            "rflags": Out(64),
+            "mode": Out(Mode),
+        }
+        if smbase_mirror:
+            members["smbase"] = Out(32)
+        super().__init__(members)
 
     @property
     def read_latency(self) -> int:
@@ -274,6 +281,8 @@ class MachineState(wiring.Component):
                 (mirrored.smi_blocking, lambda v: bits_set(v, INTERRUPTIBILITY.BLOCKING_BY_SMI)),
             ],
         }
+        if self.smbase_mirror:
+            mirrors["smbase"] = [(self.smbase, lambda v: v[:32])]
         for name, pairs in mirrors.items():
             element = ELEMENT_BY_NAME[name]
             if element.force0 or element.force1:

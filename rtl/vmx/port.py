@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..arch.errors import VmError
 from ..arch.ops import Op, OperandSize, Status
 
-__all__ = ["GuestTimeSignature", "RequestSignature", "ResponseSignature"]
+__all__ = ["GuestTimeSignature", "RequestSignature", "ResponseSignature", "SmmStatusSignature"]
 
 
 class RequestSignature(wiring.Signature):
@@ -105,3 +105,29 @@ class GuestTimeSignature(wiring.Signature):
 
     def __init__(self):
         super().__init__({"due": Out(1), "cycles": Out(64)})
+
+
+class SmmStatusSignature(wiring.Signature):
+    """The unit's SMM state, seen from the unit (docs/smm-soc.md): what the core needs to pick its trap-register
+    bank and the SoC to filter the core's accesses to SMRAM and MSEG.
+
+    Members
+    -------
+    in_smm : Out(1)
+        The processor is in SMM.
+    non_root : Out(1)
+        VMX non-root operation (0 while an SMI under the default treatment holds VMX operation until RSM).
+    smbase : Out(32)
+        IA32_SMBASE (the ``smbase`` element).
+    dual_active : Out(1)
+        The dual-monitor treatment is active.
+    mseg : Out(32)
+        The MSEG base: IA32_SMM_MONITOR_CTL bits 31:12 (bits 11:0 are 0).
+
+    Each follows the unit's state registers without delay (combinational from flip-flops).
+    """
+
+    def __init__(self):
+        super().__init__(
+            {"in_smm": Out(1), "non_root": Out(1), "smbase": Out(32), "dual_active": Out(1), "mseg": Out(32)}
+        )

@@ -11,7 +11,7 @@
 docs/unit.md draws the blocks and their doors, and explains the latency table.
 """
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,7 +28,7 @@ from .field_access import FieldAccess
 from .guest_events import EVENT_OPS, GuestEvents
 from .machine_state import MachineState, StateArbiter
 from .msr_access import MsrAccess
-from .port import GuestTimeSignature, RequestSignature, ResponseSignature
+from .port import GuestTimeSignature, RequestSignature, ResponseSignature, SmmStatusSignature
 from .smm import Smm
 from .transitions import Transitions, TransitionStub
 from .vm_entry import VmEntry
@@ -96,6 +96,9 @@ class VmxUnit(wiring.Component):
     guest_time : Out(GuestTimeSignature())
         When a core that does not send RUN at every instruction boundary should send it, and its value
         (rtl/vmx/port.py; docs/guests.md).
+    smm_status : Out(SmmStatusSignature())
+        With guests: SMM, VMX non-root operation, SMBASE, the dual-monitor treatment and the MSEG base, for the
+        core's trap-register bank and the SoC's SMRAM decode (docs/smm-soc.md); no delay.
     """
 
     def __init__(self, *, cache_entries: int = CACHE_ENTRIES, guests: bool = True, dual_monitor: bool | None = None):
@@ -113,7 +116,7 @@ class VmxUnit(wiring.Component):
         self.dual_monitor = dual_monitor
         self.cache = VmcsCache(n)
         self.region = RegionPort(n)
-        self.state = MachineState(dual_monitor=dual_monitor)
+        self.state = MachineState(dual_monitor=dual_monitor, smbase_mirror=guests)
         self.checker = EntryChecker(n)
         self.transitions = Transitions(n, dual_monitor=dual_monitor) if guests else TransitionStub()
         self.events = GuestEvents(n, guests=guests, region_latency=self.region.latency)
@@ -152,15 +155,16 @@ class VmxUnit(wiring.Component):
         self.cache_arbiter = CacheArbiter(n, cache_clients)
         self.region_arbiter = RegionArbiter(n, region_clients)
         self.state_arbiter = StateArbiter(state_clients)
-        super().__init__(
-            {
-                "req": In(RequestSignature()),
-                "resp": Out(ResponseSignature()),
-                "bus": Out(WishboneSignature(addr_width=30)),
-                "tsc": In(64),
-                "guest_time": Out(GuestTimeSignature()),
-            }
-        )
+        members = {
+            "req": In(RequestSignature()),
+            "resp": Out(ResponseSignature()),
+            "bus": Out(WishboneSignature(addr_width=30)),
+            "tsc": In(64),
+            "guest_time": Out(GuestTimeSignature()),
+        }
+        if guests:
+            members["smm_status"] = Out(SmmStatusSignature())
+        super().__init__(members)
 
     @property
     def latency(self) -> dict[str, int]:
@@ -358,6 +362,11 @@ class VmxUnit(wiring.Component):
             transitions.in_smm.eq(smm.in_smm),
             self.dispatcher.shutdown.eq(transitions.shutdown | smm.shutdown),
             self.dispatcher.abort.eq(Mux(smm.shutdown, 0, transitions.abort)),
+            self.smm_status.in_smm.eq(smm.in_smm),
+            self.smm_status.non_root.eq(non_root),
+            self.smm_status.smbase.eq(self.state.smbase),
+            self.smm_status.mseg.eq(Cat(Const(0, 12), self.msrs.monitor_ctl[12:32])),
+            self.smm_status.dual_active.eq(self.dual.active if self.dual is not None else 0),
         ]
         return self.pointers.in_vmx & ~smm.vmx_held
 
