@@ -171,7 +171,6 @@ _SMBASE = element_id("smbase")
 _RIP = element_id("rip")
 _INTERRUPTIBILITY = element_id("interruptibility")
 _SMM = element_id("smm")
-_VMCALL_LENGTH = 3
 
 
 @dataclass
@@ -311,7 +310,7 @@ class DualMonitor(wiring.Component):
         m.d.sync += [
             cause.eq(0),
             cause.reason.eq(ExitReason.VMCALL),
-            cause.length.eq(_VMCALL_LENGTH),
+            cause.length.eq(self.op.operation.length),  # the request's (x86's VMCALL: 3; the core's: 4)
             cause.length_valid.eq(1),
             cause.info_valid.eq(1),
             cause.instruction.eq(1),
