@@ -23,6 +23,11 @@ hardware does:
   BRANCH_MISALIGNED (a taken branch to a misaligned target);
 - WRITE_BACK: rd, pc, minstret, one trace record, and the interrupt check; or
   TRAP: mepc/mcause/mtval, pc := mtvec, one trace record.
+- with guests (docs/guests.md, docs/smm-soc.md): SAVE (RIP, RSP, IDTR.base into
+  the unit) before a guest's request, a VMCALL and an SMI; MOVE (the same back,
+  and CS.base in SMM) after the unit moved the processor: an entry, an exit, an
+  SMI delivered, RSM. An SMI latched by the SoC is taken at the boundary in
+  WRITE_BACK (SAVE, then the SMI request, a record of its own).
 
 Latency: 4 cycles for an ALU instruction with a bus that acknowledges in the
 cycle of the strobe, 5 for loads and stores; ``CYCLES`` has every class and
@@ -49,16 +54,21 @@ from ..arch.isa import (
 )
 from ..arch.ops import Op, OperandSize, Status
 from ..arch.riscv import MCAUSE_CODE_BITS, Mcause
+from ..arch.smm import IO_SMI
+from ..arch.soc import IO_PORTS
 from ..arch.state import element_id
 from ..bram import NO_RW_CHECK
-from ..vmx.port import GuestTimeSignature, RequestSignature, ResponseSignature
+from ..vmx.port import GuestTimeSignature, RequestSignature, ResponseSignature, SmmStatusSignature
 from .alu import Alu
 from .cpuid import CPUID_LEAVES
-from .csr import CsrFile, pack
+from .csr import Bank, CsrFile, pack
 from .decoder import Computed, Decoded, Decoder, Kind, Result, ValueHigh
-from .ports import IoSignature, TraceSignature
+from .ports import IoSignature, SmiSignature, TraceSignature
 
 __all__ = ["Core", "CYCLES"]
+
+#: The APM SMI command port (docs/smm-soc.md): an SMI the core takes is an I/O SMI of an OUT to it.
+SMI_PORT = next(p for p in IO_PORTS if p.name == "smi").base
 
 #: Cycles per instruction class with a bus slave that acknowledges in the cycle
 #: of the strobe (add one per bus access for a slave that acknowledges a clock
@@ -119,16 +129,13 @@ class Core(wiring.Component):
         mip.MTIP and mip.MEIP (level-sensitive).
     trace : Out(TraceSignature())
         One record per instruction that completes (retires or traps) and per interrupt.
+    smi : In(SmiSignature())
+        With guests: a latched SMI (the SoC's port 0xB2), which the core takes at an instruction boundary
+        (SAVE, then an I/O SMI request; ``take`` clears it) (docs/smm-soc.md).
+    smm_status : In(SmmStatusSignature())
+        With guests: the unit's SMM state (``wiring.connect(m, unit.smm_status, core.smm_status)``): after a
+        move, the bank of trap registers, and whether pc adds CS.base.
     """
-
-    bus: Out(wishbone.Signature(addr_width=30))
-    io: Out(IoSignature())
-    vmx_req: Out(RequestSignature())
-    vmx_resp: In(ResponseSignature())
-    guest_time: In(GuestTimeSignature())
-    irq_timer: In(1)
-    irq_external: In(1)
-    trace: Out(TraceSignature())
 
     def __init__(self, *, reset_vector: int = 0, guests: bool = False):
         if not isinstance(reset_vector, int) or not 0 <= reset_vector < (1 << 32) or reset_vector % 4:
@@ -136,7 +143,19 @@ class Core(wiring.Component):
         self.reset_vector = reset_vector
         #: Whether the core runs guests (docs/guests.md): its unit must have the VM-entry capability.
         self.guests = guests
-        super().__init__()
+        members = {
+            "bus": Out(wishbone.Signature(addr_width=30)),
+            "io": Out(IoSignature()),
+            "vmx_req": Out(RequestSignature()),
+            "vmx_resp": In(ResponseSignature()),
+            "guest_time": In(GuestTimeSignature()),
+            "irq_timer": In(1),
+            "irq_external": In(1),
+            "trace": Out(TraceSignature()),
+        }
+        if guests:
+            members |= {"smi": In(SmiSignature()), "smm_status": In(SmmStatusSignature())}
+        super().__init__(members)
 
     @property
     def cycles(self) -> dict[str, int]:
@@ -145,7 +164,7 @@ class Core(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.decoder = decoder = Decoder()
+        m.submodules.decoder = decoder = Decoder(smm=self.guests)
         m.submodules.alu = alu = Alu()
         m.submodules.csr = csr = CsrFile(banked=self.guests)
         # x0..x31 in block RAM. The read ports are asynchronous into a register that yosys folds
@@ -207,6 +226,10 @@ class Core(wiring.Component):
         inject, inject_interrupt = Signal(), Signal()
         inject_code = Signal(MCAUSE_CODE_BITS)
         inject_error = Signal(32)
+        # SMM (docs/smm-soc.md): the SMI taken at a boundary (SAVE, then SMI), its write's size; in_smm: the
+        # unit was in SMM after the last move (SMM's bank; no interrupts).
+        asking_smi, in_smm = Signal(), Signal()
+        smi_size = Signal(IoSize)
         unit_status = Signal(Status)
         vmx_record = Signal()  # the record is a VMX-extension instruction's
         trap_code = Signal(MCAUSE_CODE_BITS)
@@ -332,14 +355,16 @@ class Core(wiring.Component):
         if self.guests:
             # SAVE and MOVE: SET and GET of RIP, RSP, IDTR.base (step 0, 1, 2), SET of activity := 0 after a
             # HLT that did not exit (step 3); a guest's CPUID, WFI (HLT), IN/OUT and traps (EXCEPTION).
-            state = Array(Const(element_id(name), 6) for name in ("rip", "rsp", "idtr.base", "activity"))[step]
+            # MOVE's step 3 in SMM: GET of CS.base (pc := RIP + CS.base).
+            fourth = Mux(moving, element_id("cs.base"), element_id("activity"))
+            state = Array([*(Const(element_id(name), 6) for name in ("rip", "rsp", "idtr.base")), fourth])[step]
             core_value = Array([pc, rs1_read, csr.mtvec, Const(0, 32)])[step]
             vector, error_code = self._guest_exception(m, trap_code)
             op = Mux(
                 dec.kind == Kind.WFI, Op.HLT, Mux(dec.kind == Kind.IN, Op.IN, Mux(dec.kind == Kind.OUT, Op.OUT, op))
             )
             op = Mux(cpuid_request, Op.CPUID, Mux(tsc_request, Op.RDTSC, op))
-            op = Mux(asking_interrupt, Op.INTERRUPT, Mux(asking_run, Op.RUN, op))
+            op = Mux(asking_interrupt, Op.INTERRUPT, Mux(asking_run, Op.RUN, Mux(asking_smi, Op.SMI, op)))
             op = Mux(moving, Op.GET, Mux(saving, Op.SET, Mux(asking_exception, Op.EXCEPTION, op)))
             port_io = (dec.kind == Kind.IN) | (dec.kind == Kind.OUT)
             index = Mux(cpuid_request, rs1, Mux(port_io, rs1[:16], index))
@@ -348,18 +373,19 @@ class Core(wiring.Component):
                 INTERRUPT_VECTORS[TrapCause.MACHINE_EXTERNAL_INTERRUPT],
                 INTERRUPT_VECTORS[TrapCause.MACHINE_TIMER_INTERRUPT],
             )
-            index = Mux(asking_interrupt, interrupt_vector, index)
+            index = Mux(asking_interrupt, interrupt_vector, Mux(asking_smi, SMI_PORT, index))
             index = Mux(saving | moving, state, Mux(asking_exception, vector, index))
             value_low = Mux(cpuid_request | port_io, rs2, value_low)
-            value_low = Mux(asking_run, self.guest_time.cycles[:32], value_low)
+            value_low = Mux(asking_run, self.guest_time.cycles[:32], Mux(asking_smi, IO_SMI, value_low))
             value_low = Mux(saving, core_value, Mux(asking_exception, error_code, value_low))
-            m.d.comb += req.io_size.eq(Mux(dec.io_size == IoSize.DWORD, 3, dec.io_size))
+            io_size = Mux(asking_smi, smi_size, dec.io_size)
+            m.d.comb += req.io_size.eq(Mux(io_size == IoSize.DWORD, 3, io_size))
         m.d.comb += [req.op.eq(op), req.size.eq(OperandSize.S32), req.index.eq(index), req.value[:32].eq(value_low)]
         if self.guests:
             # What a VM exit records: every instruction is 4 bytes; MOV CR's register (x86 has 16: rd or
             # rs1 mod 16, docs/guests.md).
             m.d.comb += [req.length.eq(4), req.gpr.eq(Mux(set_phase, ir[15:19], ir[7:11]))]
-        with m.If(~saving & ~asking_exception):
+        with m.If(~saving & ~asking_exception & ~asking_smi if self.guests else ~saving & ~asking_exception):
             with m.Switch(dec.value_high):
                 with m.Case(ValueHigh.RS2):
                     m.d.comb += req.value[32:].eq(rs2)
@@ -492,7 +518,9 @@ class Core(wiring.Component):
                         with m.Case(Kind.X86_CSR, Kind.UNIT):
                             m.next = "UNIT_REQUEST"
                             if self.guests:
-                                with m.If(non_root):
+                                # VMCALL in VMX root operation may exit to the STM, which returns to its RIP.
+                                vmcall = (dec.kind == Kind.UNIT) & (dec.unit_op == Op.VMCALL)
+                                with m.If(non_root | vmcall):
                                     m.next = "SAVE_REQUEST"
                         if self.guests:
                             with m.Case(Kind.ALU):
@@ -586,15 +614,14 @@ class Core(wiring.Component):
                             trap(TrapCause.ENTRY_NOT_IMPLEMENTED, _TrapValue.INSN)
                         if self.guests:
                             with m.Case(Status.ENTERED, Status.EXITED, Status.ENTRY_FAILED):
-                                # The processor moved between host and guest: the instruction retires
-                                # with the status and nothing else; MOVE takes RIP, RSP, IDTR.base.
+                                # The processor moved between host and guest (or into and out of SMM): the
+                                # instruction retires with the status and nothing else; MOVE takes RIP, RSP,
+                                # IDTR.base.
                                 entered = resp.status == Status.ENTERED
-                                m.d.sync += [non_root.eq(entered), step.eq(0), vmx_record.eq(1), writes_rd.eq(0)]
                                 m.d.sync += [exit_trap.eq(asking_exception | asking_interrupt)]
-                                m.d.sync += [asking_exception.eq(0), asking_interrupt.eq(0), asking_run.eq(0)]
-                                m.d.comb += csr.swap.eq(entered != non_root)
+                                asking = (asking_exception, asking_interrupt, asking_run, asking_smi)
+                                self._start_move(m, step, vmx_record, writes_rd, asking)
                                 self._injection(m, resp, entered, inject, inject_code, inject_interrupt, inject_error)
-                                m.next = "MOVE_REQUEST"
                         with m.Default():
                             # VMsucceed for a VMX instruction, OK for RDMSR/WRMSR.
                             completed = Mux(dec.platform_op, resp.status == Status.OK, resp.status == Status.SUCCEED)
@@ -616,9 +643,19 @@ class Core(wiring.Component):
                                     m.next = "CSR_MODIFY"
 
                             if self.guests:
+                                # An SMI delivered into SMM (the core was not there) and RSM move the core too.
+                                smi_delivered = asking_smi & self.smm_status.in_smm & ~in_smm
+                                rsm = unit_instruction & (dec.unit_op == Op.RSM)
+                                with m.If((resp.status == Status.OK) & (smi_delivered | rsm)):
+                                    self._start_move(m, step, vmx_record, writes_rd, (asking_smi,))
+                                with m.Elif(asking_smi):
+                                    # An SMI held (the unit in SMM, or SMIs blocked): a record of its own, where
+                                    # the core is.
+                                    m.d.sync += [asking_smi.eq(0), vmx_record.eq(1), writes_rd.eq(0), next_pc.eq(pc)]
+                                    m.next = "WRITE_BACK"
                                 # A guest's trap the unit lets the guest take; a HLT that did not exit (the
                                 # guest waits, active for the unit); IN/OUT that did not exit (the device).
-                                with m.If(asking_exception):
+                                with m.Elif(asking_exception):
                                     m.d.sync += [asking_exception.eq(0), exception_asked.eq(1)]
                                     m.next = "TRAP"
                                 with m.Elif(asking_run):
@@ -642,7 +679,7 @@ class Core(wiring.Component):
                                 completes()
 
             if self.guests:
-                self._save_and_move(m, req, self.vmx_resp, step, saving, moving, next_pc, rd_port, csr)
+                self._save_and_move(m, step, saving, moving, next_pc, rd_port, csr, (non_root, in_smm))
 
             with m.State("PORT_IO"):
                 m.d.comb += io.valid.eq(1)
@@ -689,11 +726,17 @@ class Core(wiring.Component):
                         exception_asked.eq(1),
                     ]
                     m.next = "TRAP"
+                if self.guests:
+                    with m.Elif(self.smi.pending):
+                        # An SMI: SAVE (in every mode), then the SMI request; a record of its own (insn 0).
+                        m.d.comb += self.smi.take.eq(1)
+                        m.d.sync += [ir.eq(0), asking_smi.eq(1), step.eq(0), smi_size.eq(self.smi.size)]
+                        m.next = "SAVE_REQUEST"
                 with m.Elif(self.guest_time.due & non_root if self.guests else 0):
                     # In a guest whose time is due: RUN (an exit of its own at this boundary, insn 0).
                     m.d.sync += [ir.eq(0), asking_run.eq(1), step.eq(0)]
                     m.next = "SAVE_REQUEST" if self.guests else "FETCH"
-                with m.Elif(csr.wake & non_root if self.guests else 0):
+                with m.Elif(csr.wake & non_root & ~in_smm if self.guests else 0):
                     # In a guest: INTERRUPT for the unit first ("external-interrupt exiting").
                     m.d.sync += [
                         trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),
@@ -704,7 +747,8 @@ class Core(wiring.Component):
                         step.eq(0),
                     ]
                     m.next = "SAVE_REQUEST" if self.guests else "TRAP"
-                with m.Elif(csr.interrupt):
+                with m.Elif(csr.interrupt & ~in_smm if self.guests else csr.interrupt):
+                    # (In SMM the core takes no interrupt, docs/smm-soc.md.)
                     m.d.sync += [
                         trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),
                         trap_interrupt.eq(1),
@@ -791,10 +835,11 @@ class Core(wiring.Component):
                 with m.Case(vector):
                     m.d.sync += [inject_code.eq(code), inject_interrupt.eq(cause is not None)]
 
-    @staticmethod
-    def _save_and_move(m, req, resp, step, saving, moving, next_pc, rd_port, csr) -> None:  # noqa: ANN001
-        """SAVE: before a guest's request, SET of the unit's RIP, RSP, IDTR.base to pc, sp, mtvec; then the
-        request. MOVE: after an entry or exit, GET of them into next_pc, sp, mtvec; then WRITE_BACK."""
+    def _save_and_move(self, m, step, saving, moving, next_pc, rd_port, csr, mode) -> None:  # noqa: ANN001
+        """SAVE: before a guest's request (and an SMI), SET of the unit's RIP, RSP, IDTR.base to pc, sp, mtvec;
+        then the request. MOVE: after an entry, an exit, an SMI's delivery or RSM, GET of them into next_pc,
+        sp, mtvec (and in SMM of CS.base, added to next_pc); with the last, ``_moved``; then WRITE_BACK."""
+        req, resp = self.vmx_req, self.vmx_resp
         with m.State("SAVE_REQUEST"):
             m.d.comb += [saving.eq(1), req.valid.eq(1)]
             with m.If(req.ready):
@@ -826,5 +871,27 @@ class Core(wiring.Component):
                         m.d.comb += [rd_port.en.eq(1), rd_port.addr.eq(2), rd_port.data.eq(resp.value[:32])]
                     with m.Case(2):
                         m.d.comb += [csr.mtvec_load.eq(1), csr.mtvec_value.eq(resp.value[:32])]
-                        m.d.sync += step.eq(0)
-                        m.next = "WRITE_BACK"
+                        with m.If(~self.smm_status.in_smm):
+                            self._moved(m, step, csr, *mode)
+                    with m.Case(3):
+                        # In SMM the core's pc is linear: RIP + CS.base (SMBASE after an SMI's delivery).
+                        m.d.sync += next_pc.eq(next_pc + resp.value[:32])
+                        self._moved(m, step, csr, *mode)
+
+    def _moved(self, m, step, csr, non_root, in_smm) -> None:  # noqa: ANN001
+        """The end of MOVE: the core takes the unit's mode, and the bank of trap registers that goes with it
+        (SMM's in SMM, else a guest's in VMX non-root operation, else the host's); WRITE_BACK retires the
+        record."""
+        status = self.smm_status
+        m.d.sync += [step.eq(0), non_root.eq(status.non_root), in_smm.eq(status.in_smm)]
+        m.d.comb += [
+            csr.swap.eq(1),
+            csr.bank.eq(Mux(status.in_smm, Bank.SMM, Mux(status.non_root, Bank.GUEST, Bank.HOST))),
+        ]
+        m.next = "WRITE_BACK"
+
+    @staticmethod
+    def _start_move(m, step, vmx_record, writes_rd, asking) -> None:  # noqa: ANN001
+        """The unit moved the processor: the record is the request's, with its status and nothing else; MOVE."""
+        m.d.sync += [step.eq(0), vmx_record.eq(1), writes_rd.eq(0), *(a.eq(0) for a in asking)]
+        m.next = "MOVE_REQUEST"

@@ -22,7 +22,7 @@ from ..arch.isa import CSR_ELEMENT, Csr, TrapCause
 from ..arch.riscv import MCAUSE_CODE_BITS, MISA, InterruptBits, Mcause, Mstatus, PrivilegeMode
 from ..arch.state import element_id
 
-__all__ = ["CsrId", "MACHINE_CSRS", "X86_CSRS", "pack", "CsrFile"]
+__all__ = ["CsrId", "Bank", "MACHINE_CSRS", "X86_CSRS", "pack", "CsrFile"]
 
 
 class CsrId(enum.Enum, shape=4):
@@ -43,6 +43,15 @@ class CsrId(enum.Enum, shape=4):
     MINSTRET = 12
     MINSTRETH = 13
     XHI = 14
+
+
+class Bank(enum.Enum, shape=2):
+    """The bank of trap registers in use (docs/guests.md, docs/smm-soc.md): SMM's in SMM, else a guest's in VMX
+    non-root operation, else the host's."""
+
+    HOST = 0
+    GUEST = 1
+    SMM = 2
 
 
 #: CSR number -> what the core keeps for it. The user-level counters are read-only views.
@@ -120,8 +129,10 @@ class CsrFile(wiring.Component):
     irq_timer, irq_external : In(1)
         The interrupt lines (registered into mip.MTIP and mip.MEIP).
     swap : In(1)
-        With ``banked``: exchange mstatus (MIE, MPIE), mscratch, mepc, mcause and mtval with their other
-        bank (the host's and a guest's, docs/guests.md); takes precedence over every other write.
+    bank : In(Bank)
+        With ``banked``: switch mstatus (MIE, MPIE), mscratch, mepc, mcause and mtval to ``bank`` (the
+        host's, a guest's or SMM's; docs/guests.md, docs/smm-soc.md): the bank in use is kept, ``bank``'s
+        loaded; nothing happens when ``bank`` is the one in use. Takes precedence over every other write.
     mtvec_load : In(1)
     mtvec_value : In(32)
         mtvec := the value (a VM entry or exit loads IDTR.base).
@@ -150,6 +161,7 @@ class CsrFile(wiring.Component):
     irq_timer: In(1)
     irq_external: In(1)
     swap: In(1)
+    bank: In(Bank)
     mtvec_load: In(1)
     mtvec_value: In(32)
     mtvec: Out(32)
@@ -265,11 +277,8 @@ class CsrFile(wiring.Component):
             m.d.sync += mtvec.eq(self.mtvec_value[2:])
 
         if self.banked:
-            # Last, so that a swap wins over the writes above (none happens in a swap's cycle).
-            for register in (mie, mpie, mscratch, mepc, mcause_interrupt, mcause_code, mtval):
-                other = Signal.like(register, name=f"{register.name}_other_bank")
-                with m.If(self.swap):
-                    m.d.sync += [register.eq(other), other.eq(register)]
+            # Last, so that a switch wins over the writes above (none happens in a switch's cycle).
+            self._switch_bank(m, (mie, mpie, mscratch, mepc, mcause_interrupt, mcause_code, mtval))
 
         with m.If(self.xhi_write):
             m.d.sync += xhi.eq(self.xhi_data)
@@ -318,3 +327,21 @@ class CsrFile(wiring.Component):
             ),
         ]
         return m
+
+    def _switch_bank(self, m: Module, registers) -> None:  # noqa: ANN001
+        """``swap``: the registers in use go to the current bank's copy, ``bank``'s copy comes in."""
+        current = Signal(Bank)
+        switching = self.swap & (self.bank != current)
+        with m.If(switching):
+            m.d.sync += current.eq(self.bank)
+        for register in registers:
+            kept = {bank: Signal.like(register, name=f"{register.name}_{bank.name.lower()}_bank") for bank in Bank}
+            with m.If(switching):
+                with m.Switch(current):
+                    for bank, copy in kept.items():
+                        with m.Case(bank):
+                            m.d.sync += copy.eq(register)
+                with m.Switch(self.bank):
+                    for bank, copy in kept.items():
+                        with m.Case(bank):
+                            m.d.sync += register.eq(copy)

@@ -8,8 +8,8 @@
 # illegal).
 
 The VMX-extension part of the decoder is generated from ``INSTRUCTIONS``: each
-row's group picks what the core does (a VMX-unit request, CPUID, port I/O, or
-illegal for RSM), and its operand roles pick the request's index and value.
+row's group picks what the core does (a VMX-unit request, CPUID, port I/O; RSM
+a request with SMM, else illegal), and its operand roles pick the request's index and value.
 CSR numbers come from ``Csr`` through the CSR file's tables.
 """
 
@@ -178,6 +178,11 @@ class Decoder(wiring.Component):
     insn: In(32)
     decoded: Out(Decoded)
     rs1_zero: Out(1)
+
+    def __init__(self, *, smm: bool = False):
+        #: RSM is a request to the VMX unit (a core with SMM, docs/smm-soc.md); else it is illegal.
+        self.smm = smm
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -376,8 +381,11 @@ class Decoder(wiring.Component):
                         m.d.comb += [kind.eq(Kind.IN), d.io_size.eq(IoSize(row.funct7))]
                     elif row.group == Group.OUT:
                         m.d.comb += [kind.eq(Kind.OUT), d.io_size.eq(IoSize(row.funct7))]
+                    elif row.group == Group.SMM and self.smm:
+                        # RSM: a request (the unit answers #UD outside SMM, docs/smm-soc.md).
+                        m.d.comb += [kind.eq(Kind.UNIT), d.unit_op.eq(Op.RSM), d.writes_rd.eq(0)]
                     elif row.group == Group.SMM:
-                        # RSM outside SMM is #UD; the core has no SMM yet.
+                        # Without SMM (a core without guests), RSM is #UD.
                         m.d.comb += [legal.eq(0), d.writes_rd.eq(0)]
                     else:  # pragma: no cover - a new group needs a decision here
                         raise ValueError(f"{row.name}: the core does not implement group {row.group}")

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..arch.isa import IoSize
 from ..arch.ops import Status
 
-__all__ = ["IoSignature", "TraceSignature"]
+__all__ = ["IoSignature", "SmiSignature", "TraceSignature"]
 
 
 class IoSignature(wiring.Signature):
@@ -40,6 +40,23 @@ class IoSignature(wiring.Signature):
                 "rdata": In(32),
             }
         )
+
+
+class SmiSignature(wiring.Signature):
+    """A latched SMI, seen from its source (the SoC's SMI command port, docs/smm-soc.md).
+
+    Members
+    -------
+    pending : Out(1)
+        An SMI is latched.
+    size : Out(IoSize)
+        The size of the OUT that raised it.
+    take : In(1)
+        The core takes it (at an instruction boundary): the source clears ``pending``.
+    """
+
+    def __init__(self):
+        super().__init__({"pending": Out(1), "size": Out(IoSize), "take": In(1)})
 
 
 class TraceSignature(wiring.Signature):
