@@ -7,6 +7,10 @@ in RAM while the core waits for its answer); an address decoder routes it to
 RAM, the finisher and the timer. IN/OUT go to a port decoder: the UART at
 0x3F8, the POST/LED port at 0x80. The UART's interrupt is the core's external
 interrupt, the timer's its timer interrupt.
+
+With guests the SoC has SMM (docs/smm-soc.md, rtl/soc/smm.py): the SMI command
+port 0xB2, the SMRAM alias (0x30000-0x3FFFF onto RAM 0x10000-0x1FFFF, for both
+masters) and the decode that keeps the core's accesses out of SMRAM and MSEG.
 """
 
 from amaranth import Module, ResetInserter
@@ -21,6 +25,7 @@ from ..vmx.unit import VmxUnit
 from .interconnect import Arbiter, Decoder
 from .io_decoder import IoDecoder
 from .peripherals import Finisher, PostPort, Ram, Timer
+from .smm import SmiPort, SmramAlias, SmramFilter
 from .uart import Uart
 
 __all__ = ["Soc"]
@@ -130,8 +135,11 @@ class Soc(wiring.Component):
         m.submodules.ram = ram = self.ram if self.ram is not None else Ram(self.ram_size, init=self.image)
         m.submodules.finisher = finisher = Finisher()
         m.submodules.timer = timer = Timer()
-        uart_port, post_port = _PORT["uart"], _PORT["post"]
-        m.submodules.io = io = IoDecoder([(uart_port.base, uart_port.count), (post_port.base, post_port.count)])
+        uart_port, post_port, smi_port = _PORT["uart"], _PORT["post"], _PORT["smi"]
+        ports = [(uart_port.base, uart_port.count), (post_port.base, post_port.count)]
+        if self.guests:
+            ports.append((smi_port.base, smi_port.count))
+        m.submodules.io = io = IoDecoder(ports)
         m.submodules.uart = uart = Uart(divisor=self.uart_divisor)
         m.submodules.post = post = PostPort()
 
@@ -142,6 +150,8 @@ class Soc(wiring.Component):
         # While held, the core's first fetch is kept off the bus: the RAM then has no acknowledge
         # waiting when hold falls, and the first fetch takes the same cycles however long the hold.
         master = arbiter.masters[0]
+        if self.guests:
+            master = self._smm(m, core, unit, io, arbiter, decoder)
         for name, member in core.bus.signature.members.items():
             if member.flow == Out:
                 value = getattr(core.bus, name)
@@ -149,7 +159,8 @@ class Soc(wiring.Component):
             else:
                 m.d.comb += getattr(core.bus, name).eq(getattr(master, name))
         wiring.connect(m, unit.bus, arbiter.masters[1])
-        wiring.connect(m, arbiter.bus, decoder.bus)
+        if not self.guests:
+            wiring.connect(m, arbiter.bus, decoder.bus)
         wiring.connect(m, decoder.slaves[0], ram.bus)
         wiring.connect(m, decoder.slaves[1], finisher.bus)
         wiring.connect(m, decoder.slaves[2], timer.bus)
@@ -177,3 +188,19 @@ class Soc(wiring.Component):
             with m.If(core.trace.valid & ~core.trace.trap):
                 m.d.sync += self.retired.eq(self.retired + 1)
         return m
+
+    @staticmethod
+    def _smm(m: Module, core, unit, io, arbiter, decoder):  # noqa: ANN001, ANN205
+        """SMM on the SoC with guests (docs/smm-soc.md): the SMI command port (the I/O decoder's third device),
+        the SMRAM alias for both masters, the SMRAM/MSEG decode of the core's accesses. Returns the bus the
+        core's accesses go to (the filter's)."""
+        m.submodules.smi = smi = SmiPort()
+        m.submodules.smram_filter = smram_filter = SmramFilter()
+        m.submodules.smram_alias = alias = SmramAlias()
+        wiring.connect(m, io.devices[2], smi.io)
+        wiring.connect(m, smi.smi, core.smi)
+        wiring.connect(m, unit.smm_status, core.smm_status, smram_filter.status)
+        wiring.connect(m, smram_filter.bus, arbiter.masters[0])
+        wiring.connect(m, arbiter.bus, alias.masters)
+        wiring.connect(m, alias.bus, decoder.bus)
+        return smram_filter.core
