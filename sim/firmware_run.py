@@ -30,6 +30,8 @@ class RunOutcome:
     cycles: int | None = None  # None on the ISS, which has no clock
     trace: list[str] | None = None
     lockstep_records: int | None = None
+    #: The cycles of SMM's transitions ({"smi": [...], "rsm": [...]}, sim/iss/smm.py ``TransitionTimes``).
+    smm_times: dict[str, list[int]] | None = None
 
     @property
     def reason(self) -> str:
@@ -64,6 +66,7 @@ def run_firmware(
     lockstep: bool = False,
     echo: bool = False,
     guests: bool = False,
+    smm_times: bool = False,
 ) -> RunOutcome:
     """Run ``path`` (ELF or raw binary at 0) on ``backend``; on the ISS the limit counts instructions."""
     if backend not in BACKENDS:
@@ -82,7 +85,7 @@ def run_firmware(
             "iss", result.console, result.instructions, exit_code, time.monotonic() - started, trace=result.trace
         )
     image, _ = ram_image(path)
-    if backend == "verilator" and waves is None and not trace and not lockstep and not guests:
+    if backend == "verilator" and waves is None and not trace and not lockstep and not guests and not smm_times:
         from vmxu.sim.native.run import run_native
 
         r = run_native(image, max_cycles, echo=echo)
@@ -92,7 +95,14 @@ def run_firmware(
     with tempfile.TemporaryDirectory(prefix="vmxu-trace-") as tmp:
         trace_path = Path(tmp) / "trace.txt" if trace else None
         r = run_cocotb_image(
-            path, backend, max_cycles=max_cycles, waves=waves, trace=trace_path, lockstep=lockstep, guests=guests
+            path,
+            backend,
+            max_cycles=max_cycles,
+            waves=waves,
+            trace=trace_path,
+            lockstep=lockstep,
+            guests=guests,
+            smm_times=smm_times,
         )
         lines = trace_path.read_text().splitlines() if trace_path is not None else None
     if echo:
@@ -106,4 +116,5 @@ def run_firmware(
         r["cycles"],
         lines,
         r["lockstep_records"],
+        r.get("smm_times"),
     )

@@ -18,13 +18,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmxu.errors import CommandError
 from vmxu.rtl.arch import fields as vmcs_fields
 from vmxu.rtl.arch import layout
 from vmxu.sim.cocotb.toolchain import ToolMissing
 from vmxu.wave_command import add_wave
+
+if TYPE_CHECKING:
+    from vmxu.sim.firmware_run import RunOutcome
 
 __all__ = ["main", "SUBCOMMANDS"]
 
@@ -299,20 +302,48 @@ def run_demo_command(args: argparse.Namespace) -> int:
     except FirmwareBuildError as error:
         raise CommandError(str(error)) from None
     print(f"vmxu demo: running {image.name} on {_backend_label(backend)}", file=sys.stderr)
-    summary = _vmexit_target if args.name == "vmexit" else None
-    return _run_and_report(image, backend, max_cycles=50_000_000, guests=args.name in GUEST_DEMOS, summary=summary)
+    summary = {"vmexit": _vmexit_target, "stm": _stm_targets}.get(args.name)
+    return _run_and_report(
+        image,
+        backend,
+        max_cycles=50_000_000,
+        guests=args.name in GUEST_DEMOS,
+        summary=summary,
+        smm_times=args.name == "stm" and backend != "iss",
+    )
 
 
-def _vmexit_target(console: str, backend: str) -> str:
+def _vmexit_target(outcome: RunOutcome) -> str:
     """The vmexit demo's CPUID row against its target (cycles on the RTL; the ISS counts instructions)."""
-    found = re.search(r"^vmexit: +CPUID +(\d+)$", console, re.MULTILINE)
+    found = re.search(r"^vmexit: +CPUID +(\d+)$", outcome.console, re.MULTILINE)
     if found is None:
         return "vmxu demo: vmexit: no CPUID row in the console"
     count = int(found[1])
-    if backend == "iss":
+    if outcome.backend == "iss":
         return f"vmxu demo: CPUID round trip {count} instructions on the ISS (the cycle target applies to the RTL)"
     met = "met" if count <= CPUID_ROUND_TRIP_TARGET else "not met"
     return f"vmxu demo: CPUID round trip {count} cycles (target <= {CPUID_ROUND_TRIP_TARGET}: {met})"
+
+
+#: Issue 11's targets on the SoC: an SMI to the STM's first instruction, the legacy handler's RSM back to it.
+SMM_TRANSITION_TARGET = 150
+
+
+def _stm_targets(outcome: RunOutcome) -> str:
+    """The stm demo's SMM transitions on the RTL SoC (sim/iss/smm.py ``TransitionTimes``) against the target."""
+    if outcome.smm_times is None:
+        return f"vmxu demo: the SMM transitions are timed on the RTL (the target, {SMM_TRANSITION_TARGET} cycles, too)"
+    parts = []
+    for key, what in (("smi", "the guest's OUT to port b2 to the STM's first instruction"), ("rsm", "the legacy "
+                      "handler's RSM to the STM's first instruction")):  # fmt: skip
+        cycles = outcome.smm_times[key]
+        if not cycles:
+            parts.append(f"{what}: not seen")
+            continue
+        met = "met" if max(cycles) <= SMM_TRANSITION_TARGET else "not met"
+        shown = ", ".join(str(c) for c in sorted(set(cycles)))
+        parts.append(f"{what}: {shown} cycles (target <= {SMM_TRANSITION_TARGET}: {met})")
+    return "\n".join(f"vmxu demo: {part}" for part in parts)
 
 
 def run_replay_demo() -> int:
@@ -444,13 +475,22 @@ def _run_and_report(
     trace=False,
     lockstep=False,
     guests=False,
-    summary: Callable[[str, str], str] | None = None,
+    summary: Callable[[RunOutcome], str] | None = None,
+    smm_times: bool = False,
 ) -> int:
     from vmxu.sim.firmware_run import EXIT_CYCLE_LIMIT, run_firmware
 
     try:
         outcome = run_firmware(
-            image, backend, max_cycles=max_cycles, waves=waves, trace=trace, lockstep=lockstep, echo=True, guests=guests
+            image,
+            backend,
+            max_cycles=max_cycles,
+            waves=waves,
+            trace=trace,
+            lockstep=lockstep,
+            echo=True,
+            guests=guests,
+            smm_times=smm_times,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -470,7 +510,7 @@ def _run_and_report(
     checked = f"; {outcome.lockstep_records} records agreed with the ISS" if outcome.lockstep_records else ""
     print(f"vmxu run: {image.name} on {_backend_label(backend)}: {counts}; {outcome.reason}{checked}", file=sys.stderr)
     if summary is not None:
-        print(summary(outcome.console, backend))
+        print(summary(outcome))
     if outcome.exit_code == EXIT_CYCLE_LIMIT:
         return EXIT_LIMIT
     status = outcome.exit_code if outcome.exit_code < EXIT_LIMIT else EXIT_LARGE_CODE

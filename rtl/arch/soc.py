@@ -92,6 +92,7 @@ def smram_closed(addr: int, *, smm: bool, root: bool, smbase: int, mseg: int, du
         return True
     return dual_active and not (smm and root) and mseg <= phys < mseg + MSEG_SIZE
 
+
 #: Where the firmware image (after rtl/soc/flash_loader.py's header) sits in the iCEBreaker's SPI flash:
 #: past the bitstream, which takes the flash's first ~102 KiB (an UP5K bitstream is 104,090 bytes).
 FLASH_IMAGE_OFFSET = 0x10_0000

@@ -48,9 +48,11 @@ def run_image(
     trace: Path | None = None,
     lockstep: bool = False,
     guests: bool = False,
+    smm_times: bool = False,
 ) -> dict[str, Any]:
     """Run a firmware image on the SoC in ``sim`` (sim/cocotb/soc_tests.py): console, counts, exit code.
-    With ``guests``, on the SoC whose core runs guests (``SOC_GUESTS``, docs/guests.md)."""
+    With ``guests``, on the SoC whose core runs guests (``SOC_GUESTS``, docs/guests.md); with ``smm_times``,
+    the cycles of SMM's transitions too (sim/iss/smm.py ``TransitionTimes``)."""
     with tempfile.TemporaryDirectory(prefix="vmxu-run-") as tmp:
         out = Path(tmp) / "result.json"
         env = {"VMXU_IMAGE": str(Path(image).resolve()), "VMXU_MAX_CYCLES": str(max_cycles), "VMXU_RESULT": str(out)}
@@ -60,5 +62,7 @@ def run_image(
             env["VMXU_LOCKSTEP"] = "1"
         if guests:
             env["VMXU_GUESTS"] = "1"
+        if smm_times:
+            env["VMXU_SMM_TIMES"] = "1"
         _run(SOC_GUESTS if guests else SOC, _SOC_MODULE, "run", sim, env, waves, "run")
         return json.loads(out.read_text())

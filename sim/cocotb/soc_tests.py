@@ -7,6 +7,7 @@ Knobs from the environment (one simulator build serves every image):
   ``VMXU_TRACE``: also write the retired-instruction trace there (samples every cycle);
   ``VMXU_LOCKSTEP=1``: step the ISS with every record and stop at the first difference.
   ``VMXU_GUESTS=1``: the ISS runs guests (``Iss(guests=True)``), for the SoC built with them.
+  ``VMXU_SMM_TIMES=1``: also time SMM's transitions (``TransitionTimes``: samples every cycle).
 - ``VMXU_PROGRAMS``: a directory of images; test ``program`` runs each in lockstep.
 """
 
@@ -20,6 +21,7 @@ import cocotb
 from vmxu.sim.firmware_run import ram_image
 from vmxu.sim.iss.core import Iss
 from vmxu.sim.iss.lockstep import LockstepChecker
+from vmxu.sim.iss.smm import TransitionTimes
 from vmxu.sim.iss.trace import format_retired
 
 from .soc_tb import SocTB
@@ -28,7 +30,7 @@ _PROGRAMS = Path(os.environ["VMXU_PROGRAMS"]) if os.environ.get("VMXU_PROGRAMS")
 _PROGRAM_NAMES = sorted(p.name for p in _PROGRAMS.iterdir() if p.suffix in (".elf", ".bin")) if _PROGRAMS else []
 
 
-async def run_in_lockstep(tb: SocTB, segments: dict[int, bytes], max_cycles: int, trace=None):
+async def run_in_lockstep(tb: SocTB, segments: dict[int, bytes], max_cycles: int, trace=None, times=None):
     """Check every record against the ISS; return the number checked (LockstepMismatch on a difference)."""
     checker = LockstepChecker(Iss(segments, lockstep=True, guests=os.environ.get("VMXU_GUESTS") == "1"))
     while True:
@@ -36,8 +38,14 @@ async def run_in_lockstep(tb: SocTB, segments: dict[int, bytes], max_cycles: int
         if record is None:
             return checker.checked
         checker.check(record)
-        if trace is not None:
-            trace.write(format_retired(record) + "\n")
+        _follow(tb, record, trace, times)
+
+
+def _follow(tb: SocTB, record, trace, times: TransitionTimes | None) -> None:  # noqa: ANN001 - a Retired
+    if trace is not None:
+        trace.write(format_retired(record) + "\n")
+    if times is not None:
+        times.note(record, int(tb.dut.cycles.value))
 
 
 @cocotb.test(skip="VMXU_IMAGE" not in os.environ)
@@ -50,20 +58,29 @@ async def run(dut):
     await tb.start(image)
     started = time.monotonic()
     trace_path = os.environ.get("VMXU_TRACE")
+    times = TransitionTimes() if os.environ.get("VMXU_SMM_TIMES") == "1" else None
     checked = None
-    if os.environ.get("VMXU_LOCKSTEP") == "1" or trace_path:
+    if os.environ.get("VMXU_LOCKSTEP") == "1" or trace_path or times is not None:
         with open(trace_path or os.devnull, "w") as trace:
+            trace = trace if trace_path else None
             if os.environ.get("VMXU_LOCKSTEP") == "1":
-                checked = await run_in_lockstep(tb, segments, max_cycles, trace)
+                checked = await run_in_lockstep(tb, segments, max_cycles, trace, times)
             else:
                 while (record := await tb.next_record(max_cycles)) is not None:
-                    trace.write(format_retired(record) + "\n")
+                    _follow(tb, record, trace, times)
         result = tb.result()
     else:
         result = await tb.run(max_cycles)
     result.seconds = time.monotonic() - started
     Path(os.environ["VMXU_RESULT"]).write_text(
-        json.dumps({**result.__dict__, "reason": result.reason, "lockstep_records": checked})
+        json.dumps(
+            {
+                **result.__dict__,
+                "reason": result.reason,
+                "lockstep_records": checked,
+                "smm_times": None if times is None else {"smi": times.smi, "rsm": times.rsm},
+            }
+        )
     )
 
 

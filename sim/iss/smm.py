@@ -16,18 +16,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vmxu.rtl.arch.isa import INSTRUCTION_BY_NAME, Group, decode
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.rtl.arch.smm import IO_SMI
 from vmxu.rtl.arch.soc import IO_PORTS, smram_closed
 
+from .trace import Retired
+
 if TYPE_CHECKING:
     from .core import Iss
 
-__all__ = ["SMI_PORT", "CoreSmm"]
+__all__ = ["SMI_PORT", "CoreSmm", "TransitionTimes"]
 
 #: The APM control port: an OUT to it raises an SMI.
 SMI_PORT = next(p for p in IO_PORTS if p.name == "smi").base
 _MSEG_BASE = 0xFFFF_F000
+_RSM_WORD = INSTRUCTION_BY_NAME["rsm"].match
+
+
+def _is_out(word: int) -> bool:
+    insn = decode(word)
+    return insn is not None and insn.group == Group.OUT
 
 
 class CoreSmm:
@@ -48,11 +57,9 @@ class CoreSmm:
         if port == SMI_PORT and self.latched is None:
             self.latched = size
 
-    def take(self):  # noqa: ANN201 - a Retired
+    def take(self) -> Retired:
         """The latched SMI at this boundary: SAVE, the I/O SMI request, the move if it delivered; its record
         (pc: the next instruction's, insn 0, the SMI's status)."""
-        from .trace import Retired
-
         iss = self.iss
         size, self.latched = self.latched, None
         pc = iss.pc
@@ -74,3 +81,33 @@ class CoreSmm:
             mseg=vmx.smm_monitor_ctl & _MSEG_BASE,
             dual_active=vmx.dual_monitor_active,
         )
+
+
+class TransitionTimes:
+    """The cycles of SMM's transitions on the RTL SoC, from its trace records and their cycle numbers.
+
+    ``smi``: for each SMM VM exit of an SMI (the record of its own an OUT's SMI gets, status ``exited``), the
+    cycles from the OUT's retirement, when port 0xB2 raised the SMI, to the retirement of the STM's first
+    instruction. ``rsm``: for each RSM that exited (17, the legacy handler's in its VM), the cycles from the
+    retirement of the instruction before it to that of the STM's first instruction. Call ``note`` with every
+    record, in order.
+    """
+
+    def __init__(self) -> None:
+        self.smi: list[int] = []
+        self.rsm: list[int] = []
+        self._previous: tuple[Retired, int] | None = None
+        self._waiting: list[int] | None = None  # where the next record's time goes
+        self._start = 0
+
+    def note(self, record: Retired, cycle: int) -> None:
+        if self._waiting is not None:
+            self._waiting.append(cycle - self._start)
+            self._waiting = None
+        previous = self._previous
+        if record.vmx_status == Status.EXITED and previous is not None:
+            if record.insn == 0 and record.trap is None and _is_out(previous[0].insn):
+                self._waiting, self._start = self.smi, previous[1]
+            elif record.insn == _RSM_WORD:
+                self._waiting, self._start = self.rsm, previous[1]
+        self._previous = (record, cycle)

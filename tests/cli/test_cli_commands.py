@@ -72,6 +72,22 @@ def test_demo_vmexit_times_four_exits_on_the_rtl_and_counts_instructions_on_the_
     assert "instructions on the ISS" in iss.stdout
 
 
+def test_demo_stm_prints_the_same_console_on_the_rtl_soc_and_the_iss_and_times_the_smm_transitions():
+    """`vmxu demo stm` (docs/smm-soc.md): SMBASE relocated, the dual-monitor treatment activated, each of the
+    guest's SMIs an SMM VM exit to the STM, which runs the legacy handler in a VM; the RTL SoC prints what the
+    ISS prints, and the run times the SMI and the legacy handler's RSM on the RTL (sim/iss/smm.py)."""
+    done = vmxu("demo", "stm")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert "legacy: SMI request 2; answering 200" in done.stdout
+    assert re.search(r"on the RTL SoC \((verilator|icarus)\): \d+ cycles, \d+ instructions .*; passed", done.stderr)
+    for what in ("the guest's OUT to port b2", "the legacy handler's RSM"):
+        assert re.search(rf"^vmxu demo: {what} to the STM's first instruction: \d+ cycles \(target <= 150: ",
+                         done.stdout, re.MULTILINE), done.stdout  # fmt: skip
+    iss = vmxu("demo", "stm", "--sim", "iss")
+    assert iss.returncode == 0, iss.stderr
+    assert iss.stdout.split("vmxu demo:")[0] == done.stdout.split("vmxu demo:")[0]
+
+
 def test_demo_vmcs_runs_the_vmcs_firmware_on_the_rtl_soc():
     """`vmxu demo vmcs`: the vmcs firmware on the RTL SoC prints every field and passes."""
     done = vmxu("demo", "vmcs")
