@@ -154,3 +154,28 @@ def test_an_smi_in_a_guest_under_the_default_treatment_leaves_vmx_for_smm_and_rs
     assert records[-1] == Retired(pc=RESET_SMBASE + SMM_ENTRY_OFFSET + 4, insn=ext("rsm"), vmx_status=Status.OK)
     assert iss.vmx.non_root and not iss.vmx.in_smm and iss.guests.mode == "guest"
     assert (iss.pc, iss.x[2], iss.mtvec, iss.mscratch) == (GUEST_CODE + 16, GUEST_STACK, GUEST_VECTOR, SMI_PORT)
+
+
+def test_transition_times_follow_an_smi_and_an_rsm_that_exit():
+    """sim/iss/smm.py TransitionTimes (the stm demo's numbers on the RTL): from the OUT's retirement to the
+    STM's first instruction; from the instruction before an exiting RSM to the STM's first; other records
+    (an SMI delivered under the default treatment, an RSM that returns) are not counted."""
+    from vmxu.sim.iss.smm import TransitionTimes
+
+    out, rsm = ext("outb", rs1=20, rs2=21), ext("rsm")
+    times = TransitionTimes()
+    for record, cycle in (
+        (Retired(pc=0, insn=out), 10),
+        (Retired(pc=4, insn=0, vmx_status=Status.EXITED), 120),  # the SMI's record: an SMM VM exit
+        (Retired(pc=0x1B020, insn=asm.nop()), 131),  # the STM's first instruction
+        (Retired(pc=0x18000, insn=asm.nop()), 200),
+        (Retired(pc=0x18004, insn=rsm, vmx_status=Status.EXITED), 290),
+        (Retired(pc=0x1B100, insn=asm.nop()), 310),
+        (Retired(pc=8, insn=out), 400),
+        (Retired(pc=12, insn=0, vmx_status=Status.OK), 500),  # delivered: the default treatment
+        (Retired(pc=0x18000, insn=asm.nop()), 510),
+        (Retired(pc=0x18004, insn=rsm, vmx_status=Status.OK), 600),
+        (Retired(pc=12, insn=asm.nop()), 610),
+    ):
+        times.note(record, cycle)
+    assert (times.smi, times.rsm) == ([121], [110])
