@@ -47,7 +47,8 @@ def replayed(tmp_path_factory) -> dict[str, list[dict]]:
     return {"model": run_model(SCRIPT.read_text())}
 
 
-@pytest.mark.parametrize("suffix", [".vcd", ".fst"])
+# The VCD form in `make test-slow` (the suite's time): the same writer and reader as FST's but the container.
+@pytest.mark.parametrize("suffix", [pytest.param(".vcd", marks=pytest.mark.slow), ".fst"])
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_waves_round_trip_to_the_replay(sim, suffix, tmp_path, replayed):
     waves_path = tmp_path / f"replay{suffix}"

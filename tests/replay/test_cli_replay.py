@@ -177,9 +177,11 @@ def test_dual_monitor_is_the_default():
     assert [json.loads(line) for line in done.stdout.splitlines()] == results
 
 
+@pytest.mark.slow
 def test_dual_monitor_example_agrees_on_the_rtl():
-    """examples/dual-monitor.jsonl on the RTL: every result as the model's (``--check``; Verilator here, both
-    simulators run the same scripts in tests/vectors through tests/rtl/test_unit.py)."""
+    """examples/dual-monitor.jsonl on the RTL: every result as the model's (``--check``; Verilator, in
+    ``make test-slow``: both simulators run the same rules in tests/vectors through tests/rtl/test_unit.py, and
+    the model's run of the example is in the default suite)."""
     done = vmxu("replay", str(EXAMPLES / "dual-monitor.jsonl"), "--check", "--sim", "verilator")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "agree on" in done.stderr

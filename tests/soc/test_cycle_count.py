@@ -68,7 +68,11 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-@pytest.mark.parametrize("name", sorted(IMAGES))
+# One program in the default suite, the others in `make test-slow` (the suite's time).
+_NAMES = [n if n == "straight" else pytest.param(n, marks=pytest.mark.slow) for n in sorted(IMAGES)]
+
+
+@pytest.mark.parametrize("name", _NAMES)
 def test_icarus_and_native_verilator_count_the_same_cycles_and_instructions(images, name):
     icarus = run_firmware(images[name], "icarus", max_cycles=100_000)
     verilator = run_firmware(images[name], "verilator", max_cycles=100_000)  # no waves: the native harness
