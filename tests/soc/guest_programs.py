@@ -9,6 +9,9 @@ code at GUEST_CODE and a trap vector for each. Registers x20-x24 are the VMM's (
 leave them alone); x20 counts the exits, x24 holds the exit reason.
 """
 
+from collections.abc import Callable
+from pathlib import Path
+
 from vmxu.rtl.arch import msrs
 from vmxu.rtl.arch.controls import EXIT, PIN, PROC
 from vmxu.rtl.arch.events import InterruptionType, interruption_info
@@ -17,6 +20,7 @@ from vmxu.rtl.arch.isa import INTERRUPT_VECTORS, Csr, TrapCause
 from vmxu.rtl.arch.soc import FINISHER, FINISHER_PASS, TIMER, finisher_fail
 from vmxu.rtl.arch.state import CR0, CR4
 from vmxu.sim import presets
+from vmxu.sim.cocotb.build import SOC_GUESTS, run_cocotb
 from vmxu.sim.rv32 import asm
 from vmxu.sim.rv32.asm import li
 
@@ -24,6 +28,28 @@ VMXON_REGION, VMCS = 0x4000, 0x5000
 GUEST_CODE, GUEST_STACK, GUEST_VECTOR = 0x2000, 0x3000, 0x2800
 HOST_HANDLER, HOST_STACK, HOST_VECTOR = 0x0800, 0x3800, 0x1000
 IMAGE_BYTES = 0x3000
+
+
+def launchable_fields() -> dict[str, int]:
+    """The launchable VMCS (sim/presets.py) with the guest at GUEST_CODE and the host's handler at HOST_HANDLER."""
+    return presets.launchable_fields() | {
+        "GUEST_RIP": GUEST_CODE,
+        "GUEST_RSP": GUEST_STACK,
+        "GUEST_IDTR_BASE": GUEST_VECTOR,
+        "HOST_RIP": HOST_HANDLER,
+        "HOST_RSP": HOST_STACK,
+        "HOST_IDTR_BASE": HOST_VECTOR,
+    }
+
+
+def assert_agree_with_the_iss(programs: dict[str, Callable[[], bytes]], sim: str, directory: Path) -> None:
+    """Every program on the SoC with guests in ``sim``, record by record against ``Iss(guests=True)``."""
+    for name, make in programs.items():
+        (directory / f"{name}.bin").write_bytes(make())
+    env = {"VMXU_PROGRAMS": str(directory), "VMXU_GUESTS": "1"}
+    results = run_cocotb(SOC_GUESTS, sim, "vmxu.sim.cocotb.soc_tests", testcase=["program"], extra_env=env)
+    assert len(results.tests) == len(programs), results.summary()
+    assert not results.failed, results.summary()
 
 
 def _vmwrite(name: str, value: int) -> list[int]:
@@ -67,14 +93,7 @@ def vmm(fields: dict[str, int] | None = None, extra: list[int] | None = None) ->
         asm.csrw("mscratch", 5),
         *li(20, 0),
     ]
-    values = presets.launchable_fields() | {
-        "GUEST_RIP": GUEST_CODE,
-        "GUEST_RSP": GUEST_STACK,
-        "GUEST_IDTR_BASE": GUEST_VECTOR,
-        "HOST_RIP": HOST_HANDLER,
-        "HOST_RSP": HOST_STACK,
-        "HOST_IDTR_BASE": HOST_VECTOR,
-    }
+    values = launchable_fields()
     for name, value in (values | (fields or {})).items():
         words += _vmwrite(name, value)
     return [*words, *(extra or []), asm.vmlaunch(), *finish(1)]

@@ -10,14 +10,13 @@ SMBASE (0x30000) is in ``SMRAM_ALIAS``, so the first handler is in RAM at ``phys
 
 from guest_programs import (
     GUEST_CODE,
-    GUEST_STACK,
     GUEST_VECTOR,
     HOST_HANDLER,
-    HOST_STACK,
     HOST_VECTOR,
     _vmwrite,
     advance_guest_rip,
     finish,
+    launchable_fields,
     vmm,
 )
 
@@ -40,7 +39,6 @@ from vmxu.rtl.arch.smm import (
 )
 from vmxu.rtl.arch.soc import IO_PORTS, RAM, physical
 from vmxu.rtl.arch.state import ELEMENT_BY_NAME
-from vmxu.sim import presets
 from vmxu.sim.rv32 import asm
 from vmxu.sim.rv32.asm import li
 
@@ -260,14 +258,7 @@ def dual_monitor_smi_from_a_guest() -> bytes:
         asm.rsm(),
         *finish(2),
     ]
-    guest_fields = presets.launchable_fields() | {
-        "GUEST_RIP": GUEST_CODE,
-        "GUEST_RSP": GUEST_STACK,
-        "GUEST_IDTR_BASE": GUEST_VECTOR,
-        "HOST_RIP": HOST_HANDLER,
-        "HOST_RSP": HOST_STACK,
-        "HOST_IDTR_BASE": HOST_VECTOR,
-    }
+    guest_fields = launchable_fields()
     activate_then_vmcs_b = [
         asm.vmcall(),  # the activation: the STM returns here + 4
         *li(5, msrs.VMCS_REVISION_ID),

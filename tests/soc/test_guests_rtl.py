@@ -6,6 +6,7 @@ across the exits and the entry, must equal the ISS's (``Iss(guests=True)``).
 
 import pytest
 from guest_programs import (
+    assert_agree_with_the_iss,
     cpuid_then_vmcall,
     guest_events,
     injected_event,
@@ -15,7 +16,6 @@ from guest_programs import (
     timer_interrupt_exit,
 )
 
-from vmxu.sim.cocotb.build import SOC_GUESTS, run_cocotb
 from vmxu.sim.cocotb.toolchain import SIMULATORS
 from vmxu.sim.iss import Iss
 
@@ -38,12 +38,7 @@ def test_the_program_passes_on_the_iss(name):
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_host_and_guest_agree_with_the_iss_record_by_record(sim, tmp_path):
-    for name, make in PROGRAMS.items():
-        (tmp_path / f"{name}.bin").write_bytes(make())
-    env = {"VMXU_PROGRAMS": str(tmp_path), "VMXU_GUESTS": "1"}
-    results = run_cocotb(SOC_GUESTS, sim, "vmxu.sim.cocotb.soc_tests", testcase=["program"], extra_env=env)
-    assert len(results.tests) == len(PROGRAMS), results.summary()
-    assert not results.failed, results.summary()
+    assert_agree_with_the_iss(PROGRAMS, sim, tmp_path)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ SMIs' own included, must equal the ISS's (``Iss(guests=True)``, sim/iss/smm.py).
 """
 
 import pytest
+from guest_programs import assert_agree_with_the_iss
 from smm_programs import (
     dual_monitor_smi_from_a_guest,
     rsm_outside_smm_is_illegal,
@@ -12,7 +13,6 @@ from smm_programs import (
     smram_closed_outside_smm,
 )
 
-from vmxu.sim.cocotb.build import SOC_GUESTS, run_cocotb
 from vmxu.sim.cocotb.toolchain import SIMULATORS
 from vmxu.sim.iss import Iss
 
@@ -32,9 +32,4 @@ def test_the_program_passes_on_the_iss(name):
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_smis_and_smm_agree_with_the_iss_record_by_record(sim, tmp_path):
-    for name, make in PROGRAMS.items():
-        (tmp_path / f"{name}.bin").write_bytes(make())
-    env = {"VMXU_PROGRAMS": str(tmp_path), "VMXU_GUESTS": "1"}
-    results = run_cocotb(SOC_GUESTS, sim, "vmxu.sim.cocotb.soc_tests", testcase=["program"], extra_env=env)
-    assert len(results.tests) == len(PROGRAMS), results.summary()
-    assert not results.failed, results.summary()
+    assert_agree_with_the_iss(PROGRAMS, sim, tmp_path)
