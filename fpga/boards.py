@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth import Elaboratable, Module, Value
+from amaranth import Elaboratable, Module, Signal, Value
 from amaranth.build import Platform
 from amaranth.lib import io
 from amaranth_boards.icebreaker import ICEBreakerPlatform
@@ -61,6 +61,23 @@ def _sense(m: Module, name: str, port, *, registered: bool = True) -> Value:
     buffer = io.FFBuffer("i", port) if registered else io.Buffer("i", port)
     m.submodules[f"pin_{name}"] = buffer
     return buffer.i
+
+
+def _press(m: Module, name: str, port, clock_hz: float, *, settle_s: float = 0.02) -> Value:
+    """A button's presses as one-cycle pulses: the pin registered twice (the I/O cell, then one more
+    flip-flop against metastability), a rising edge, then ``settle_s`` of deafness to its bounces."""
+    level = _sense(m, name, port)
+    synced, last = Signal(name=f"{name}_synced"), Signal(name=f"{name}_last")
+    settle = max(1, round(clock_hz * settle_s))
+    quiet = Signal(range(settle + 1), name=f"{name}_quiet")
+    pulse = Signal(name=f"{name}_pulse")
+    m.d.sync += [synced.eq(level), last.eq(synced)]
+    m.d.comb += pulse.eq(synced & ~last & (quiet == 0))
+    with m.If(pulse):
+        m.d.sync += quiet.eq(settle)
+    with m.Elif(quiet != 0):
+        m.d.sync += quiet.eq(quiet - 1)
+    return pulse
 
 
 def _words(image: bytes) -> list[int]:
@@ -117,8 +134,8 @@ class IceBreakerTop(Elaboratable):
 class Ulx3sTop(Elaboratable):
     """The SoC on the ULX3S: block RAM holding the image from the bitstream on.
 
-    Pins: ``uart`` (the FT231X), ``led`` 0-7, the 25 MHz ``clk25``, each
-    registered in its I/O cell. The board's
+    Pins: ``uart`` (the FT231X), ``led`` 0-7, ``button_fire`` 0 (FIRE 1: an SMI, with guests), the
+    25 MHz ``clk25``, each registered in its I/O cell. The board's
     ``uart_tx_enable`` (L3) is the FT231X's TXDEN output, an RS-485 driver
     enable: the FTDI drives it, so the FPGA leaves it alone. Power-on reset only.
     """
@@ -143,6 +160,9 @@ class Ulx3sTop(Elaboratable):
         m.d.comb += soc.uart_rx.eq(_sense(m, "uart_rx", uart.rx))
         for bit in range(8):
             _drive(m, f"led_{bit}", platform.request("led", bit, dir="-"), soc.leds[bit])
+        if self.guests:  # SMM (docs/smm-soc.md): the FIRE 1 button raises an SMI
+            fire = platform.request("button_fire", 0, dir="-")
+            m.d.comb += soc.smi_button.eq(_press(m, "button_fire", fire, platform.default_clk_frequency))
         return m
 
 

@@ -229,7 +229,7 @@ class Core(wiring.Component):
         # SMM (docs/smm-soc.md): the SMI taken at a boundary (SAVE, then SMI), its write's size; in_smm: the
         # unit was in SMM after the last move (SMM's bank; no interrupts).
         asking_smi, in_smm = Signal(), Signal()
-        smi_size = Signal(IoSize)
+        smi_size, smi_io = Signal(IoSize), Signal()
         unit_status = Signal(Status)
         vmx_record = Signal()  # the record is a VMX-extension instruction's
         trap_code = Signal(MCAUSE_CODE_BITS)
@@ -373,10 +373,10 @@ class Core(wiring.Component):
                 INTERRUPT_VECTORS[TrapCause.MACHINE_EXTERNAL_INTERRUPT],
                 INTERRUPT_VECTORS[TrapCause.MACHINE_TIMER_INTERRUPT],
             )
-            index = Mux(asking_interrupt, interrupt_vector, Mux(asking_smi, SMI_PORT, index))
+            index = Mux(asking_interrupt, interrupt_vector, Mux(asking_smi, Mux(smi_io, SMI_PORT, 0), index))
             index = Mux(saving | moving, state, Mux(asking_exception, vector, index))
             value_low = Mux(cpuid_request | port_io, rs2, value_low)
-            value_low = Mux(asking_run, self.guest_time.cycles[:32], Mux(asking_smi, IO_SMI, value_low))
+            value_low = Mux(asking_run, self.guest_time.cycles[:32], Mux(asking_smi, Mux(smi_io, IO_SMI, 0), value_low))
             value_low = Mux(saving, core_value, Mux(asking_exception, error_code, value_low))
             io_size = Mux(asking_smi, smi_size, dec.io_size)
             m.d.comb += req.io_size.eq(Mux(io_size == IoSize.DWORD, 3, io_size))
@@ -730,7 +730,13 @@ class Core(wiring.Component):
                     with m.Elif(self.smi.pending):
                         # An SMI: SAVE (in every mode), then the SMI request; a record of its own (insn 0).
                         m.d.comb += self.smi.take.eq(1)
-                        m.d.sync += [ir.eq(0), asking_smi.eq(1), step.eq(0), smi_size.eq(self.smi.size)]
+                        m.d.sync += [
+                            ir.eq(0),
+                            asking_smi.eq(1),
+                            step.eq(0),
+                            smi_size.eq(self.smi.size),
+                            smi_io.eq(self.smi.io),
+                        ]
                         m.next = "SAVE_REQUEST"
                 with m.Elif(self.guest_time.due & non_root if self.guests else 0):
                     # In a guest whose time is due: RUN (an exit of its own at this boundary, insn 0).

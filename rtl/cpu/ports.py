@@ -49,6 +49,8 @@ class SmiSignature(wiring.Signature):
     -------
     pending : Out(1)
         An SMI is latched.
+    io : Out(1)
+        It is an I/O SMI: an OUT to port 0xB2 raised it (else a board's button: a plain SMI).
     size : Out(IoSize)
         The size of the OUT that raised it.
     take : In(1)
@@ -56,7 +58,7 @@ class SmiSignature(wiring.Signature):
     """
 
     def __init__(self):
-        super().__init__({"pending": Out(1), "size": Out(IoSize), "take": In(1)})
+        super().__init__({"pending": Out(1), "io": Out(1), "size": Out(IoSize), "take": In(1)})
 
 
 class TraceSignature(wiring.Signature):

@@ -40,11 +40,13 @@ def _inside(m: Module, adr: Value, base: Value, size: int) -> Value:
 
 
 class SmiPort(wiring.Component):
-    """The APM SMI command port (``IO_PORTS`` "smi", 0xB2): a write of any size latches an SMI.
+    """The APM SMI command port (``IO_PORTS`` "smi", 0xB2): a write of any size latches an I/O SMI; a pulse on
+    ``button`` (a board's button, synchronized, one cycle per press) latches a plain SMI.
 
-    One SMI is latched, with the size of the write that raised it (a second write before the core takes it
-    changes nothing); the core clears it with ``take`` when it sends it to the unit. Reads return all ones.
-    Combinational: an access completes in the cycle of ``valid``; ``pending`` follows a write a cycle later.
+    One SMI is latched, with the size of the write that raised it (a second write or press before the core
+    takes it changes nothing); the core clears it with ``take`` when it sends it to the unit. Reads return all
+    ones. Combinational: an access completes in the cycle of ``valid``; ``pending`` follows a write a cycle
+    later.
 
     Members
     -------
@@ -56,6 +58,7 @@ class SmiPort(wiring.Component):
 
     io: In(IoSignature())
     smi: Out(SmiSignature())
+    button: In(1)
 
     def elaborate(self, platform):
         m = Module()
@@ -66,7 +69,9 @@ class SmiPort(wiring.Component):
         with m.If(self.io.valid & self.io.write):
             m.d.sync += smi.pending.eq(1)
             with m.If(~smi.pending):
-                m.d.sync += smi.size.eq(self.io.size)
+                m.d.sync += [smi.size.eq(self.io.size), smi.io.eq(1)]
+        with m.Elif(self.button & ~smi.pending):
+            m.d.sync += [smi.pending.eq(1), smi.io.eq(0)]
         return m
 
 

@@ -67,6 +67,9 @@ class Soc(wiring.Component):
         register: a board's failure LED needs no more).
     hold : In(1)
         Keeps the core in reset (the rest runs): simulation loads RAM meanwhile.
+    smi_button : In(1)
+        With guests (SMM): a one-cycle pulse raises a plain SMI (a board's button, synchronized and
+        edge-detected by the board's top level; docs/smm-soc.md). Unused without guests.
     load_en, load_addr, load_data : In
         Write a RAM word (while ``hold`` is high).
     console, console_data : Out
@@ -107,6 +110,7 @@ class Soc(wiring.Component):
                 "code": Out(16),
                 "failed": Out(1),
                 "hold": In(1),
+                "smi_button": In(1),
                 "load_en": In(1),
                 "load_addr": In(range(ram_size // 4)),
                 "load_data": In(32),
@@ -151,7 +155,7 @@ class Soc(wiring.Component):
         # waiting when hold falls, and the first fetch takes the same cycles however long the hold.
         master = arbiter.masters[0]
         if self.guests:
-            master = self._smm(m, core, unit, io, arbiter, decoder)
+            master = self._smm(m, core, unit, io, arbiter, decoder, self.smi_button)
         for name, member in core.bus.signature.members.items():
             if member.flow == Out:
                 value = getattr(core.bus, name)
@@ -190,7 +194,7 @@ class Soc(wiring.Component):
         return m
 
     @staticmethod
-    def _smm(m: Module, core, unit, io, arbiter, decoder):  # noqa: ANN001, ANN205
+    def _smm(m: Module, core, unit, io, arbiter, decoder, button):  # noqa: ANN001, ANN205
         """SMM on the SoC with guests (docs/smm-soc.md): the SMI command port (the I/O decoder's third device),
         the SMRAM alias for both masters, the SMRAM/MSEG decode of the core's accesses. Returns the bus the
         core's accesses go to (the filter's)."""
@@ -199,6 +203,7 @@ class Soc(wiring.Component):
         m.submodules.smram_alias = alias = SmramAlias()
         wiring.connect(m, io.devices[2], smi.io)
         wiring.connect(m, smi.smi, core.smi)
+        m.d.comb += smi.button.eq(button)
         wiring.connect(m, unit.smm_status, core.smm_status, smram_filter.status)
         wiring.connect(m, smram_filter.bus, arbiter.masters[0])
         wiring.connect(m, arbiter.bus, alias.masters)

@@ -56,6 +56,7 @@ class SocTB:
         dut.hold.value = 1
         dut.load_en.value = 0
         dut.uart_rx.value = 1
+        dut.smi_button.value = 0
         await FallingEdge(dut.clk)
         await FallingEdge(dut.clk)
         words = len(image) // 4 + (1 if len(image) % 4 else 0)

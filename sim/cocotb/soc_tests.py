@@ -9,6 +9,8 @@ Knobs from the environment (one simulator build serves every image):
   ``VMXU_GUESTS=1``: the ISS runs guests (``Iss(guests=True)``), for the SoC built with them.
   ``VMXU_SMM_TIMES=1``: also time SMM's transitions (``TransitionTimes``: samples every cycle).
 - ``VMXU_PROGRAMS``: a directory of images; test ``program`` runs each in lockstep.
+- ``VMXU_BUTTON_CYCLE``: test ``button`` runs ``VMXU_IMAGE`` and presses the SMI button (``Soc.smi_button``,
+  one cycle) at that cycle.
 """
 
 import json
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 import cocotb
+from cocotb.triggers import ClockCycles
 
 from vmxu.sim.firmware_run import ram_image
 from vmxu.sim.iss.core import Iss
@@ -82,6 +85,20 @@ async def run(dut):
             }
         )
     )
+
+
+@cocotb.test(skip="VMXU_BUTTON_CYCLE" not in os.environ)
+async def button(dut):
+    """The image on the SoC with its SMI button pressed once (docs/smm-soc.md); the result as test ``run``'s."""
+    image, _ = ram_image(Path(os.environ["VMXU_IMAGE"]))
+    tb = SocTB(dut)
+    await tb.start(image)
+    await ClockCycles(dut.clk, int(os.environ["VMXU_BUTTON_CYCLE"]))
+    dut.smi_button.value = 1
+    await ClockCycles(dut.clk, 1)
+    dut.smi_button.value = 0
+    result = await tb.run(int(os.environ.get("VMXU_MAX_CYCLES", "100000")))
+    Path(os.environ["VMXU_RESULT"]).write_text(json.dumps({**result.__dict__, "reason": result.reason}))
 
 
 @cocotb.test(skip=not _PROGRAM_NAMES)

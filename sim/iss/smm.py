@@ -45,7 +45,8 @@ class CoreSmm:
     Members
     -------
     latched : int | None
-        The size (bytes) of the OUT to port 0xB2 whose SMI the core has not sent yet; None: no SMI latched.
+        The SMI the core has not sent yet: the size (bytes) of the OUT to port 0xB2 that raised it, 0 for a
+        button's; None: no SMI latched.
     """
 
     def __init__(self, iss: Iss) -> None:
@@ -53,9 +54,14 @@ class CoreSmm:
         self.latched: int | None = None
 
     def out(self, port: int, size: int) -> None:
-        """An OUT retired: one to port 0xB2 latches an SMI (one; a later write changes nothing)."""
+        """An OUT retired: one to port 0xB2 latches an I/O SMI (one; a later write changes nothing)."""
         if port == SMI_PORT and self.latched is None:
             self.latched = size
+
+    def press(self) -> None:
+        """A board's button (``Soc.smi_button``): a plain SMI, latched unless one is."""
+        if self.latched is None:
+            self.latched = 0
 
     def take(self) -> Retired:
         """The latched SMI at this boundary: SAVE, the I/O SMI request, the move if it delivered; its record
@@ -65,7 +71,10 @@ class CoreSmm:
         pc = iss.pc
         was_in_smm = iss.vmx.in_smm
         iss.guests.save(pc)
-        outcome = iss.vmx.execute(Op.SMI, SMI_PORT, IO_SMI, OperandSize.S32, length=4, io_size=size)
+        if size:  # an I/O SMI: its OUT's port and size
+            outcome = iss.vmx.execute(Op.SMI, SMI_PORT, IO_SMI, OperandSize.S32, length=4, io_size=size)
+        else:
+            outcome = iss.vmx.execute(Op.SMI, 0, 0, OperandSize.S32, length=4)
         if outcome.status == Status.EXITED or outcome.status == Status.OK and iss.vmx.in_smm and not was_in_smm:
             iss.pc = iss.guests.move(outcome)
         return Retired(pc=pc, insn=0, vmx_status=outcome.status)

@@ -66,7 +66,37 @@ def test_ulx3s_top_holds_the_image_in_block_ram_and_drives_eight_leds():
     constraints = plan.files["top.lpf"]
     assert len(re.findall(r'LOCATE COMP "led_\d__io" SITE', constraints)) == 8
     assert 'LOCATE COMP "uart_0__tx__io" SITE "L4"' in constraints
+    assert 'LOCATE COMP "button_fire_0__io" SITE "R1"' in constraints  # FIRE 1: an SMI (docs/smm-soc.md)
     assert "--timing-allow-fail" in plan.files["build_top.json"]
+
+
+def test_a_button_press_is_one_pulse_whatever_its_bounces():
+    """fpga/boards.py ``_press`` (the ULX3S's SMI button): a rising edge after two flip-flops, then deaf while
+    it settles; a press that bounces is one pulse, a later press another."""
+    from amaranth import Module, Signal
+    from amaranth.lib import io
+    from amaranth.sim import Simulator
+
+    from vmxu.fpga.boards import _press
+
+    m = Module()
+    pin = io.SimulationPort("i", 1)
+    pulse = _press(m, "button", pin, clock_hz=1000, settle_s=0.02)  # deaf for 20 cycles
+    seen = Signal(8)
+    m.d.sync += seen.eq(seen + pulse)
+    pattern = [0] * 3 + [1, 0, 1, 0, 1] + [1] * 10 + [0] * 20 + [1] * 5 + [0] * 5
+
+    async def testbench(ctx):
+        for level in pattern:
+            ctx.set(pin.i, level)
+            await ctx.tick()
+        await ctx.tick().repeat(4)
+        assert ctx.get(seen) == 2
+
+    sim = Simulator(m)
+    sim.add_clock(1e-3)
+    sim.add_testbench(testbench)
+    sim.run()
 
 
 def test_flash_image_is_the_header_then_the_padded_image():

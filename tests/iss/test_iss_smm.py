@@ -179,3 +179,22 @@ def test_transition_times_follow_an_smi_and_an_rsm_that_exit():
     ):
         times.note(record, cycle)
     assert (times.smi, times.rsm) == ([121], [110])
+
+
+def test_a_buttons_smi_is_a_plain_smi():
+    """docs/smm-soc.md: a board's button raises an SMI that is not an I/O SMI: under the default treatment the
+    save map's I/O state field (table 34-5) is 0, where an OUT's SMI writes IO_SMI and its port."""
+    from vmxu.rtl.arch.smm import SAVE_MAP, SlotKind
+
+    io_slot = next(slot for slot in SAVE_MAP if slot.kind == SlotKind.IO_STATE)
+    field = physical(RESET_SMBASE + io_slot.offset)
+    iss = smm_machine([asm.nop(), asm.nop(), asm.jal(0, 0)], [ext("rsm")])
+    iss.ram.store(field, 4, 0xFFFF_FFFF)
+    iss.step()
+    iss.smm.press()
+    record = iss.step()
+    assert record == Retired(pc=4, insn=0, vmx_status=Status.OK) and iss.vmx.in_smm
+    assert iss.ram.load(field, 4) == 0
+    plain = smm_machine(MAIN, relocating_handler())
+    run(plain, 6)
+    assert plain.ram.load(field, 4) != 0  # the OUT's: an I/O SMI

@@ -34,8 +34,10 @@ from vmxu.rtl.arch.smm import (
     MSEG_GDTR_BASE_OFFSET,
     MSEG_GDTR_LIMIT,
     MSEG_REVISION,
+    SAVE_MAP,
     SMBASE_SLOT,
     SMM_ENTRY_OFFSET,
+    SlotKind,
 )
 from vmxu.rtl.arch.soc import IO_PORTS, RAM, physical
 from vmxu.rtl.arch.state import ELEMENT_BY_NAME
@@ -82,6 +84,31 @@ def _expect_word(address: int, value: int, code: int) -> list[int]:
 def _record_smbase(slot: int) -> list[int]:
     """In a handler: RDMSR IA32_SMBASE into RESULTS + 4 * ``slot`` (x10, x11 scratch)."""
     return [*li(11, msrs.IA32_SMBASE), asm.rdmsr(10, 11), *li(11, RESULTS + 4 * slot), asm.sw(10, 0, 11)]
+
+
+def button_smi() -> bytes:
+    """A board's button (``Soc.smi_button``) raises a plain SMI (docs/smm-soc.md): the main program spins until
+    the handler (at the reset SMBASE + 0x8000) has run; the handler records the save map's I/O state field,
+    which a plain SMI leaves 0 (an OUT's would have IO_SMI set), and RSMs. Passes if the field was 0."""
+    io_state = next(slot for slot in SAVE_MAP if slot.kind == SlotKind.IO_STATE)
+    main = [
+        *li(7, RESULTS),
+        asm.lw(8, 0, 7),
+        asm.beq(8, 0, -4),  # until the handler ran
+        *_expect_word(RESULTS + 4, 0, 2),
+        *finish(0),
+    ]
+    handler = [
+        *li(10, RESET_SMBASE + io_state.offset),
+        asm.lw(10, 0, 10),
+        *li(11, RESULTS + 4),
+        asm.sw(10, 0, 11),
+        *li(10, 1),
+        *li(11, RESULTS),
+        asm.sw(10, 0, 11),
+        asm.rsm(),
+    ]
+    return _image({0: main, physical(RESET_SMBASE + SMM_ENTRY_OFFSET): handler, RESULTS + 4: [0xFFFF_FFFF]})
 
 
 def smbase_relocation() -> bytes:

@@ -118,6 +118,20 @@ def test_smi_port_latches_one_smi_with_its_size_until_taken():
         ctx.set(dut.smi.take, 0)
         assert not ctx.get(dut.smi.pending)
         await access(ctx, True, IoSize.BYTE)
-        assert (ctx.get(dut.smi.pending), ctx.get(dut.smi.size)) == (1, IoSize.BYTE)
+        assert (ctx.get(dut.smi.pending), ctx.get(dut.smi.size), ctx.get(dut.smi.io)) == (1, IoSize.BYTE, 1)
+        # A button's press: a plain SMI (io 0), unless one is latched already.
+        ctx.set(dut.button, 1)
+        await ctx.tick()
+        ctx.set(dut.button, 0)
+        assert (ctx.get(dut.smi.pending), ctx.get(dut.smi.io)) == (1, 1), "the OUT's SMI stays"
+        ctx.set(dut.smi.take, 1)
+        await ctx.tick()
+        ctx.set(dut.smi.take, 0)
+        ctx.set(dut.button, 1)
+        await ctx.tick()
+        ctx.set(dut.button, 0)
+        assert (ctx.get(dut.smi.pending), ctx.get(dut.smi.io)) == (1, 0)
+        await access(ctx, True, IoSize.BYTE)
+        assert ctx.get(dut.smi.io) == 0, "the button's SMI stays"
 
     simulate(dut, testbench)
