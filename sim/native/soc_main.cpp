@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     soc->rst = 1;
     soc->hold = 1;
     soc->uart_rx = 1;
+    soc->smi_button = 0;  // SMM: no button press (docs/smm-soc.md)
     for (int i = 0; i < 2; i++) tick(soc);
     soc->load_en = 1;
     for (size_t i = 0; i < image.size(); i += 4) {
