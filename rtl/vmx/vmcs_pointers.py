@@ -8,6 +8,7 @@
 """
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import enum, wiring
@@ -290,162 +291,202 @@ class VmcsPointers(wiring.Component):
             with m.Else():
                 issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=_PageSource.OPERAND)
 
+        # The states' shared signals and steps, for the methods that hold them (one per mechanism).
+        # fmt: off
+        s = SimpleNamespace(
+            m=m, op=op, tags=tags, region=region, switch=switch, switching=switching, switch_page=switch_page,
+            page=page, in_vmx=in_vmx, vmxon_page=vmxon_page, current_valid=current_valid, current=current,
+            current_page=current_page, target=target, target_hit=target_hit, target_tag=target_tag,
+            value_bad_address=value_bad_address, value_is_vmxon_pointer=value_is_vmxon_pointer, lookup_hit=lookup_hit,
+            lookup_entry=lookup_entry, lookup_victim=lookup_victim, issue=issue, revision_ok=revision_ok, fail=fail,
+            loaded=loaded, load=load,
+        )
+        # fmt: on
         with m.FSM(name="pointers"):
-            with m.State("IDLE"):
-                with m.If(switch.start & switch.none):
-                    m.d.sync += current_valid.eq(0)
-                    m.d.comb += switch.done.eq(1)
-                with m.Elif(switch.start):
-                    m.d.sync += [switching.eq(1), switch_page.eq(switch.page)]
-                    m.next = "SWITCH"
-                with m.If(op.start):
-                    with m.Switch(op.operation.op):
-                        with m.Case(Op.VMXON):
-                            # #UD and #GP were the dispatcher's.
-                            with m.If(in_vmx):
-                                fail(VmError.VMXON_IN_ROOT)
-                            with m.Elif(value_bad_address):
-                                finish(m, op, Status.FAIL_INVALID)
-                            with m.Else():
-                                issue(
-                                    RegionCommand.READ_WORD,
-                                    "VMXON_REVISION",
-                                    page_=_PageSource.OPERAND,
-                                    word=REVISION_WORD,
-                                )
-
-                        with m.Case(Op.VMXOFF):
-                            with m.If(self.dual_active):
-                                fail(VmError.VMXOFF_UNDER_DUAL_MONITOR)
-                            with m.Else():
-                                m.d.sync += target.eq(0)
-                                m.next = "VMXOFF_SCAN"
-
-                        with m.Case(Op.VMPTRLD):
-                            with m.If(value_bad_address):
-                                fail(VmError.VMPTRLD_INVALID_ADDRESS)
-                            with m.Elif(value_is_vmxon_pointer):
-                                fail(VmError.VMPTRLD_VMXON_POINTER)
-                            with m.Else():
-                                # Look the region up now; the revision read decides what to do with it.
-                                m.d.sync += [
-                                    target.eq(Mux(lookup_hit, lookup_entry, lookup_victim)),
-                                    target_hit.eq(lookup_hit),
-                                ]
-                                issue(
-                                    RegionCommand.READ_WORD,
-                                    "VMPTRLD_REVISION",
-                                    page_=_PageSource.OPERAND,
-                                    word=REVISION_WORD,
-                                )
-
-                        with m.Case(Op.VMPTRST):
-                            pointer = Mux(current_valid, Cat(Const(0, 12), current_page), 2**64 - 1)
-                            finish(m, op, Status.SUCCEED, result=pointer)
-
-                        with m.Case(Op.VMCLEAR):
-                            with m.If(value_bad_address):
-                                fail(VmError.VMCLEAR_INVALID_ADDRESS)
-                            with m.Elif(value_is_vmxon_pointer):
-                                fail(VmError.VMCLEAR_VMXON_POINTER)
-                            with m.Else():
-                                m.d.sync += [target.eq(lookup_entry), target_hit.eq(lookup_hit)]
-                                hit_tag = tags.tags[lookup_entry]
-                                with m.If(lookup_hit & hit_tag.dirty):
-                                    issue(
-                                        RegionCommand.WRITE_BACK,
-                                        "VMCLEAR_WRITE_BACK",
-                                        page_=_PageSource.TARGET,
-                                        launch=hit_tag.launch,
-                                    )
-                                with m.Else():
-                                    issue(
-                                        RegionCommand.WRITE_WORD,
-                                        "VMCLEAR_LAUNCH",
-                                        page_=_PageSource.OPERAND,
-                                        word=LAUNCH_WORD,
-                                    )
-
-            with m.State("VMXON_REVISION"):
-                with m.If(region.done):
-                    with m.If(revision_ok(region.rdata)):
-                        m.d.sync += [in_vmx.eq(1), vmxon_page.eq(page), current_valid.eq(0)]
-                        finish(m, op, Status.SUCCEED)
-                    with m.Else():
-                        finish(m, op, Status.FAIL_INVALID)
-                    m.next = "IDLE"
-
-            with m.State("VMPTRLD_REVISION"):
-                with m.If(region.done):
-                    with m.If(~revision_ok(region.rdata)):
-                        fail(VmError.VMPTRLD_INCORRECT_REVISION)
-                        m.next = "IDLE"
-                    with m.Else():
-                        load()
-
-            with m.State("SWITCH"):
-                # The lookup of the switch's page is registered (as an operand's is at accept).
-                m.d.sync += [target.eq(Mux(lookup_hit, lookup_entry, lookup_victim)), target_hit.eq(lookup_hit)]
-                m.next = "SWITCH_LOAD"
-
-            with m.State("SWITCH_LOAD"):
-                load()
-
-            with m.State("VMPTRLD_WRITE_BACK"):
-                with m.If(region.done):
-                    m.d.comb += tags.mark_clean.eq(1)
-                    issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=_PageSource.OPERAND)
-
-            with m.State("VMPTRLD_FILL"):
-                with m.If(region.done):
-                    m.d.comb += [tags.install.eq(1), tags.touch.eq(1)]
-                    m.d.sync += [current_valid.eq(1), current.eq(target), current_page.eq(page)]
-                    loaded()
-                    m.next = "IDLE"
-
-            with m.State("VMCLEAR_WRITE_BACK"):
-                with m.If(region.done):
-                    m.d.comb += tags.mark_clean.eq(1)
-                    issue(RegionCommand.WRITE_WORD, "VMCLEAR_LAUNCH", page_=_PageSource.OPERAND, word=LAUNCH_WORD)
-
-            with m.State("VMCLEAR_LAUNCH"):
-                with m.If(region.done):
-                    with m.If(target_hit):
-                        m.d.comb += tags.invalidate.eq(1)
-                        with m.If(current == target):
-                            m.d.sync += current_valid.eq(0)
-                    finish(m, op, Status.SUCCEED)
-                    m.next = "IDLE"
-
-            with m.State("VMXOFF_SCAN"):
-                # Write back a dirty entry; mark a launched one, clean or dirty, so that a
-                # VMRESUME after VMXOFF and VMXON fails with error 6.
-                launched = (target_tag.launch & LAUNCH_LAUNCHED) != 0
-                marked = target_tag.launch | Mux(launched, LAUNCH_VMXOFF, 0)
-                with m.If(target_tag.valid & target_tag.dirty):
-                    issue(RegionCommand.WRITE_BACK, "VMXOFF_WRITE_BACK", page_=_PageSource.TARGET, launch=marked)
-                with m.Elif(target_tag.valid & launched):
-                    issue(
-                        RegionCommand.WRITE_WORD,
-                        "VMXOFF_WRITE_BACK",
-                        page_=_PageSource.TARGET,
-                        word=LAUNCH_WORD,
-                        launch=marked,
-                    )
-                with m.Else():
-                    m.next = "VMXOFF_NEXT"
-
-            with m.State("VMXOFF_WRITE_BACK"):
-                with m.If(region.done):
-                    m.next = "VMXOFF_NEXT"
-
-            with m.State("VMXOFF_NEXT"):
-                with m.If(target == self.entries - 1):
-                    m.d.comb += tags.invalidate_all.eq(1)
-                    m.d.sync += [in_vmx.eq(0), current_valid.eq(0)]
-                    finish(m, op, Status.SUCCEED)
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += target.eq(target + 1)
-                    m.next = "VMXOFF_SCAN"
+            # In this order (the states' encoding follows it): IDLE, the loads, VMCLEAR's, VMXOFF's.
+            self._idle_state(s)
+            self._load_states(s)
+            self._vmclear_states(s)
+            self._vmxoff_states(s)
         return m
+
+    def _idle_state(self, s: SimpleNamespace) -> None:
+        """IDLE: a switch starts, or an operation's checks and its first region command."""
+        m, op, tags, switch, switching = s.m, s.op, s.tags, s.switch, s.switching
+        switch_page, in_vmx, current_valid, current_page = s.switch_page, s.in_vmx, s.current_valid, s.current_page
+        target, target_hit, value_bad_address = s.target, s.target_hit, s.value_bad_address
+        value_is_vmxon_pointer, lookup_hit, lookup_entry = s.value_is_vmxon_pointer, s.lookup_hit, s.lookup_entry
+        lookup_victim, issue, fail = s.lookup_victim, s.issue, s.fail
+        with m.State("IDLE"):
+            with m.If(switch.start & switch.none):
+                m.d.sync += current_valid.eq(0)
+                m.d.comb += switch.done.eq(1)
+            with m.Elif(switch.start):
+                m.d.sync += [switching.eq(1), switch_page.eq(switch.page)]
+                m.next = "SWITCH"
+            with m.If(op.start):
+                with m.Switch(op.operation.op):
+                    with m.Case(Op.VMXON):
+                        # #UD and #GP were the dispatcher's.
+                        with m.If(in_vmx):
+                            fail(VmError.VMXON_IN_ROOT)
+                        with m.Elif(value_bad_address):
+                            finish(m, op, Status.FAIL_INVALID)
+                        with m.Else():
+                            issue(
+                                RegionCommand.READ_WORD,
+                                "VMXON_REVISION",
+                                page_=_PageSource.OPERAND,
+                                word=REVISION_WORD,
+                            )
+
+                    with m.Case(Op.VMXOFF):
+                        with m.If(self.dual_active):
+                            fail(VmError.VMXOFF_UNDER_DUAL_MONITOR)
+                        with m.Else():
+                            m.d.sync += target.eq(0)
+                            m.next = "VMXOFF_SCAN"
+
+                    with m.Case(Op.VMPTRLD):
+                        with m.If(value_bad_address):
+                            fail(VmError.VMPTRLD_INVALID_ADDRESS)
+                        with m.Elif(value_is_vmxon_pointer):
+                            fail(VmError.VMPTRLD_VMXON_POINTER)
+                        with m.Else():
+                            # Look the region up now; the revision read decides what to do with it.
+                            m.d.sync += [
+                                target.eq(Mux(lookup_hit, lookup_entry, lookup_victim)),
+                                target_hit.eq(lookup_hit),
+                            ]
+                            issue(
+                                RegionCommand.READ_WORD,
+                                "VMPTRLD_REVISION",
+                                page_=_PageSource.OPERAND,
+                                word=REVISION_WORD,
+                            )
+
+                    with m.Case(Op.VMPTRST):
+                        pointer = Mux(current_valid, Cat(Const(0, 12), current_page), 2**64 - 1)
+                        finish(m, op, Status.SUCCEED, result=pointer)
+
+                    with m.Case(Op.VMCLEAR):
+                        with m.If(value_bad_address):
+                            fail(VmError.VMCLEAR_INVALID_ADDRESS)
+                        with m.Elif(value_is_vmxon_pointer):
+                            fail(VmError.VMCLEAR_VMXON_POINTER)
+                        with m.Else():
+                            m.d.sync += [target.eq(lookup_entry), target_hit.eq(lookup_hit)]
+                            hit_tag = tags.tags[lookup_entry]
+                            with m.If(lookup_hit & hit_tag.dirty):
+                                issue(
+                                    RegionCommand.WRITE_BACK,
+                                    "VMCLEAR_WRITE_BACK",
+                                    page_=_PageSource.TARGET,
+                                    launch=hit_tag.launch,
+                                )
+                            with m.Else():
+                                issue(
+                                    RegionCommand.WRITE_WORD,
+                                    "VMCLEAR_LAUNCH",
+                                    page_=_PageSource.OPERAND,
+                                    word=LAUNCH_WORD,
+                                )
+
+    def _load_states(self, s: SimpleNamespace) -> None:
+        """VMXON's and VMPTRLD's revision reads; the switch's lookup; the write-back and fill that make a VMCS
+        current."""
+        m, op, tags, region, page, in_vmx = s.m, s.op, s.tags, s.region, s.page, s.in_vmx
+        vmxon_page, current_valid, current, current_page = s.vmxon_page, s.current_valid, s.current, s.current_page
+        target, target_hit, lookup_hit, lookup_entry = s.target, s.target_hit, s.lookup_hit, s.lookup_entry
+        lookup_victim, issue, revision_ok, fail, loaded = s.lookup_victim, s.issue, s.revision_ok, s.fail, s.loaded
+        load = s.load
+        with m.State("VMXON_REVISION"):
+            with m.If(region.done):
+                with m.If(revision_ok(region.rdata)):
+                    m.d.sync += [in_vmx.eq(1), vmxon_page.eq(page), current_valid.eq(0)]
+                    finish(m, op, Status.SUCCEED)
+                with m.Else():
+                    finish(m, op, Status.FAIL_INVALID)
+                m.next = "IDLE"
+
+        with m.State("VMPTRLD_REVISION"):
+            with m.If(region.done):
+                with m.If(~revision_ok(region.rdata)):
+                    fail(VmError.VMPTRLD_INCORRECT_REVISION)
+                    m.next = "IDLE"
+                with m.Else():
+                    load()
+
+        with m.State("SWITCH"):
+            # The lookup of the switch's page is registered (as an operand's is at accept).
+            m.d.sync += [target.eq(Mux(lookup_hit, lookup_entry, lookup_victim)), target_hit.eq(lookup_hit)]
+            m.next = "SWITCH_LOAD"
+
+        with m.State("SWITCH_LOAD"):
+            load()
+
+        with m.State("VMPTRLD_WRITE_BACK"):
+            with m.If(region.done):
+                m.d.comb += tags.mark_clean.eq(1)
+                issue(RegionCommand.FILL, "VMPTRLD_FILL", page_=_PageSource.OPERAND)
+
+        with m.State("VMPTRLD_FILL"):
+            with m.If(region.done):
+                m.d.comb += [tags.install.eq(1), tags.touch.eq(1)]
+                m.d.sync += [current_valid.eq(1), current.eq(target), current_page.eq(page)]
+                loaded()
+                m.next = "IDLE"
+
+    def _vmclear_states(self, s: SimpleNamespace) -> None:
+        """VMCLEAR: the dirty entry written back, then the launch word; the entry invalidated."""
+        m, op, tags, region, current_valid, current = s.m, s.op, s.tags, s.region, s.current_valid, s.current
+        target, target_hit, issue = s.target, s.target_hit, s.issue
+        with m.State("VMCLEAR_WRITE_BACK"):
+            with m.If(region.done):
+                m.d.comb += tags.mark_clean.eq(1)
+                issue(RegionCommand.WRITE_WORD, "VMCLEAR_LAUNCH", page_=_PageSource.OPERAND, word=LAUNCH_WORD)
+
+        with m.State("VMCLEAR_LAUNCH"):
+            with m.If(region.done):
+                with m.If(target_hit):
+                    m.d.comb += tags.invalidate.eq(1)
+                    with m.If(current == target):
+                        m.d.sync += current_valid.eq(0)
+                finish(m, op, Status.SUCCEED)
+                m.next = "IDLE"
+
+    def _vmxoff_states(self, s: SimpleNamespace) -> None:
+        """VMXOFF: each entry written back (or its launch word marked), then every tag invalidated."""
+        m, op, tags, region, in_vmx, current_valid = s.m, s.op, s.tags, s.region, s.in_vmx, s.current_valid
+        target, target_tag, issue = s.target, s.target_tag, s.issue
+        with m.State("VMXOFF_SCAN"):
+            # Write back a dirty entry; mark a launched one, clean or dirty, so that a
+            # VMRESUME after VMXOFF and VMXON fails with error 6.
+            launched = (target_tag.launch & LAUNCH_LAUNCHED) != 0
+            marked = target_tag.launch | Mux(launched, LAUNCH_VMXOFF, 0)
+            with m.If(target_tag.valid & target_tag.dirty):
+                issue(RegionCommand.WRITE_BACK, "VMXOFF_WRITE_BACK", page_=_PageSource.TARGET, launch=marked)
+            with m.Elif(target_tag.valid & launched):
+                issue(
+                    RegionCommand.WRITE_WORD,
+                    "VMXOFF_WRITE_BACK",
+                    page_=_PageSource.TARGET,
+                    word=LAUNCH_WORD,
+                    launch=marked,
+                )
+            with m.Else():
+                m.next = "VMXOFF_NEXT"
+
+        with m.State("VMXOFF_WRITE_BACK"):
+            with m.If(region.done):
+                m.next = "VMXOFF_NEXT"
+
+        with m.State("VMXOFF_NEXT"):
+            with m.If(target == self.entries - 1):
+                m.d.comb += tags.invalidate_all.eq(1)
+                m.d.sync += [in_vmx.eq(0), current_valid.eq(0)]
+                finish(m, op, Status.SUCCEED)
+                m.next = "IDLE"
+            with m.Else():
+                m.d.sync += target.eq(target + 1)
+                m.next = "VMXOFF_SCAN"
