@@ -36,6 +36,8 @@ one write port, written only in WRITE_BACK; x0 is never written and keeps the
 0 it has after configuration; x1-x31 are not reset).
 """
 
+from types import SimpleNamespace
+
 from amaranth import Array, C, Cat, Const, Module, Mux, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.memory import Memory
@@ -352,6 +354,7 @@ class Core(wiring.Component):
         index = Mux(dec.index_rs1, rs1, dec.element)
         # Bits 31:0: what EXECUTE left in result (rs1, rs2 or 0), or the x86 CSR's new value (SET).
         value_low = Mux(set_phase, csr_modified, result)
+        port_io = (dec.kind == Kind.IN) | (dec.kind == Kind.OUT)  # in a guest, IN and OUT ask the unit first
         if self.guests:
             # SAVE and MOVE: SET and GET of RIP, RSP, IDTR.base (step 0, 1, 2), SET of activity := 0 after a
             # HLT that did not exit (step 3); a guest's CPUID, WFI (HLT), IN/OUT and traps (EXCEPTION).
@@ -366,7 +369,6 @@ class Core(wiring.Component):
             op = Mux(cpuid_request, Op.CPUID, Mux(tsc_request, Op.RDTSC, op))
             op = Mux(asking_interrupt, Op.INTERRUPT, Mux(asking_run, Op.RUN, Mux(asking_smi, Op.SMI, op)))
             op = Mux(moving, Op.GET, Mux(saving, Op.SET, Mux(asking_exception, Op.EXCEPTION, op)))
-            port_io = (dec.kind == Kind.IN) | (dec.kind == Kind.OUT)
             index = Mux(cpuid_request, rs1, Mux(port_io, rs1[:16], index))
             interrupt_vector = Mux(
                 trap_code == TrapCause.MACHINE_EXTERNAL_INTERRUPT.value & 0x1F,
@@ -428,363 +430,421 @@ class Core(wiring.Component):
             m.d.sync += [trap_code.eq(cause), trap_interrupt.eq(0), trap_value.eq(value)]
             m.next = "TRAP"
 
+        # The signals and steps the FSM's states share, for the methods that hold them (one per mechanism).
+        # fmt: off
+        s = SimpleNamespace(
+            m=m, fetching=fetching, bus=bus, pc=pc, ir=ir, trap=trap, dec=dec, decoder=decoder, rs1_read=rs1_read,
+            rs1=rs1, operand_b=operand_b, rs2=rs2, cpuid_leaf=cpuid_leaf, cpuid_register=cpuid_register,
+            next_pc=next_pc, pc_imm=pc_imm, set_phase=set_phase, result=result, computed=computed, address=address,
+            alu=alu, less=less, writes_rd=writes_rd, shift_count=shift_count, b=b, branch_taken=branch_taken,
+            taken=taken, low_bits=low_bits, access_misaligned=access_misaligned, tsc_request=tsc_request,
+            non_root=non_root, cpuid_request=cpuid_request, csr=csr, funct3=funct3, store_mask=store_mask,
+            csr_modified=csr_modified, req=req, unit_status=unit_status, vmx_record=vmx_record,
+            exit_trap=exit_trap, asking_exception=asking_exception, asking_interrupt=asking_interrupt,
+            asking_run=asking_run, asking_smi=asking_smi, step=step, inject=inject, inject_code=inject_code,
+            inject_interrupt=inject_interrupt, inject_error=inject_error, tsc_high=tsc_high, in_smm=in_smm,
+            exception_asked=exception_asked, port_io=port_io, io=io, io_rdata=io_rdata, rd_port=rd_port,
+            writing_rd=writing_rd, rd=rd, written=written, trace=trace, trap_code=trap_code,
+            trap_interrupt=trap_interrupt, trap_value=trap_value, smi_size=smi_size, smi_io=smi_io,
+        )
+        # fmt: on
         with m.FSM():
-            with m.State("FETCH"):
-                m.d.comb += [
-                    fetching.eq(1),
-                    bus.cyc.eq(1),
-                    bus.stb.eq(1),
-                    bus.adr.eq(pc[2:]),
-                    bus.sel.eq(0b1111),
-                ]
-                with m.If(bus.err):
-                    m.d.sync += ir.eq(0)
-                    trap(TrapCause.INSTRUCTION_ACCESS_FAULT, _TrapValue.PC)
-                with m.Elif(bus.ack):
-                    m.d.sync += ir.eq(bus.dat_r)
-                    m.next = "DECODE"
-                # DECODE's pc + imm is pc + 4.
-                m.d.sync += dec.imm.eq(4)
-
-            with m.State("DECODE"):
-                decoded = decoder.decoded
-                leaf = len(CPUID_LEAVES)
-                for row, number in enumerate(CPUID_LEAVES):
-                    leaf = Mux(rs1_read == number, row, leaf)
-                m.d.sync += [
-                    dec.eq(decoded),
-                    rs1.eq(Mux(decoder.rs1_zero, 0, rs1_read)),
-                    operand_b.eq(
-                        Alu.operand_b(
-                            Mux(decoded.b_imm, decoded.imm, rs2),
-                            subtract=decoded.subtract,
-                            unsigned=decoded.unsigned,
-                        )
-                    ),
-                    cpuid_leaf.eq(leaf),
-                    cpuid_register.eq(rs2[:2]),
-                    next_pc.eq(pc_imm),
-                    set_phase.eq(0),
-                ]
-                m.next = "EXECUTE"
-
-            with m.State("EXECUTE"):
-                m.d.sync += [
-                    result.eq(computed),
-                    # A JALR's target (bit 0 cleared) waits here for WRITE_BACK: the sum feeds nothing
-                    # but this register, and each bit's flip-flop shares the adder's logic cell.
-                    address.eq(Cat(alu.sum[0] & (dec.kind != Kind.JALR), alu.sum[1:])),
-                    less.eq(alu.less),
-                    writes_rd.eq(dec.writes_rd),
-                    shift_count.eq(b[:5]),
-                ]
-                m.next = "WRITE_BACK"
-                with m.If(dec.illegal):
-                    trap(TrapCause.ILLEGAL_INSTRUCTION, _TrapValue.INSN)
-                with m.Else():
-                    with m.Switch(dec.kind):
-                        with m.Case(Kind.SHIFT):
-                            m.next = "SHIFT"
-                        with m.Case(Kind.BRANCH):
-                            m.d.sync += branch_taken.eq(taken)
-                            with m.If(taken):
-                                m.d.sync += next_pc.eq(pc_imm)
-                            # Whether to trap waits a cycle, so that the comparison feeds only next_pc.
-                            with m.If(dec.imm[1]):
-                                m.next = "BRANCH_MISALIGNED"
-                        with m.Case(Kind.JAL):
-                            m.d.sync += next_pc.eq(pc_imm)
-                            with m.If(dec.imm[1]):
-                                trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
-                        with m.Case(Kind.JALR):
-                            # next_pc keeps pc + 4 (the link); WRITE_BACK takes the target from address.
-                            with m.If(low_bits[1]):
-                                trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.ADDRESS)
-                        with m.Case(Kind.LOAD):
-                            with m.If(access_misaligned):
-                                trap(TrapCause.LOAD_MISALIGNED, _TrapValue.ADDRESS)
-                            with m.Else():
-                                m.next = "MEMORY"
-                        with m.Case(Kind.STORE):
-                            with m.If(access_misaligned):
-                                trap(TrapCause.STORE_MISALIGNED, _TrapValue.ADDRESS)
-                            with m.Else():
-                                m.next = "MEMORY"
-                        with m.Case(Kind.CSR):
-                            m.next = "CSR_MODIFY"
-                            if self.guests:
-                                with m.If(tsc_request):
-                                    m.next = "SAVE_REQUEST"
-                        with m.Case(Kind.X86_CSR, Kind.UNIT):
-                            m.next = "UNIT_REQUEST"
-                            if self.guests:
-                                # VMCALL in VMX root operation may exit to the STM, which returns to its RIP.
-                                vmcall = (dec.kind == Kind.UNIT) & (dec.unit_op == Op.VMCALL)
-                                with m.If(non_root | vmcall):
-                                    m.next = "SAVE_REQUEST"
-                        if self.guests:
-                            with m.Case(Kind.ALU):
-                                with m.If(cpuid_request):
-                                    m.next = "SAVE_REQUEST"
-                        with m.Case(Kind.ECALL):
-                            trap(TrapCause.ECALL_M, _TrapValue.ZERO)
-                        with m.Case(Kind.EBREAK):
-                            trap(TrapCause.BREAKPOINT, _TrapValue.PC)
-                        with m.Case(Kind.MRET):
-                            # mstatus moves now, so that WRITE_BACK sees MIE as MRET leaves it.
-                            m.d.comb += csr.mret.eq(1)
-                            m.d.sync += next_pc.eq(csr.mepc)
-                        with m.Case(Kind.WFI):
-                            m.next = "WAIT_INTERRUPT"
-                            if self.guests:
-                                with m.If(non_root):
-                                    m.next = "SAVE_REQUEST"
-                        with m.Case(Kind.IN, Kind.OUT):
-                            m.next = "PORT_IO"
-                            if self.guests:
-                                with m.If(non_root):
-                                    m.next = "SAVE_REQUEST"
-
-            with m.State("BRANCH_MISALIGNED"):
-                with m.If(branch_taken):
-                    trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
-                with m.Else():
-                    m.next = "WRITE_BACK"
-
-            with m.State("SHIFT"):
-                with m.If(shift_count == 0):
-                    m.next = "WRITE_BACK"
-                with m.Else():
-                    m.d.sync += shift_count.eq(shift_count - 1)
-                    with m.If(funct3[2]):
-                        m.d.sync += result.eq(Cat(result[1:], result[31] & ir[30]))
-                    with m.Else():
-                        m.d.sync += result.eq(Cat(C(0, 1), result[:31]))
-
-            with m.State("MEMORY"):
-                store = dec.kind == Kind.STORE
-                m.d.comb += [
-                    bus.cyc.eq(1),
-                    bus.stb.eq(1),
-                    bus.adr.eq(address[2:]),
-                    bus.we.eq(store),
-                    bus.sel.eq(store_mask),
-                ]
-                with m.If(bus.err):
-                    trap(
-                        Mux(store, TrapCause.STORE_ACCESS_FAULT, TrapCause.LOAD_ACCESS_FAULT),
-                        _TrapValue.ADDRESS,
-                    )
-                with m.Elif(bus.ack):
-                    m.d.sync += result.eq(bus.dat_r)
-                    m.next = "WRITE_BACK"
-
-            with m.State("CSR_MODIFY"):
-                # rd takes the old value (in result); the CSR := the new one, now: the instruction
-                # cannot fail any more, and WRITE_BACK then sees the interrupt enables it wrote.
-                # An x86 CSR's SET sends the new value from the same multiplexer.
-                m.d.comb += [
-                    csr.write.eq((dec.kind == Kind.CSR) & dec.csr_write),
-                    csr.write_data.eq(csr_modified),
-                ]
-                with m.If((dec.kind == Kind.X86_CSR) & dec.csr_write):
-                    m.d.sync += set_phase.eq(1)
-                    m.next = "UNIT_REQUEST"
-                with m.Else():
-                    m.next = "WRITE_BACK"
-
-            with m.State("UNIT_REQUEST"):
-                m.d.comb += req.valid.eq(1)
-                with m.If(req.ready):
-                    m.next = "UNIT_RESPONSE"
-
-            with m.State("UNIT_RESPONSE"):
-                resp = self.vmx_resp
-                m.d.comb += resp.ready.eq(1)
-                with m.If(resp.valid):
-                    unit_instruction = dec.kind == Kind.UNIT
-                    m.d.sync += [unit_status.eq(resp.status), vmx_record.eq(unit_instruction)]
-                    with m.Switch(resp.status):
-                        with m.Case(Status.FAULT):
-                            cause = TrapCause.GENERAL_PROTECTION
-                            for vector, vector_cause in VECTOR_TO_CAUSE.items():
-                                cause = Mux(resp.vector == vector, vector_cause, cause)
-                            trap(cause, _TrapValue.INSN)
-                        with m.Case(Status.ENTRY_NOT_IMPLEMENTED):
-                            trap(TrapCause.ENTRY_NOT_IMPLEMENTED, _TrapValue.INSN)
-                        if self.guests:
-                            with m.Case(Status.ENTERED, Status.EXITED, Status.ENTRY_FAILED):
-                                # The processor moved between host and guest (or into and out of SMM): the
-                                # instruction retires with the status and nothing else; MOVE takes RIP, RSP,
-                                # IDTR.base.
-                                entered = resp.status == Status.ENTERED
-                                m.d.sync += [exit_trap.eq(asking_exception | asking_interrupt)]
-                                asking = (asking_exception, asking_interrupt, asking_run, asking_smi)
-                                self._start_move(m, step, vmx_record, writes_rd, asking)
-                                self._injection(m, resp, entered, inject, inject_code, inject_interrupt, inject_error)
-                        with m.Default():
-                            # VMsucceed for a VMX instruction, OK for RDMSR/WRMSR.
-                            completed = Mux(dec.platform_op, resp.status == Status.OK, resp.status == Status.SUCCEED)
-                            # The value read: the VMX instruction's or RDMSR's, or the x86 CSR's (GET).
-                            with m.If(~set_phase):
-                                m.d.sync += result.eq(Mux(tsc_high, resp.value[32:], resp.value[:32]))
-
-                            def completes():
-                                with m.If(unit_instruction):
-                                    m.d.sync += writes_rd.eq(dec.writes_rd & completed)
-                                    m.d.comb += [
-                                        csr.xhi_write.eq(dec.rdmsr & (resp.status == Status.OK)),
-                                        csr.xhi_data.eq(resp.value[32:]),
-                                    ]
-                                    m.next = "WRITE_BACK"
-                                with m.Elif(set_phase):
-                                    m.next = "WRITE_BACK"
-                                with m.Else():
-                                    m.next = "CSR_MODIFY"
-
-                            if self.guests:
-                                # An SMI delivered into SMM (the core was not there) and RSM move the core too.
-                                smi_delivered = asking_smi & self.smm_status.in_smm & ~in_smm
-                                rsm = unit_instruction & (dec.unit_op == Op.RSM)
-                                with m.If((resp.status == Status.OK) & (smi_delivered | rsm)):
-                                    self._start_move(m, step, vmx_record, writes_rd, (asking_smi,))
-                                with m.Elif(asking_smi):
-                                    # An SMI held (the unit in SMM, or SMIs blocked): a record of its own, where
-                                    # the core is.
-                                    m.d.sync += [asking_smi.eq(0), vmx_record.eq(1), writes_rd.eq(0), next_pc.eq(pc)]
-                                    m.next = "WRITE_BACK"
-                                # A guest's trap the unit lets the guest take; a HLT that did not exit (the
-                                # guest waits, active for the unit); IN/OUT that did not exit (the device).
-                                with m.Elif(asking_exception):
-                                    m.d.sync += [asking_exception.eq(0), exception_asked.eq(1)]
-                                    m.next = "TRAP"
-                                with m.Elif(asking_run):
-                                    # No exit after all (a tick short): the guest goes on.
-                                    m.d.sync += asking_run.eq(0)
-                                    m.next = "FETCH"
-                                with m.Elif(asking_interrupt):
-                                    # No exit: the guest takes the interrupt if its mstatus.MIE lets it.
-                                    m.d.sync += asking_interrupt.eq(0)
-                                    m.next = "FETCH"
-                                    with m.If(csr.interrupt):
-                                        m.next = "TRAP"
-                                with m.Elif(dec.kind == Kind.WFI):
-                                    m.d.sync += step.eq(3)
-                                    m.next = "SAVE_REQUEST"
-                                with m.Elif(port_io):
-                                    m.next = "PORT_IO"
-                                with m.Else():
-                                    completes()
-                            else:
-                                completes()
-
+            # In this order: the states' encoding follows it.
+            self._fetch_states(s)
+            self._execute_state(s)
+            self._multicycle_states(s)
+            self._unit_states(s)
             if self.guests:
                 self._save_and_move(m, step, saving, moving, next_pc, rd_port, csr, (non_root, in_smm))
+            self._retire_states(s)
+        return m
 
-            with m.State("PORT_IO"):
-                m.d.comb += io.valid.eq(1)
-                with m.If(io.ready):
-                    m.d.sync += result.eq(io_rdata)
-                    m.next = "WRITE_BACK"
+    def _fetch_states(self, s: SimpleNamespace) -> None:
+        """FETCH and DECODE: the instruction word from the bus, its fields, the registers it reads."""
+        m, fetching, bus, pc, ir, trap, dec, decoder = s.m, s.fetching, s.bus, s.pc, s.ir, s.trap, s.dec, s.decoder
+        rs1_read, rs1, operand_b, rs2, cpuid_leaf = s.rs1_read, s.rs1, s.operand_b, s.rs2, s.cpuid_leaf
+        cpuid_register, next_pc, pc_imm, set_phase = s.cpuid_register, s.next_pc, s.pc_imm, s.set_phase
+        with m.State("FETCH"):
+            m.d.comb += [
+                fetching.eq(1),
+                bus.cyc.eq(1),
+                bus.stb.eq(1),
+                bus.adr.eq(pc[2:]),
+                bus.sel.eq(0b1111),
+            ]
+            with m.If(bus.err):
+                m.d.sync += ir.eq(0)
+                trap(TrapCause.INSTRUCTION_ACCESS_FAULT, _TrapValue.PC)
+            with m.Elif(bus.ack):
+                m.d.sync += ir.eq(bus.dat_r)
+                m.next = "DECODE"
+            # DECODE's pc + imm is pc + 4.
+            m.d.sync += dec.imm.eq(4)
 
-            with m.State("WAIT_INTERRUPT"):
-                with m.If(csr.wake):
-                    m.next = "WRITE_BACK"
+        with m.State("DECODE"):
+            decoded = decoder.decoded
+            leaf = len(CPUID_LEAVES)
+            for row, number in enumerate(CPUID_LEAVES):
+                leaf = Mux(rs1_read == number, row, leaf)
+            m.d.sync += [
+                dec.eq(decoded),
+                rs1.eq(Mux(decoder.rs1_zero, 0, rs1_read)),
+                operand_b.eq(
+                    Alu.operand_b(
+                        Mux(decoded.b_imm, decoded.imm, rs2),
+                        subtract=decoded.subtract,
+                        unsigned=decoded.unsigned,
+                    )
+                ),
+                cpuid_leaf.eq(leaf),
+                cpuid_register.eq(rs2[:2]),
+                next_pc.eq(pc_imm),
+                set_phase.eq(0),
+            ]
+            m.next = "EXECUTE"
 
-            with m.State("WRITE_BACK"):
-                m.d.comb += [
-                    rd_port.en.eq(writing_rd),
-                    rd_port.addr.eq(rd),
-                    rd_port.data.eq(written),
-                    csr.retire.eq(1),
-                    trace.valid.eq(1),
-                    trace.rd.eq(Mux(writing_rd, rd, 0)),
-                    trace.rd_value.eq(written),
-                    trace.vmx.eq(vmx_record),
-                    # (A store whose fault exited stored nothing; a JALR's goes on at HOST_RIP.)
-                    trace.store.eq((dec.kind == Kind.STORE) & ~exit_trap),
-                ]
-                m.d.sync += [pc.eq(Mux((dec.kind == Kind.JALR) & ~exit_trap, address, next_pc)), vmx_record.eq(0)]
-                if self.guests:
-                    # A trap that exited: the record carries it, and the instruction does not retire.
-                    m.d.comb += [
-                        trace.trap.eq(exit_trap),
-                        trace.cause.eq(pack(Mcause, code=trap_code, interrupt=trap_interrupt)),
-                        csr.retire.eq(~exit_trap),
-                    ]
-                    m.d.sync += exit_trap.eq(0)
-                with m.If(inject if self.guests else 0):
-                    # The event the entry injected: a trap of the guest at its first instruction (mtval: the
-                    # error code), which the unit is not asked about.
-                    m.d.sync += [
-                        trap_code.eq(inject_code),
-                        trap_interrupt.eq(inject_interrupt),
-                        trap_value.eq(_TrapValue.ADDRESS),
-                        address.eq(inject_error),
-                        ir.eq(0),
-                        inject.eq(0),
-                        exception_asked.eq(1),
-                    ]
-                    m.next = "TRAP"
-                if self.guests:
-                    with m.Elif(self.smi.pending):
-                        # An SMI: SAVE (in every mode), then the SMI request; a record of its own (insn 0).
-                        m.d.comb += self.smi.take.eq(1)
-                        m.d.sync += [
-                            ir.eq(0),
-                            asking_smi.eq(1),
-                            step.eq(0),
-                            smi_size.eq(self.smi.size),
-                            smi_io.eq(self.smi.io),
-                        ]
-                        m.next = "SAVE_REQUEST"
-                with m.Elif(self.guest_time.due & non_root if self.guests else 0):
-                    # In a guest whose time is due: RUN (an exit of its own at this boundary, insn 0).
-                    m.d.sync += [ir.eq(0), asking_run.eq(1), step.eq(0)]
-                    m.next = "SAVE_REQUEST" if self.guests else "FETCH"
-                with m.Elif(csr.wake & non_root & ~in_smm if self.guests else 0):
-                    # In a guest: INTERRUPT for the unit first ("external-interrupt exiting").
-                    m.d.sync += [
-                        trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),
-                        trap_interrupt.eq(1),
-                        trap_value.eq(_TrapValue.ZERO),
-                        ir.eq(0),
-                        asking_interrupt.eq(1),
-                        step.eq(0),
-                    ]
-                    m.next = "SAVE_REQUEST" if self.guests else "TRAP"
-                with m.Elif(csr.interrupt & ~in_smm if self.guests else csr.interrupt):
-                    # (In SMM the core takes no interrupt, docs/smm-soc.md.)
-                    m.d.sync += [
-                        trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),
-                        trap_interrupt.eq(1),
-                        trap_value.eq(_TrapValue.ZERO),
-                        ir.eq(0),
-                    ]
-                    m.next = "TRAP"
+    def _execute_state(self, s: SimpleNamespace) -> None:
+        """EXECUTE: the ALU, a branch's or jump's target, and where each kind of instruction goes next."""
+        m, result, computed, address, alu, dec, less = s.m, s.result, s.computed, s.address, s.alu, s.dec, s.less
+        writes_rd, shift_count, b, trap, branch_taken = s.writes_rd, s.shift_count, s.b, s.trap, s.branch_taken
+        taken, next_pc, pc_imm, low_bits = s.taken, s.next_pc, s.pc_imm, s.low_bits
+        access_misaligned, tsc_request, non_root = s.access_misaligned, s.tsc_request, s.non_root
+        cpuid_request, csr = s.cpuid_request, s.csr
+        with m.State("EXECUTE"):
+            m.d.sync += [
+                result.eq(computed),
+                # A JALR's target (bit 0 cleared) waits here for WRITE_BACK: the sum feeds nothing
+                # but this register, and each bit's flip-flop shares the adder's logic cell.
+                address.eq(Cat(alu.sum[0] & (dec.kind != Kind.JALR), alu.sum[1:])),
+                less.eq(alu.less),
+                writes_rd.eq(dec.writes_rd),
+                shift_count.eq(b[:5]),
+            ]
+            m.next = "WRITE_BACK"
+            with m.If(dec.illegal):
+                trap(TrapCause.ILLEGAL_INSTRUCTION, _TrapValue.INSN)
+            with m.Else():
+                with m.Switch(dec.kind):
+                    with m.Case(Kind.SHIFT):
+                        m.next = "SHIFT"
+                    with m.Case(Kind.BRANCH):
+                        m.d.sync += branch_taken.eq(taken)
+                        with m.If(taken):
+                            m.d.sync += next_pc.eq(pc_imm)
+                        # Whether to trap waits a cycle, so that the comparison feeds only next_pc.
+                        with m.If(dec.imm[1]):
+                            m.next = "BRANCH_MISALIGNED"
+                    with m.Case(Kind.JAL):
+                        m.d.sync += next_pc.eq(pc_imm)
+                        with m.If(dec.imm[1]):
+                            trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
+                    with m.Case(Kind.JALR):
+                        # next_pc keeps pc + 4 (the link); WRITE_BACK takes the target from address.
+                        with m.If(low_bits[1]):
+                            trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.ADDRESS)
+                    with m.Case(Kind.LOAD):
+                        with m.If(access_misaligned):
+                            trap(TrapCause.LOAD_MISALIGNED, _TrapValue.ADDRESS)
+                        with m.Else():
+                            m.next = "MEMORY"
+                    with m.Case(Kind.STORE):
+                        with m.If(access_misaligned):
+                            trap(TrapCause.STORE_MISALIGNED, _TrapValue.ADDRESS)
+                        with m.Else():
+                            m.next = "MEMORY"
+                    with m.Case(Kind.CSR):
+                        m.next = "CSR_MODIFY"
+                        if self.guests:
+                            with m.If(tsc_request):
+                                m.next = "SAVE_REQUEST"
+                    with m.Case(Kind.X86_CSR, Kind.UNIT):
+                        m.next = "UNIT_REQUEST"
+                        if self.guests:
+                            # VMCALL in VMX root operation may exit to the STM, which returns to its RIP.
+                            vmcall = (dec.kind == Kind.UNIT) & (dec.unit_op == Op.VMCALL)
+                            with m.If(non_root | vmcall):
+                                m.next = "SAVE_REQUEST"
+                    if self.guests:
+                        with m.Case(Kind.ALU):
+                            with m.If(cpuid_request):
+                                m.next = "SAVE_REQUEST"
+                    with m.Case(Kind.ECALL):
+                        trap(TrapCause.ECALL_M, _TrapValue.ZERO)
+                    with m.Case(Kind.EBREAK):
+                        trap(TrapCause.BREAKPOINT, _TrapValue.PC)
+                    with m.Case(Kind.MRET):
+                        # mstatus moves now, so that WRITE_BACK sees MIE as MRET leaves it.
+                        m.d.comb += csr.mret.eq(1)
+                        m.d.sync += next_pc.eq(csr.mepc)
+                    with m.Case(Kind.WFI):
+                        m.next = "WAIT_INTERRUPT"
+                        if self.guests:
+                            with m.If(non_root):
+                                m.next = "SAVE_REQUEST"
+                    with m.Case(Kind.IN, Kind.OUT):
+                        m.next = "PORT_IO"
+                        if self.guests:
+                            with m.If(non_root):
+                                m.next = "SAVE_REQUEST"
+
+    def _multicycle_states(self, s: SimpleNamespace) -> None:
+        """The states some instructions add: a misaligned branch target, the shifter, a load or store, a CSR's write."""
+        m, branch_taken, trap, shift_count, funct3 = s.m, s.branch_taken, s.trap, s.shift_count, s.funct3
+        result, ir, dec, bus, address, store_mask, csr = s.result, s.ir, s.dec, s.bus, s.address, s.store_mask, s.csr
+        csr_modified, set_phase = s.csr_modified, s.set_phase
+        with m.State("BRANCH_MISALIGNED"):
+            with m.If(branch_taken):
+                trap(TrapCause.INSTRUCTION_MISALIGNED, _TrapValue.TARGET)
+            with m.Else():
+                m.next = "WRITE_BACK"
+
+        with m.State("SHIFT"):
+            with m.If(shift_count == 0):
+                m.next = "WRITE_BACK"
+            with m.Else():
+                m.d.sync += shift_count.eq(shift_count - 1)
+                with m.If(funct3[2]):
+                    m.d.sync += result.eq(Cat(result[1:], result[31] & ir[30]))
                 with m.Else():
-                    m.next = "FETCH"
+                    m.d.sync += result.eq(Cat(C(0, 1), result[:31]))
 
-            with m.State("TRAP"):
-                if self.guests:
-                    mapped = Const(0, 1)
-                    for cause in GUEST_EXCEPTIONS:
-                        mapped = mapped | (trap_code == int(cause))
-                    with m.If(non_root & ~trap_interrupt & mapped & ~exception_asked):
-                        # A guest's trap: first EXCEPTION for the unit (the exception bitmap decides).
-                        m.d.sync += [asking_exception.eq(1), step.eq(0)]
-                        m.next = "SAVE_REQUEST"
-                    with m.Else():
-                        m.d.sync += exception_asked.eq(0)
-                        self._take_trap(
-                            m, csr, trace, pc, ir, address, next_pc, trap_code, trap_interrupt, trap_value, vmx_record
-                        )
-                else:
+        with m.State("MEMORY"):
+            store = dec.kind == Kind.STORE
+            m.d.comb += [
+                bus.cyc.eq(1),
+                bus.stb.eq(1),
+                bus.adr.eq(address[2:]),
+                bus.we.eq(store),
+                bus.sel.eq(store_mask),
+            ]
+            with m.If(bus.err):
+                trap(
+                    Mux(store, TrapCause.STORE_ACCESS_FAULT, TrapCause.LOAD_ACCESS_FAULT),
+                    _TrapValue.ADDRESS,
+                )
+            with m.Elif(bus.ack):
+                m.d.sync += result.eq(bus.dat_r)
+                m.next = "WRITE_BACK"
+
+        with m.State("CSR_MODIFY"):
+            # rd takes the old value (in result); the CSR := the new one, now: the instruction
+            # cannot fail any more, and WRITE_BACK then sees the interrupt enables it wrote.
+            # An x86 CSR's SET sends the new value from the same multiplexer.
+            m.d.comb += [
+                csr.write.eq((dec.kind == Kind.CSR) & dec.csr_write),
+                csr.write_data.eq(csr_modified),
+            ]
+            with m.If((dec.kind == Kind.X86_CSR) & dec.csr_write):
+                m.d.sync += set_phase.eq(1)
+                m.next = "UNIT_REQUEST"
+            with m.Else():
+                m.next = "WRITE_BACK"
+
+    def _unit_states(self, s: SimpleNamespace) -> None:
+        """UNIT_REQUEST and UNIT_RESPONSE: a request to the VMX unit, and what each status does."""
+        m, req, dec, unit_status, vmx_record = s.m, s.req, s.dec, s.unit_status, s.vmx_record
+        trap, exit_trap, asking_exception = s.trap, s.exit_trap, s.asking_exception
+        asking_interrupt, asking_run, asking_smi, step = s.asking_interrupt, s.asking_run, s.asking_smi, s.step
+        writes_rd, inject, inject_code, inject_interrupt = s.writes_rd, s.inject, s.inject_code, s.inject_interrupt
+        inject_error, set_phase, result, tsc_high, csr = s.inject_error, s.set_phase, s.result, s.tsc_high, s.csr
+        in_smm, next_pc, pc, exception_asked, port_io = s.in_smm, s.next_pc, s.pc, s.exception_asked, s.port_io
+        with m.State("UNIT_REQUEST"):
+            m.d.comb += req.valid.eq(1)
+            with m.If(req.ready):
+                m.next = "UNIT_RESPONSE"
+
+        with m.State("UNIT_RESPONSE"):
+            resp = self.vmx_resp
+            m.d.comb += resp.ready.eq(1)
+            with m.If(resp.valid):
+                unit_instruction = dec.kind == Kind.UNIT
+                m.d.sync += [unit_status.eq(resp.status), vmx_record.eq(unit_instruction)]
+                with m.Switch(resp.status):
+                    with m.Case(Status.FAULT):
+                        cause = TrapCause.GENERAL_PROTECTION
+                        for vector, vector_cause in VECTOR_TO_CAUSE.items():
+                            cause = Mux(resp.vector == vector, vector_cause, cause)
+                        trap(cause, _TrapValue.INSN)
+                    with m.Case(Status.ENTRY_NOT_IMPLEMENTED):
+                        trap(TrapCause.ENTRY_NOT_IMPLEMENTED, _TrapValue.INSN)
+                    if self.guests:
+                        with m.Case(Status.ENTERED, Status.EXITED, Status.ENTRY_FAILED):
+                            # The processor moved between host and guest (or into and out of SMM): the
+                            # instruction retires with the status and nothing else; MOVE takes RIP, RSP,
+                            # IDTR.base.
+                            entered = resp.status == Status.ENTERED
+                            m.d.sync += [exit_trap.eq(asking_exception | asking_interrupt)]
+                            asking = (asking_exception, asking_interrupt, asking_run, asking_smi)
+                            self._start_move(m, step, vmx_record, writes_rd, asking)
+                            self._injection(m, resp, entered, inject, inject_code, inject_interrupt, inject_error)
+                    with m.Default():
+                        # VMsucceed for a VMX instruction, OK for RDMSR/WRMSR.
+                        completed = Mux(dec.platform_op, resp.status == Status.OK, resp.status == Status.SUCCEED)
+                        # The value read: the VMX instruction's or RDMSR's, or the x86 CSR's (GET).
+                        with m.If(~set_phase):
+                            m.d.sync += result.eq(Mux(tsc_high, resp.value[32:], resp.value[:32]))
+
+                        def completes():
+                            with m.If(unit_instruction):
+                                m.d.sync += writes_rd.eq(dec.writes_rd & completed)
+                                m.d.comb += [
+                                    csr.xhi_write.eq(dec.rdmsr & (resp.status == Status.OK)),
+                                    csr.xhi_data.eq(resp.value[32:]),
+                                ]
+                                m.next = "WRITE_BACK"
+                            with m.Elif(set_phase):
+                                m.next = "WRITE_BACK"
+                            with m.Else():
+                                m.next = "CSR_MODIFY"
+
+                        if self.guests:
+                            # An SMI delivered into SMM (the core was not there) and RSM move the core too.
+                            smi_delivered = asking_smi & self.smm_status.in_smm & ~in_smm
+                            rsm = unit_instruction & (dec.unit_op == Op.RSM)
+                            with m.If((resp.status == Status.OK) & (smi_delivered | rsm)):
+                                self._start_move(m, step, vmx_record, writes_rd, (asking_smi,))
+                            with m.Elif(asking_smi):
+                                # An SMI held (the unit in SMM, or SMIs blocked): a record of its own, where
+                                # the core is.
+                                m.d.sync += [asking_smi.eq(0), vmx_record.eq(1), writes_rd.eq(0), next_pc.eq(pc)]
+                                m.next = "WRITE_BACK"
+                            # A guest's trap the unit lets the guest take; a HLT that did not exit (the
+                            # guest waits, active for the unit); IN/OUT that did not exit (the device).
+                            with m.Elif(asking_exception):
+                                m.d.sync += [asking_exception.eq(0), exception_asked.eq(1)]
+                                m.next = "TRAP"
+                            with m.Elif(asking_run):
+                                # No exit after all (a tick short): the guest goes on.
+                                m.d.sync += asking_run.eq(0)
+                                m.next = "FETCH"
+                            with m.Elif(asking_interrupt):
+                                # No exit: the guest takes the interrupt if its mstatus.MIE lets it.
+                                m.d.sync += asking_interrupt.eq(0)
+                                m.next = "FETCH"
+                                with m.If(csr.interrupt):
+                                    m.next = "TRAP"
+                            with m.Elif(dec.kind == Kind.WFI):
+                                m.d.sync += step.eq(3)
+                                m.next = "SAVE_REQUEST"
+                            with m.Elif(port_io):
+                                m.next = "PORT_IO"
+                            with m.Else():
+                                completes()
+                        else:
+                            completes()
+
+    def _retire_states(self, s: SimpleNamespace) -> None:
+        """PORT_IO, WAIT_INTERRUPT, WRITE_BACK (rd, pc, the record, an SMI or interrupt at the boundary) and TRAP."""
+        m, io, result, io_rdata, csr, rd_port = s.m, s.io, s.result, s.io_rdata, s.csr, s.rd_port
+        writing_rd, rd, written, trace, vmx_record, dec = s.writing_rd, s.rd, s.written, s.trace, s.vmx_record, s.dec
+        exit_trap, pc, address, next_pc, trap_code = s.exit_trap, s.pc, s.address, s.next_pc, s.trap_code
+        trap_interrupt, inject, inject_code = s.trap_interrupt, s.inject, s.inject_code
+        inject_interrupt, trap_value, inject_error, ir = s.inject_interrupt, s.trap_value, s.inject_error, s.ir
+        exception_asked, asking_smi, step, smi_size = s.exception_asked, s.asking_smi, s.step, s.smi_size
+        smi_io, non_root, asking_run, in_smm = s.smi_io, s.non_root, s.asking_run, s.in_smm
+        asking_interrupt, asking_exception = s.asking_interrupt, s.asking_exception
+        with m.State("PORT_IO"):
+            m.d.comb += io.valid.eq(1)
+            with m.If(io.ready):
+                m.d.sync += result.eq(io_rdata)
+                m.next = "WRITE_BACK"
+
+        with m.State("WAIT_INTERRUPT"):
+            with m.If(csr.wake):
+                m.next = "WRITE_BACK"
+
+        with m.State("WRITE_BACK"):
+            m.d.comb += [
+                rd_port.en.eq(writing_rd),
+                rd_port.addr.eq(rd),
+                rd_port.data.eq(written),
+                csr.retire.eq(1),
+                trace.valid.eq(1),
+                trace.rd.eq(Mux(writing_rd, rd, 0)),
+                trace.rd_value.eq(written),
+                trace.vmx.eq(vmx_record),
+                # (A store whose fault exited stored nothing; a JALR's goes on at HOST_RIP.)
+                trace.store.eq((dec.kind == Kind.STORE) & ~exit_trap),
+            ]
+            m.d.sync += [pc.eq(Mux((dec.kind == Kind.JALR) & ~exit_trap, address, next_pc)), vmx_record.eq(0)]
+            if self.guests:
+                # A trap that exited: the record carries it, and the instruction does not retire.
+                m.d.comb += [
+                    trace.trap.eq(exit_trap),
+                    trace.cause.eq(pack(Mcause, code=trap_code, interrupt=trap_interrupt)),
+                    csr.retire.eq(~exit_trap),
+                ]
+                m.d.sync += exit_trap.eq(0)
+            with m.If(inject if self.guests else 0):
+                # The event the entry injected: a trap of the guest at its first instruction (mtval: the
+                # error code), which the unit is not asked about.
+                m.d.sync += [
+                    trap_code.eq(inject_code),
+                    trap_interrupt.eq(inject_interrupt),
+                    trap_value.eq(_TrapValue.ADDRESS),
+                    address.eq(inject_error),
+                    ir.eq(0),
+                    inject.eq(0),
+                    exception_asked.eq(1),
+                ]
+                m.next = "TRAP"
+            if self.guests:
+                with m.Elif(self.smi.pending):
+                    # An SMI: SAVE (in every mode), then the SMI request; a record of its own (insn 0).
+                    m.d.comb += self.smi.take.eq(1)
+                    m.d.sync += [
+                        ir.eq(0),
+                        asking_smi.eq(1),
+                        step.eq(0),
+                        smi_size.eq(self.smi.size),
+                        smi_io.eq(self.smi.io),
+                    ]
+                    m.next = "SAVE_REQUEST"
+            with m.Elif(self.guest_time.due & non_root if self.guests else 0):
+                # In a guest whose time is due: RUN (an exit of its own at this boundary, insn 0).
+                m.d.sync += [ir.eq(0), asking_run.eq(1), step.eq(0)]
+                m.next = "SAVE_REQUEST" if self.guests else "FETCH"
+            with m.Elif(csr.wake & non_root & ~in_smm if self.guests else 0):
+                # In a guest: INTERRUPT for the unit first ("external-interrupt exiting").
+                m.d.sync += [
+                    trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),
+                    trap_interrupt.eq(1),
+                    trap_value.eq(_TrapValue.ZERO),
+                    ir.eq(0),
+                    asking_interrupt.eq(1),
+                    step.eq(0),
+                ]
+                m.next = "SAVE_REQUEST" if self.guests else "TRAP"
+            with m.Elif(csr.interrupt & ~in_smm if self.guests else csr.interrupt):
+                # (In SMM the core takes no interrupt, docs/smm-soc.md.)
+                m.d.sync += [
+                    trap_code.eq(csr.interrupt_cause.code[:MCAUSE_CODE_BITS]),
+                    trap_interrupt.eq(1),
+                    trap_value.eq(_TrapValue.ZERO),
+                    ir.eq(0),
+                ]
+                m.next = "TRAP"
+            with m.Else():
+                m.next = "FETCH"
+
+        with m.State("TRAP"):
+            if self.guests:
+                mapped = Const(0, 1)
+                for cause in GUEST_EXCEPTIONS:
+                    mapped = mapped | (trap_code == int(cause))
+                with m.If(non_root & ~trap_interrupt & mapped & ~exception_asked):
+                    # A guest's trap: first EXCEPTION for the unit (the exception bitmap decides).
+                    m.d.sync += [asking_exception.eq(1), step.eq(0)]
+                    m.next = "SAVE_REQUEST"
+                with m.Else():
+                    m.d.sync += exception_asked.eq(0)
                     self._take_trap(
                         m, csr, trace, pc, ir, address, next_pc, trap_code, trap_interrupt, trap_value, vmx_record
                     )
-
-        return m
+            else:
+                self._take_trap(
+                    m, csr, trace, pc, ir, address, next_pc, trap_code, trap_interrupt, trap_value, vmx_record
+                )
 
     @staticmethod
     def _take_trap(m, csr, trace, pc, ir, address, next_pc, trap_code, trap_interrupt, trap_value, vmx_record):  # noqa: ANN001, ANN205, E501
