@@ -19,6 +19,7 @@ bus, writes the exit information, and keeps the state of non-root operation:
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
@@ -546,111 +547,22 @@ class Transitions(wiring.Component):
             ]
             m.next = "VMX_ABORT"
 
+        # The signals and steps the FSM's states share, for the methods that hold them (one per mechanism).
+        # fmt: off
+        s = SimpleNamespace(
+            m=m, entry_op=entry_op, launch=launch, nmi_before_entry=nmi_before_entry, mode=mode,
+            from_entry=from_entry, checker=checker, start_walk=start_walk, exit_port=exit_port, cause=cause,
+            start_exit=start_exit, fail_entry=fail_entry, read_page=read_page, read_word=read_word, pdpte=pdpte,
+            pdpte_bad=pdpte_bad, region=region, pdpte_present=pdpte_present, pdpte_low_reserved=pdpte_low_reserved,
+            walker=walker, start_list=start_list, non_root=non_root, return_info=return_info, controls=controls,
+            cache=cache, return_code=return_code, shutdown=shutdown, bus_write=bus_write, answer_value=answer_value,
+            abort=abort, timer=timer, injected=injected, info_write=info_write, info_step=info_step, read=read,
+            store_count_zero=store_count_zero, failure=failure,
+        )
+        # fmt: on
         with m.FSM(name="transitions"):
-            with m.State("IDLE"):
-                with m.If(entry_op.start):
-                    m.d.sync += [
-                        launch.eq(entry_op.operation.op == Op.VMLAUNCH),
-                        nmi_before_entry.eq(mode.nmi_blocking),
-                        from_entry.eq(1),
-                    ]
-                    m.d.comb += checker.start.eq(1)
-                    start_walk(TransitionKind.ENTRY, "ENTRY_WALK")
-                with m.Elif(exit_port.start):
-                    m.d.sync += cause.eq(exit_port.cause)
-                    start_exit(None, entering=False)
-
-            with m.State("ENTRY_WALK"):
-                with m.If(checker.done):
-                    with m.If(checker.failed):
-                        fail_entry(EntryFailureQualification.DEFAULT)
-                    with m.Elif(checker.link_failed):
-                        fail_entry(EntryFailureQualification.VMCS_LINK_POINTER)
-                    with m.Elif(checker.link_read):
-                        m.d.sync += [read_page.eq(checker.link_pointer[12:]), read_word.eq(0)]
-                        m.next = "LINK_POINTER"
-                    with m.Elif(checker.pdpte_read):
-                        m.d.sync += [
-                            read_page.eq(checker.pdpte_base[12:]),
-                            read_word.eq(checker.pdpte_base[2:12]),
-                            pdpte.eq(0),
-                            pdpte_bad.eq(0),
-                        ]
-                        m.next = "PDPTES"
-                    with m.Else():
-                        start_walk(TransitionKind.COMMIT, "COMMIT")
-
-            with m.State("LINK_POINTER"):
-                m.d.comb += region.start.eq(1)
-                with m.If(region.done):
-                    with m.If(region.rdata != VMCS_REVISION_ID):
-                        fail_entry(EntryFailureQualification.VMCS_LINK_POINTER)
-                    with m.Elif(checker.pdpte_read):
-                        m.d.sync += [
-                            read_page.eq(checker.pdpte_base[12:]),
-                            read_word.eq(checker.pdpte_base[2:12]),
-                            pdpte.eq(0),
-                            pdpte_bad.eq(0),
-                        ]
-                        m.next = "PDPTES"
-                    with m.Else():
-                        start_walk(TransitionKind.COMMIT, "COMMIT")
-
-            with m.State("PDPTES"):
-                # Eight words: each PDPTE's low word, then its high word (26.3.1.6).
-                m.d.comb += region.start.eq(1)
-                with m.If(region.done):
-                    m.d.sync += [pdpte.eq(pdpte + 1), read_word.eq(read_word + 1)]
-                    with m.If(~pdpte[0]):
-                        m.d.sync += [
-                            pdpte_present.eq(region.rdata[0]),
-                            pdpte_low_reserved.eq((region.rdata & _PDPTE_RESERVED_LOW) != 0),
-                        ]
-                    bad_now = pdpte_bad | (pdpte[0] & pdpte_present & (pdpte_low_reserved | (region.rdata != 0)))
-                    m.d.sync += pdpte_bad.eq(bad_now)
-                    with m.If(pdpte == 7):
-                        with m.If(bad_now):
-                            fail_entry(EntryFailureQualification.PDPTE)
-                        with m.Else():
-                            start_walk(TransitionKind.COMMIT, "COMMIT")
-
-            with m.State("COMMIT"):
-                with m.If(walker.done):
-                    start_list(MsrListKind.ENTRY_LOAD)
-
-            with m.State("LAUNCH"):
-                m.d.comb += self.set_launched.eq(launch)
-                if self.dual_monitor:
-                    with m.If(self.returning):
-                        m.next = "RETURN_INFO"
-                    with m.Else():
-                        m.d.sync += non_root.eq(1)
-                        m.next = "FIRST_INSTRUCTION"
-                else:
-                    m.d.sync += non_root.eq(1)
-                    m.next = "FIRST_INSTRUCTION"
-
-            if self.dual_monitor:
-                with m.State("RETURN_INFO"):
-                    # The event the return injects is the SMM-transfer VMCS's (it stops being current).
-                    m.d.sync += return_info.eq(controls.intr_info)
-                    m.d.comb += [cache.rd_slot.eq(_ERROR_CODE_FIELD.slot), cache.rd_en.eq(1)]
-                    m.next = "RETURN_CODE"
-
-                with m.State("RETURN_CODE"):
-                    m.d.sync += return_code.eq(cache.rd_data.word_select(_ERROR_CODE_FIELD.half, 32))
-                    m.next = "RETURN_FROM_SMM"
-
-                with m.State("RETURN_FROM_SMM"):
-                    # 34.15.4.5-9 (the dual-monitor block): SMBASE, the pointers' swap, SMM left; then VMX root
-                    # operation (ENTERED, no event: error 7 refused one) or the guest of the executive VMCS.
-                    m.d.comb += self.smm_return.start.eq(1)
-                    with m.If(self.smm_return.done & self.smm_return.to_root):
-                        finish(m, entry_op, Status.ENTERED, result=0)
-                        m.next = "IDLE"
-                    with m.Elif(self.smm_return.done):
-                        m.d.sync += non_root.eq(1)
-                        m.next = "FIRST_INSTRUCTION"
+            # In this order: the states' encoding follows it.
+            self._entry_states(s)
 
             self._msr_list_states(
                 m,
@@ -660,99 +572,222 @@ class Transitions(wiring.Component):
                 failure,
             )
 
-            with m.State("VMX_ABORT"):
-                m.d.comb += region.start.eq(1)
-                with m.If(region.done):
-                    m.d.sync += [shutdown.eq(1), non_root.eq(0), bus_write.eq(0), answer_value.eq(abort)]
-                    m.next = "ANSWER_SHUTDOWN"
-
-            with m.State("FIRST_INSTRUCTION"):
-                # 26.7.4-26.7.6: a preemption timer of 0, an open NMI window, an open interrupt window.
-                timer_zero = controls.pin[PIN.bits["ACTIVATE_PREEMPTION_TIMER"]] & (timer == 0)
-                nmi_window = controls.proc[PROC.bits["NMI_WINDOW_EXITING"]] & ~mode.nmi_blocking & ~mode.movss_blocking
-                interrupt_window = (
-                    controls.proc[PROC.bits["INTR_WINDOW_EXITING"]]
-                    & self.rflags[9]
-                    & ~mode.sti_blocking
-                    & ~mode.movss_blocking
-                )
-                with m.If(timer_zero):
-                    start_exit(ExitReason.PREEMPTION_TIMER, entering=True)
-                with m.Elif(nmi_window):
-                    start_exit(ExitReason.NMI_WINDOW, entering=True)
-                with m.Elif(interrupt_window):
-                    start_exit(ExitReason.INTERRUPT_WINDOW, entering=True)
-                with m.Elif(injected.valid & injected.deliver_error_code & ~self.returning):
-                    m.d.comb += [cache.rd_slot.eq(_ERROR_CODE_FIELD.slot), cache.rd_en.eq(1)]
-                    m.next = "ERROR_CODE"
-                with m.Else():
-                    info = Mux(injected.valid, injected.as_value(), 0)
-                    code = Mux(self.returning & injected.valid & injected.deliver_error_code, return_code, 0)
-                    finish(m, entry_op, Status.ENTERED, result=Cat(info, code))
-                    m.next = "IDLE"
-
-            with m.State("ERROR_CODE"):
-                code = cache.rd_data.word_select(_ERROR_CODE_FIELD.half, 32)
-                finish(m, entry_op, Status.ENTERED, result=Cat(controls.intr_info.as_value(), code))
-                m.next = "IDLE"
-
-            with m.State("FAILURE_INFORMATION"):
-                m.d.comb += [info_write.eq(1), self.mark_dirty.eq(1)]
-                m.d.sync += info_step.eq(info_step + 1)
-                with m.If(info_step == _FAILURE_WRITES - 1):
-                    start_walk(TransitionKind.HOST, "HOST_WALK")
-
-            with m.State("EXIT_INFORMATION"):
-                m.d.comb += [info_write.eq(1), self.mark_dirty.eq(1)]
-                m.d.sync += info_step.eq(info_step + 1)
-                # Meanwhile: is there an MSR-store list (its MSRs are read between the store and the load)?
-                with m.If(info_step == 0):
-                    read(_LIST_FIELDS[MsrListKind.EXIT_STORE][0])
-                with m.If(info_step == 1):
-                    store_count = cache.rd_data.word_select(_LIST_FIELDS[MsrListKind.EXIT_STORE][0].half, 32)
-                    m.d.sync += store_count_zero.eq(store_count == 0)
-                last = Mux(cause.smm, len(_INFO_WRITES) - 1, _ORDINARY_WRITES - 1)
-                with m.If(info_step == last):
-                    with m.If(store_count_zero & ~cause.activation):
-                        start_walk(TransitionKind.EXIT, "EXIT_WALK")
-                    with m.Else():
-                        start_walk(TransitionKind.STORE, "STORE_WALK")
-
-            with m.State("EXIT_WALK"):
-                m.d.comb += self.mark_dirty.eq(1)
-                with m.If(walker.done):
-                    start_list(MsrListKind.EXIT_LOAD)
-
-            with m.State("STORE_WALK"):
-                m.d.comb += self.mark_dirty.eq(1)
-                with m.If(walker.done & cause.activation):
-                    m.next = "ANSWER"
-                with m.Elif(walker.done):
-                    start_list(MsrListKind.EXIT_STORE)
-
-            with m.State("HOST_WALK"):
-                with m.If(walker.done):
-                    start_list(MsrListKind.EXIT_LOAD)
-
-            with m.State("ANSWER"):
-                with m.If(failure):
-                    finish(m, entry_op, Status.ENTRY_FAILED, result=EXIT_REASON_ENTRY_FAILURE | cause.reason)
-                with m.Elif(from_entry):
-                    finish(m, entry_op, Status.EXITED, result=cause.reason)
-                with m.Else():
-                    m.d.comb += [exit_port.done.eq(1), exit_port.status.eq(Status.EXITED)]
-                    m.d.comb += exit_port.value.eq(cause.reason)
-                m.next = "IDLE"
-
-            with m.State("ANSWER_SHUTDOWN"):
-                with m.If(from_entry):
-                    finish(m, entry_op, Status.SHUTDOWN, result=answer_value)
-                with m.Else():
-                    m.d.comb += [exit_port.done.eq(1), exit_port.status.eq(Status.SHUTDOWN)]
-                    m.d.comb += exit_port.value.eq(answer_value)
-                m.next = "IDLE"
-
+            self._exit_states(s)
         return m
+
+    def _entry_states(self, s: SimpleNamespace) -> None:
+        """A VM entry: the walk, the link pointer and PDPTEs, the commit, the launch state, a return from SMM."""
+        m, entry_op, launch, nmi_before_entry, mode = s.m, s.entry_op, s.launch, s.nmi_before_entry, s.mode
+        from_entry, checker, start_walk, exit_port = s.from_entry, s.checker, s.start_walk, s.exit_port
+        cause, start_exit, fail_entry, read_page = s.cause, s.start_exit, s.fail_entry, s.read_page
+        read_word, pdpte, pdpte_bad, region = s.read_word, s.pdpte, s.pdpte_bad, s.region
+        pdpte_present, pdpte_low_reserved, walker = s.pdpte_present, s.pdpte_low_reserved, s.walker
+        start_list, non_root, return_info, controls = s.start_list, s.non_root, s.return_info, s.controls
+        cache, return_code = s.cache, s.return_code
+        with m.State("IDLE"):
+            with m.If(entry_op.start):
+                m.d.sync += [
+                    launch.eq(entry_op.operation.op == Op.VMLAUNCH),
+                    nmi_before_entry.eq(mode.nmi_blocking),
+                    from_entry.eq(1),
+                ]
+                m.d.comb += checker.start.eq(1)
+                start_walk(TransitionKind.ENTRY, "ENTRY_WALK")
+            with m.Elif(exit_port.start):
+                m.d.sync += cause.eq(exit_port.cause)
+                start_exit(None, entering=False)
+
+        with m.State("ENTRY_WALK"):
+            with m.If(checker.done):
+                with m.If(checker.failed):
+                    fail_entry(EntryFailureQualification.DEFAULT)
+                with m.Elif(checker.link_failed):
+                    fail_entry(EntryFailureQualification.VMCS_LINK_POINTER)
+                with m.Elif(checker.link_read):
+                    m.d.sync += [read_page.eq(checker.link_pointer[12:]), read_word.eq(0)]
+                    m.next = "LINK_POINTER"
+                with m.Elif(checker.pdpte_read):
+                    m.d.sync += [
+                        read_page.eq(checker.pdpte_base[12:]),
+                        read_word.eq(checker.pdpte_base[2:12]),
+                        pdpte.eq(0),
+                        pdpte_bad.eq(0),
+                    ]
+                    m.next = "PDPTES"
+                with m.Else():
+                    start_walk(TransitionKind.COMMIT, "COMMIT")
+
+        with m.State("LINK_POINTER"):
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                with m.If(region.rdata != VMCS_REVISION_ID):
+                    fail_entry(EntryFailureQualification.VMCS_LINK_POINTER)
+                with m.Elif(checker.pdpte_read):
+                    m.d.sync += [
+                        read_page.eq(checker.pdpte_base[12:]),
+                        read_word.eq(checker.pdpte_base[2:12]),
+                        pdpte.eq(0),
+                        pdpte_bad.eq(0),
+                    ]
+                    m.next = "PDPTES"
+                with m.Else():
+                    start_walk(TransitionKind.COMMIT, "COMMIT")
+
+        with m.State("PDPTES"):
+            # Eight words: each PDPTE's low word, then its high word (26.3.1.6).
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                m.d.sync += [pdpte.eq(pdpte + 1), read_word.eq(read_word + 1)]
+                with m.If(~pdpte[0]):
+                    m.d.sync += [
+                        pdpte_present.eq(region.rdata[0]),
+                        pdpte_low_reserved.eq((region.rdata & _PDPTE_RESERVED_LOW) != 0),
+                    ]
+                bad_now = pdpte_bad | (pdpte[0] & pdpte_present & (pdpte_low_reserved | (region.rdata != 0)))
+                m.d.sync += pdpte_bad.eq(bad_now)
+                with m.If(pdpte == 7):
+                    with m.If(bad_now):
+                        fail_entry(EntryFailureQualification.PDPTE)
+                    with m.Else():
+                        start_walk(TransitionKind.COMMIT, "COMMIT")
+
+        with m.State("COMMIT"):
+            with m.If(walker.done):
+                start_list(MsrListKind.ENTRY_LOAD)
+
+        with m.State("LAUNCH"):
+            m.d.comb += self.set_launched.eq(launch)
+            if self.dual_monitor:
+                with m.If(self.returning):
+                    m.next = "RETURN_INFO"
+                with m.Else():
+                    m.d.sync += non_root.eq(1)
+                    m.next = "FIRST_INSTRUCTION"
+            else:
+                m.d.sync += non_root.eq(1)
+                m.next = "FIRST_INSTRUCTION"
+
+        if self.dual_monitor:
+            with m.State("RETURN_INFO"):
+                # The event the return injects is the SMM-transfer VMCS's (it stops being current).
+                m.d.sync += return_info.eq(controls.intr_info)
+                m.d.comb += [cache.rd_slot.eq(_ERROR_CODE_FIELD.slot), cache.rd_en.eq(1)]
+                m.next = "RETURN_CODE"
+
+            with m.State("RETURN_CODE"):
+                m.d.sync += return_code.eq(cache.rd_data.word_select(_ERROR_CODE_FIELD.half, 32))
+                m.next = "RETURN_FROM_SMM"
+
+            with m.State("RETURN_FROM_SMM"):
+                # 34.15.4.5-9 (the dual-monitor block): SMBASE, the pointers' swap, SMM left; then VMX root
+                # operation (ENTERED, no event: error 7 refused one) or the guest of the executive VMCS.
+                m.d.comb += self.smm_return.start.eq(1)
+                with m.If(self.smm_return.done & self.smm_return.to_root):
+                    finish(m, entry_op, Status.ENTERED, result=0)
+                    m.next = "IDLE"
+                with m.Elif(self.smm_return.done):
+                    m.d.sync += non_root.eq(1)
+                    m.next = "FIRST_INSTRUCTION"
+
+    def _exit_states(self, s: SimpleNamespace) -> None:
+        """A VMX abort, a guest's first instruction, an entry failure and a VM exit: information, walks, answers."""
+        m, region, shutdown, non_root, bus_write = s.m, s.region, s.shutdown, s.non_root, s.bus_write
+        answer_value, abort, controls, timer, mode = s.answer_value, s.abort, s.controls, s.timer, s.mode
+        start_exit, injected, cache, return_code = s.start_exit, s.injected, s.cache, s.return_code
+        entry_op, info_write, info_step, start_walk = s.entry_op, s.info_write, s.info_step, s.start_walk
+        read, store_count_zero, cause, walker = s.read, s.store_count_zero, s.cause, s.walker
+        start_list, failure, from_entry, exit_port = s.start_list, s.failure, s.from_entry, s.exit_port
+        with m.State("VMX_ABORT"):
+            m.d.comb += region.start.eq(1)
+            with m.If(region.done):
+                m.d.sync += [shutdown.eq(1), non_root.eq(0), bus_write.eq(0), answer_value.eq(abort)]
+                m.next = "ANSWER_SHUTDOWN"
+
+        with m.State("FIRST_INSTRUCTION"):
+            # 26.7.4-26.7.6: a preemption timer of 0, an open NMI window, an open interrupt window.
+            timer_zero = controls.pin[PIN.bits["ACTIVATE_PREEMPTION_TIMER"]] & (timer == 0)
+            nmi_window = controls.proc[PROC.bits["NMI_WINDOW_EXITING"]] & ~mode.nmi_blocking & ~mode.movss_blocking
+            interrupt_window = (
+                controls.proc[PROC.bits["INTR_WINDOW_EXITING"]]
+                & self.rflags[9]
+                & ~mode.sti_blocking
+                & ~mode.movss_blocking
+            )
+            with m.If(timer_zero):
+                start_exit(ExitReason.PREEMPTION_TIMER, entering=True)
+            with m.Elif(nmi_window):
+                start_exit(ExitReason.NMI_WINDOW, entering=True)
+            with m.Elif(interrupt_window):
+                start_exit(ExitReason.INTERRUPT_WINDOW, entering=True)
+            with m.Elif(injected.valid & injected.deliver_error_code & ~self.returning):
+                m.d.comb += [cache.rd_slot.eq(_ERROR_CODE_FIELD.slot), cache.rd_en.eq(1)]
+                m.next = "ERROR_CODE"
+            with m.Else():
+                info = Mux(injected.valid, injected.as_value(), 0)
+                code = Mux(self.returning & injected.valid & injected.deliver_error_code, return_code, 0)
+                finish(m, entry_op, Status.ENTERED, result=Cat(info, code))
+                m.next = "IDLE"
+
+        with m.State("ERROR_CODE"):
+            code = cache.rd_data.word_select(_ERROR_CODE_FIELD.half, 32)
+            finish(m, entry_op, Status.ENTERED, result=Cat(controls.intr_info.as_value(), code))
+            m.next = "IDLE"
+
+        with m.State("FAILURE_INFORMATION"):
+            m.d.comb += [info_write.eq(1), self.mark_dirty.eq(1)]
+            m.d.sync += info_step.eq(info_step + 1)
+            with m.If(info_step == _FAILURE_WRITES - 1):
+                start_walk(TransitionKind.HOST, "HOST_WALK")
+
+        with m.State("EXIT_INFORMATION"):
+            m.d.comb += [info_write.eq(1), self.mark_dirty.eq(1)]
+            m.d.sync += info_step.eq(info_step + 1)
+            # Meanwhile: is there an MSR-store list (its MSRs are read between the store and the load)?
+            with m.If(info_step == 0):
+                read(_LIST_FIELDS[MsrListKind.EXIT_STORE][0])
+            with m.If(info_step == 1):
+                store_count = cache.rd_data.word_select(_LIST_FIELDS[MsrListKind.EXIT_STORE][0].half, 32)
+                m.d.sync += store_count_zero.eq(store_count == 0)
+            last = Mux(cause.smm, len(_INFO_WRITES) - 1, _ORDINARY_WRITES - 1)
+            with m.If(info_step == last):
+                with m.If(store_count_zero & ~cause.activation):
+                    start_walk(TransitionKind.EXIT, "EXIT_WALK")
+                with m.Else():
+                    start_walk(TransitionKind.STORE, "STORE_WALK")
+
+        with m.State("EXIT_WALK"):
+            m.d.comb += self.mark_dirty.eq(1)
+            with m.If(walker.done):
+                start_list(MsrListKind.EXIT_LOAD)
+
+        with m.State("STORE_WALK"):
+            m.d.comb += self.mark_dirty.eq(1)
+            with m.If(walker.done & cause.activation):
+                m.next = "ANSWER"
+            with m.Elif(walker.done):
+                start_list(MsrListKind.EXIT_STORE)
+
+        with m.State("HOST_WALK"):
+            with m.If(walker.done):
+                start_list(MsrListKind.EXIT_LOAD)
+
+        with m.State("ANSWER"):
+            with m.If(failure):
+                finish(m, entry_op, Status.ENTRY_FAILED, result=EXIT_REASON_ENTRY_FAILURE | cause.reason)
+            with m.Elif(from_entry):
+                finish(m, entry_op, Status.EXITED, result=cause.reason)
+            with m.Else():
+                m.d.comb += [exit_port.done.eq(1), exit_port.status.eq(Status.EXITED)]
+                m.d.comb += exit_port.value.eq(cause.reason)
+            m.next = "IDLE"
+
+        with m.State("ANSWER_SHUTDOWN"):
+            with m.If(from_entry):
+                finish(m, entry_op, Status.SHUTDOWN, result=answer_value)
+            with m.Else():
+                m.d.comb += [exit_port.done.eq(1), exit_port.status.eq(Status.SHUTDOWN)]
+                m.d.comb += exit_port.value.eq(answer_value)
+            m.next = "IDLE"
 
     def _msr_list_states(self, m: Module, lst: _MsrList, steps: _ListSteps, cause, failure) -> None:  # noqa: ANN001
         """The MSR lists (26.4, 27.4, 27.6): the count and the address from the cache, then each entry's words
