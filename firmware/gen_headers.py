@@ -214,7 +214,7 @@ def x86_header() -> str:
         if name.isupper() and isinstance(value, int) and not isinstance(value, bool) and name not in borrowed:
             body.append(_define(name, value))
     body += ["", "/* x86 register bits (rtl/arch/state.py). */"]
-    for cls in (state.CR0, state.CR4, state.RFLAGS, state.EFER):
+    for cls in (state.CR0, state.CR4, state.RFLAGS, state.EFER, state.INTERRUPTIBILITY):
         for name, value in vars(cls).items():
             if name.isupper() and isinstance(value, int):
                 body.append(_define(f"X86_{cls.__name__}_{name}", value))

@@ -37,6 +37,7 @@ __all__ = [
     "SMRAM_SIZE",
     "MSEG_SIZE",
     "smram_closed",
+    "SMI_PORT",
 ]
 
 
@@ -122,6 +123,10 @@ IO_PORTS = (
     IoPort("post", 0x80, 1, "POST code port: the LEDs show the last byte written"),
     IoPort("smi", 0xB2, 1, "APM SMI command port: a write raises an SMI (SMM capability)"),
 )
+
+
+#: The APM SMI command port: with SMM (the SoC with guests), an OUT to it raises an SMI (docs/smm-soc.md).
+SMI_PORT = next(p for p in IO_PORTS if p.name == "smi").base
 
 
 def _check() -> None:

@@ -57,7 +57,7 @@ from ..arch.isa import (
 from ..arch.ops import Op, OperandSize, Status
 from ..arch.riscv import MCAUSE_CODE_BITS, Mcause
 from ..arch.smm import IO_SMI
-from ..arch.soc import IO_PORTS
+from ..arch.soc import SMI_PORT
 from ..arch.state import element_id
 from ..bram import NO_RW_CHECK
 from ..vmx.port import GuestTimeSignature, RequestSignature, ResponseSignature, SmmStatusSignature
@@ -69,8 +69,6 @@ from .ports import IoSignature, SmiSignature, TraceSignature
 
 __all__ = ["Core", "CYCLES"]
 
-#: The APM SMI command port (docs/smm-soc.md): an SMI the core takes is an I/O SMI of an OUT to it.
-SMI_PORT = next(p for p in IO_PORTS if p.name == "smi").base
 
 #: Cycles per instruction class with a bus slave that acknowledges in the cycle
 #: of the strobe (add one per bus access for a slave that acknowledges a clock

@@ -1,7 +1,7 @@
 """SMM on the ISS's SoC: the SMI port's latch, the SMI at an instruction boundary, the SMRAM/MSEG filter.
 
 # Ref: docs/smm-soc.md (the contract the RTL core follows too); rtl/arch/soc.py
-# (SMRAM_ALIAS, physical, smram_closed, IO_PORTS); rtl/arch/smm.py (IO_SMI);
+# (SMRAM_ALIAS, physical, smram_closed, SMI_PORT); rtl/arch/smm.py (IO_SMI);
 # shared/vmx/REPLAY.md "SMM" (what the unit does with an SMI and RSM).
 
 The VMX unit (the model) decides what an SMI and RSM do; the core's part is
@@ -17,20 +17,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vmxu.rtl.arch.isa import INSTRUCTION_BY_NAME, Group, decode
+from vmxu.rtl.arch.msrs import SMM_MONITOR_CTL_MSEG_BASE
 from vmxu.rtl.arch.ops import Op, OperandSize, Status
 from vmxu.rtl.arch.smm import IO_SMI
-from vmxu.rtl.arch.soc import IO_PORTS, smram_closed
+from vmxu.rtl.arch.soc import SMI_PORT, smram_closed
 
 from .trace import Retired
 
 if TYPE_CHECKING:
     from .core import Iss
 
-__all__ = ["SMI_PORT", "CoreSmm", "TransitionTimes"]
+__all__ = ["CoreSmm", "TransitionTimes"]
 
-#: The APM control port: an OUT to it raises an SMI.
-SMI_PORT = next(p for p in IO_PORTS if p.name == "smi").base
-_MSEG_BASE = 0xFFFF_F000
 _RSM_WORD = INSTRUCTION_BY_NAME["rsm"].match
 
 
@@ -71,10 +69,10 @@ class CoreSmm:
         pc = iss.pc
         was_in_smm = iss.vmx.in_smm
         iss.guests.save(pc)
-        if size:  # an I/O SMI: its OUT's port and size
-            outcome = iss.vmx.execute(Op.SMI, SMI_PORT, IO_SMI, OperandSize.S32, length=4, io_size=size)
-        else:
-            outcome = iss.vmx.execute(Op.SMI, 0, 0, OperandSize.S32, length=4)
+        io = size != 0  # an I/O SMI (its OUT's port and size), or a button's plain one
+        outcome = iss.vmx.execute(
+            Op.SMI, SMI_PORT if io else 0, IO_SMI if io else 0, OperandSize.S32, length=4, io_size=size or 1
+        )
         if outcome.status == Status.EXITED or outcome.status == Status.OK and iss.vmx.in_smm and not was_in_smm:
             iss.pc = iss.guests.move(outcome)
         return Retired(pc=pc, insn=0, vmx_status=outcome.status)
@@ -87,7 +85,7 @@ class CoreSmm:
             smm=vmx.in_smm,
             root=not vmx.non_root,
             smbase=vmx.state["smbase"],
-            mseg=vmx.smm_monitor_ctl & _MSEG_BASE,
+            mseg=vmx.smm_monitor_ctl & SMM_MONITOR_CTL_MSEG_BASE,
             dual_active=vmx.dual_monitor_active,
         )
 

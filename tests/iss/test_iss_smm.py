@@ -16,9 +16,8 @@ from vmxu.rtl.arch.isa import TrapCause
 from vmxu.rtl.arch.msrs import IA32_SMBASE
 from vmxu.rtl.arch.ops import Status
 from vmxu.rtl.arch.smm import SMBASE_SLOT, SMM_ENTRY_OFFSET
-from vmxu.rtl.arch.soc import SMRAM_ALIAS, SMRAM_OFFSET, physical
+from vmxu.rtl.arch.soc import SMI_PORT, SMRAM_ALIAS, SMRAM_OFFSET, physical
 from vmxu.sim.iss import Iss, Retired
-from vmxu.sim.iss.smm import SMI_PORT
 from vmxu.sim.rv32 import asm
 
 RESET_SMBASE = SMRAM_ALIAS.base

@@ -39,12 +39,11 @@ from vmxu.rtl.arch.smm import (
     SMM_ENTRY_OFFSET,
     SlotKind,
 )
-from vmxu.rtl.arch.soc import IO_PORTS, RAM, physical
+from vmxu.rtl.arch.soc import RAM, SMI_PORT, physical
 from vmxu.rtl.arch.state import ELEMENT_BY_NAME
 from vmxu.sim.rv32 import asm
 from vmxu.sim.rv32.asm import li
 
-SMI_PORT = next(p for p in IO_PORTS if p.name == "smi").base
 RESET_SMBASE = ELEMENT_BY_NAME["smbase"].reset
 #: The SMBASE the first handler relocates to: its handler at 0x10000, its save map at 0x17C00-0x17FFF.
 NEW_SMBASE = 0x8000

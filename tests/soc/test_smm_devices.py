@@ -7,11 +7,10 @@ import random
 from amaranth.sim import Simulator
 
 from vmxu.rtl.arch.isa import IoSize
-from vmxu.rtl.arch.soc import IO_PORTS, MSEG_SIZE, SMRAM_ALIAS, SMRAM_OFFSET, SMRAM_SIZE, physical, smram_closed
+from vmxu.rtl.arch.soc import MSEG_SIZE, SMI_PORT, SMRAM_ALIAS, SMRAM_OFFSET, SMRAM_SIZE, physical, smram_closed
 from vmxu.rtl.soc.smm import SmiPort, SmramAlias, SmramFilter
 
 SEED = 20261207
-SMI_PORT = next(p for p in IO_PORTS if p.name == "smi").base
 
 
 def simulate(dut, testbench, *, clocked: bool = True) -> None:

@@ -27,8 +27,6 @@
 extern char __smbase_relocated[], __mseg_base[]; /* link.ld */
 #define SMBASE_NEW ((uint32_t)(uintptr_t)__smbase_relocated)
 #define MSEG ((uint32_t)(uintptr_t)__mseg_base)
-#define SMI_BLOCKING 4u /* guest interruptibility bit 2: an "entry to SMM" guest blocks SMIs */
-#define EXIT_REASON_FROM_ROOT (1u << 29)
 #define RSM_INSN ".insn r " VMM_STR(VMXU_OPCODE_CUSTOM0) ", " VMM_STR(VMXU_INSN_RSM_FUNCT3) ", " \
                  VMM_STR(VMXU_INSN_RSM_FUNCT7) ", x0, x0, x0"
 
@@ -161,7 +159,7 @@ __attribute__((section(".mseg.text"), noreturn)) static void stm_run_legacy(uint
     vmcs_set_bits(VMCS_VM_ENTRY_CONTROLS, VMX_ENTRY_SMM);
     vmwrite(VMCS_GUEST_RIP, smbase + VMXU_SMM_ENTRY_OFFSET);
     vmwrite(VMCS_GUEST_RSP, rsp);
-    vmwrite(VMCS_GUEST_INTERRUPTIBILITY_INFO, SMI_BLOCKING);
+    vmwrite(VMCS_GUEST_INTERRUPTIBILITY_INFO, X86_INTERRUPTIBILITY_BLOCKING_BY_SMI); /* "entry to SMM" needs it */
     vmwrite(VMCS_HOST_RIP, (uint32_t)(uintptr_t)stm_rsm_entry);
     vmwrite(VMCS_HOST_RSP, (uint32_t)(uintptr_t)stm_frame - 16u);
     vmlaunch();
